@@ -1,0 +1,99 @@
+"""Packet and batch types, directions, link types.
+
+Pure module: no IO. A packet is a small tuple so the hot paths can build one cheaply; a batch is a
+plain list of them. Everything that crosses a boundary that costs something crosses as a batch.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+__all__ = ["SNAPLEN_DEFAULT", "Direction", "LinkType", "Packet", "PacketBatch"]
+
+#: The snapshot length used when 0 is given (tcpdump's default).
+SNAPLEN_DEFAULT = 262144
+
+
+class Direction(enum.IntEnum):
+    """Direction of a packet, coded as pcapng's epb_flags bits 0-1.
+
+    ``str()`` gives the tag used in the text log: ``---``, ``IN`` or ``OUT``.
+    """
+
+    UNKNOWN = 0
+    INBOUND = 1
+    OUTBOUND = 2
+
+    def __str__(self) -> str:
+        return _DIRECTION_TAGS[self]
+
+
+_DIRECTION_TAGS = {Direction.UNKNOWN: "---", Direction.INBOUND: "IN", Direction.OUTBOUND: "OUT"}
+
+
+class LinkType(enum.IntEnum):
+    """pcap LINKTYPE_ values of the link types capsvc reads, writes and filters."""
+
+    NULL = 0
+    ETHERNET = 1
+    RAW = 101
+    LOOP = 108
+    LINUX_SLL = 113
+    IPV4 = 228
+    IPV6 = 229
+    LINUX_SLL2 = 276
+
+    @classmethod
+    def parse(cls, value: str | int) -> LinkType:
+        """Return the link type named by ``value``.
+
+        Accepts a member name in any case (``"ethernet"``, ``"RAW"``, ``"linux_sll2"``), the
+        libpcap DLT spellings ``EN10MB`` and ``SLL``/``SLL2``, or a number.
+
+        Raises:
+            ValueError: the value names no supported link type.
+        """
+        if isinstance(value, int):
+            return cls(value)
+        text = value.strip().upper()
+        if text.isdigit():
+            return cls(int(text))
+        text = _LINKTYPE_ALIASES.get(text, text)
+        try:
+            return cls[text]
+        except KeyError:
+            names = ", ".join(m.name.lower() for m in cls)
+            raise ValueError(f"unknown link type {value!r} (one of: {names})") from None
+
+
+_LINKTYPE_ALIASES = {
+    "EN10MB": "ETHERNET",
+    "ETHER": "ETHERNET",
+    "SLL": "LINUX_SLL",
+    "SLL2": "LINUX_SLL2",
+    "LINUX_SLL_V2": "LINUX_SLL2",
+    "IP": "RAW",
+}
+
+
+class Packet(NamedTuple):
+    """One captured frame.
+
+    Attributes:
+        ts_ns: capture time in integer nanoseconds since the epoch.
+        data: the captured bytes (at most the snapshot length).
+        wire_len: the length on the wire; never less than ``len(data)``, kept when truncated.
+        direction: inbound, outbound or unknown.
+        ifindex: the interface index, 0 when unknown.
+    """
+
+    ts_ns: int
+    data: bytes
+    wire_len: int
+    direction: Direction
+    ifindex: int
+
+
+#: A batch: packets in arrival order. Hot paths index fields by position (0..4).
+PacketBatch = list[Packet]

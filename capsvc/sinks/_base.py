@@ -1,0 +1,44 @@
+"""The Sink protocol: what the Session's writer hands batches to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .._packet import PacketBatch
+
+if TYPE_CHECKING:
+    from .._session import Stats
+
+__all__ = ["SessionAware", "Sink"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """A consumer of packet batches.
+
+    The Session's writer calls these from its writer thread, one call at a time. A method that
+    fails raises OSError (or a CapsvcError); the Session then counts a sink error, logs it once and
+    stops using that sink while the others go on.
+    """
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Consume a batch (in arrival order); an empty batch is allowed and does nothing."""
+        ...
+
+    def flush(self) -> None:
+        """Push buffered output to the underlying stream; called after batches and when idle."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the sink's own resources. A stream the sink was given stays open."""
+        ...
+
+
+@runtime_checkable
+class SessionAware(Protocol):
+    """A sink that reads the Session's counters (the stats sink does, for drop ratios)."""
+
+    def bind_session(self, stats: Callable[[], Stats]) -> None:
+        """Called once by the Session before the first batch with its ``stats`` method."""
+        ...

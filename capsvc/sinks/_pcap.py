@@ -1,0 +1,124 @@
+"""pcap (libpcap format) writer.
+
+Pure encoding functions first (``pcap_header``, ``encode_records``), the thin writer after. The
+global header is written lazily with the first packet, so an unbuffered pipe never waits on a
+header nobody needs and an empty capture is 0 bytes. Records are encoded per batch into one buffer
+and written with one ``write()`` call.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import IO
+
+from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
+
+__all__ = [
+    "PCAP_HEADER",
+    "PCAP_MAGIC_MICRO",
+    "PCAP_MAGIC_NANO",
+    "PCAP_RECORD",
+    "PcapWriter",
+    "encode_records",
+    "pcap_header",
+]
+
+#: struct pcap_file_header: magic, version_major, version_minor, thiszone, sigfigs, snaplen, linktype.
+PCAP_HEADER = struct.Struct("<IHHiIII")
+#: struct pcap_sf_pkthdr: ts_sec, ts_usec (or ts_nsec), incl_len, orig_len.
+PCAP_RECORD = struct.Struct("<IIII")
+PCAP_MAGIC_MICRO = 0xA1B2C3D4
+PCAP_MAGIC_NANO = 0xA1B23C4D
+_pack_record = PCAP_RECORD.pack
+
+
+def pcap_header(snaplen: int = 0, linktype: int = LinkType.RAW, *, nanosecond: bool = False) -> bytes:
+    """Return the 24-byte little-endian pcap global header (version 2.4; snaplen 0 means 262144)."""
+    magic = PCAP_MAGIC_NANO if nanosecond else PCAP_MAGIC_MICRO
+    return PCAP_HEADER.pack(magic, 2, 4, 0, 0, snaplen or SNAPLEN_DEFAULT, int(linktype))
+
+
+def encode_records(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False) -> bytes:
+    """Encode a batch as pcap records.
+
+    incl_len is min(len(data), snaplen); orig_len is the packet's wire length (never less than
+    incl_len), so a truncated packet still says how long it was.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    if nanosecond:
+        for ts, data, wire, _d, _i in batch:
+            n = len(data)
+            if n > snaplen:
+                data = data[:snaplen]
+                n = snaplen
+            append(_pack_record(ts // 1_000_000_000, ts % 1_000_000_000, n, wire if wire > n else n))
+            append(data)
+    else:
+        for ts, data, wire, _d, _i in batch:
+            n = len(data)
+            if n > snaplen:
+                data = data[:snaplen]
+                n = snaplen
+            append(_pack_record(ts // 1_000_000_000, ts % 1_000_000_000 // 1000, n,
+                                wire if wire > n else n))
+            append(data)
+    return b"".join(parts)
+
+
+class PcapWriter:
+    """Writes packets as a pcap file to a binary stream.
+
+    Args:
+        stream: where to write; never closed by the writer.
+        snaplen: snapshot length in the header and the cap on each record; 0 means 262144.
+        linktype: link type in the header.
+        nanosecond: nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        snaplen: int = 0,
+        linktype: LinkType | int = LinkType.RAW,
+        *,
+        nanosecond: bool = False,
+    ) -> None:
+        self.stream = stream
+        self.snaplen = snaplen or SNAPLEN_DEFAULT
+        self.linktype = LinkType(linktype)
+        self.nanosecond = nanosecond
+        self._header_written = False
+
+    def write_header(self) -> None:
+        """Write the global header if it is not written yet; retried after a failed write."""
+        if not self._header_written:
+            self.stream.write(pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond))
+            self._header_written = True
+
+    def write_packet(self, ts_ns: int, data: bytes, wire_len: int | None = None) -> None:
+        """Write one record (the header first if needed). ``wire_len`` None means ``len(data)``."""
+        from .._packet import Direction, Packet
+
+        wl = len(data) if wire_len is None else wire_len
+        self.write_batch([Packet(ts_ns, bytes(data), wl, Direction.UNKNOWN, 0)])
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Write a batch of records with one ``write()`` (the header joins the first batch)."""
+        if not batch:
+            return
+        body = encode_records(batch, self.snaplen, nanosecond=self.nanosecond)
+        if not self._header_written:
+            body = pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond) + body
+            self.stream.write(body)
+            self._header_written = True
+            return
+        self.stream.write(body)
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Flush; the stream stays open (its owner closes it)."""
+        self.flush()

@@ -1,0 +1,31 @@
+"""Test-wide fixtures: the shared pcaps corpus and cleanup of test networks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from netns import remove_leftovers  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "pcaps"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_networks() -> Iterator[None]:
+    remove_leftovers()
+    yield
+    remove_leftovers()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The real-world capture corpus (../shared/pcaps); skips when absent."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"capture corpus not found at {CORPUS}")
+    return CORPUS
