@@ -105,6 +105,9 @@ class Session:
         linktype: link type of offered frames; a source's own link type takes precedence.
         pcapng: write ``output`` as pcapng instead of pcap.
         source: a Source to read from while the session runs; stopped by ``stop()``.
+        limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
+            reached, further frames are ignored and counted nowhere, the source is closed, and
+            ``limit_reached`` is set. The caller still calls ``stop()``.
 
     Raises:
         ValueError: no sink at all was given ("at least one output sink required"), or a
@@ -126,6 +129,7 @@ class Session:
         linktype: LinkType = LinkType.RAW,
         pcapng: bool = False,
         source: Source | None = None,
+        limit: int = 0,
     ) -> None:
         extra = list(sinks)
         if output is None and text_output is None and not extra:
@@ -138,6 +142,7 @@ class Session:
         if bufsize == 0:
             bufsize = SOURCE_QUEUE_DEFAULT if source is not None else OFFER_QUEUE_DEFAULT
         self.bufsize = bufsize
+        self.limit = limit
         self._match = _resolve_matcher(matcher, self.linktype)
 
         self._owned: list[IO[Any]] = []
@@ -165,6 +170,8 @@ class Session:
         self._executor: ThreadPoolExecutor | None = None
         #: Set once the writer has drained the queue, flushed and closed the sinks, and exited.
         self.done = asyncio.Event()
+        #: Set when ``limit`` packets have been accepted.
+        self.limit_reached = asyncio.Event()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
 
@@ -225,7 +232,7 @@ class Session:
         """
         if self._writer_task is not None:
             return
-        if self._closed:
+        if self._stopping is not None and self._stopping.done():
             raise RuntimeError("a stopped session cannot be started again")
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capsvc-writer")
@@ -247,7 +254,7 @@ class Session:
         await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
-        if self._writer_task is None and not self._closed:
+        if self._writer_task is None:
             await self.start()
         if self._source_task is not None and self._source is not None:
             await _close_source(self._source, self._source_task)
@@ -305,6 +312,8 @@ class Session:
         )
         self._packets += 1
         self._bytes += wl
+        if self._packets == self.limit:
+            self._reach_limit()
 
     def offer_threadsafe(
         self,
@@ -405,6 +414,10 @@ class Session:
             log.error("capture source failed: %s", exc)
 
     def _enqueue(self, batch: PacketBatch) -> None:
+        if self.limit:
+            if self._closed:
+                return
+            batch = batch[: self.limit - self._packets]
         buf = self._buf
         room = self.bufsize - len(buf)
         if room <= 0:
@@ -418,6 +431,14 @@ class Session:
         buf.extend(batch)
         self._packets += len(batch)
         self._bytes += sum(p[2] for p in batch)
+        if self._packets == self.limit:
+            self._reach_limit()
+
+    def _reach_limit(self) -> None:
+        """Stop accepting: later frames are ignored; the writer still drains what is queued."""
+        self._closed = True
+        self._wake.set()
+        self.limit_reached.set()
 
     async def _enqueue_waiting(self, batch: PacketBatch) -> None:
         while batch:

@@ -1,0 +1,92 @@
+"""The ``capsvc`` command: one sub-command per job.
+
+Each job lives in a module ``capsvc._cmd_<job>`` with ``add_parser(subparsers)``, which registers
+its sub-command and sets ``run`` (a function of the parsed arguments returning the exit status).
+A job whose backend cannot be imported is still listed; it fails with a clear message when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ._cmd_common import EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error
+from ._errors import CapsvcError
+
+__all__ = ["main"]
+
+#: Sub-command modules in the order ``capsvc --help`` lists them.
+JOBS = ("read", "capture", "filter", "interfaces", "serve")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Usage errors: one line, exit status 2 (as argparse does, with our prefix)."""
+        self.print_usage(sys.stderr)
+        print_error(message)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every job's sub-command."""
+    parser = _Parser(prog="capsvc", description="asyncio packet capture: read, capture, serve")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"],
+                        help="logging level on standard error (default: warning)")
+    sub = parser.add_subparsers(dest="job", metavar="JOB", parser_class=_Parser)
+    for job in JOBS:
+        try:
+            module = importlib.import_module(f"capsvc._cmd_{job}")
+        except ImportError as exc:
+            unavailable = sub.add_parser(job, help=f"(unavailable: {exc})")
+            unavailable.set_defaults(run=_unavailable(job, str(exc)))
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _unavailable(job: str, reason: str) -> object:
+    def run(_args: argparse.Namespace) -> int:
+        print_error(f"{job} is not available: {reason}")
+        return EXIT_RUNTIME
+
+    return run
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"capsvc {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``capsvc`` command line; returns the exit status (0 ok, 1 runtime, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="capsvc: %(message)s")
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = run(args)
+    except UsageError as exc:
+        print_error(str(exc))
+        return EXIT_USAGE
+    except ValueError as exc:  # a malformed filter: FilterSyntaxError is a ValueError
+        print_error(str(exc))
+        return EXIT_USAGE
+    except (CapsvcError, OSError) as exc:
+        print_error(str(exc))
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
