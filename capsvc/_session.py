@@ -186,16 +186,17 @@ class Session:
         return stream
 
     def _binary_sink(self, output: IO[bytes] | str | os.PathLike[str], pcapng: bool) -> Sink:
-        from .sinks._pcap import PcapWriter
-        from .sinks._pcapng import PcapNgWriter
-
         stream: IO[bytes]
         if isinstance(output, str | os.PathLike):
             stream = self._open_owned(output, "b")
         else:
             stream = output
         if pcapng:
+            from .sinks._pcapng import PcapNgWriter
+
             return PcapNgWriter(stream, self.snaplen, self.linktype)
+        from .sinks._pcap import PcapWriter
+
         return PcapWriter(stream, self.snaplen, self.linktype, nanosecond=True)
 
     def _text_sink(
@@ -230,10 +231,12 @@ class Session:
         Raises:
             RuntimeError: the session was already stopped.
         """
-        if self._writer_task is not None:
-            return
-        if self._stopping is not None and self._stopping.done():
+        if self._stopping is not None:
             raise RuntimeError("a stopped session cannot be started again")
+        if self._writer_task is None:
+            self._launch()
+
+    def _launch(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capsvc-writer")
         for slot in self._slots:
@@ -255,7 +258,7 @@ class Session:
 
     async def _stop(self) -> None:
         if self._writer_task is None:
-            await self.start()
+            self._launch()
         if self._source_task is not None and self._source is not None:
             await _close_source(self._source, self._source_task)
         self._closed = True

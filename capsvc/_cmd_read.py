@@ -1,0 +1,150 @@
+"""``capsvc read``: filter, convert and print capture files (like ``tcpdump -r``).
+
+Text goes to standard output unless ``-w`` is given (``-w -`` writes pcap to standard output, so
+``capsvc read -r F -w - | tcpdump -r -`` works). A summary goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from typing import IO, Any
+
+from ._cmd_common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    UsageError,
+    add_output_args,
+    filter_expression,
+    run_async,
+    run_session,
+)
+from ._session import Session, Stats
+from .sinks._base import Sink
+from .sources._base import Source
+
+__all__ = ["add_parser"]
+
+#: A read this long (seconds) shows a progress line when standard error is a terminal.
+PROGRESS_AFTER = 1.0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``capsvc read``."""
+    parser = subparsers.add_parser(
+        "read",
+        help="read a capture file: print, filter, convert",
+        description="Read a pcap or pcapng file, print it as text or write the matching packets.",
+    )
+    parser.add_argument("-r", dest="read", required=True, metavar="FILE",
+                        help="capture file to read ('-' is standard input)")
+    parser.add_argument("--backend", choices=["native", "libpcap"], default="native",
+                        help="read with capsvc's own reader (default) or through libpcap")
+    add_output_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``capsvc read``; returns the exit status."""
+    expression = filter_expression(args)
+    if args.write == "-" and sys.stdout.isatty():
+        raise UsageError("refusing to write binary pcap to a terminal; redirect standard output")
+    source = _open_source(args.read, args.backend)
+    try:
+        session = _build_session(args, source, expression)
+    except BaseException:
+        run_async(source.aclose)
+        raise
+    stats = run_async(lambda: _read(session, source))
+    _summary(stats, sys.stderr)
+    if session.source_error is not None:
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def _open_source(path: str, backend: str) -> Source:
+    if backend == "libpcap":
+        from .sources._libpcap import open_offline
+        from .sources._libpcap_source import LibpcapSource
+
+        return LibpcapSource(open_offline(path))
+    from .sources._pcapfile import PcapFileSource
+
+    if path == "-":
+        return PcapFileSource(sys.stdin.buffer)
+    return PcapFileSource(path)
+
+
+def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:
+    text_output: IO[str] | None = None
+    output: IO[bytes] | str | None = None
+    if args.write is None:
+        text_output = sys.stdout
+    elif args.write == "-":
+        output = sys.stdout.buffer
+    else:
+        output = args.write
+    sinks: list[Sink] = []
+    if args.stats:
+        from .sinks._stats import StatsSink
+
+        sinks.append(StatsSink(sys.stderr, 1.0))
+    return Session(
+        output=output,
+        text_output=text_output,
+        sinks=sinks,
+        matcher=expression or None,
+        verbose=args.verbose,
+        ascii=args.ascii,
+        snaplen=args.snaplen,
+        pcapng=args.pcapng,
+        source=source,
+        limit=args.count,
+    )
+
+
+async def _read(session: Session, source: Source) -> Stats:
+    progress = None
+    if sys.stderr.isatty():
+        progress = asyncio.ensure_future(_progress(session, sys.stderr))
+    try:
+        return await run_session(session)
+    finally:
+        if progress is not None:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+            sys.stderr.write("\r\033[K")
+
+
+async def _progress(session: Session, stream: IO[str]) -> None:
+    """Show packets read and the rate once the read has taken PROGRESS_AFTER seconds."""
+    start = time.monotonic()
+    await asyncio.sleep(PROGRESS_AFTER)
+    while True:
+        stats = session.stats()
+        elapsed = time.monotonic() - start
+        stream.write(f"\rread {stats.received:,} packets, matched {stats.packets:,} "
+                     f"({stats.received / elapsed:,.0f} packets/s)")
+        stream.flush()
+        await asyncio.sleep(0.5)
+
+
+def _summary(stats: Stats, stream: IO[str]) -> None:
+    stream.write(f"{stats.received} packets read, {stats.packets} matched, "
+                 f"{stats.written} written, {stats.dropped} dropped\n")
+    if stats.sink_errors:
+        stream.write(f"{stats.sink_errors} output errors (see above)\n")
+    with contextlib.suppress(OSError):
+        stream.flush()
+
+
+def _silence_broken_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so interpreter shutdown stays quiet."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

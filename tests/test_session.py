@@ -1,0 +1,387 @@
+"""Session behaviour: counters, queue bounds, draining, stop, sink isolation, threads, sources."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from helpers import ether, ipv4, tcp, udp
+
+from capsvc import Direction, LinkType, Packet, PacketBatch, Session, SourceStats, Stats
+from capsvc.sinks import PcapWriter
+
+FRAME = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443, b"x" * 20, flags="PA"))
+OTHER = ipv4("10.0.0.1", "10.0.0.2", udp(5000, 53, b"q"))
+
+
+class ListSink:
+    """A sink keeping what it is given (optionally slow, optionally failing)."""
+
+    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
+        self.packets: list[Packet] = []
+        self.batches = 0
+        self.flushes = 0
+        self.closed = False
+        self.delay = delay
+        self.fail_after = fail_after
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        if self.fail_after is not None and len(self.packets) >= self.fail_after:
+            raise OSError(28, "No space left on device")
+        if self.delay:
+            time.sleep(self.delay)
+        self.batches += 1
+        self.packets.extend(batch)
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Matcher443:
+    def match(self, data: bytes) -> bool:
+        return len(data) >= 24 and data[9] == 6 and data[22:24] == b"\x01\xbb"
+
+
+def offered(stats: Stats) -> int:
+    return stats.packets + stats.dropped + stats.filtered
+
+
+def test_no_sink_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one output sink required"):
+        Session()
+
+
+def test_defaults() -> None:
+    s = Session(sinks=[ListSink()])
+    assert s.snaplen == 262144
+    assert s.bufsize == 256
+    assert s.linktype is LinkType.RAW
+
+
+async def test_offer_reaches_sink_with_fields() -> None:
+    sink = ListSink()
+    async with Session(sinks=[sink]) as s:
+        s.offer(FRAME, ts_ns=1_700_000_000_123_456_789)
+        s.offer(bytearray(OTHER), outbound=True)
+    assert len(sink.packets) == 2
+    first, second = sink.packets
+    assert first == (1_700_000_000_123_456_789, FRAME, len(FRAME), Direction.INBOUND, 0)
+    assert second.direction is Direction.OUTBOUND
+    assert type(second.data) is bytes and second.data == OTHER
+    assert abs(second.ts_ns - time.time_ns()) < 5_000_000_000
+    assert sink.closed
+    assert s.stats() == Stats(packets=2, bytes=len(FRAME) + len(OTHER), written=2)
+
+
+async def test_snaplen_truncates_but_keeps_wire_length() -> None:
+    sink = ListSink()
+    async with Session(sinks=[sink], snaplen=20) as s:
+        s.offer(FRAME)
+        s.offer(FRAME[:30], wire_len=1500)
+    assert [p.data for p in sink.packets] == [FRAME[:20], FRAME[:20]]
+    assert [p.wire_len for p in sink.packets] == [len(FRAME), 1500]
+    assert s.stats().bytes == len(FRAME) + 1500
+
+
+async def test_matcher_object_and_string() -> None:
+    sink = ListSink()
+    async with Session(sinks=[sink], matcher=Matcher443()) as s:
+        for _ in range(3):
+            s.offer(FRAME)
+            s.offer(OTHER)
+    assert s.stats().filtered == 3 and s.stats().packets == 3
+    assert all(p.data == FRAME for p in sink.packets)
+
+
+async def test_full_queue_drops_and_counts_exactly() -> None:
+    sink = ListSink(delay=0.05)
+    s = Session(sinks=[sink], bufsize=8, matcher=Matcher443())
+    await s.start()
+    n = 5000
+    for i in range(n):
+        s.offer(FRAME if i % 3 else OTHER)
+        if i % 1000 == 0:
+            await asyncio.sleep(0)  # let the writer take a batch now and then
+    await s.stop()
+    st = s.stats()
+    assert st.dropped > 0
+    assert offered(st) == n
+    assert len(sink.packets) == st.packets == st.written
+    assert st.queued == 0
+
+
+async def test_stop_drains_everything_queued() -> None:
+    sink = ListSink(delay=0.01)
+    s = Session(sinks=[sink], bufsize=100_000)
+    await s.start()
+    for i in range(20_000):
+        s.offer(FRAME, ts_ns=i)
+    await s.stop()
+    assert s.done.is_set()
+    assert [p.ts_ns for p in sink.packets] == list(range(20_000))
+
+
+async def test_stop_is_idempotent_and_concurrent() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    await s.start()
+    s.offer(FRAME)
+    await asyncio.gather(s.stop(), s.stop(), s.stop())
+    await s.stop()
+    assert len(sink.packets) == 1 and sink.closed
+
+
+async def test_offer_after_stop_is_ignored_and_not_counted() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    async with s:
+        s.offer(FRAME)
+    s.offer(FRAME)
+    s.offer(FRAME)
+    assert s.stats().packets == 1 and offered(s.stats()) == 1
+    assert len(sink.packets) == 1
+
+
+async def test_stop_without_start_drains() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    s.offer(FRAME)
+    await s.stop()
+    assert len(sink.packets) == 1 and s.done.is_set()
+    with pytest.raises(RuntimeError):
+        await s.start()
+
+
+async def test_failing_sink_is_isolated_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    good, bad = ListSink(), ListSink(fail_after=2)
+    async with Session(sinks=[bad, good]) as s:
+        for _ in range(3):
+            s.offer(FRAME)
+            await asyncio.sleep(0.02)
+        for _ in range(3):
+            s.offer(FRAME)
+            await asyncio.sleep(0.02)
+    assert len(good.packets) == 6
+    assert len(bad.packets) == 2
+    assert s.stats().sink_errors == 1
+    failures = [r for r in caplog.records if "ListSink failed" in r.getMessage()]
+    assert len(failures) == 1
+
+
+async def test_closed_stream_is_a_sink_error_not_a_crash() -> None:
+    stream = io.BytesIO()
+    stream.close()
+    good = ListSink()
+    async with Session(output=stream, sinks=[good]) as s:
+        s.offer(FRAME)
+    assert s.stats().sink_errors == 1
+    assert len(good.packets) == 1
+
+
+async def test_slow_sink_never_blocks_offer() -> None:
+    sink = ListSink(delay=0.2)
+    s = Session(sinks=[sink], bufsize=16)
+    await s.start()
+    s.offer(FRAME)
+    await asyncio.sleep(0.01)  # the writer is now inside the slow sink
+    started = time.perf_counter()
+    for _ in range(10_000):
+        s.offer(FRAME)
+    spent = time.perf_counter() - started
+    await s.stop()
+    assert s.stats().dropped > 0
+    assert spent < 0.2  # offers ran while the sink slept: they did not wait for it
+
+
+async def test_threadsafe_offers_are_all_accounted() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink], bufsize=1_000_000)
+    await s.start()
+    per_thread, threads = 2000, 4
+
+    def produce(k: int) -> None:
+        for i in range(per_thread):
+            s.offer_threadsafe(FRAME, ts_ns=k * per_thread + i)
+
+    workers = [threading.Thread(target=produce, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await s.stop()
+    assert offered(s.stats()) == per_thread * threads
+    assert sorted(p.ts_ns for p in sink.packets) == list(range(per_thread * threads))
+
+
+async def test_threadsafe_offer_racing_stop_is_written_or_uncounted() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink], bufsize=1_000_000)
+    await s.start()
+    running = True
+
+    def produce() -> None:
+        while running:
+            s.offer_threadsafe(FRAME)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    await asyncio.sleep(0.05)
+    await s.stop()
+    running = False
+    t.join()
+    await asyncio.sleep(0.05)
+    assert s.stats().packets == len(sink.packets) > 0
+
+
+async def test_limit_stops_accepting() -> None:
+    sink = ListSink()
+    async with Session(sinks=[sink], limit=5) as s:
+        for _ in range(10):
+            s.offer(FRAME)
+        assert s.limit_reached.is_set()
+    assert len(sink.packets) == 5 and s.stats().packets == 5
+
+
+async def test_pcap_output_path_is_private_and_closed(tmp_path: object) -> None:
+    import os
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "out.pcap"
+    async with Session(output=out) as s:
+        s.offer(FRAME, ts_ns=1_000_000_001)
+    data = out.read_bytes()
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    assert struct.unpack_from("<I", data)[0] == 0xA1B23C4D
+    assert struct.unpack_from("<IIII", data, 24) == (1, 1, len(FRAME), len(FRAME))
+    assert data[40:] == FRAME
+
+
+async def test_caller_stream_stays_open() -> None:
+    stream = io.BytesIO()
+    async with Session(output=stream) as s:
+        s.offer(FRAME)
+    assert not stream.closed
+    assert len(stream.getvalue()) == 24 + 16 + len(FRAME)
+
+
+async def test_empty_capture_writes_nothing() -> None:
+    stream = io.BytesIO()
+    async with Session(output=stream):
+        pass
+    assert stream.getvalue() == b""
+
+
+async def test_idle_writer_flushes_sinks() -> None:
+    sink = ListSink()
+    async with Session(sinks=[sink]):
+        await asyncio.sleep(0.6)
+    assert sink.flushes >= 2
+
+
+class ListSource:
+    """A source replaying batches (live or not), counting what it delivered."""
+
+    linktype = LinkType.ETHERNET
+    snaplen = 262144
+
+    def __init__(self, batches: list[PacketBatch], live: bool, forever: bool = False) -> None:
+        self.batches = batches
+        self.live = live
+        self.forever = forever
+        self.delivered = 0
+        self.closed = asyncio.Event()
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        for batch in self.batches:
+            if self.closed.is_set():
+                return
+            self.delivered += len(batch)
+            yield batch
+            await asyncio.sleep(0)
+        if self.forever:
+            await self.closed.wait()
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        return self._iterate()
+
+    def stats(self) -> SourceStats:
+        return SourceStats(received=self.delivered, kernel_dropped=7)
+
+    async def aclose(self) -> None:
+        self.closed.set()
+
+
+def _batches(n_batches: int, size: int) -> list[PacketBatch]:
+    frame = ether(FRAME)
+    return [[Packet(i * size + j, frame, len(frame), Direction.INBOUND, 1) for j in range(size)]
+            for i in range(n_batches)]
+
+
+async def test_file_like_source_is_held_back_not_dropped() -> None:
+    sink = ListSink(delay=0.005)
+    source = ListSource(_batches(50, 100), live=False)
+    s = Session(sinks=[sink], source=source, bufsize=150)
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert s.stats().dropped == 0
+    assert len(sink.packets) == 5000
+    assert [p.ts_ns for p in sink.packets] == list(range(5000))
+
+
+async def test_live_source_overflow_is_counted() -> None:
+    sink = ListSink(delay=0.05)
+    source = ListSource(_batches(50, 100), live=True)
+    s = Session(sinks=[sink], source=source, bufsize=150)
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    st = s.stats()
+    assert st.dropped > 0
+    assert offered(st) == 5000 == st.received
+    assert st.kernel_dropped == 7
+    assert s.linktype is LinkType.ETHERNET
+
+
+async def test_stop_closes_a_quiet_source_promptly() -> None:
+    source = ListSource(_batches(1, 3), live=True, forever=True)
+    s = Session(sinks=[ListSink()], source=source)
+    await s.start()
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await s.stop()
+    assert time.monotonic() - started < 1.0
+    assert source.closed.is_set()
+    assert s.stats().packets == 3
+
+
+async def test_source_snaplen_and_matcher_apply() -> None:
+    sink = ListSink()
+    source = ListSource(_batches(2, 4), live=True)
+
+    class EvenTs:
+        def match(self, data: bytes) -> bool:
+            return True
+
+    s = Session(sinks=[sink], source=source, snaplen=14, matcher=EvenTs())
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert all(len(p.data) == 14 and p.wire_len > 14 for p in sink.packets)
+    assert len(sink.packets) == 8
+
+
+def test_pcap_writer_used_by_session_roundtrips() -> None:
+    stream = io.BytesIO()
+    w = PcapWriter(stream, 0, LinkType.ETHERNET)
+    w.write_packet(2_000_000_500, ether(FRAME))
+    assert struct.unpack_from("<IHHiIII", stream.getvalue()) == (0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
