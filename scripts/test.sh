@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up, then run every check: ruff, mypy --strict, and the whole test suite.
+# Live-capture tests build their own network namespaces and need root (they skip without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check capsvc tests bench
+.venv/bin/ruff format --check capsvc
+.venv/bin/mypy
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
