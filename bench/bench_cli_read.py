@@ -54,8 +54,9 @@ def _timed(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> float:
 
 
 def _count(path: Path) -> int:
-    out = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["tcpdump", "-nr", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     return out.count("\n")
 
 
@@ -98,16 +99,22 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{result['packets']:,} packets, {result['matched']:,} match 'tcp port 80', "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{result['packets']:,} packets, {result['matched']:,} match 'tcp port 80', "
+        f"{os.cpu_count()} cores"
+    )
     print("| job | capsvc | peer | ratio | target |")
     print("|---|---|---|---|---|")
-    print(f"| read -w, 'tcp port 80' | {result['read_write_pps']:,.0f} pkt/s "
-          f"| dpkt loop {result['dpkt_pps']:,.0f} pkt/s | {result['read_write_vs_dpkt']:.1f}x "
-          f"| >= 1,000,000 pkt/s and >= 10x |")
-    print(f"| read, text to /dev/null | {result['text_lps']:,.0f} lines/s "
-          f"| tcpdump -nS {result['tcpdump_lps']:,.0f} lines/s "
-          f"| {result['text_vs_tcpdump']:.2f}x | >= 0.5x |")
+    print(
+        f"| read -w, 'tcp port 80' | {result['read_write_pps']:,.0f} pkt/s "
+        f"| dpkt loop {result['dpkt_pps']:,.0f} pkt/s | {result['read_write_vs_dpkt']:.1f}x "
+        f"| >= 1,000,000 pkt/s and >= 10x |"
+    )
+    print(
+        f"| read, text to /dev/null | {result['text_lps']:,.0f} lines/s "
+        f"| tcpdump -nS {result['tcpdump_lps']:,.0f} lines/s "
+        f"| {result['text_vs_tcpdump']:.2f}x | >= 0.5x |"
+    )
 
 
 if __name__ == "__main__":

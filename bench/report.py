@@ -22,7 +22,13 @@ ROOT = HERE.parent
 
 #: (name, script, arguments, arguments with --quick, heading)
 BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
-    ("offer", "bench_offer.py", [], ["--seconds", "5"], "Session.offer() and memory under overload"),
+    (
+        "offer",
+        "bench_offer.py",
+        [],
+        ["--seconds", "5"],
+        "Session.offer() and memory under overload",
+    ),
     ("read", "bench_cli_read.py", [], ["--count", "200000"], "capsvc read: filter, write, text"),
     ("reader", "bench_read.py", [], [], "Capture-file reader"),
     ("text", "bench_text.py", [], [], "Text writer"),
@@ -43,16 +49,19 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, "
-            f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    return (
+        f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
 
 
 def run_one(script: str, args: list[str]) -> str:
     path = HERE / script
     if not path.exists():
         return f"_not run: {script} is missing_\n"
-    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT, timeout=1800
+    )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         return f"_failed (exit {proc.returncode}):_\n\n```\n{tail}\n```\n"

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import IO, Any, TypeVar
 
 from ._session import Session, Stats
@@ -40,21 +40,49 @@ class UsageError(Exception):
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:
     """Add the options every capturing job shares: -w, --pcapng, -v, -A, -c, -s, --stats, FILTER."""
-    parser.add_argument("-w", dest="write", metavar="FILE",
-                        help="write packets to FILE as pcap ('-' is standard output)")
+    parser.add_argument(
+        "-w",
+        dest="write",
+        metavar="FILE",
+        help="write packets to FILE as pcap ('-' is standard output)",
+    )
     parser.add_argument("--pcapng", action="store_true", help="write pcapng instead of pcap")
-    parser.add_argument("-v", dest="verbose", action="store_true",
-                        help="verbose text: TCP sequence numbers, options, IP fields")
-    parser.add_argument("-A", dest="ascii", action="store_true",
-                        help="print each packet's payload in ASCII")
-    parser.add_argument("-c", dest="count", type=_non_negative, default=0, metavar="COUNT",
-                        help="stop after COUNT packets (0: no limit)")
-    parser.add_argument("-s", dest="snaplen", type=_non_negative, default=0, metavar="SNAPLEN",
-                        help="bytes kept of each packet (0: 262144)")
-    parser.add_argument("--stats", action="store_true",
-                        help="print a JSON statistics line every second on standard error")
-    parser.add_argument("filter", nargs="*", metavar="FILTER",
-                        help="a tcpdump-style filter expression (words are joined)")
+    parser.add_argument(
+        "-v",
+        dest="verbose",
+        action="store_true",
+        help="verbose text: TCP sequence numbers, options, IP fields",
+    )
+    parser.add_argument(
+        "-A", dest="ascii", action="store_true", help="print each packet's payload in ASCII"
+    )
+    parser.add_argument(
+        "-c",
+        dest="count",
+        type=_non_negative,
+        default=0,
+        metavar="COUNT",
+        help="stop after COUNT packets (0: no limit)",
+    )
+    parser.add_argument(
+        "-s",
+        dest="snaplen",
+        type=_non_negative,
+        default=0,
+        metavar="SNAPLEN",
+        help="bytes kept of each packet (0: 262144)",
+    )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print a JSON statistics line every second on standard error",
+    )
+    parser.add_argument(
+        "filter",
+        nargs="*",
+        metavar="FILTER",
+        help="a tcpdump-style filter expression (words are joined)",
+    )
 
 
 def _non_negative(text: str) -> int:
@@ -78,8 +106,8 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         import uvloop
     except ImportError:
         return asyncio.run(main())
-    runner: Callable[[Awaitable[T]], T] = uvloop.run
-    return runner(main())
+    result: T = uvloop.run(main())
+    return result
 
 
 async def run_session(
@@ -96,15 +124,17 @@ async def run_session(
     """
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, interrupted.set)
             installed.append(signum)
     try:
         await session.start()
-        waits = [asyncio.ensure_future(interrupted.wait()),
-                 asyncio.ensure_future(session.limit_reached.wait())]
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(interrupted.wait()),
+            asyncio.ensure_future(session.limit_reached.wait()),
+        ]
         if until_source_ends and session.source is not None:
             waits.append(asyncio.ensure_future(session.wait_source()))
         try:

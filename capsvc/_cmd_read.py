@@ -40,10 +40,19 @@ def add_parser(subparsers: Any) -> None:
         help="read a capture file: print, filter, convert",
         description="Read a pcap or pcapng file, print it as text or write the matching packets.",
     )
-    parser.add_argument("-r", dest="read", required=True, metavar="FILE",
-                        help="capture file to read ('-' is standard input)")
-    parser.add_argument("--backend", choices=["native", "libpcap"], default="native",
-                        help="read with capsvc's own reader (default) or through libpcap")
+    parser.add_argument(
+        "-r",
+        dest="read",
+        required=True,
+        metavar="FILE",
+        help="capture file to read ('-' is standard input)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["native", "libpcap"],
+        default="native",
+        help="read with capsvc's own reader (default) or through libpcap",
+    )
     add_output_args(parser)
     parser.set_defaults(run=run)
 
@@ -128,15 +137,19 @@ async def _progress(session: Session, stream: IO[str]) -> None:
     while True:
         stats = session.stats()
         elapsed = time.monotonic() - start
-        stream.write(f"\rread {stats.received:,} packets, matched {stats.packets:,} "
-                     f"({stats.received / elapsed:,.0f} packets/s)")
+        stream.write(
+            f"\rread {stats.received:,} packets, matched {stats.packets:,} "
+            f"({stats.received / elapsed:,.0f} packets/s)"
+        )
         stream.flush()
         await asyncio.sleep(0.5)
 
 
 def _summary(stats: Stats, stream: IO[str]) -> None:
-    stream.write(f"{stats.received} packets read, {stats.packets} matched, "
-                 f"{stats.written} written, {stats.dropped} dropped\n")
+    stream.write(
+        f"{stats.received} packets read, {stats.packets} matched, "
+        f"{stats.written} written, {stats.dropped} dropped\n"
+    )
     if stats.sink_errors:
         stream.write(f"{stats.sink_errors} output errors (see above)\n")
     with contextlib.suppress(OSError):

@@ -6,9 +6,9 @@ import os
 
 __all__ = [
     "BackendUnavailableError",
+    "CapsvcError",
     "CaptureError",
     "CaptureFileError",
-    "CapsvcError",
     "PermissionNeededError",
 ]
 

@@ -186,11 +186,9 @@ class Session:
         return stream
 
     def _binary_sink(self, output: IO[bytes] | str | os.PathLike[str], pcapng: bool) -> Sink:
-        stream: IO[bytes]
-        if isinstance(output, str | os.PathLike):
-            stream = self._open_owned(output, "b")
-        else:
-            stream = output
+        stream: IO[bytes] = (
+            self._open_owned(output, "b") if isinstance(output, str | os.PathLike) else output
+        )
         if pcapng:
             from .sinks._pcapng import PcapNgWriter
 
@@ -204,11 +202,9 @@ class Session:
     ) -> Sink:
         from .sinks._text import TextWriter
 
-        stream: IO[str]
-        if isinstance(output, str | os.PathLike):
-            stream = self._open_owned(output, "t")
-        else:
-            stream = output
+        stream: IO[str] = (
+            self._open_owned(output, "t") if isinstance(output, str | os.PathLike) else output
+        )
         return TextWriter(stream, verbose, ascii, linktype=self.linktype)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -309,8 +305,13 @@ class Session:
         buf.append(
             _new_packet(
                 Packet,
-                (time_ns() if ts_ns is None else ts_ns, data, wl,
-                 _OUTBOUND if outbound else _INBOUND, 0),
+                (
+                    time_ns() if ts_ns is None else ts_ns,
+                    data,
+                    wl,
+                    _OUTBOUND if outbound else _INBOUND,
+                    0,
+                ),
             )
         )
         self._packets += 1

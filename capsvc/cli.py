@@ -34,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every job's sub-command."""
     parser = _Parser(prog="capsvc", description="asyncio packet capture: read, capture, serve")
     parser.add_argument("--version", action="version", version=_version())
-    parser.add_argument("--log-level", default="warning",
-                        choices=["debug", "info", "warning", "error"],
-                        help="logging level on standard error (default: warning)")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="logging level on standard error (default: warning)",
+    )
     sub = parser.add_subparsers(dest="job", metavar="JOB", parser_class=_Parser)
     for job in JOBS:
         try:

@@ -48,15 +48,42 @@ def _client_hello(sni: str) -> bytes:
 
 def frames() -> list[bytes]:
     return [
-        ether(arp(1, "02:00:00:00:00:0a", C, "00:00:00:00:00:00", S), ethertype=ETH_ARP,
-              dst="ff:ff:ff:ff:ff:ff"),
+        ether(
+            arp(1, "02:00:00:00:00:0a", C, "00:00:00:00:00:00", S),
+            ethertype=ETH_ARP,
+            dst="ff:ff:ff:ff:ff:ff",
+        ),
         ether(ipv4(C, S, tcp(40000, 80, flags="S", seq=1000))),
         ether(ipv4(S, C, tcp(80, 40000, flags="SA", seq=5000, ack=1001))),
         ether(ipv4(C, S, tcp(40000, 80, flags="A", seq=1001, ack=5001))),
-        ether(ipv4(C, S, tcp(40000, 80, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
-                             flags="PA", seq=1001, ack=5001))),
-        ether(ipv4(S, C, tcp(80, 40000, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-                             flags="PA", seq=5001, ack=1039))),
+        ether(
+            ipv4(
+                C,
+                S,
+                tcp(
+                    40000,
+                    80,
+                    b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                    flags="PA",
+                    seq=1001,
+                    ack=5001,
+                ),
+            )
+        ),
+        ether(
+            ipv4(
+                S,
+                C,
+                tcp(
+                    80,
+                    40000,
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                    flags="PA",
+                    seq=5001,
+                    ack=1039,
+                ),
+            )
+        ),
         ether(ipv4(C, "10.0.0.53", udp(41234, 53, _dns_query(0x1A2B, "example.com")))),
         ether(ipv4(C, S, tcp(40001, 443, _client_hello("example.com"), flags="PA", seq=7))),
         ether(ipv4(C, S, icmp(8, 0, 1, 1, b"\0" * 56))),
@@ -71,8 +98,12 @@ def main() -> None:
     out = ROOT / "config" / "sample.pcap"
     with out.open("wb") as f:
         w = PcapWriter(f, 0, LinkType.ETHERNET)
-        w.write_batch([Packet(T0 + i * 1_250_000, fr, len(fr), Direction.UNKNOWN, 0)
-                       for i, fr in enumerate(frames())])
+        w.write_batch(
+            [
+                Packet(T0 + i * 1_250_000, fr, len(fr), Direction.UNKNOWN, 0)
+                for i, fr in enumerate(frames())
+            ]
+        )
     print(out)
 
 

@@ -38,7 +38,9 @@ def _which(cmd: str) -> bool:
     return any(os.access(os.path.join(d, cmd), os.X_OK) for d in os.environ["PATH"].split(":"))
 
 
-def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ip(
+    *args: str, netns: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run ``ip ARGS`` (inside ``netns`` when given)."""
     cmd = ["ip", *(["-n", netns] if netns else []), *args]
     return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=30)
@@ -60,11 +62,17 @@ class VethPair:
         """Interface index of the host end."""
         return socket.if_nametoindex(self.host)
 
-    def exec(self, *cmd: str, timeout: float = 60, check: bool = True,
-             input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    def exec(
+        self, *cmd: str, timeout: float = 60, check: bool = True, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
         """Run a command inside the namespace."""
-        return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], check=check,
-                              capture_output=True, timeout=timeout, input=input)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns, *cmd],
+            check=check,
+            capture_output=True,
+            timeout=timeout,
+            input=input,
+        )
 
     def popen(self, *cmd: str, **kwargs: object) -> subprocess.Popen[bytes]:
         """Start a command inside the namespace."""
@@ -111,17 +119,38 @@ def veth_pair(*, peer_ip: str = "10.200.0.2/24", mtu: int = 1500) -> Iterator[Ve
     ns, host, peer = f"{PREFIX}-{tag}", f"{PREFIX}{tag}h", f"{PREFIX}{tag}p"
     try:
         ip("netns", "add", ns)
-        ip("link", "add", host, "mtu", str(mtu), "type", "veth", "peer", "name", peer,
-           "mtu", str(mtu))
+        ip(
+            "link",
+            "add",
+            host,
+            "mtu",
+            str(mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "mtu",
+            str(mtu),
+        )
         ip("link", "set", peer, "netns", ns)
         # No IPv6 on the host end: no router solicitations or DAD noise in the captures.
-        with contextlib.suppress(OSError):
-            with open(f"/proc/sys/net/ipv6/conf/{host}/disable_ipv6", "w") as f:
-                f.write("1")
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/sys/net/ipv6/conf/{host}/disable_ipv6", "w") as f,
+        ):
+            f.write("1")
         ip("link", "set", host, "up")
         ip("link", "set", "lo", "up", netns=ns)
-        ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{peer}.disable_ipv6=1",
-           check=False)
+        ip(
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            f"net.ipv6.conf.{peer}.disable_ipv6=1",
+            check=False,
+        )
         ip("addr", "add", peer_ip, "dev", peer, netns=ns)
         ip("link", "set", peer, "up", netns=ns)
         _wait_up(host)

@@ -322,8 +322,10 @@ class ListSource:
 
 def _batches(n_batches: int, size: int) -> list[PacketBatch]:
     frame = ether(FRAME)
-    return [[Packet(i * size + j, frame, len(frame), Direction.INBOUND, 1) for j in range(size)]
-            for i in range(n_batches)]
+    return [
+        [Packet(i * size + j, frame, len(frame), Direction.INBOUND, 1) for j in range(size)]
+        for i in range(n_batches)
+    ]
 
 
 async def test_file_like_source_is_held_back_not_dropped() -> None:

@@ -23,7 +23,7 @@ __all__ = [
     "pcap_header",
 ]
 
-#: struct pcap_file_header: magic, version_major, version_minor, thiszone, sigfigs, snaplen, linktype.
+#: struct pcap_file_header: magic, version major/minor, thiszone, sigfigs, snaplen, linktype.
 PCAP_HEADER = struct.Struct("<IHHiIII")
 #: struct pcap_sf_pkthdr: ts_sec, ts_usec (or ts_nsec), incl_len, orig_len.
 PCAP_RECORD = struct.Struct("<IIII")
@@ -32,7 +32,9 @@ PCAP_MAGIC_NANO = 0xA1B23C4D
 _pack_record = PCAP_RECORD.pack
 
 
-def pcap_header(snaplen: int = 0, linktype: int = LinkType.RAW, *, nanosecond: bool = False) -> bytes:
+def pcap_header(
+    snaplen: int = 0, linktype: int = LinkType.RAW, *, nanosecond: bool = False
+) -> bytes:
     """Return the 24-byte little-endian pcap global header (version 2.4; snaplen 0 means 262144)."""
     magic = PCAP_MAGIC_NANO if nanosecond else PCAP_MAGIC_MICRO
     return PCAP_HEADER.pack(magic, 2, 4, 0, 0, snaplen or SNAPLEN_DEFAULT, int(linktype))
@@ -52,7 +54,9 @@ def encode_records(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False
             if n > snaplen:
                 data = data[:snaplen]
                 n = snaplen
-            append(_pack_record(ts // 1_000_000_000, ts % 1_000_000_000, n, wire if wire > n else n))
+            append(
+                _pack_record(ts // 1_000_000_000, ts % 1_000_000_000, n, wire if wire > n else n)
+            )
             append(data)
     else:
         for ts, data, wire, _d, _i in batch:
@@ -60,8 +64,11 @@ def encode_records(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False
             if n > snaplen:
                 data = data[:snaplen]
                 n = snaplen
-            append(_pack_record(ts // 1_000_000_000, ts % 1_000_000_000 // 1000, n,
-                                wire if wire > n else n))
+            append(
+                _pack_record(
+                    ts // 1_000_000_000, ts % 1_000_000_000 // 1000, n, wire if wire > n else n
+                )
+            )
             append(data)
     return b"".join(parts)
 
