@@ -115,7 +115,7 @@ def veth_pair(*, peer_ip: str = "10.200.0.2/24", mtu: int = 1500) -> Iterator[Ve
         mtu: MTU of both ends.
     """
     need_root()
-    tag = secrets.token_hex(3)
+    tag = f"{os.getpid():06x}{secrets.token_hex(2)}"  # the owner's pid: see remove_leftovers
     ns, host, peer = f"{PREFIX}-{tag}", f"{PREFIX}{tag}h", f"{PREFIX}{tag}p"
     try:
         ip("netns", "add", ns)
@@ -170,13 +170,25 @@ def _wait_up(name: str, timeout: float = 5.0) -> None:
 
 
 def remove_leftovers() -> None:
-    """Remove every test namespace and interface a crashed run may have left behind."""
+    """Remove test namespaces and interfaces left behind by test runs that are gone.
+
+    Names carry the creating process's id, so a test run running beside this one keeps its own.
+    """
     if os.geteuid() != 0 or not _which("ip"):
         return
     for line in ip("netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(f"{PREFIX}-"):
+        if name.startswith(f"{PREFIX}-") and _orphaned(name[len(PREFIX) + 1 :]):
             ip("netns", "del", name, check=False)
     for name in os.listdir("/sys/class/net"):
-        if name.startswith(PREFIX):
+        if name.startswith(PREFIX) and _orphaned(name[len(PREFIX) :]):
             ip("link", "del", name, check=False)
+
+
+def _orphaned(tag: str) -> bool:
+    """True when the process that made ``tag`` (its first six hex digits) no longer runs."""
+    try:
+        pid = int(tag[:6], 16)
+    except ValueError:
+        return False
+    return pid != os.getpid() and not os.path.exists(f"/proc/{pid}")
