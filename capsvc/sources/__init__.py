@@ -1,5 +1,11 @@
-"""Sources: what feeds a Session (capture files, AF_PACKET, libpcap, PF_RING)."""
+"""Sources: what feeds a Session (capture files, AF_PACKET, libpcap, PF_RING).
+
+Importing this package loads no capture library: libpcap and libpfring are loaded when a handle
+or ring is first opened, so ``import capsvc`` works without them and without root.
+"""
 
 from ._base import Source, SourceStats
+from ._libpcap_source import LibpcapSource
+from ._pfring_source import PfRingSource
 
-__all__ = ["Source", "SourceStats"]
+__all__ = ["LibpcapSource", "PfRingSource", "Source", "SourceStats"]
