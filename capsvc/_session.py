@@ -237,7 +237,7 @@ class Session:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capsvc-writer")
         for slot in self._slots:
             if isinstance(slot.sink, SessionAware):
-                slot.sink.bind_session(self.stats)
+                slot.sink.bind_session(self.stats, self.linktype)
         self._writer_task = asyncio.create_task(self._write_loop(), name="capsvc-writer")
         if self._source is not None:
             self._source_task = asyncio.create_task(self._pump(self._source), name="capsvc-source")
@@ -386,7 +386,7 @@ class Session:
     def add_sink(self, sink: Sink) -> None:
         """Attach a further sink to a session (it sees packets queued from now on)."""
         if isinstance(sink, SessionAware):
-            sink.bind_session(self.stats)
+            sink.bind_session(self.stats, self.linktype)
         self._slots = [*self._slots, _SinkSlot(sink)]
 
     def remove_sink(self, sink: Sink) -> None:

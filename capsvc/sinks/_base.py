@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .._packet import PacketBatch
+from .._packet import LinkType, PacketBatch
 
 if TYPE_CHECKING:
     from .._session import Stats
@@ -39,6 +39,7 @@ class Sink(Protocol):
 class SessionAware(Protocol):
     """A sink that reads the Session's counters (the stats sink does, for drop ratios)."""
 
-    def bind_session(self, stats: Callable[[], Stats]) -> None:
-        """Called once by the Session before the first batch with its ``stats`` method."""
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        """Called once by the Session before the first batch with its ``stats`` method and the
+        link type of its frames."""
         ...

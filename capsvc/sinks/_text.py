@@ -1,0 +1,90 @@
+"""The text log sink: tcpdump-style lines, one per packet (formatting lives in ``_textfmt``)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from .._packet import Direction, LinkType, PacketBatch
+from ._flows import DEFAULT_MAX_FLOWS
+from ._textfmt import TextFormatter
+
+__all__ = ["TextWriter"]
+
+
+class TextWriter:
+    """Writes one line per packet to a text stream, like ``tcpdump -n`` in local time.
+
+    A line reads ``12:30:45.123456 [IN   TCP] 10.0.0.1:40000 > 10.0.0.2:80 [P.] length 78: GET /
+    HTTP/1.1``; see ``capsvc.sinks._textfmt`` for every format. Any bytes give a line (``??? len=N``
+    when they cannot be read), never an exception from the formatting; only the stream's own
+    errors (OSError, ValueError on a closed stream) propagate.
+
+    Args:
+        stream: a text stream; never closed by the writer.
+        verbose: add TCP relative seq/ack, window and options, and IP ttl/id/length.
+        ascii: follow each line with the transport payload as text, non-printables as ``.``, one
+            line per payload line, each indented by two spaces.
+        linktype: the link type of the frames (a LinkType or a pcap LINKTYPE_ number).
+        max_flows: TCP connections remembered for relative sequence numbers in verbose mode
+            (least recently seen forgotten first); default 4096.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str],
+        verbose: bool = False,
+        ascii: bool = False,
+        *,
+        linktype: LinkType | int = LinkType.RAW,
+        max_flows: int = DEFAULT_MAX_FLOWS,
+    ) -> None:
+        self.stream = stream
+        self.formatter = TextFormatter(linktype, verbose=verbose, ascii=ascii, max_flows=max_flows)
+
+    @property
+    def verbose(self) -> bool:
+        """Whether lines carry the verbose details."""
+        return self.formatter.verbose
+
+    @property
+    def ascii(self) -> bool:
+        """Whether payloads follow each line."""
+        return self.formatter.ascii
+
+    def write_packet(
+        self,
+        ts_ns: int,
+        data: bytes | bytearray | memoryview,
+        direction: Direction | int = Direction.UNKNOWN,
+        wire_len: int | None = None,
+    ) -> None:
+        """Write the line of one frame.
+
+        Args:
+            ts_ns: capture time in nanoseconds since the epoch.
+            data: the captured bytes.
+            direction: printed in the tag; default unknown (``---``).
+            wire_len: the length on the wire; None means ``len(data)``.
+        """
+        raw = bytes(data)
+        line = self.formatter.format(
+            ts_ns, raw, len(raw) if wire_len is None else wire_len, direction
+        )
+        self.stream.write(line + "\n")
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Write the lines of a batch with one ``write()``; an empty batch writes nothing."""
+        if not batch:
+            return
+        fmt = self.formatter.format
+        lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
+        lines.append("")
+        self.stream.write("\n".join(lines))
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Flush the stream; the stream itself stays open (it belongs to the caller)."""
+        self.stream.flush()
