@@ -2,5 +2,8 @@
 
 from ._base import SessionAware, Sink
 from ._pcap import PcapWriter
+from ._pcapng import PcapNgWriter
+from ._stats import StatsSink
+from ._text import TextWriter
 
-__all__ = ["PcapWriter", "SessionAware", "Sink"]
+__all__ = ["PcapNgWriter", "PcapWriter", "SessionAware", "Sink", "StatsSink", "TextWriter"]

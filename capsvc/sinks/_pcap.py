@@ -12,6 +12,7 @@ import struct
 from typing import IO
 
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
+from ._io import write_all
 
 __all__ = [
     "PCAP_HEADER",
@@ -44,8 +45,26 @@ def encode_records(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False
     """Encode a batch as pcap records.
 
     incl_len is min(len(data), snaplen); orig_len is the packet's wire length (never less than
-    incl_len), so a truncated packet still says how long it was.
+    incl_len), so a truncated packet still says how long it was. Values a pcap record cannot
+    hold (a time before 1970 or after 2106, a wire length of 4 GiB or more) are clamped.
     """
+    try:
+        return _encode(batch, snaplen, nanosecond)
+    except struct.error:
+        return _encode(_clamped(batch), snaplen, nanosecond)
+
+
+def _clamped(batch: PacketBatch) -> PacketBatch:
+    """The batch with timestamps and wire lengths moved into what a record can hold."""
+    top_ts = (1 << 32) * 1_000_000_000 - 1
+    top_len = (1 << 32) - 1
+    return [
+        p._replace(ts_ns=min(max(p.ts_ns, 0), top_ts), wire_len=min(max(p.wire_len, 0), top_len))
+        for p in batch
+    ]
+
+
+def _encode(batch: PacketBatch, snaplen: int, nanosecond: bool) -> bytes:
     parts: list[bytes] = []
     append = parts.append
     if nanosecond:
@@ -100,7 +119,9 @@ class PcapWriter:
     def write_header(self) -> None:
         """Write the global header if it is not written yet; retried after a failed write."""
         if not self._header_written:
-            self.stream.write(pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond))
+            write_all(
+                self.stream, pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond)
+            )
             self._header_written = True
 
     def write_packet(self, ts_ns: int, data: bytes, wire_len: int | None = None) -> None:
@@ -117,10 +138,10 @@ class PcapWriter:
         body = encode_records(batch, self.snaplen, nanosecond=self.nanosecond)
         if not self._header_written:
             body = pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond) + body
-            self.stream.write(body)
+            write_all(self.stream, body)
             self._header_written = True
             return
-        self.stream.write(body)
+        write_all(self.stream, body)
 
     def flush(self) -> None:
         """Flush the stream."""

@@ -6,6 +6,15 @@ or ring is first opened, so ``import capsvc`` works without them and without roo
 
 from ._base import Source, SourceStats
 from ._libpcap_source import LibpcapSource
+from ._pcapfile import CaptureFile, PcapFileSource, read_capture
 from ._pfring_source import PfRingSource
 
-__all__ = ["LibpcapSource", "PfRingSource", "Source", "SourceStats"]
+__all__ = [
+    "CaptureFile",
+    "LibpcapSource",
+    "PcapFileSource",
+    "PfRingSource",
+    "Source",
+    "SourceStats",
+    "read_capture",
+]

@@ -1,0 +1,225 @@
+"""PcapWriter: golden bytes, lazy header, batching, and real tcpdump/tshark reading the output."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ether, icmp, ipv4, ipv6, tcp, udp
+
+from capsvc import Direction, LinkType, Packet
+from capsvc.sinks._pcap import PCAP_RECORD, PcapWriter, encode_records, pcap_header
+
+TS = 1_700_000_000_123_456_789
+
+
+class CountingStream(io.BytesIO):
+    """A BytesIO that counts write() calls and can fail the first ``fail`` of them."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__()
+        self.writes = 0
+        self.fail = fail
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.writes += 1
+        if self.fail:
+            self.fail -= 1
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def tshark_fields(path: Path, *fields: str) -> list[list[str]]:
+    """Rows of ``tshark -T fields`` for ``fields``, one per packet."""
+    cmd = ["tshark", "-r", str(path), "-T", "fields"]
+    for field in fields:
+        cmd += ["-e", field]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return [line.split("\t") for line in run.stdout.splitlines()]
+
+
+def frames() -> list[bytes]:
+    return [
+        ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 80, b"GET / HTTP/1.1\r\n\r\n", flags="PA")),
+        ipv4("10.0.0.2", "10.0.0.1", udp(53, 41234, b"\x1a\x2b" + b"\0" * 30)),
+        ipv4("10.0.0.1", "10.0.0.2", icmp(payload=b"x" * 56)),
+        ipv6("fd00::1", "fd00::2", tcp(1234, 443, b"y" * 1200, flags="A")),
+    ]
+
+
+def batch_of(datas: list[bytes], step_ns: int = 1_000_001) -> list[Packet]:
+    return [Packet(TS + i * step_ns, d, len(d), Direction.UNKNOWN, 0) for i, d in enumerate(datas)]
+
+
+@pytest.mark.parametrize(
+    ("nanosecond", "magic"),
+    [(False, "d4c3b2a1"), (True, "4d3cb2a1")],
+)
+def test_header_golden_bytes(nanosecond: bool, magic: str) -> None:
+    header = pcap_header(65535, LinkType.ETHERNET, nanosecond=nanosecond)
+    rest = "0200" + "0400" + "00000000" + "00000000" + "ffff0000" + "01000000"
+    assert header.hex() == magic + rest
+
+
+def test_snaplen_zero_means_262144_and_linktype_at_20() -> None:
+    out = io.BytesIO()
+    w = PcapWriter(out, 0, LinkType.LINUX_SLL2)
+    w.write_packet(TS, b"\x45" + b"\0" * 19)
+    data = out.getvalue()
+    assert struct.unpack("<I", data[16:20])[0] == 262144
+    assert struct.unpack("<I", data[20:24])[0] == 276
+
+
+def test_records_keep_wire_length_and_cut_to_snaplen() -> None:
+    out = io.BytesIO()
+    w = PcapWriter(out, 100, LinkType.RAW, nanosecond=True)
+    big = bytes(range(256)) * 2
+    w.write_batch(
+        [
+            Packet(TS, big, 1500, Direction.INBOUND, 0),
+            Packet(TS + 1, b"abc", 3, Direction.UNKNOWN, 0),
+            Packet(TS + 2, b"abcd", 2, Direction.UNKNOWN, 0),  # wire below captured: fixed up
+        ]
+    )
+    data = out.getvalue()
+    pos = 24
+    seen = []
+    while pos < len(data):
+        sec, frac, incl, orig = PCAP_RECORD.unpack_from(data, pos)
+        seen.append((sec, frac, incl, orig, data[pos + 16 : pos + 16 + incl]))
+        pos += 16 + incl
+    assert seen == [
+        (1_700_000_000, 123_456_789, 100, 1500, big[:100]),
+        (1_700_000_000, 123_456_790, 3, 3, b"abc"),
+        (1_700_000_000, 123_456_791, 4, 4, b"abcd"),
+    ]
+
+
+def test_microsecond_records_golden() -> None:
+    body = encode_records([Packet(TS, b"\x01\x02", 60, Direction.OUTBOUND, 3)], 262144)
+    assert body.hex() == "00f15365" + "40e20100" + "02000000" + "3c000000" + "0102"
+
+
+def test_empty_capture_is_zero_bytes() -> None:
+    out = CountingStream()
+    w = PcapWriter(out)
+    w.write_batch([])
+    w.flush()
+    w.close()
+    assert out.getvalue() == b""
+    assert out.writes == 0
+    assert not out.closed
+
+
+def test_header_retried_after_failed_write() -> None:
+    out = CountingStream(fail=1)
+    w = PcapWriter(out, 0, LinkType.RAW)
+    with pytest.raises(OSError):
+        w.write_packet(TS, b"\x45" + b"\0" * 19)
+    w.write_packet(TS + 1, b"\x45" + b"\1" * 19)
+    data = out.getvalue()
+    assert data[:24] == pcap_header(0, LinkType.RAW)
+    assert len(data) == 24 + 16 + 20  # one header, only the packet that was written
+
+
+def test_write_header_is_idempotent() -> None:
+    out = io.BytesIO()
+    w = PcapWriter(out, 0, LinkType.RAW)
+    w.write_header()
+    w.write_header()
+    w.write_packet(TS, b"\x45" + b"\0" * 19)
+    assert out.getvalue().count(pcap_header(0, LinkType.RAW)) == 1
+    assert len(out.getvalue()) == 24 + 16 + 20
+
+
+def test_one_write_per_batch() -> None:
+    out = CountingStream()
+    w = PcapWriter(out, 0, LinkType.RAW)
+    w.write_batch(batch_of(frames() * 50))
+    assert out.writes == 1
+    w.write_batch(batch_of(frames() * 50))
+    assert out.writes == 2
+
+
+def _write_file(path: Path, *, nanosecond: bool, snaplen: int = 0) -> list[Packet]:
+    packets = batch_of([ether(f) for f in frames()] * 3, step_ns=1_234_567)
+    with path.open("wb") as f:
+        w = PcapWriter(f, snaplen, LinkType.ETHERNET, nanosecond=nanosecond)
+        w.write_batch(packets[:5])
+        w.write_batch(packets[5:])
+        w.close()
+    return packets
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump not installed")
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_tcpdump_reads_our_file(tmp_path: Path, nanosecond: bool) -> None:
+    path = tmp_path / "out.pcap"
+    packets = _write_file(path, nanosecond=nanosecond)
+    precision = "nano" if nanosecond else "micro"
+    run = subprocess.run(
+        ["tcpdump", "-nr", str(path), "-tt", "--time-stamp-precision", precision],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(packets)
+    for line, p in zip(lines, packets, strict=True):
+        sec, frac = divmod(p.ts_ns, 1_000_000_000)
+        stamp = f"{sec}.{frac:09d}" if nanosecond else f"{sec}.{frac // 1000:06d}"
+        assert line.startswith(stamp + " IP")
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_reads_our_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.pcap"
+    packets = _write_file(path, nanosecond=True, snaplen=200)
+    rows = tshark_fields(path, "frame.time_epoch", "frame.len", "frame.cap_len")
+    assert len(rows) == len(packets)
+    for (stamp, wire, cap), p in zip(rows, packets, strict=True):
+        sec, frac = divmod(p.ts_ns, 1_000_000_000)
+        assert stamp == f"{sec}.{frac:09d}"
+        assert int(wire) == p.wire_len
+        assert int(cap) == min(len(p.data), 200)
+
+
+class _TrickleStream(io.RawIOBase):
+    """An unbuffered stream that takes at most 7 bytes per write (like a full raw pipe)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        chunk = bytes(b)[:7]  # type: ignore[call-overload]
+        self.data += chunk
+        return len(chunk)
+
+
+def test_short_writes_are_completed() -> None:
+    stream = _TrickleStream()
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"z" * 50)))
+    w = PcapWriter(stream, 0, LinkType.ETHERNET)  # type: ignore[arg-type]
+    w.write_batch([Packet(5_000_000_000, frame, len(frame), Direction.UNKNOWN, 0)] * 3)
+    data = bytes(stream.data)
+    assert len(data) == 24 + 3 * (16 + len(frame))
+    assert data[24 + 16 : 24 + 16 + len(frame)] == frame
+
+
+def test_values_a_record_cannot_hold_are_clamped() -> None:
+    batch = [
+        Packet(-5, b"abc", 3, Direction.UNKNOWN, 0),
+        Packet(1 << 70, b"abc", 1 << 40, Direction.UNKNOWN, 0),
+    ]
+    body = encode_records(batch, 262144, nanosecond=True)
+    first = PCAP_RECORD.unpack_from(body, 0)
+    second = PCAP_RECORD.unpack_from(body, 16 + 3)
+    assert first == (0, 0, 3, 3)
+    assert second == (0xFFFFFFFF, 999_999_999, 3, 0xFFFFFFFF)

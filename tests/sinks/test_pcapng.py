@@ -1,0 +1,266 @@
+"""PcapNgWriter: golden SHB/IDB/EPB bytes, lazy header, interfaces, and real tshark reading it."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ether, icmp, ipv4, ipv6, tcp, udp
+
+from capsvc import Direction, LinkType, Packet
+from capsvc.sinks._pcapng import (
+    PcapNgWriter,
+    encode_epbs,
+    interface_description_block,
+    section_header_block,
+)
+
+TS = 1_700_000_000_123_456_789  # 0x17979cfe3d85cd15
+
+SHB_HEX = "0a0d0d0a" + "1c000000" + "4d3c2b1a" + "0100" + "0000" + "ff" * 8 + "1c000000"
+TSRESOL_9 = "0900" + "0100" + "09000000"
+
+
+class CountingStream(io.BytesIO):
+    """A BytesIO that counts write() calls and can fail the first ``fail`` of them."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__()
+        self.writes = 0
+        self.fail = fail
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.writes += 1
+        if self.fail:
+            self.fail -= 1
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(data)
+
+
+def blocks(data: bytes) -> list[tuple[int, bytes]]:
+    """Split a little-endian pcapng byte string into (block type, whole block)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        btype = int.from_bytes(data[pos : pos + 4], "little")
+        blen = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        assert blen % 4 == 0 and data[pos + blen - 4 : pos + blen] == data[pos + 4 : pos + 8]
+        out.append((btype, data[pos : pos + blen]))
+        pos += blen
+    assert pos == len(data)
+    return out
+
+
+def test_section_header_golden() -> None:
+    assert section_header_block().hex() == SHB_HEX
+
+
+def test_interface_description_golden_with_name() -> None:
+    idb = interface_description_block(LinkType.ETHERNET, 0, "eth0")
+    assert (
+        idb.hex()
+        == (
+            "01000000" + "28000000" + "0100" + "0000" + "00000400"  # snaplen 0 -> 262144
+            "0200" + "0400" + "65746830" + TSRESOL_9 + "00000000" + "28000000"
+        )
+    )
+
+
+def test_interface_description_golden_without_name() -> None:
+    idb = interface_description_block(LinkType.RAW, 100)
+    assert idb.hex() == (
+        "01000000" + "20000000" + "6500" + "0000" + "64000000" + TSRESOL_9 + "00000000" + "20000000"
+    )
+
+
+def test_enhanced_packet_golden() -> None:
+    body = encode_epbs(
+        [
+            Packet(TS, b"\x01\x02\x03", 60, Direction.INBOUND, 0),
+            Packet(TS, b"\x01\x02\x03\x04\x05", 5, Direction.UNKNOWN, 7),
+            Packet(TS, b"\x0a\x0b", 2, Direction.OUTBOUND, 0),
+        ],
+        4,
+        {0: 0, 7: 1},
+    )
+    ts = "fe9c9717" + "15cd853d"
+    assert (
+        body.hex()
+        == (
+            # inbound: data padded to 4, epb_flags 1, opt_endofopt
+            "06000000" + "30000000" + "00000000" + ts + "03000000" + "3c000000" + "01020300"
+            "0200"
+            + "0400"
+            + "01000000"
+            + "00000000"
+            + "30000000"
+            # unknown direction: no options; cut to snaplen 4, original length kept
+            + "06000000"
+            + "24000000"
+            + "01000000"
+            + ts
+            + "04000000"
+            + "05000000"
+            + "01020304"
+            "24000000"
+            # outbound: epb_flags 2
+             + "06000000" + "30000000" + "00000000" + ts + "02000000" + "02000000" + "0a0b0000"
+            "0200" + "0400" + "02000000" + "00000000" + "30000000"
+        )
+    )
+
+
+def test_first_packet_brings_shb_and_idb() -> None:
+    out = io.BytesIO()
+    w = PcapNgWriter(out, 0, LinkType.RAW, interface_name="tun0")
+    w.write_packet(TS, b"\x45" + b"\0" * 19, 1400, Direction.OUTBOUND)
+    data = out.getvalue()
+    assert data.startswith(bytes.fromhex(SHB_HEX) + interface_description_block(101, 0, "tun0"))
+    kinds = [btype for btype, _ in blocks(data)]
+    assert kinds == [0x0A0D0D0A, 1, 6]
+
+
+def test_empty_capture_is_zero_bytes_and_stream_stays_open() -> None:
+    out = CountingStream()
+    w = PcapNgWriter(out)
+    w.write_batch([])
+    w.close()
+    assert out.getvalue() == b""
+    assert out.writes == 0
+    assert not out.closed
+
+
+def test_header_and_idb_retried_after_failed_write() -> None:
+    out = CountingStream(fail=1)
+    w = PcapNgWriter(out, 0, LinkType.RAW)
+    with pytest.raises(OSError):
+        w.write_packet(TS, b"\x45" + b"\0" * 19)
+    w.write_packet(TS + 1, b"\x45" + b"\1" * 19)
+    kinds = [btype for btype, _ in blocks(out.getvalue())]
+    assert kinds == [0x0A0D0D0A, 1, 6]
+
+
+def test_one_write_per_batch_and_one_idb_per_interface() -> None:
+    lo = socket.if_nametoindex("lo")
+    out = CountingStream()
+    w = PcapNgWriter(out, 0, LinkType.RAW, interface_name="tun0")
+    pkt = b"\x45" + b"\0" * 39
+    w.write_batch([Packet(TS + i, pkt, 40, Direction.UNKNOWN, i % 2 * lo) for i in range(100)])
+    assert out.writes == 1
+    w.write_batch([Packet(TS + i, pkt, 40, Direction.UNKNOWN, 0) for i in range(10)])
+    assert out.writes == 2
+    idbs = [b for t, b in blocks(out.getvalue()) if t == 1]
+    assert idbs == [
+        interface_description_block(LinkType.RAW, 0, "tun0"),
+        interface_description_block(LinkType.RAW, 0, "lo"),
+    ]
+
+
+def test_unknown_ifindex_falls_back_to_interface_name() -> None:
+    out = io.BytesIO()
+    w = PcapNgWriter(out, 0, LinkType.RAW, interface_name="tun9")
+    w.write_batch([Packet(TS, b"\x45" + b"\0" * 19, 20, Direction.UNKNOWN, 987654)])
+    idbs = [b for t, b in blocks(out.getvalue()) if t == 1]
+    assert idbs == [interface_description_block(LinkType.RAW, 0, "tun9")]
+
+
+def test_failed_batch_does_not_register_its_interfaces() -> None:
+    lo = socket.if_nametoindex("lo")
+    out = CountingStream()
+    w = PcapNgWriter(out, 0, LinkType.RAW)
+    w.write_packet(TS, b"\x45" + b"\0" * 19)
+    out.fail = 1
+    with pytest.raises(OSError):
+        w.write_batch([Packet(TS, b"\x45" + b"\0" * 19, 20, Direction.UNKNOWN, lo)])
+    w.write_batch([Packet(TS, b"\x45" + b"\0" * 19, 20, Direction.UNKNOWN, lo)])
+    kinds = [btype for btype, _ in blocks(out.getvalue())]
+    assert kinds == [0x0A0D0D0A, 1, 6, 1, 6]
+
+
+def test_short_writes_of_a_raw_stream_are_completed() -> None:
+    class Trickle(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            part = bytes(b[:100])
+            self.data += part
+            return len(part)
+
+    out = Trickle()
+    w = PcapNgWriter(out, 0, LinkType.RAW)  # type: ignore[arg-type]
+    w.write_batch([Packet(TS + i, bytes(300), 300, Direction.INBOUND, 0) for i in range(3)])
+    kinds = [btype for btype, _ in blocks(bytes(out.data))]
+    assert kinds == [0x0A0D0D0A, 1, 6, 6, 6]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_reads_count_lengths_nanoseconds_and_direction(tmp_path: Path) -> None:
+    lo = socket.if_nametoindex("lo")
+    datas = [
+        ether(ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 80, b"GET / HTTP/1.1\r\n\r\n", flags="PA"))),
+        ether(ipv4("10.0.0.2", "10.0.0.1", udp(53, 41234, b"\0" * 31))),
+        ether(ipv4("10.0.0.1", "10.0.0.2", icmp(payload=b"x" * 56))),
+        ether(ipv6("fd00::1", "fd00::2", tcp(1234, 443, b"y" * 1200, flags="A"))),
+    ]
+    dirs = [Direction.INBOUND, Direction.OUTBOUND, Direction.UNKNOWN]
+    packets = [
+        Packet(TS + i * 1_000_000_007, d, len(d) + (i % 3) * 100, dirs[i % 3], (i % 2) * lo)
+        for i, d in enumerate(datas * 4)
+    ]
+    path = tmp_path / "out.pcapng"
+    with path.open("wb") as f:
+        w = PcapNgWriter(f, 300, LinkType.ETHERNET, interface_name="veth0")
+        w.write_batch(packets[:7])
+        w.write_batch(packets[7:])
+        w.close()
+    cmd = ["tshark", "-r", str(path), "-T", "fields"]
+    for field in (
+        "frame.time_epoch",
+        "frame.len",
+        "frame.cap_len",
+        "frame.packet_flags_direction",
+        "frame.interface_name",
+    ):
+        cmd += ["-e", field]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    rows = [line.split("\t") for line in run.stdout.splitlines()]
+    assert len(rows) == len(packets)
+    for (stamp, wire, cap, flags, name), p in zip(rows, packets, strict=True):
+        sec, frac = divmod(p.ts_ns, 1_000_000_000)
+        assert stamp == f"{sec}.{frac:09d}"
+        assert int(wire) == p.wire_len
+        assert int(cap) == min(len(p.data), 300)
+        assert int(flags or "0", 16) & 3 == p.direction
+        assert name == ("lo" if p.ifindex else "veth0")
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="tcpdump not installed")
+def test_tcpdump_reads_our_pcapng(tmp_path: Path) -> None:
+    lo = socket.if_nametoindex("lo")
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 53, b"\0" * 20)))
+    packets = [
+        Packet(TS + i * 1_000_000_001, frame, len(frame), Direction.INBOUND, (i % 2) * lo)
+        for i in range(6)
+    ]
+    path = tmp_path / "out.pcapng"
+    with path.open("wb") as f:
+        PcapNgWriter(f, 0, LinkType.ETHERNET, interface_name="veth0").write_batch(packets)
+    run = subprocess.run(
+        ["tcpdump", "-nr", str(path), "-tt", "--time-stamp-precision", "nano"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(packets)
+    for line, p in zip(lines, packets, strict=True):
+        sec, frac = divmod(p.ts_ns, 1_000_000_000)
+        assert line.startswith(f"{sec}.{frac:09d} IP 10.0.0.1.4000 > 10.0.0.2.53")
