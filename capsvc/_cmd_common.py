@@ -119,7 +119,8 @@ async def run_session(
     """Start ``session`` and stop it when it is done; return the final stats.
 
     Done means the first of: the source is exhausted (when ``until_source_ends``), the packet
-    limit is reached, ``duration`` seconds have passed, or SIGINT/SIGTERM arrived. Stopping drains
+    limit is reached, every sink has failed (a closed pipe), ``duration`` seconds have passed,
+    or SIGINT/SIGTERM arrived. Stopping drains
     the queue to every sink and flushes.
     """
     loop = asyncio.get_running_loop()
@@ -134,6 +135,7 @@ async def run_session(
         waits: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(interrupted.wait()),
             asyncio.ensure_future(session.limit_reached.wait()),
+            asyncio.ensure_future(session.sinks_failed.wait()),
         ]
         if until_source_ends and session.source is not None:
             waits.append(asyncio.ensure_future(session.wait_source()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from typing import IO, Any
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     stats = run_async(lambda: _read(session, source))
     _summary(stats, sys.stderr)
-    if session.source_error is not None:
+    if session.source_error is not None or stats.sink_errors:
         return EXIT_RUNTIME
     return EXIT_OK
 
@@ -154,10 +153,3 @@ def _summary(stats: Stats, stream: IO[str]) -> None:
         stream.write(f"{stats.sink_errors} output errors (see above)\n")
     with contextlib.suppress(OSError):
         stream.flush()
-
-
-def _silence_broken_stdout() -> None:
-    """After a closed pipe, point stdout at /dev/null so interpreter shutdown stays quiet."""
-    with contextlib.suppress(OSError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())

@@ -62,7 +62,7 @@ class Stats(NamedTuple):
         filtered: packets the matcher rejected.
         kernel_dropped: packets the source's kernel or library dropped (0 without a source).
         sink_errors: sink failures (each failed sink is disabled after its first).
-        written: accepted packets the writer has handed to the sinks.
+        written: accepted packets handed to at least one sink that took them.
         queued: packets waiting in the queue now.
         received: packets the source reported as received by its kernel or library.
     """
@@ -170,6 +170,8 @@ class Session:
         self._executor: ThreadPoolExecutor | None = None
         #: Set once the writer has drained the queue, flushed and closed the sinks, and exited.
         self.done = asyncio.Event()
+        #: Set when every sink has failed: nothing more can be written (a closed pipe, say).
+        self.sinks_failed = asyncio.Event()
         #: Set when ``limit`` packets have been accepted.
         self.limit_reached = asyncio.Event()
         #: The exception that ended the source early, if any.
@@ -485,6 +487,7 @@ class Session:
 
     def _deliver(self, batch: PacketBatch) -> None:
         """Writer thread: hand one batch to every healthy sink, then flush them."""
+        delivered = False
         for slot in self._slots:
             if slot.failed:
                 continue
@@ -492,9 +495,11 @@ class Session:
                 if batch:
                     slot.sink.write_batch(batch)
                 slot.sink.flush()
+                delivered = True
             except Exception as exc:  # isolate any failing sink; the capture goes on
                 self._sink_failed(slot, exc)
-        self._written += len(batch)
+        if delivered:
+            self._written += len(batch)
 
     def _close_sinks(self) -> None:
         for slot in self._slots:
@@ -515,6 +520,9 @@ class Session:
         slot.failed = True
         self._sink_errors += 1
         log.error("sink %s failed and is disabled: %s", type(slot.sink).__name__, exc)
+        if all(s.failed for s in self._slots) and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing left to tell
+                self._loop.call_soon_threadsafe(self.sinks_failed.set)
 
 
 _NO_SOURCE_STATS = SourceStats()

@@ -387,3 +387,12 @@ def test_pcap_writer_used_by_session_roundtrips() -> None:
     w = PcapWriter(stream, 0, LinkType.ETHERNET)
     w.write_packet(2_000_000_500, ether(FRAME))
     assert struct.unpack_from("<IHHiIII", stream.getvalue()) == (0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+
+
+async def test_all_sinks_failing_is_signalled() -> None:
+    bad = ListSink(fail_after=0)
+    async with Session(sinks=[bad]) as s:
+        s.offer(FRAME)
+        await asyncio.wait_for(s.sinks_failed.wait(), 2)
+    st = s.stats()
+    assert st.sink_errors == 1 and st.packets == 1 and st.written == 0
