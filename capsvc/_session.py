@@ -97,7 +97,8 @@ class Session:
         text_output: text stream or path for the tcpdump-style log, one line per packet.
         sinks: further sink objects (see ``capsvc.sinks.Sink``).
         matcher: an object with ``match(data) -> bool``, a filter expression (parsed for
-            ``linktype``), or None to accept everything.
+            ``linktype``), or None to accept everything (or, with a source that carries a
+            ``userspace_filter`` expression its kernel could not take, to apply that).
         verbose: text log adds TCP details and IP fields (like ``tcpdump -v``).
         ascii: text log adds the payload in ASCII (like ``tcpdump -A``).
         snaplen: bytes kept of each packet; 0 means 262144. The wire length is always kept.
@@ -143,6 +144,9 @@ class Session:
             bufsize = SOURCE_QUEUE_DEFAULT if source is not None else OFFER_QUEUE_DEFAULT
         self.bufsize = bufsize
         self.limit = limit
+        if matcher is None and source is not None:
+            # A source whose kernel could not take its filter leaves it for us to apply.
+            matcher = getattr(source, "userspace_filter", None)
         self._match = _resolve_matcher(matcher, self.linktype)
 
         self._owned: list[IO[Any]] = []

@@ -10,10 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from netns import remove_leftovers  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "pcaps"
+from helpers import CORPUS
+from netns import remove_leftovers
 
 
 @pytest.fixture(scope="session", autouse=True)

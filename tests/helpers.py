@@ -10,6 +10,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from pathlib import Path
+
+#: The real-world capture corpus beside the project (../shared/pcaps); may be absent.
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "pcaps"
 
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17

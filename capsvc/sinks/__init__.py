@@ -3,7 +3,16 @@
 from ._base import SessionAware, Sink
 from ._pcap import PcapWriter
 from ._pcapng import PcapNgWriter
+from ._rotate import RotatingWriter
 from ._stats import StatsSink
 from ._text import TextWriter
 
-__all__ = ["PcapNgWriter", "PcapWriter", "SessionAware", "Sink", "StatsSink", "TextWriter"]
+__all__ = [
+    "PcapNgWriter",
+    "PcapWriter",
+    "RotatingWriter",
+    "SessionAware",
+    "Sink",
+    "StatsSink",
+    "TextWriter",
+]

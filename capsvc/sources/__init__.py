@@ -4,17 +4,21 @@ Importing this package loads no capture library: libpcap and libpfring are loade
 or ring is first opened, so ``import capsvc`` works without them and without root.
 """
 
+from ._afpacket import AfPacketSource
 from ._base import Source, SourceStats
 from ._libpcap_source import LibpcapSource
+from ._open import open_live_source
 from ._pcapfile import CaptureFile, PcapFileSource, read_capture
-from ._pfring_source import PfRingSource
+from .pfring import PfRingSource
 
 __all__ = [
+    "AfPacketSource",
     "CaptureFile",
     "LibpcapSource",
     "PcapFileSource",
     "PfRingSource",
     "Source",
     "SourceStats",
+    "open_live_source",
     "read_capture",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "Direction",
     "Flag",
     "PfRingError",
+    "PfRingSource",
     "Ring",
     "SocketMode",
     "Stats",
@@ -518,3 +519,7 @@ _DIRECTION_OF = {
     Direction.RECEIVE_ONLY: PacketDirection.INBOUND,
     Direction.TRANSMIT_ONLY: PacketDirection.OUTBOUND,
 }
+
+
+# The Session source, next to the ring it drives (imported last: it builds on this module).
+from ._pfring_source import PfRingSource  # noqa: E402

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
-from helpers import ether, icmp, ipv4, ipv6, tcp, udp
+from helpers import CORPUS, ether, icmp, ipv4, ipv6, tcp, udp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,0 +1,216 @@
+"""A pcap/pcapng sink that rotates its output files as ``tcpdump -w -G -C -W`` does.
+
+The naming rule is a pure function (``rotated_name``); the writer opens and closes the files.
+tcpdump's rules, kept here:
+
+- ``-G SECONDS``: the file name is passed through strftime(3) with the local time the file's
+  period started; a packet ``SECONDS`` or more after that start opens a new file (named from the
+  packet's time). With ``-W N`` the capture stops after N such files.
+- ``-C BYTES``: before a packet is written, a file already larger than BYTES is closed and the
+  next one opened, named with a counter appended (``out.pcap1``, ``out.pcap2``, ...). With
+  ``-W N`` the counter wraps after N files (a ring: ``out.pcap0`` .. ``out.pcapN-1``, zero padded
+  to the width of N-1).
+- Both: a new period resets the counter.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from typing import IO
+
+from .._packet import SNAPLEN_DEFAULT, LinkType, Packet, PacketBatch
+from ._pcap import PCAP_RECORD, PcapWriter
+from ._pcapng import PcapNgWriter
+
+__all__ = ["RotatingWriter", "rotated_name"]
+
+_BUFFER = 1 << 20
+# An upper bound of what a pcapng EPB adds to the captured bytes (header, padding, options).
+_PCAPNG_OVERHEAD = 64
+
+
+def _counter_width(max_files: int) -> int:
+    """Digits tcpdump pads the counter to: those of ``max_files - 1`` (0 without a limit)."""
+    return len(str(max_files - 1)) if max_files > 1 else 0
+
+
+def rotated_name(template: str, period_start: float | None, counter: int, width: int) -> str:
+    """The file name tcpdump would use.
+
+    Args:
+        template: the ``-w`` name.
+        period_start: the start of the ``-G`` period (seconds since the epoch) to format the
+            template with strftime in local time; None leaves the template as it is.
+        counter: the ``-C`` file counter; appended unless both it and ``width`` are 0.
+        width: zero padding of the counter (digits of ``-W N`` minus one).
+
+    Returns:
+        The name.
+    """
+    name = template
+    if period_start is not None:
+        name = time.strftime(template, time.localtime(period_start))
+    if counter == 0 and width == 0:
+        return name
+    return f"{name}{counter:0{width}d}"
+
+
+class RotatingWriter:
+    """Writes pcap or pcapng files, starting new ones by time and size like tcpdump.
+
+    The first file is created at once (named from the current time when ``rotate_seconds`` is
+    set); rotations are decided per packet by its timestamp and the file's size.
+
+    Args:
+        path_template: the file name; with ``rotate_seconds`` a strftime(3) format.
+        linktype: the link type of every frame.
+        snaplen: snapshot length in the headers; 0 means 262144.
+        pcapng: write pcapng instead of pcap.
+        rotate_seconds: start a new file every this many seconds (``-G``); 0 never.
+        rotate_bytes: start a new file once one is larger than this (``-C``, in bytes); 0 never.
+        max_files: ``-W``: with ``rotate_bytes`` only, the number of files in the ring; with
+            ``rotate_seconds``, the number of files after which writing stops and ``finished``
+            is set. 0: no limit.
+        nanosecond: pcap with nanosecond timestamps (default True).
+        on_finished: called once, from the thread writing, when ``max_files`` ends the writing.
+
+    Attributes:
+        files: every file name opened so far, in order (a ring's names repeat).
+        finished: True once ``max_files`` periods are done; later packets are ignored.
+
+    Raises:
+        ValueError: a negative size, period or file count.
+        OSError: the first file cannot be created.
+    """
+
+    def __init__(
+        self,
+        path_template: str | os.PathLike[str],
+        *,
+        linktype: LinkType | int,
+        snaplen: int = 0,
+        pcapng: bool = False,
+        rotate_seconds: float = 0,
+        rotate_bytes: int = 0,
+        max_files: int = 0,
+        nanosecond: bool = True,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        if rotate_seconds < 0 or rotate_bytes < 0 or max_files < 0:
+            raise ValueError("rotate_seconds, rotate_bytes and max_files must not be negative")
+        self.template = os.fspath(path_template)
+        self.linktype = LinkType(linktype)
+        self.snaplen = snaplen or SNAPLEN_DEFAULT
+        self.pcapng = pcapng
+        self.rotate_seconds = rotate_seconds
+        self.rotate_bytes = rotate_bytes
+        self.max_files = max_files
+        self.nanosecond = nanosecond
+        self.on_finished = on_finished
+        self.files: list[str] = []
+        self.finished = False
+        self._width = _counter_width(max_files) if rotate_bytes else 0
+        self._periods = 0
+        self._counter = 0
+        self._period_start = float(int(time.time()))
+        self._deadline_ns = self._deadline(self._period_start)
+        self._stream: IO[bytes] | None = None
+        self._writer: PcapWriter | PcapNgWriter | None = None
+        self._size = 0
+        self._open(rotated_name(self.template, self._start_or_none(), 0, self._width))
+
+    def _start_or_none(self) -> float | None:
+        return self._period_start if self.rotate_seconds else None
+
+    def _deadline(self, start: float) -> int:
+        if not self.rotate_seconds:
+            return 1 << 126
+        return int((start + self.rotate_seconds) * 1_000_000_000)
+
+    def _open(self, name: str) -> None:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        stream = io.BufferedWriter(io.FileIO(fd, "wb"), _BUFFER)
+        self._stream = stream
+        self.files.append(name)
+        if self.pcapng:
+            self._writer = PcapNgWriter(stream, self.snaplen, self.linktype)
+        else:
+            writer = PcapWriter(stream, self.snaplen, self.linktype, nanosecond=self.nanosecond)
+            writer.write_header()
+            self._writer = writer
+        self._size = stream.tell()
+
+    def _close_current(self) -> None:
+        stream, self._stream, self._writer = self._stream, None, None
+        if stream is not None:
+            stream.close()
+
+    def _rotate(self, packet: Packet) -> None:
+        """Close the current file and open the next one for ``packet`` (or finish)."""
+        period_start = self._period_start
+        if packet[0] >= self._deadline_ns:
+            self._periods += 1
+            if self.max_files and self._periods >= self.max_files:
+                self._close_current()
+                self.finished = True
+                if self.on_finished is not None:
+                    self.on_finished()
+                return
+            period_start = float(packet[0] // 1_000_000_000)
+            self._period_start = period_start
+            self._deadline_ns = self._deadline(period_start)
+            self._counter = 0
+            name = rotated_name(self.template, self._start_or_none(), 0, 0)
+        else:
+            self._counter += 1
+            if self.max_files and not self.rotate_seconds and self._counter >= self.max_files:
+                self._counter = 0
+            name = rotated_name(self.template, self._start_or_none(), self._counter, self._width)
+        self._close_current()
+        self._open(name)
+
+    def _bound(self, packet: Packet) -> int:
+        caplen = min(len(packet[1]), self.snaplen)
+        if self.pcapng:
+            return caplen + _PCAPNG_OVERHEAD
+        return PCAP_RECORD.size + caplen
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Write a batch, splitting it where a file must end.
+
+        Raises:
+            OSError: a file cannot be written or the next one created.
+        """
+        limit = self.rotate_bytes
+        i, n = 0, len(batch)
+        while i < n and not self.finished:
+            first = batch[i]
+            if first[0] >= self._deadline_ns or (limit and self._size > limit):
+                self._rotate(first)
+                continue
+            deadline = self._deadline_ns
+            estimate = self._size + self._bound(first)
+            j = i + 1
+            while j < n:
+                packet = batch[j]
+                if packet[0] >= deadline or (limit and estimate > limit):
+                    break
+                estimate += self._bound(packet)
+                j += 1
+            writer, stream = self._writer, self._stream
+            assert writer is not None and stream is not None
+            writer.write_batch(batch[i:j] if i or j < n else batch)
+            self._size = estimate if not self.pcapng else stream.tell()
+            i = j
+
+    def flush(self) -> None:
+        """Flush the current file."""
+        if self._stream is not None:
+            self._stream.flush()
+
+    def close(self) -> None:
+        """Flush and close the current file. Idempotent."""
+        self._close_current()

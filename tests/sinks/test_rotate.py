@@ -1,0 +1,162 @@
+"""RotatingWriter: tcpdump's -G/-C/-W rules, files read back by tcpdump and dpkt."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from capsvc import Direction, LinkType, Packet
+from capsvc.sinks._rotate import RotatingWriter, rotated_name
+
+FRAME = bytes(range(84))  # 84 bytes: a 100-byte pcap record
+
+
+def packets(count: int, *, start_ns: int | None = None, step_ns: int = 1000) -> list[Packet]:
+    base = time.time_ns() if start_ns is None else start_ns
+    return [
+        Packet(base + i * step_ns, FRAME[:80] + i.to_bytes(4, "big"), 84, Direction.INBOUND, 0)
+        for i in range(count)
+    ]
+
+
+def read_pcap(path: Path) -> list[bytes]:
+    with path.open("rb") as f:
+        return [bytes(buf) for _ts, buf in dpkt.pcap.Reader(f)]
+
+
+@pytest.mark.parametrize(
+    ("template", "start", "counter", "width", "expected"),
+    [
+        ("out.pcap", None, 0, 0, "out.pcap"),
+        ("out.pcap", None, 1, 0, "out.pcap1"),
+        ("out.pcap", None, 0, 1, "out.pcap0"),
+        ("out.pcap", None, 7, 2, "out.pcap07"),
+        ("%Y.pcap", 0.0, 0, 0, time.strftime("%Y.pcap", time.localtime(0))),
+        ("cap-%H%M%S", 3600.0, 3, 0, time.strftime("cap-%H%M%S3", time.localtime(3600))),
+    ],
+)
+def test_rotated_name_follows_tcpdump(
+    template: str, start: float | None, counter: int, width: int, expected: str
+) -> None:
+    assert rotated_name(template, start, counter, width) == expected
+
+
+def test_size_rotation_numbers_files_and_loses_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "out.pcap"
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, rotate_bytes=1000)
+    sent = packets(25)
+    writer.write_batch(sent[:7])
+    writer.write_batch(sent[7:])
+    writer.close()
+    names = [str(base), f"{base}1", f"{base}2"]
+    assert writer.files == names
+    contents = [read_pcap(Path(n)) for n in names]
+    # 24-byte header + 100-byte records: a file is over 1000 bytes after its 10th packet.
+    assert [len(c) for c in contents] == [10, 10, 5]
+    assert [d for c in contents for d in c] == [p.data for p in sent]
+    for name in names[:2]:
+        size = os.path.getsize(name)
+        assert size > 1000 and size - 100 <= 1000  # over the limit by at most the last packet
+
+
+def test_size_rotation_with_file_limit_is_a_ring(tmp_path: Path) -> None:
+    base = tmp_path / "ring.pcap"
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, rotate_bytes=500, max_files=3)
+    sent = packets(22)  # 5 packets per file: files 0,1,2,0,1
+    writer.write_batch(sent)
+    writer.close()
+    assert writer.files == [f"{base}{n}" for n in (0, 1, 2, 0, 1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ring.pcap0", "ring.pcap1", "ring.pcap2"]
+    assert read_pcap(Path(f"{base}0")) == [p.data for p in sent[15:20]]
+    assert read_pcap(Path(f"{base}1")) == [p.data for p in sent[20:]]
+    assert read_pcap(Path(f"{base}2")) == [p.data for p in sent[10:15]]
+    assert not writer.finished
+
+
+def test_time_rotation_names_files_by_strftime(tmp_path: Path) -> None:
+    template = str(tmp_path / "cap-%Y%m%d-%H%M%S.pcap")
+    writer = RotatingWriter(template, linktype=LinkType.ETHERNET, rotate_seconds=10)
+    first_name = writer.files[0]
+    start = int(time.time())
+    stamps = [start, start + 5, start + 12, start + 13, start + 40]
+    batch = [Packet(s * 10**9, FRAME, 84, Direction.INBOUND, 0) for s in stamps]
+    writer.write_batch(batch)
+    writer.close()
+    expected = [time.strftime(template, time.localtime(s)) for s in (start + 12, start + 40)]
+    assert writer.files == [first_name, *expected]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 2, 1]
+
+
+def test_time_rotation_with_file_limit_stops(tmp_path: Path) -> None:
+    calls: list[int] = []
+    writer = RotatingWriter(
+        tmp_path / "t-%s.pcap",
+        linktype=LinkType.RAW,
+        rotate_seconds=1,
+        max_files=2,
+        on_finished=lambda: calls.append(1),
+    )
+    now = time.time_ns()
+    writer.write_batch(packets(3, start_ns=now, step_ns=600_000_000))  # 0, 0.6, 1.2 s
+    writer.write_batch(packets(3, start_ns=now + 3 * 10**9))
+    writer.close()
+    assert writer.finished and calls == [1]
+    assert len(writer.files) == 2
+    assert sum(len(read_pcap(Path(n))) for n in writer.files) <= 3
+
+
+def test_time_and_size_together_reset_the_counter(tmp_path: Path) -> None:
+    template = str(tmp_path / "b-%s.pcap")
+    writer = RotatingWriter(
+        template, linktype=LinkType.ETHERNET, rotate_seconds=5, rotate_bytes=300
+    )
+    start = int(time.time())
+    batch = packets(4, start_ns=start * 10**9) + packets(4, start_ns=(start + 6) * 10**9)
+    writer.write_batch(batch)
+    writer.close()
+    later = time.strftime(template, time.localtime(start + 6))
+    assert writer.files[-2:] == [later, later + "1"]
+    assert sum(len(read_pcap(Path(n))) for n in set(writer.files)) == 8
+
+
+def test_pcapng_rotation_readable(tmp_path: Path) -> None:
+    base = tmp_path / "n.pcapng"
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, pcapng=True, rotate_bytes=600)
+    sent = packets(12)
+    for i in range(0, 12, 3):
+        writer.write_batch(sent[i : i + 3])
+    writer.close()
+    assert len(writer.files) >= 2
+    got = []
+    for name in writer.files:
+        size = os.path.getsize(name)
+        with open(name, "rb") as f:
+            got += [bytes(buf) for _ts, buf in dpkt.pcapng.Reader(f)]
+        assert size > 0
+    assert got == [p.data for p in sent]
+
+
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
+def test_every_rotated_file_reads_with_tcpdump(tmp_path: Path) -> None:
+    base = tmp_path / "td.pcap"
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, rotate_bytes=2000, snaplen=64)
+    writer.write_batch(packets(50))
+    writer.close()
+    total = 0
+    for name in writer.files:
+        out = subprocess.run(
+            ["tcpdump", "-nr", name], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        total += sum(1 for line in out.splitlines() if line[:1].isdigit())  # not hex lines
+    assert total == 50
+
+
+def test_negative_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        RotatingWriter(tmp_path / "x", linktype=LinkType.RAW, rotate_bytes=-1)
