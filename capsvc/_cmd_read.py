@@ -61,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
     expression = filter_expression(args)
     if args.write == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write binary pcap to a terminal; redirect standard output")
-    source = _open_source(args.read, args.backend)
+    # The native reader skips rejected records before building packets (as a kernel filter
+    # would); through libpcap the Session filters.
+    native = args.backend == "native"
+    source = _open_source(args.read, args.backend, expression if native else "")
     try:
-        session = _build_session(args, source, expression)
+        session = _build_session(args, source, "" if native else expression)
     except BaseException:
         run_async(source.aclose)
         raise
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_source(path: str, backend: str) -> Source:
+def _open_source(path: str, backend: str, expression: str) -> Source:
     if backend == "libpcap":
         from .sources._libpcap import open_offline
         from .sources._libpcap_source import LibpcapSource
@@ -82,9 +85,7 @@ def _open_source(path: str, backend: str) -> Source:
         return LibpcapSource(open_offline(path))
     from .sources._pcapfile import PcapFileSource
 
-    if path == "-":
-        return PcapFileSource(sys.stdin.buffer)
-    return PcapFileSource(path)
+    return PcapFileSource(sys.stdin.buffer if path == "-" else path, filter=expression or None)
 
 
 def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:

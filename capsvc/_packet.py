@@ -7,9 +7,9 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["SNAPLEN_DEFAULT", "Direction", "LinkType", "Packet", "PacketBatch"]
+__all__ = ["SNAPLEN_DEFAULT", "Direction", "LinkType", "Matcher", "Packet", "PacketBatch"]
 
 #: The snapshot length used when 0 is given (tcpdump's default).
 SNAPLEN_DEFAULT = 262144
@@ -97,3 +97,11 @@ class Packet(NamedTuple):
 
 #: A batch: packets in arrival order. Hot paths index fields by position (0..4).
 PacketBatch = list[Packet]
+
+
+class Matcher(Protocol):
+    """Anything with ``match(data) -> bool`` for one frame of a given link type."""
+
+    def match(self, data: bytes) -> bool:
+        """Return True when the frame passes."""
+        ...

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from time import time_ns
 from types import TracebackType
-from typing import IO, Any, NamedTuple, Protocol, Self
+from typing import IO, Any, NamedTuple, Self
 
-from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
+from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 
@@ -39,14 +39,6 @@ SOURCE_STOP_TIMEOUT = 5.0
 _INBOUND = Direction.INBOUND
 _OUTBOUND = Direction.OUTBOUND
 _new_packet = tuple.__new__
-
-
-class Matcher(Protocol):
-    """Anything with ``match(data) -> bool`` for one frame of the session's link type."""
-
-    def match(self, data: bytes) -> bool:
-        """Return True when the frame passes."""
-        ...
 
 
 class Stats(NamedTuple):

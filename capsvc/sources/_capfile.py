@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import NoReturn
 
 from .._errors import CaptureFileError
@@ -72,14 +73,20 @@ class _PcapParser:
         self._maxcap = max(self.snaplen, SNAPLEN_DEFAULT)
         self._record = PCAP_RECORD[order]
         self._mult = 1 if self.nanosecond else 1000
+        self.examined = 0
 
-    def parse(self, buf: bytes, pos: int, limit: int) -> tuple[PacketBatch, int]:
+    def parse(
+        self, buf: bytes, pos: int, limit: int, match: Callable[[bytes], bool] | None = None
+    ) -> tuple[PacketBatch, int]:
         """Up to ``limit`` complete records from ``buf[pos:]``; returns them and the new position.
 
-        A record with an impossible captured length (checked before waiting for its bytes) ends
-        the parse and is left in ``error``.
+        With ``match``, only records it accepts become packets (the others are skipped before a
+        Packet is built, which is most of the cost of a record); ``examined`` then says how many
+        records were consumed. A record with an impossible captured length (checked before
+        waiting for its bytes) ends the parse and is left in ``error``.
         """
         out: PacketBatch = []
+        examined = 0
         append = out.append
         unpack = self._record.unpack_from
         mult = self._mult
@@ -110,6 +117,10 @@ class _PcapParser:
                     self.wanted = 16 + incl
                     break
                 data = buf[start:stop]
+            examined += 1
+            if match is not None and not match(data):
+                pos = stop
+                continue
             append(
                 new(
                     packet,
@@ -117,6 +128,7 @@ class _PcapParser:
                 )
             )
             pos = stop
+        self.examined = examined if match is not None else len(out)
         return out, pos
 
 
@@ -151,6 +163,9 @@ class CaptureDecoder:
         self.ready = False
         self.finished = False
         self.packets = 0
+        self.records = 0
+        #: Only packets this accepts are returned (None: all); set before reading packets.
+        self.match: Callable[[bytes], bool] | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
@@ -196,16 +211,21 @@ class CaptureDecoder:
             return None
         pending = self._pending
         if self._error is None and not self.finished:
+            starved = False
             room = self.batch_size - len(pending)
-            if room > 0:
-                batch = self._parse(room)
+            while room > 0:
+                batch, examined = self._parse(room)
                 if batch:
                     self.packets += len(batch)
                     if pending:
                         pending.extend(batch)
                     else:
                         pending = batch
-            if len(pending) < self.batch_size and self._error is None:
+                if examined < room:  # out of input, or an error
+                    starved = True
+                    break
+                room = self.batch_size - len(pending)
+            if starved and self._error is None:
                 # The parser stopped for want of input.
                 if self._eof:
                     self._finish()
@@ -220,15 +240,25 @@ class CaptureDecoder:
             raise self._error
         return None
 
-    def _parse(self, limit: int) -> PacketBatch:
+    def _parse(self, limit: int) -> tuple[PacketBatch, int]:
+        """Parse up to ``limit`` records: the packets kept and how many records were consumed."""
         parser = self._parser
         assert parser is not None
-        batch, self._pos = parser.parse(self._buf, self._pos, limit)
+        match = self.match
+        if isinstance(parser, _PcapParser):
+            batch, self._pos = parser.parse(self._buf, self._pos, limit, match)
+            examined = parser.examined
+        else:
+            batch, self._pos = parser.parse(self._buf, self._pos, limit)
+            examined = len(batch)
+            if match is not None:
+                batch = [p for p in batch if match(p[1])]
+        self.records += examined
         if parser.error is not None:
             exc, parser.error = parser.error, None
             reason = f"{exc.reason} at offset {self._base + exc.pos}"
             self._error = CaptureFileError(self.name, reason)
-        return batch
+        return batch, examined
 
     def start(self) -> bool:
         """Decode the file header (pcapng: up to the first IDB) from what was fed.
@@ -267,7 +297,7 @@ class CaptureDecoder:
         parser = self._parser
         if isinstance(parser, PcapNgParser):
             while parser.linktype is None:
-                batch = self._parse(self.batch_size)
+                batch, _examined = self._parse(self.batch_size)
                 if batch:
                     self._pending.extend(batch)  # only after an IDB: _iface() refuses the rest
                     continue
@@ -308,7 +338,7 @@ class CaptureDecoder:
                 self.name,
                 self._base + self._pos,
                 left,
-                self.packets,
+                self.records,
             )
 
 

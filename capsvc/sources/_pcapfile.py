@@ -10,14 +10,14 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import IO
 
 import anyio.to_thread
 
 from .._errors import CaptureFileError
-from .._packet import LinkType, PacketBatch
+from .._packet import LinkType, Matcher, PacketBatch
 from ._base import SourceStats
 from ._capfile import CaptureDecoder, Interface
 
@@ -121,6 +121,11 @@ class CaptureFile:
         return self._decoder.packets
 
     @property
+    def records(self) -> int:
+        """Records read so far, kept or not (equal to ``packets`` without a filter)."""
+        return self._decoder.records
+
+    @property
     def decoder(self) -> CaptureDecoder:
         """The decoder (for a reader that schedules its own reads, like ``PcapFileSource``)."""
         return self._decoder
@@ -201,6 +206,9 @@ class PcapFileSource:
         path: a path, or a binary stream (which stays open).
         realtime: replay with the original gaps between packets (``live`` is then True, so a
             Session drops rather than waits, as for a live capture).
+        filter: a filter expression (for the file's link type) or a Matcher; records it
+            rejects are skipped while reading, before any packet is built, the way a kernel
+            filter spares a live capture. ``stats().received`` still counts every record.
 
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
@@ -210,12 +218,21 @@ class PcapFileSource:
     Raises:
         FileNotFoundError: the path does not exist.
         CaptureFileError: the file is no capture file (the message names it and says why).
+        capsvc.filter.FilterSyntaxError: ``filter`` is a malformed expression.
     """
 
-    def __init__(self, path: PathOrStream, *, realtime: bool = False) -> None:
+    def __init__(
+        self, path: PathOrStream, *, realtime: bool = False, filter: str | Matcher | None = None
+    ) -> None:
         self._file = CaptureFile(path)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
+        if filter is not None:
+            try:
+                self._file.decoder.match = _matcher(filter, self.linktype)
+            except BaseException:
+                self._file.close()
+                raise
         self.snaplen: int = self._file.snaplen
         self.live: bool = realtime
         self.realtime = realtime
@@ -252,8 +269,8 @@ class PcapFileSource:
                 dec.feed(self._file.read_chunk())
 
     def stats(self) -> SourceStats:
-        """Packets read so far (``received``)."""
-        return SourceStats(received=self._file.packets)
+        """Records read so far, whether the filter kept them or not (``received``)."""
+        return SourceStats(received=self._file.records)
 
     async def aclose(self) -> None:
         """Stop the iteration and close the file if it was opened here; idempotent."""
@@ -286,3 +303,12 @@ class _Pacer:
                 i = j
             else:
                 await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
+
+
+def _matcher(spec: str | Matcher, linktype: LinkType) -> Callable[[bytes], bool] | None:
+    if isinstance(spec, str):
+        from ..filter import parse_filter
+
+        parsed = parse_filter(spec, linktype)
+        return None if parsed is None else parsed.match
+    return spec.match

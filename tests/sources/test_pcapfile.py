@@ -589,3 +589,28 @@ def test_every_corpus_prefix_is_handled(corpus: Path) -> None:
             _decode_all(data[:cut], 64)
         except CaptureFileError as exc:
             assert cut < 24 and "fuzz.pcap" in str(exc)
+
+
+async def _drain(source: PcapFileSource) -> list[Packet]:
+    got: list[Packet] = []
+    async for batch in source:
+        got.extend(batch)
+    await source.aclose()
+    return got
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+async def test_source_filter_skips_records_but_counts_them(tmp_path: Path, kind: str) -> None:
+    many = [
+        ether(ipv4("10.0.0.1", "10.0.0.2", tcp(1000 + i, 443 if i % 4 == 0 else 80)))
+        for i in range(3000)
+    ]
+    if kind == "pcap":
+        data = pcap_file([(i, 0, f, len(f)) for i, f in enumerate(many)])
+    else:
+        data = shb() + idb("<", 1) + b"".join(epb("<", 0, i, f) for i, f in enumerate(many))
+    source = PcapFileSource(write(tmp_path, data), filter="tcp dst port 443")
+    got = await _drain(source)
+    assert len(got) == 750
+    assert all(p.data[36:38] == b"\x01\xbb" for p in got)
+    assert source.stats().received == 3000
