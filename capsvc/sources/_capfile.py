@@ -164,8 +164,7 @@ class CaptureDecoder:
         self.finished = False
         self.packets = 0
         self.records = 0
-        #: Only packets this accepts are returned (None: all); set before reading packets.
-        self.match: Callable[[bytes], bool] | None = None
+        self._match: Callable[[bytes], bool] | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
@@ -173,6 +172,20 @@ class CaptureDecoder:
         self._eof = False
         self._pending: PacketBatch = []  # parsed, not yet returned
         self._error: CaptureFileError | None = None
+
+    @property
+    def match(self) -> Callable[[bytes], bool] | None:
+        """Only packets this accepts are returned (None, the default: all)."""
+        return self._match
+
+    @match.setter
+    def match(self, match: Callable[[bytes], bool] | None) -> None:
+        # Packets decoded along with the header (pcapng) are held back: filter them too.
+        if match is not None and self._pending:
+            kept = [p for p in self._pending if match(p[1])]
+            self.packets -= len(self._pending) - len(kept)
+            self._pending = kept
+        self._match = match
 
     @property
     def wanted(self) -> int:
@@ -244,7 +257,7 @@ class CaptureDecoder:
         """Parse up to ``limit`` records: the packets kept and how many records were consumed."""
         parser = self._parser
         assert parser is not None
-        match = self.match
+        match = self._match
         if isinstance(parser, _PcapParser):
             batch, self._pos = parser.parse(self._buf, self._pos, limit, match)
             examined = parser.examined
