@@ -3,8 +3,9 @@
 Rules this module keeps:
 - ``offer()`` is synchronous and O(1); a full queue is a counted drop, never a wait.
 - Every packet ever counted in ``packets`` reaches every healthy sink before ``done`` is set.
-- Queue operations happen on the event loop's thread only; sinks run on one writer thread, one
-  batch at a time, so a slow sink never blocks the loop (only fills the queue, which then drops).
+- Only the event loop's thread appends to the queue and touches the counters; the sinks run on
+  the writer thread (``_writer.py``), so a slow sink never blocks the loop: it only fills the
+  queue, which then drops.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from time import time_ns
 from types import TracebackType
 from typing import IO, Any, NamedTuple, Self
 
 from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch
+from ._writer import Writer
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 
@@ -31,8 +33,6 @@ log = logging.getLogger("capsvc")
 OFFER_QUEUE_DEFAULT = 256
 #: Queue capacity of a session with a source when ``bufsize`` is 0 (sized for line rate).
 SOURCE_QUEUE_DEFAULT = 65536
-#: How often an idle writer flushes its sinks (seconds), so files and streams never go stale.
-IDLE_FLUSH_INTERVAL = 0.25
 #: How long ``stop()`` waits for a source to wind down after ``aclose()`` before cancelling it.
 SOURCE_STOP_TIMEOUT = 5.0
 
@@ -68,16 +68,6 @@ class Stats(NamedTuple):
     written: int = 0
     queued: int = 0
     received: int = 0
-
-
-class _SinkSlot:
-    """A sink and whether it still works."""
-
-    __slots__ = ("failed", "sink")
-
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-        self.failed = False
 
 
 class Session:
@@ -147,23 +137,19 @@ class Session:
             built.append(self._binary_sink(output, pcapng))
         if text_output is not None:
             built.append(self._text_sink(text_output, verbose, ascii))
-        self._slots = [_SinkSlot(s) for s in (*built, *extra)]
+        self._sinks: list[Sink] = [*built, *extra]
 
-        self._buf: PacketBatch = []
+        self._queue: deque[Packet] = deque()
         self._packets = 0
         self._bytes = 0
         self._dropped = 0
         self._filtered = 0
-        self._sink_errors = 0
-        self._written = 0
         self._closed = False  # offers are ignored from here on
         self._stopping: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
+        self._writer: Writer | None = None
         self._space = asyncio.Event()
-        self._writer_task: asyncio.Task[None] | None = None
         self._source_task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
         #: Set once the writer has drained the queue, flushed and closed the sinks, and exited.
         self.done = asyncio.Event()
         #: Set when every sink has failed: nothing more can be written (a closed pipe, say).
@@ -227,16 +213,26 @@ class Session:
         """
         if self._stopping is not None:
             raise RuntimeError("a stopped session cannot be started again")
-        if self._writer_task is None:
+        if self._writer is None:
             self._launch()
 
     def _launch(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capsvc-writer")
-        for slot in self._slots:
-            if isinstance(slot.sink, SessionAware):
-                slot.sink.bind_session(self.stats, self.linktype)
-        self._writer_task = asyncio.create_task(self._write_loop(), name="capsvc-writer")
+        self._loop = loop = asyncio.get_running_loop()
+        for sink in self._sinks:
+            if isinstance(sink, SessionAware):
+                sink.bind_session(self.stats, self.linktype)
+        self._writer = Writer(
+            self._queue,
+            self._sinks,
+            loop,
+            on_space=self._space.set,
+            on_all_failed=self.sinks_failed.set,
+            on_done=self._writer_done,
+            owned=self._owned,
+        )
+        self._writer.start()
+        if self._queue:
+            self._writer.wake()  # offers made before start
         if self._source is not None:
             self._source_task = asyncio.create_task(self._pump(self._source), name="capsvc-source")
 
@@ -251,13 +247,18 @@ class Session:
         await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
-        if self._writer_task is None:
+        if self._writer is None:
             self._launch()
         if self._source_task is not None and self._source is not None:
             await _close_source(self._source, self._source_task)
         self._closed = True
-        self._wake.set()
+        assert self._writer is not None
+        self._writer.close()
         await self.done.wait()
+
+    def _writer_done(self) -> None:
+        self._closed = True
+        self.done.set()
 
     # -- the hot path -----------------------------------------------------------------------
 
@@ -288,8 +289,8 @@ class Session:
         if match is not None and not match(data):
             self._filtered += 1
             return
-        buf = self._buf
-        if len(buf) >= self.bufsize:
+        queue = self._queue
+        if len(queue) >= self.bufsize:
             self._dropped += 1
             return
         size = len(data)
@@ -298,9 +299,7 @@ class Session:
             data = bytes(data[: self.snaplen])
         elif type(data) is not bytes:
             data = bytes(data)
-        if not buf:
-            self._wake.set()
-        buf.append(
+        queue.append(
             _new_packet(
                 Packet,
                 (
@@ -312,6 +311,8 @@ class Session:
                 ),
             )
         )
+        if len(queue) == 1 and self._writer is not None:
+            self._writer.wake()  # the queue was empty: the writer may be asleep
         self._packets += 1
         self._bytes += wl
         if self._packets == self.limit:
@@ -347,15 +348,16 @@ class Session:
     def stats(self) -> Stats:
         """Return a snapshot of the counters; cheap enough to poll at 10 Hz."""
         src = self._source.stats() if self._source is not None else _NO_SOURCE_STATS
+        writer = self._writer
         return Stats(
             self._packets,
             self._bytes,
             self._dropped,
             self._filtered,
             src.kernel_dropped,
-            self._sink_errors,
-            self._written,
-            len(self._buf),
+            writer.sink_errors if writer is not None else 0,
+            writer.written if writer is not None else 0,
+            len(self._queue),
             src.received,
         )
 
@@ -370,7 +372,7 @@ class Session:
     @property
     def running(self) -> bool:
         """True between ``start()`` and the end of ``stop()``."""
-        return self._writer_task is not None and not self.done.is_set()
+        return self._writer is not None and not self.done.is_set()
 
     @property
     def source(self) -> Source | None:
@@ -379,17 +381,25 @@ class Session:
 
     def sink_list(self) -> list[Sink]:
         """The sinks this session writes to, built-in ones first."""
-        return [slot.sink for slot in self._slots]
+        if self._writer is not None:
+            return [slot.sink for slot in self._writer.slots]
+        return list(self._sinks)
 
     def add_sink(self, sink: Sink) -> None:
         """Attach a further sink to a session (it sees packets queued from now on)."""
         if isinstance(sink, SessionAware):
             sink.bind_session(self.stats, self.linktype)
-        self._slots = [*self._slots, _SinkSlot(sink)]
+        if self._writer is not None:
+            self._writer.add(sink)
+        else:
+            self._sinks.append(sink)
 
     def remove_sink(self, sink: Sink) -> None:
         """Detach a sink added with ``add_sink``; it is not closed. Unknown sinks are ignored."""
-        self._slots = [slot for slot in self._slots if slot.sink is not sink]
+        if self._writer is not None:
+            self._writer.remove(sink)
+        else:
+            self._sinks = [s for s in self._sinks if s is not sink]
 
     # -- the source pump --------------------------------------------------------------------
 
@@ -420,17 +430,20 @@ class Session:
             if self._closed:
                 return
             batch = batch[: self.limit - self._packets]
-        buf = self._buf
-        room = self.bufsize - len(buf)
+        queue = self._queue
+        room = self.bufsize - len(queue)
         if room <= 0:
             self._dropped += len(batch)
             return
         if len(batch) > room:
             self._dropped += len(batch) - room
             batch = batch[:room]
-        if not buf:
-            self._wake.set()
-        buf.extend(batch)
+        if not batch:
+            return
+        was_empty = not queue
+        queue.extend(batch)
+        if was_empty and self._writer is not None:
+            self._writer.wake()
         self._packets += len(batch)
         self._bytes += sum(p[2] for p in batch)
         if self._packets == self.limit:
@@ -439,86 +452,22 @@ class Session:
     def _reach_limit(self) -> None:
         """Stop accepting: later frames are ignored; the writer still drains what is queued."""
         self._closed = True
-        self._wake.set()
+        if self._writer is not None:
+            self._writer.close()
         self.limit_reached.set()
 
     async def _enqueue_waiting(self, batch: PacketBatch) -> None:
+        writer = self._writer
+        assert writer is not None
         while batch:
-            while len(self._buf) >= self.bufsize:
+            while len(self._queue) >= self.bufsize:
                 self._space.clear()
-                await self._space.wait()
-            room = self.bufsize - len(self._buf)
+                writer.want_space = True
+                if len(self._queue) >= self.bufsize:  # still full once the writer knows
+                    await self._space.wait()
+            room = self.bufsize - len(self._queue)
             self._enqueue(batch[:room])
             batch = batch[room:]
-
-    # -- the writer -------------------------------------------------------------------------
-
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        executor = self._executor
-        assert executor is not None
-        try:
-            while True:
-                if not self._buf:
-                    if self._closed:
-                        break
-                    self._wake.clear()
-                    try:
-                        async with asyncio.timeout(IDLE_FLUSH_INTERVAL):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        await loop.run_in_executor(executor, self._deliver, [])
-                    continue
-                batch = self._buf
-                self._buf = []
-                self._space.set()
-                await loop.run_in_executor(executor, self._deliver, batch)
-        finally:
-            try:
-                await loop.run_in_executor(executor, self._close_sinks)
-            finally:
-                executor.shutdown(wait=False)
-                self._closed = True
-                self.done.set()
-
-    def _deliver(self, batch: PacketBatch) -> None:
-        """Writer thread: hand one batch to every healthy sink, then flush them."""
-        delivered = False
-        for slot in self._slots:
-            if slot.failed:
-                continue
-            try:
-                if batch:
-                    slot.sink.write_batch(batch)
-                slot.sink.flush()
-                delivered = True
-            except Exception as exc:  # isolate any failing sink; the capture goes on
-                self._sink_failed(slot, exc)
-        if delivered:
-            self._written += len(batch)
-
-    def _close_sinks(self) -> None:
-        for slot in self._slots:
-            if slot.failed:
-                continue
-            try:
-                slot.sink.close()
-            except Exception as exc:
-                self._sink_failed(slot, exc)
-        for stream in self._owned:
-            try:
-                stream.close()
-            except OSError as exc:
-                self._sink_errors += 1
-                log.error("closing capture output failed: %s", exc)
-
-    def _sink_failed(self, slot: _SinkSlot, exc: Exception) -> None:
-        slot.failed = True
-        self._sink_errors += 1
-        log.error("sink %s failed and is disabled: %s", type(slot.sink).__name__, exc)
-        if all(s.failed for s in self._slots) and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing left to tell
-                self._loop.call_soon_threadsafe(self.sinks_failed.set)
 
 
 _NO_SOURCE_STATS = SourceStats()

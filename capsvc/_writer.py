@@ -1,0 +1,167 @@
+"""The writer thread of a Session: drains the queue in batches and fans them out to the sinks.
+
+Rules this module keeps:
+- The queue is a ``collections.deque`` shared with the event loop's thread: the loop only
+  appends, this thread only pops from the left. Both are atomic, so neither side takes a lock
+  and ``offer()`` stays O(1). Everything queued at a wake-up leaves as one batch.
+- One sink failing disables that sink only; it is counted and logged once.
+- Whatever the thread must tell the loop (room in the queue, every sink failed, finished) goes
+  through ``call_soon_threadsafe``; a loop that is already gone is not an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+from ._packet import Packet, PacketBatch
+from .sinks._base import Sink
+
+__all__ = ["IDLE_FLUSH_INTERVAL", "Writer"]
+
+log = logging.getLogger("capsvc")
+
+#: How often an idle writer flushes its sinks (seconds), so files and streams never go stale.
+IDLE_FLUSH_INTERVAL = 0.25
+
+
+class _SinkSlot:
+    """A sink and whether it still works."""
+
+    __slots__ = ("failed", "sink")
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.failed = False
+
+
+class Writer:
+    """Owns the sinks and the thread that writes to them.
+
+    Args:
+        queue: the Session's queue (the loop appends, the writer pops).
+        sinks: the sinks, in the order they are written.
+        loop: the Session's event loop, for the notifications below.
+        on_space: called on the loop after the writer took packets, when ``want_space`` is set.
+        on_all_failed: called on the loop once every sink has failed.
+        on_done: called on the loop once the writer has drained, closed the sinks and ended.
+        owned: streams to close after the sinks (the files the Session opened itself).
+    """
+
+    def __init__(
+        self,
+        queue: deque[Packet],
+        sinks: list[Sink],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        on_space: Callable[[], None],
+        on_all_failed: Callable[[], None],
+        on_done: Callable[[], None],
+        owned: list[IO[Any]] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.slots = [_SinkSlot(s) for s in sinks]
+        self.written = 0
+        self.sink_errors = 0
+        #: Set by the loop when it waits for room (a source that is not live); cleared here.
+        self.want_space = False
+        self._loop = loop
+        self._on_space = on_space
+        self._on_all_failed = on_all_failed
+        self._on_done = on_done
+        self._owned = owned or []
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="capsvc-writer", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Tell the thread the queue has packets (called when it goes from empty to not)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        """Drain what is queued, close the sinks and end; ``on_done`` follows. Call it after the
+        last append: nothing appended later is written."""
+        self._closing = True
+        self._wake.set()
+
+    def add(self, sink: Sink) -> None:
+        """Write to ``sink`` too, from the next batch on."""
+        self.slots = [*self.slots, _SinkSlot(sink)]
+
+    def remove(self, sink: Sink) -> None:
+        """Stop writing to ``sink`` (it is not closed); unknown sinks are ignored."""
+        self.slots = [slot for slot in self.slots if slot.sink is not sink]
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        queue, wake = self.queue, self._wake
+        popleft = queue.popleft
+        try:
+            while True:
+                wake.clear()  # before looking: an append after this look sets it again
+                if queue:
+                    batch: PacketBatch = [popleft() for _ in range(len(queue))]
+                    if self.want_space:
+                        self.want_space = False
+                        self._notify(self._on_space)
+                    self._deliver(batch)
+                elif self._closing:
+                    if not queue:  # the last appends happened before closing was set
+                        break
+                elif not wake.wait(IDLE_FLUSH_INTERVAL):
+                    self._deliver([])
+        finally:
+            self._close_sinks()
+            self._notify(self._on_done)
+
+    def _deliver(self, batch: PacketBatch) -> None:
+        """Hand one batch to every healthy sink, then flush them."""
+        delivered = False
+        for slot in self.slots:
+            if slot.failed:
+                continue
+            try:
+                if batch:
+                    slot.sink.write_batch(batch)
+                slot.sink.flush()
+                delivered = True
+            except Exception as exc:  # isolate any failing sink; the capture goes on
+                self._failed(slot, exc)
+        if delivered:
+            self.written += len(batch)
+
+    def _close_sinks(self) -> None:
+        for slot in self.slots:
+            if slot.failed:
+                continue
+            try:
+                slot.sink.close()
+            except Exception as exc:
+                self._failed(slot, exc)
+        for stream in self._owned:
+            try:
+                stream.close()
+            except OSError as exc:
+                self.sink_errors += 1
+                log.error("closing capture output failed: %s", exc)
+
+    def _failed(self, slot: _SinkSlot, exc: Exception) -> None:
+        slot.failed = True
+        self.sink_errors += 1
+        log.error("sink %s failed and is disabled: %s", type(slot.sink).__name__, exc)
+        if all(s.failed for s in self.slots):
+            self._notify(self._on_all_failed)
+
+    def _notify(self, callback: Callable[[], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(callback)
