@@ -5,31 +5,36 @@
 
 from ._errors import (
     BackendUnavailableError,
+    CapsvcError,
     CaptureError,
     CaptureFileError,
-    CapsvcError,
     PermissionNeededError,
 )
 from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
 from ._session import Matcher, Session, Stats
+from .service import CaptureService, ConfigError, ServiceConfig, load_config
 from .sources._base import Source, SourceStats
 
 __all__ = [
     "SNAPLEN_DEFAULT",
     "BackendUnavailableError",
+    "CapsvcError",
     "CaptureError",
     "CaptureFileError",
-    "CapsvcError",
+    "CaptureService",
+    "ConfigError",
     "Direction",
     "LinkType",
     "Matcher",
     "Packet",
     "PacketBatch",
     "PermissionNeededError",
+    "ServiceConfig",
     "Session",
     "Source",
     "SourceStats",
     "Stats",
+    "load_config",
 ]
 
 __version__ = "0.1.0"

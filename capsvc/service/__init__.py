@@ -1,0 +1,53 @@
+"""The capture service: named sessions from a TOML config, an HTTP API, metrics, workers.
+
+``CaptureService`` runs embedded in any asyncio application (``await start()``,
+``await start_session(spec)``, ``await stop_session(name)``, ``sessions()``, ``await stop()``);
+``capsvc serve`` adds the HTTP API, signals and privilege dropping. config/capsvc.toml documents
+every configuration key. The API (JSON; every route but /healthz needs
+``Authorization: Bearer <token>``):
+
+- ``GET /v1/sessions``, ``POST /v1/sessions`` (a ``[[session]]`` table as JSON),
+  ``GET /v1/sessions/NAME``, ``GET /v1/sessions/NAME/stats``, ``DELETE /v1/sessions/NAME``
+  (stop, drain, final stats);
+- ``GET /v1/sessions/NAME/pcap[?filter=EXPR&queue=N]``: a live pcap stream, its own filter and
+  bounded queue per client (a slow client loses only its own packets, counted in the stats);
+- ``GET /v1/capture?interface=IF[&filter=EXPR&duration=S&format=pcap|text&snaplen=N]``: an ad
+  hoc capture streamed back, ended by the duration (capped by ``max_duration``) or the client;
+- ``GET /metrics`` (Prometheus text, one ``session`` label per session), ``GET /healthz``.
+
+Errors: 400 bad spec or filter (caret message), 401 token, 403 path outside the output
+directory, 404 unknown session or interface, 409 name taken or limit reached, 503 backend
+missing.
+"""
+
+from ._config import (
+    ServiceConfig,
+    ServiceSettings,
+    SessionSpec,
+    SinkSpec,
+    SourceSpec,
+    load_config,
+    parse_config,
+    parse_session_spec,
+)
+from ._errors import ConfigError, PathOutsideError
+from ._managed import ServiceSession
+from ._service import CaptureService, ConflictError, NotFoundError, ServiceError
+
+__all__ = [
+    "CaptureService",
+    "ConfigError",
+    "ConflictError",
+    "NotFoundError",
+    "PathOutsideError",
+    "ServiceConfig",
+    "ServiceError",
+    "ServiceSession",
+    "ServiceSettings",
+    "SessionSpec",
+    "SinkSpec",
+    "SourceSpec",
+    "load_config",
+    "parse_config",
+    "parse_session_spec",
+]

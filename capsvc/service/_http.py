@@ -1,0 +1,297 @@
+"""The HTTP control API over a CaptureService (aiohttp).
+
+Thin IO module: handlers parse the request, call the service, and turn its answers and errors into
+JSON. Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (compared in constant
+time). ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
+packets, at most and by default 4096). Error statuses: 400 bad spec or filter, 401 no or wrong
+token, 403 path outside the output directory, 404 unknown session or interface, 409 name taken or
+limit reached, 503 capture backend not installed, 500 anything else (the message says what).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import io
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .._errors import BackendUnavailableError, CapsvcError
+from .._packet import PacketBatch
+from ..sinks._pcap import pcap_header
+from ._config import ConfigError, PathOutsideError, parse_session_spec
+from ._metrics import CONTENT_TYPE, SessionSample, metrics_text
+from ._outputs import InterfaceNotFoundError, interface_exists
+from ._service import CaptureService, NotFoundError, ServiceError, ServiceSession
+from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, BatchEncoder, Subscriber, Taken
+
+__all__ = ["PCAP_CONTENT_TYPE", "SERVICE_KEY", "TokenRef", "build_app"]
+
+log = logging.getLogger("capsvc.service")
+
+PCAP_CONTENT_TYPE = "application/vnd.tcpdump.pcap"
+#: How often an idle stream checks whether its client is still there (seconds).
+STREAM_POLL = 0.25
+
+#: Where the application keeps its CaptureService.
+SERVICE_KEY = web.AppKey("service", CaptureService)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class TokenRef:
+    """The bearer token, replaceable on reload.
+
+    Args:
+        token: the token text (surrounding whitespace removed).
+    """
+
+    def __init__(self, token: str) -> None:
+        self.value = token.strip()
+
+    def check(self, header: str | None) -> bool:
+        """True when ``header`` is ``Bearer <token>``; constant-time in the token."""
+        if not header or not header.startswith("Bearer ") or not self.value:
+            return False
+        given = header[7:].strip().encode()
+        return hmac.compare_digest(given, self.value.encode())
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message, "status": status}, status=status)
+
+
+def build_app(service: CaptureService, token: TokenRef) -> web.Application:
+    """Build the aiohttp application.
+
+    Args:
+        service: the service it controls (started by the caller).
+        token: the bearer token every route but /healthz requires.
+
+    Returns:
+        The application; run it with ``aiohttp.web.AppRunner``.
+    """
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/healthz" and not token.check(request.headers.get("Authorization")):
+            resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="capsvc"'
+            return resp
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return _error(exc.status, exc.reason)
+        except PathOutsideError as exc:
+            return _error(403, str(exc))
+        except InterfaceNotFoundError as exc:
+            return _error(404, str(exc))
+        except ServiceError as exc:
+            return _error(exc.status, str(exc))
+        except ValueError as exc:  # ConfigError, FilterSyntaxError (with its caret lines)
+            return _error(400, str(exc))
+        except BackendUnavailableError as exc:
+            return _error(503, str(exc))
+        except (CapsvcError, OSError) as exc:
+            log.error("%s %s failed: %s", request.method, request.path, exc)
+            return _error(500, str(exc))
+
+    app = web.Application(middlewares=[guard])
+    app[SERVICE_KEY] = service
+    routes = web.RouteTableDef()
+
+    @routes.get("/healthz")
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})  # nothing more without the token
+
+    @routes.get("/v1/sessions")
+    async def list_sessions(request: web.Request) -> web.Response:
+        return web.json_response({"sessions": [s.info() for s in service.sessions()]})
+
+    @routes.post("/v1/sessions")
+    async def create_session(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError("request", "", f"body is not JSON: {exc}") from exc
+        spec = parse_session_spec(body, origin="request")
+        managed = await service.start_session(spec, origin="request")
+        return web.json_response(managed.info(), status=201)
+
+    @routes.get("/v1/sessions/{name}")
+    async def get_session(request: web.Request) -> web.Response:
+        return web.json_response(service.get(request.match_info["name"]).info())
+
+    @routes.get("/v1/sessions/{name}/stats")
+    async def get_stats(request: web.Request) -> web.Response:
+        managed = service.get(request.match_info["name"])
+        return web.json_response(_stats_body(managed))
+
+    @routes.delete("/v1/sessions/{name}")
+    async def delete_session(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        final = await service.stop_session(name)
+        return web.json_response({"name": name, "state": "stopped", "stats": final._asdict()})
+
+    @routes.get("/v1/sessions/{name}/pcap")
+    async def stream_session(request: web.Request) -> web.StreamResponse:
+        queue = _query_number(request.query.get("queue", "0"), "queue", integer=True)
+        managed, sub = service.subscribe(
+            request.match_info["name"],
+            request.query.get("filter", ""),
+            min(int(queue), SUBSCRIBER_QUEUE_DEFAULT) or SUBSCRIBER_QUEUE_DEFAULT,
+        )
+        try:
+            return await _stream_pcap(request, managed, sub)
+        finally:
+            service.unsubscribe(managed, sub)
+
+    @routes.get("/v1/capture")
+    async def capture(request: web.Request) -> web.StreamResponse:
+        q = request.query
+        interface = q.get("interface", "")
+        if not interface:
+            raise ConfigError("request", "interface", "missing (?interface=NAME)")
+        if not interface_exists(interface):
+            raise InterfaceNotFoundError(
+                "request", "interface", f"no interface named {interface!r}"
+            )
+        fmt = q.get("format", "pcap")
+        if fmt not in ("pcap", "text"):
+            raise ConfigError("request", "format", f"expected pcap or text, got {fmt!r}")
+        duration = _query_number(q.get("duration", "0"), "duration")
+        snaplen = int(_query_number(q.get("snaplen", "0"), "snaplen", integer=True))
+        if snaplen > 262144:
+            raise ConfigError("request", "snaplen", "must be at most 262144")
+        if not service.config.service.max_duration and not duration:
+            raise ConfigError("request", "duration", "required (no max_duration configured)")
+        managed, sub = await service.adhoc(interface, q.get("filter", ""), duration, snaplen)
+        try:
+            if fmt == "text":
+                return await _stream_text(request, managed, sub)
+            return await _stream_pcap(request, managed, sub)
+        finally:
+            service.unsubscribe(managed, sub)
+            with contextlib.suppress(NotFoundError):  # its duration ended it already
+                await service.stop_session(managed.name)
+
+    @routes.get("/metrics")
+    async def metrics(request: web.Request) -> web.Response:
+        samples = [
+            SessionSample(
+                m.name,
+                m.stats(),
+                len(m.subscribers),
+                m.dropped_by_gone_subscribers + sum(s.dropped for s in m.subscriber_stats()),
+                m.spec.workers,
+            )
+            for m in service.sessions()
+            if m.running
+        ]
+        resp = web.Response(body=metrics_text(samples))
+        resp.headers["Content-Type"] = CONTENT_TYPE
+        return resp
+
+    app.add_routes(routes)
+    return app
+
+
+def _stats_body(managed: ServiceSession) -> dict[str, Any]:
+    return {
+        "name": managed.name,
+        "state": "running" if managed.running else "stopped",
+        "stats": managed.stats()._asdict(),
+        "subscribers": [s._asdict() for s in managed.subscriber_stats()],
+    }
+
+
+def _query_number(text: str, key: str, *, integer: bool = False) -> float:
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ConfigError("request", key, f"not a number: {text!r}") from None
+    if value < 0 or not math.isfinite(value):
+        raise ConfigError("request", key, f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _pump(
+    request: web.Request,
+    sub: Subscriber,
+    resp: web.StreamResponse,
+    encode: Callable[[list[Taken]], Awaitable[bytes]],
+) -> None:
+    """Copy batches from a subscriber to the client until the stream ends or the client goes."""
+    try:
+        while True:
+            batches = await sub.get_batches(STREAM_POLL)
+            if batches is None:
+                break
+            if not batches:
+                if _client_gone(request):
+                    break
+                continue
+            await resp.write(await encode(batches))
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await resp.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        # The client went away (aiohttp raises ClientConnectionResetError, a ConnectionError).
+        pass
+
+
+async def _stream_pcap(
+    request: web.Request, managed: ServiceSession, sub: Subscriber
+) -> web.StreamResponse:
+    snaplen = managed.snaplen
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": PCAP_CONTENT_TYPE,
+            "Cache-Control": "no-store",
+            "X-Capsvc-Session": managed.name,
+        }
+    )
+    await resp.prepare(request)
+    await resp.write(pcap_header(snaplen, managed.linktype, nanosecond=True))
+    await _pump(request, sub, resp, managed.pcap_encoder)
+    return resp
+
+
+async def _stream_text(
+    request: web.Request, managed: ServiceSession, sub: Subscriber
+) -> web.StreamResponse:
+    from ..sinks._text import TextWriter
+
+    buf = io.StringIO()
+    writer = TextWriter(buf, linktype=managed.linktype)
+
+    def lines(batch: PacketBatch) -> bytes:
+        buf.seek(0)
+        buf.truncate()
+        writer.write_batch(batch)
+        return buf.getvalue().encode("utf-8", "replace")
+
+    encode = BatchEncoder(lines, keep=1)  # one reader: nothing to share, only slicing
+
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/plain; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Capsvc-Session": managed.name,
+        }
+    )
+    await resp.prepare(request)
+    await _pump(request, sub, resp, encode)
+    return resp

@@ -1,0 +1,131 @@
+"""ServiceSession: one session as the service runs it (in process, or as worker processes).
+
+Holds what the service knows of a session beside the Session itself: its spec and origin, its
+live stream subscribers, the shared encoder of their pcap records, and its final stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._packet import LinkType
+from .._session import Session, Stats
+from ..sinks._pcap import encode_records
+from ._config import SessionSpec
+from ._outputs import PcapFile
+from ._subscribers import BatchEncoder, Subscriber, SubscriberStats
+
+if TYPE_CHECKING:
+    from ._workers import WorkerGroup
+
+__all__ = ["ServiceSession", "sum_stats"]
+
+
+def sum_stats(parts: Iterable[Stats]) -> Stats:
+    """Add stats field by field (workers' stats summed into one)."""
+    total = [0] * len(Stats._fields)
+    for s in parts:
+        for i, v in enumerate(s):
+            total[i] += v
+    return Stats(*total)
+
+
+class ServiceSession:
+    """One session the service runs: a Session in this process, or a group of workers.
+
+    Attributes:
+        spec: the spec it was started from.
+        origin: where the spec came from (the config file path, ``"request"`` or ``"adhoc"``).
+        started: wall-clock start time (seconds since the epoch).
+        session: the in-process Session, None for a worker group.
+        workers: the worker group, None for an in-process session.
+        linktype: link type of its frames.
+        snaplen: its snapshot length.
+    """
+
+    def __init__(
+        self,
+        spec: SessionSpec,
+        origin: str,
+        session: Session | None,
+        workers: WorkerGroup | None = None,
+    ) -> None:
+        self.spec = spec
+        self.origin = origin
+        self.started = time.time()
+        self.session = session
+        self.workers = workers
+        self.subscribers: list[Subscriber] = []
+        self.final: Stats | None = None
+        if session is not None:
+            self.linktype, self.snaplen = session.linktype, session.snaplen
+        else:
+            assert workers is not None, "a session or a worker group"
+            self.linktype, self.snaplen = workers.linktype, workers.snaplen
+        self.dropped_by_gone_subscribers = 0
+        snaplen = self.snaplen
+        #: Encodes the pcap records of this session's live streams, once per batch.
+        self.pcap_encoder = BatchEncoder(
+            lambda b: encode_records(b, snaplen, nanosecond=True),
+            lambda p: 16 + min(len(p[1]), snaplen),  # PCAP_RECORD and the captured bytes
+        )
+        self._monitor: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Task[Stats] | None = None
+        self._pcap_file: PcapFile | None = None
+        if session is not None:
+            for sink in session.sink_list():
+                if isinstance(sink, PcapFile) and sink.snaplen == snaplen:
+                    self._pcap_file = sink
+                    break
+
+    def share_records(self, on: bool) -> None:
+        """While live streams are attached, the pcap file hands them its encoded records."""
+        if self._pcap_file is not None:
+            self._pcap_file.publish = self.pcap_encoder.put if on else None
+        if not on:
+            self.pcap_encoder.clear()
+
+    @property
+    def name(self) -> str:
+        """The session's name."""
+        return self.spec.name
+
+    @property
+    def running(self) -> bool:
+        """True until the session has been stopped and drained."""
+        return self.final is None
+
+    def stats(self) -> Stats:
+        """The session's counters (summed over workers); the final ones once stopped."""
+        if self.final is not None:
+            return self.final
+        if self.session is not None:
+            return self.session.stats()
+        assert self.workers is not None
+        return self.workers.stats()
+
+    def subscriber_stats(self) -> list[SubscriberStats]:
+        """Counters of the live stream subscribers attached now."""
+        return [s.stats() for s in self.subscribers]
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-ready description: name, state, source, filter, stats, subscribers."""
+        src = self.spec.source
+        return {
+            "name": self.name,
+            "state": "running" if self.running else "stopped",
+            "origin": self.origin,
+            "started": self.started,
+            "source": {"type": src.type, "interface": src.interface, "path": src.path},
+            "filter": self.spec.filter,
+            "snaplen": self.snaplen,
+            "linktype": LinkType(self.linktype).name.lower(),
+            "workers": self.spec.workers,
+            "duration": self.spec.duration,
+            "sinks": [{"type": s.type, "path": s.path} for s in self.spec.sinks],
+            "stats": self.stats()._asdict(),
+            "subscribers": [s._asdict() for s in self.subscriber_stats()],
+        }

@@ -1,0 +1,63 @@
+"""Dropping root after the capture sockets are open (as ``tcpdump -Z`` does).
+
+Thin IO module: looks the user up, hands it the service's own files, and switches groups, group
+and user, in that order (the user last: after ``setuid`` the others are no longer allowed).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Iterable
+
+from .._errors import PermissionNeededError
+
+__all__ = ["drop_privileges", "lookup_user"]
+
+
+def lookup_user(user: str) -> tuple[int, int]:
+    """Return (uid, gid) of a user name or number.
+
+    Raises:
+        PermissionNeededError: no such user.
+    """
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise PermissionNeededError(f"--user: no user named {user!r}") from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def drop_privileges(user: str, chown: Iterable[str] = ()) -> None:
+    """Become ``user``: supplementary groups, gid and uid; nothing happens when not root.
+
+    Args:
+        user: the user name (or number) to become.
+        chown: paths handed to the user first (the output directory, the token file, the unix
+            socket), so the service can still write and reload as that user.
+
+    Raises:
+        PermissionNeededError: no such user, or the switch failed (then the process must not go
+            on as root believing it dropped).
+    """
+    uid, gid = lookup_user(user)
+    if os.geteuid() != 0:
+        if os.geteuid() == uid:
+            return
+        raise PermissionNeededError(f"--user {user}: only root can change user; run as root")
+    for path in chown:
+        if os.path.lexists(path):
+            os.chown(path, uid, gid, follow_symlinks=False)
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        groups = os.getgrouplist(name, gid)
+    except KeyError:
+        groups = [gid]
+    try:
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as exc:
+        raise PermissionNeededError(f"--user {user}: switching user failed: {exc}") from exc
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
+        raise PermissionNeededError(f"--user {user}: still running as uid {os.getuid()}")

@@ -1,0 +1,221 @@
+"""Running the service with its HTTP API: listening, signals, reload, dropping root.
+
+Thin IO module. SIGTERM and SIGINT stop accepting requests, stop every session (sources closed,
+queues drained to every sink, files closed) and return 0; SIGHUP reloads the config file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import signal
+import stat
+import sys
+from typing import IO
+
+from aiohttp import web
+
+from ._config import ConfigError, ServiceConfig, load_config
+from ._http import TokenRef, build_app
+from ._service import CaptureService
+
+__all__ = ["load_token", "serve"]
+
+log = logging.getLogger("capsvc.service")
+
+#: The interpreter's thread switch interval while serving (seconds; Python's default is 0.005).
+API_SWITCH_INTERVAL = 0.001
+#: Seconds aiohttp gives open requests to end once the service has stopped.
+SHUTDOWN_TIMEOUT = 5.0
+
+
+def load_token(path: str) -> str:
+    """Read the bearer token, generating one (0600, 256 random bits) when the file is missing.
+
+    Args:
+        path: the token file.
+
+    Returns:
+        The token, whitespace stripped.
+
+    Raises:
+        ConfigError: the file cannot be read or created, or is empty.
+    """
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(path, "service.token_file", f"cannot create: {exc.strerror}") from exc
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+        log.warning("generated a new API token in %s", path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+        mode = os.stat(path).st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "service.token_file", f"cannot read: {exc}") from exc
+    if not token:
+        raise ConfigError(path, "service.token_file", "the token file is empty")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("token file %s is readable by others; chmod 600 it", path)
+    return token
+
+
+async def serve(
+    config_path: str,
+    *,
+    user: str | None = None,
+    config: ServiceConfig | None = None,
+    out: IO[str] | None = None,
+) -> int:
+    """Run the service until SIGTERM or SIGINT.
+
+    Prints ``capsvc: listening on URL`` once it accepts requests (after dropping root) and,
+    after stopping, one JSON line per session with its final stats
+    (``{"session": NAME, "stats": {...}}``).
+
+    Args:
+        config_path: the TOML file (read again on SIGHUP).
+        user: drop root to this user once the autostart sessions' sockets are open.
+        config: the already loaded config, or None to load ``config_path``.
+        out: where the lines above go; default standard error.
+
+    Returns:
+        0 after a clean stop.
+
+    Raises:
+        ConfigError: the config or token file is bad (nothing was started).
+        capsvc.CapsvcError, OSError: a session or the listening socket could not be opened
+            (everything started was stopped again).
+    """
+    stream = out or sys.stderr
+    config = config or load_config(config_path)
+    settings = config.service
+    token = TokenRef(load_token(settings.token_file))
+    service = CaptureService(config, user=user)
+    await service.start()
+    runner = web.AppRunner(
+        build_app(service, token),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
+    try:
+        await runner.setup()
+        url = await _listen(runner, config)
+    except BaseException:
+        await service.stop()
+        await runner.cleanup()
+        raise
+    if user is not None:
+        from ._privileges import drop_privileges
+
+        # The files and directories the sessions opened so far (rotation makes more of them
+        # later, as the user) go to the user too, as tcpdump -Z does with its file.
+        owned = [settings.token_file, settings.output_dir]
+        for top, dirs, files in os.walk(settings.output_dir):
+            owned += [os.path.join(top, name) for name in (*dirs, *files)]
+        if settings.unix_socket:
+            owned.append(settings.unix_socket)
+        try:
+            drop_privileges(user, chown=owned)
+        except BaseException:
+            await service.stop()
+            await runner.cleanup()
+            raise
+    # Everything allocated so far lives as long as the service: keep it out of the collector's
+    # full passes, which would otherwise pause the event loop for a long time under load.
+    gc.collect()
+    gc.freeze()
+    # The capture's threads hold the GIL in long stretches; handing it over every 1 ms instead
+    # of 5 keeps the API answering within milliseconds while a capture runs flat out.
+    sys.setswitchinterval(API_SWITCH_INTERVAL)
+    print(f"capsvc: listening on {url}", file=stream, flush=True)
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:
+        task = asyncio.ensure_future(_reload(service, token, config_path))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    try:
+        await stopping.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        for site in list(runner.sites):
+            # Stop listening now; open streams end below, when their sessions stop.
+            listener = getattr(site, "_server", None)
+            if listener is not None:
+                listener.close()
+        for task in list(reloads):
+            with contextlib.suppress(Exception):
+                await task
+        final = await service.stop()
+        for name, stats in final.items():
+            print(json.dumps({"session": name, "stats": stats._asdict()}), file=stream, flush=True)
+        await runner.cleanup()
+        if settings.unix_socket:
+            with contextlib.suppress(OSError):
+                os.unlink(settings.unix_socket)
+    return 0
+
+
+async def _listen(runner: web.AppRunner, config: ServiceConfig) -> str:
+    settings = config.service
+    if settings.unix_socket:
+        path = settings.unix_socket
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)  # a stale socket of an earlier run
+        old = os.umask(0o177)  # created 0600 from the start, never briefly wider
+        try:
+            site: web.BaseSite = web.UnixSite(runner, path)
+            await site.start()
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        return f"unix:{path}"
+    host, port = settings.host_port
+    with contextlib.suppress(ValueError):
+        if not ipaddress.ip_address(host).is_loopback:
+            log.warning("listening on %s: reachable beyond this machine", host)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname() if sockets else (host, port)
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    return f"http://{shown}:{bound[1]}"
+
+
+async def _reload(service: CaptureService, token: TokenRef, config_path: str) -> None:
+    try:
+        config = load_config(config_path)
+        new_token = load_token(config.service.token_file)
+    except ConfigError as exc:
+        log.error("reload refused, keeping the running config: %s", exc)
+        return
+    token.value = new_token
+    if config.service.listen != service.config.service.listen:
+        log.warning("reload: the listen address changes only when the service restarts")
+    started, stopped = await service.reload(config)
+    log.warning(
+        "reloaded %s: started %s, stopped %s", config_path, started or "none", stopped or "none"
+    )

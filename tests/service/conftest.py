@@ -1,0 +1,98 @@
+"""Fixtures of the service tests: a real server on 127.0.0.1 and a private test network."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from netns import VethPair, veth_pair
+
+from capsvc.service import CaptureService, parse_config
+from capsvc.service._http import TokenRef, build_app
+from capsvc.service._server import load_token
+
+
+@dataclass
+class Served:
+    """A running service with its HTTP API and an authorised client."""
+
+    url: str
+    token: str
+    service: CaptureService
+    client: aiohttp.ClientSession
+    output_dir: Path
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        async with self.client.get(self.url + path, headers=self.auth(), **kw) as resp:
+            return resp.status, await resp.json()
+
+    async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        async with self.client.post(self.url + path, json=body, headers=self.auth()) as resp:
+            return resp.status, await resp.json()
+
+    async def delete(self, path: str) -> tuple[int, Any]:
+        async with self.client.delete(self.url + path, headers=self.auth()) as resp:
+            return resp.status, await resp.json()
+
+
+Starter = Callable[..., Awaitable[Served]]
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Starter]:
+    """``await serve(service={...}, sessions=[...])`` starts a server on 127.0.0.1:0."""
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(
+        service: dict[str, Any] | None = None, sessions: list[dict[str, Any]] | None = None
+    ) -> Served:
+        table = {
+            "listen": "127.0.0.1:0",
+            "output_dir": "out",
+            "token_file": "token",
+            **(service or {}),
+        }
+        config = parse_config(
+            {"service": table, "session": sessions or []}, origin="test.toml", cwd=str(tmp_path)
+        )
+        token = load_token(config.service.token_file)
+        svc = CaptureService(config)
+        await svc.start()
+        runner = web.AppRunner(build_app(svc, TokenRef(token)), access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        client = aiohttp.ClientSession()
+
+        async def cleanup() -> None:
+            await client.close()
+            await svc.stop()
+            await runner.cleanup()
+
+        cleanups.append(cleanup)
+        return Served(f"http://{host}:{port}", token, svc, client, Path(config.service.output_dir))
+
+    yield start
+    for cleanup in reversed(cleanups):
+        await cleanup()
+
+
+@pytest.fixture(scope="module")
+def veth() -> Iterator[VethPair]:
+    """One private test network for the module's tests."""
+    with veth_pair() as pair:
+        deadline = time.monotonic() + 5
+        while "state UP" not in pair.exec("ip", "link", "show", pair.peer).stdout.decode():
+            assert time.monotonic() < deadline, "the test network did not come up"
+            time.sleep(0.02)
+        yield pair

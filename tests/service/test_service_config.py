@@ -1,0 +1,226 @@
+"""Service configuration: defaults, every validation error naming file, key and problem."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capsvc.service import (
+    ConfigError,
+    PathOutsideError,
+    ServiceSettings,
+    load_config,
+    parse_config,
+    parse_session_spec,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def needs_filter() -> None:
+    import capsvc.filter
+
+    if not hasattr(capsvc.filter, "parse_filter"):
+        pytest.skip("capsvc.filter.parse_filter is not available")
+
+
+def session(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"name": "s1", "source": {"type": "afpacket", "interface": "lo"}}
+    base.update(overrides)
+    return base
+
+
+def test_defaults_listen_on_loopback_only(tmp_path: Path) -> None:
+    config = parse_config({}, origin="c.toml", cwd=str(tmp_path))
+    assert config.service.listen == "127.0.0.1:8321"
+    assert config.service.host_port == ("127.0.0.1", 8321)
+    assert config.service.unix_socket is None
+    assert config.service.output_dir == str(tmp_path / "captures")
+    assert config.sessions == ()
+
+
+def test_full_session_parses() -> None:
+    spec = parse_session_spec(
+        session(
+            snaplen=128,
+            queue_size=1000,
+            duration=5,
+            autostart=False,
+            workers=2,
+            source={"type": "afpacket", "interface": "eth0", "direction": "in", "ring_size": 4096},
+            sinks=[
+                {"type": "pcap", "path": "a/b.pcap", "rotate_seconds": 60, "max_files": 3},
+                {"type": "text", "path": "t.log", "verbose": True},
+                {"type": "stats", "interval": 0.5},
+            ],
+        )
+    )
+    assert spec.snaplen == 128 and spec.queue_size == 1000 and spec.duration == 5.0
+    assert spec.workers == 2 and not spec.autostart
+    assert spec.source.direction == "in" and dict(spec.source.options) == {"ring_size": 4096}
+    assert [s.type for s in spec.sinks] == ["pcap", "text", "stats"]
+    assert spec.sinks[0].path == "a/b.pcap" and spec.sinks[0].max_files == 3
+    assert spec.sinks[2].path == ""
+
+
+def test_unix_socket_listen(tmp_path: Path) -> None:
+    config = parse_config({"service": {"listen": "unix:run/c.sock"}}, cwd=str(tmp_path))
+    assert config.service.unix_socket == str(tmp_path / "run/c.sock")
+
+
+BAD_SERVICE = [
+    ({"listen": "localhost"}, "service.listen", "host:port"),
+    ({"listen": "127.0.0.1:99999"}, "service.listen", "host:port"),
+    ({"listen": "unix:"}, "service.listen", "socket path"),
+    ({"max_sessions": 0}, "service.max_sessions", "at least 1"),
+    ({"max_sessions": "3"}, "service.max_sessions", "integer"),
+    ({"max_duration": -1}, "service.max_duration", ">= 0"),
+    ({"max_subscribers": 1.5}, "service.max_subscribers", "integer"),
+    ({"output_dir": ""}, "service.output_dir", "empty"),
+    ({"colour": "red"}, "service.colour", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("table", "key", "problem"), BAD_SERVICE)
+def test_bad_service_table(table: dict[str, Any], key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"service": table}, origin="conf.toml")
+    assert info.value.origin == "conf.toml"
+    assert info.value.key == key
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"conf.toml: {key}: ")
+
+
+BAD_SESSIONS = [
+    ({"name": None}, "session[0].name", "missing"),
+    ({"name": "../x"}, "session[0].name", "not a valid name"),
+    ({"name": "-x"}, "session[0].name", "not a valid name"),
+    ({"name": "a" * 65}, "session[0].name", "not a valid name"),
+    ({"source": None}, "session[0].source", "missing"),
+    ({"source": "lo"}, "session[0].source", "must be a table"),
+    ({"source": {"type": "raw"}}, "session[0].source.type", "unknown source type"),
+    ({"source": {"type": "afpacket"}}, "session[0].source.interface", "interface name"),
+    ({"source": {"type": "afpacket", "interface": "a/b"}}, "session[0].source.interface", "name"),
+    (
+        {"source": {"type": "afpacket", "interface": "lo", "direction": "up"}},
+        "session[0].source.direction",
+        "inout",
+    ),
+    (
+        {"source": {"type": "afpacket", "interface": "lo", "promisc": 1}},
+        "session[0].source.promisc",
+        "true or false",
+    ),
+    (
+        {"source": {"type": "afpacket", "interface": "lo", "fanout": 3}},
+        "session[0].source.fanout",
+        "set by the service",
+    ),
+    (
+        {"source": {"type": "afpacket", "interface": "lo", "ring": [1]}},
+        "session[0].source.ring",
+        "numbers, strings",
+    ),
+    ({"source": {"type": "file"}}, "session[0].source.path", "missing"),
+    ({"snaplen": -1}, "session[0].snaplen", "between 0 and 262144"),
+    ({"snaplen": 300000}, "session[0].snaplen", "between 0 and 262144"),
+    ({"queue_size": "big"}, "session[0].queue_size", "integer"),
+    ({"duration": "1h"}, "session[0].duration", "number"),
+    ({"autostart": "yes"}, "session[0].autostart", "true or false"),
+    ({"workers": 0}, "session[0].workers", "between 1 and 64"),
+    (
+        {"workers": 2, "source": {"type": "libpcap", "interface": "lo"}},
+        "session[0].workers",
+        "afpacket",
+    ),
+    ({"sinks": {"type": "pcap"}}, "session[0].sinks", "array"),
+    ({"sinks": [{"type": "csv", "path": "x"}]}, "session[0].sinks[0].type", "unknown sink type"),
+    ({"sinks": [{"type": "pcap"}]}, "session[0].sinks[0].path", "missing"),
+    (
+        {"sinks": [{"type": "pcap", "path": "x", "verbose": True}]},
+        "session[0].sinks[0].verbose",
+        "unknown key",
+    ),
+    (
+        {"sinks": [{"type": "pcap", "path": "x", "rotate_mb": -2}]},
+        "session[0].sinks[0].rotate_mb",
+        ">= 0",
+    ),
+    ({"sinks": [{"type": "stats", "interval": 0}]}, "session[0].sinks[0].interval", "greater"),
+    ({"sinks": [{"type": "text", "path": "."}]}, "session[0].sinks[0].path", "directory"),
+    ({"bogus": 1}, "session[0].bogus", "unknown key"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "problem"), BAD_SESSIONS)
+def test_bad_session_table(overrides: dict[str, Any], key: str, problem: str) -> None:
+    raw = session(**overrides)
+    for name, value in overrides.items():
+        if value is None:
+            del raw[name]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"session": [raw]}, origin="conf.toml")
+    assert (info.value.key, info.value.origin) == (key, "conf.toml")
+    assert problem in info.value.problem, info.value.problem
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/passwd", "../x.pcap", "a/../../x.pcap", "a/../b/../../x.pcap"]
+)
+def test_paths_leaving_the_output_directory_are_refused(path: str) -> None:
+    raw = session(sinks=[{"type": "pcap", "path": path}])
+    with pytest.raises(PathOutsideError) as info:
+        parse_session_spec(raw)
+    assert info.value.key == "sinks[0].path" and info.value.origin == "request"
+    with pytest.raises(PathOutsideError):
+        parse_session_spec(session(source={"type": "file", "path": path}))
+
+
+def test_duplicate_session_names() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"session": [session(), session()]}, origin="c.toml")
+    assert info.value.key == "session[1].name" and "duplicate" in info.value.problem
+
+
+def test_malformed_filter_shows_its_caret() -> None:
+    needs_filter()
+    with pytest.raises(ConfigError) as info:
+        parse_session_spec(session(filter="tcp port"), origin="c.toml", key="session[0]")
+    assert info.value.key == "session[0].filter"
+    assert "^" in str(info.value)
+
+
+def test_load_config_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "none.toml"
+    with pytest.raises(ConfigError, match=f"^{missing}: cannot read"):
+        load_config(missing)
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[service\n")
+    with pytest.raises(ConfigError, match=f"^{broken}: not valid TOML"):
+        load_config(broken)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[session]]\nname = "x"\nsource = { type = "afpacket", interface = "lo" }\n'
+        'snaplen = "all"\n'
+    )
+    with pytest.raises(ConfigError, match=f"^{bad}: session\\[0\\].snaplen: must be an integer"):
+        load_config(bad)
+
+
+def test_errors_cross_process_boundaries() -> None:
+    err = PathOutsideError("c.toml", "sinks[0].path", "outside")
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is PathOutsideError and str(back) == str(err)
+
+
+def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    needs_filter()
+    monkeypatch.chdir(ROOT)
+    config = load_config(ROOT / "config" / "capsvc.toml")
+    assert config.service.host_port[0] == "127.0.0.1"
+    assert config.service.output_dir == str(ROOT / "captures")
+    assert [s.source.interface for s in config.sessions if s.autostart] == ["lo"]
+    assert isinstance(config.service, ServiceSettings)

@@ -1,0 +1,282 @@
+"""``capsvc serve`` as a process: config errors, SIGTERM drain, SIGHUP reload, unix socket,
+--user."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netns import VethPair
+from svc_helpers import frames, read_pcap_numbers, tcpdump_read
+
+pytestmark = pytest.mark.netns
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    url: str
+    token: str
+    lines: list[str]
+
+    def call(self, method: str, path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.url + path, method=method, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def stop(self, signum: int = signal.SIGTERM) -> list[dict[str, Any]]:
+        """Signal the server, wait for it, return its final stats lines."""
+        self.proc.send_signal(signum)
+        assert self.proc.wait(timeout=30) == 0
+        return [json.loads(line) for line in self.lines if line.startswith("{")]
+
+
+def write_config(path: Path, sessions: str, service: str = "") -> None:
+    path.write_text(
+        f'[service]\nlisten = "127.0.0.1:0"\noutput_dir = "out"\ntoken_file = "token"\n'
+        f"{service}\n{sessions}"
+    )
+
+
+def session_toml(name: str, interface: str, extra: str = "") -> str:
+    return (
+        f'[[session]]\nname = "{name}"\n'
+        f'source = {{ type = "afpacket", interface = "{interface}" }}\n{extra}'
+        f'[[session.sinks]]\ntype = "pcap"\npath = "{name}.pcap"\n'
+    )
+
+
+def run_serve(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "capsvc.cli", "serve", "--config", "capsvc.toml", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def servers() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start(tmp_path: Path, procs: list[subprocess.Popen[str]], *args: str) -> Server:
+    proc = run_serve(tmp_path, *args)
+    procs.append(proc)
+    assert proc.stderr is not None
+    lines: list[str] = []
+    url = ""
+    deadline = time.monotonic() + 20
+    while not url:
+        line = proc.stderr.readline()
+        assert line, f"serve exited early: {''.join(lines)}"
+        lines.append(line)
+        if "listening on " in line:
+            url = line.split("listening on ", 1)[1].strip()
+        assert time.monotonic() < deadline
+    stderr = proc.stderr
+
+    def collect() -> None:
+        for line in stderr:
+            lines.append(line)
+
+    threading.Thread(target=collect, daemon=True).start()
+    token = (tmp_path / "token").read_text().strip()
+    return Server(proc, url, token, lines)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_bad_config_is_refused_naming_file_key_and_problem(tmp_path: Path) -> None:
+    config = tmp_path / "capsvc.toml"
+    write_config(config, session_toml("a", "lo", "snaplen = -5\n"))
+    done = subprocess.run(
+        [sys.executable, "-m", "capsvc.cli", "serve", "--config", str(config)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert f"{config}: session[0].snaplen: must be between 0 and 262144" in done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "token").exists()
+
+
+def test_session_failing_to_start_leaves_nothing_running(tmp_path: Path, veth: VethPair) -> None:
+    write_config(
+        tmp_path / "capsvc.toml", session_toml("a", veth.host) + session_toml("b", "cstnosuch0")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "capsvc.cli", "serve", "--config", "capsvc.toml"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0
+    assert "cstnosuch0" in done.stderr and "listening" not in done.stderr
+    # The first session was stopped again: its file is complete (empty capture: no bytes).
+    assert (tmp_path / "out" / "a.pcap").stat().st_size == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_drains_every_counted_packet(
+    tmp_path: Path, veth: VethPair, servers: list[subprocess.Popen[str]], workers: int
+) -> None:
+    write_config(
+        tmp_path / "capsvc.toml", session_toml("drain", veth.host, f"workers = {workers}\n")
+    )
+    srv = start(tmp_path, servers)
+    sender = threading.Thread(
+        target=veth.send_from_peer,
+        args=(frames(veth, 3000, size=400, flows=16),),
+        kwargs={"gap": 0.0002},
+    )
+    sender.start()
+    wait_until(lambda: srv.call("GET", "/v1/sessions/drain/stats")[1]["stats"]["packets"] > 200)
+    final = srv.stop(signal.SIGTERM)  # while the sender is still sending
+    sender.join()
+    assert [f["session"] for f in final] == ["drain"]
+    counted = final[0]["stats"]["packets"]
+    names = ["drain.pcap"] if workers == 1 else [f"drain.worker{k}.pcap" for k in range(workers)]
+    files = [tmp_path / "out" / name for name in names]
+    numbers = [n for path in files for n in read_pcap_numbers(path.read_bytes())]
+    lines = sum(len(tcpdump_read(path.read_bytes())) for path in files)
+    assert lines == counted == final[0]["stats"]["written"]
+    assert len(numbers) == len(set(numbers)) == counted
+    assert counted > 200
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in files)
+
+
+def test_sighup_reload_starts_added_stops_removed_keeps_unchanged(
+    tmp_path: Path, veth: VethPair, servers: list[subprocess.Popen[str]]
+) -> None:
+    config = tmp_path / "capsvc.toml"
+    write_config(config, session_toml("keep", veth.host) + session_toml("gone", veth.host))
+    srv = start(tmp_path, servers)
+    before = srv.call("GET", "/v1/sessions/keep")[1]
+
+    write_config(config, session_toml("keep", veth.host) + session_toml("new", veth.host))
+    srv.proc.send_signal(signal.SIGHUP)
+
+    def names() -> set[str]:
+        return {s["name"] for s in srv.call("GET", "/v1/sessions")[1]["sessions"]}
+
+    wait_until(lambda: names() == {"keep", "new"})
+    assert srv.call("GET", "/v1/sessions/keep")[1]["started"] == before["started"]
+    veth.send_from_peer(frames(veth, 10))
+    wait_until(lambda: srv.call("GET", "/v1/sessions/new/stats")[1]["stats"]["written"] >= 10)
+
+    config.write_text("[service\n")  # broken: refused, everything keeps running
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert names() == {"keep", "new"} and srv.proc.poll() is None
+    final = {f["session"]: f["stats"] for f in srv.stop()}
+    assert set(final) == {"keep", "new"}
+    assert "reload refused" in "".join(srv.lines)
+    for name in ("keep", "new"):
+        numbers = read_pcap_numbers((tmp_path / "out" / f"{name}.pcap").read_bytes())
+        assert sorted(numbers) == list(range(10))
+
+
+def test_unix_socket_is_private(tmp_path: Path, servers: list[subprocess.Popen[str]]) -> None:
+    write_config(tmp_path / "capsvc.toml", "", service='listen = "unix:api.sock"')
+    (tmp_path / "capsvc.toml").write_text(
+        (tmp_path / "capsvc.toml").read_text().replace('listen = "127.0.0.1:0"\n', "")
+    )
+    srv = start(tmp_path, servers)
+    sock = tmp_path / "api.sock"
+    assert srv.url == f"unix:{sock}"
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    base = ["curl", "-s", "--unix-socket", str(sock), "-o", "/dev/null", "-w", "%{http_code}"]
+    if subprocess.run(["which", "curl"], capture_output=True).returncode != 0:
+        pytest.skip("needs curl")
+    assert (
+        subprocess.run([*base, "http://x/v1/sessions"], capture_output=True, text=True).stdout
+        == "401"
+    )
+    auth = ["-H", f"Authorization: Bearer {srv.token}"]
+    assert (
+        subprocess.run(
+            [*base, *auth, "http://x/v1/sessions"], capture_output=True, text=True
+        ).stdout
+        == "200"
+    )
+    srv.stop(signal.SIGINT)
+    assert not sock.exists()
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory whose whole path another user can traverse (pytest's tmp_path is 0700)."""
+    with tempfile.TemporaryDirectory(prefix="capsvc-test-") as name:
+        os.chmod(name, 0o755)
+        yield Path(name)
+
+
+def test_user_drops_root_after_opening_the_sockets(
+    open_dir: Path, veth: VethPair, servers: list[subprocess.Popen[str]]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    tmp_path = open_dir
+    rotating = (
+        '[[session.sinks]]\ntype = "pcap"\npath = "ring/priv.pcap"\nrotate_mb = 0.001\n'
+        "max_files = 3\n"
+    )
+    write_config(tmp_path / "capsvc.toml", session_toml("priv", veth.host) + rotating)
+    srv = start(tmp_path, servers, "--user", "nobody")
+    status = Path(f"/proc/{srv.proc.pid}/status").read_text()
+    uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    assert {int(u) for u in uids} == {nobody.pw_uid}
+    veth.send_from_peer(frames(veth, 10, size=300))
+    wait_until(lambda: srv.call("GET", "/v1/sessions/priv/stats")[1]["stats"]["written"] >= 10)
+    srv.stop()
+    out = tmp_path / "out"
+    assert out.stat().st_uid == nobody.pw_uid
+    assert stat.S_IMODE((out / "priv.pcap").stat().st_mode) == 0o600
+    assert sorted(read_pcap_numbers((out / "priv.pcap").read_bytes())) == list(range(10))
+    assert "failed" not in "".join(srv.lines), srv.lines
+    # Files rotated in after the switch were created by the user, still 0600.
+    later = [out / "ring" / f"priv.pcap{k}" for k in (1, 2)]
+    assert all(p.stat().st_uid == nobody.pw_uid for p in later)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in later)
+    ring = b"".join((out / "ring" / f"priv.pcap{k}").read_bytes() for k in range(3))
+    assert ring.count(bytes.fromhex("4d3cb2a1")) == 3
