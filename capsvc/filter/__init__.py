@@ -1,0 +1,96 @@
+"""capsvc's filter language: tcpdump's expressions, matched in Python or compiled to classic BPF.
+
+One parser builds an AST; two back-ends share one lowering of it (``_lower``): a generated Python
+matcher (``parse_filter(expr, linktype).match``) and a classic BPF compiler (``compile_bpf``).
+libpcap's meaning of every primitive is the reference (see docs/filter.md for the few deliberate
+differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, ``[ ]`` optional)::
+
+    expr      = and_expr { ( "or" | "||" ) and_expr } ;
+    and_expr  = unary { [ "and" | "&&" ] unary } ;          (* juxtaposition is "and" *)
+    unary     = ( "not" | "!" ) unary | "(" expr ")" | primitive | id ;
+    id        = ADDRESS | NUMBER ;        (* after and/or/not: reuses the previous qualifiers *)
+    primitive = [ host_proto ] [ dir ] ( "host" ADDRESS | "net" PREFIX ) | [ dir ] ADDRESS
+              | [ port_proto ] [ dir ] ( "port" PORT | "portrange" PORT "-" PORT )
+              | "ether" ( [ dir ] [ "host" ] MAC | "host" MAC | "proto" ( NUMBER | ether_name ) )
+              | [ "ip" | "ip6" ] "proto" ( NUMBER | ip_name )
+              | "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp" | "icmp" | "icmp6"
+              | "igmp" | "vlan" [ NUMBER ] | "less" NUMBER | "greater" NUMBER
+              | arith relop arith ;
+    host_proto = "ip" | "ip6" | "arp" | "rarp" ;
+    port_proto = "tcp" | "udp" | "sctp" ;
+    dir       = "src" | "dst" | "src" ( "or" | "and" ) "dst" | "dst" ( "or" | "and" ) "src" ;
+    PREFIX    = ADDRESS "/" NUMBER | ADDRESS "mask" IPV4 | ADDRESS ;
+    relop     = ">" | "<" | ">=" | "<=" | "=" | "==" | "!=" ;
+    arith     = term { ( "|" | "^" ) term } ;  term = shift { "&" shift } ;
+    shift     = sum { ( "<<" | ">>" ) sum } ;   sum = product { ( "+" | "-" ) product } ;
+    product   = atom { ( "*" | "/" | "%" ) atom } ;
+    atom      = NUMBER | CONSTANT | "len" | "(" arith ")"
+              | load_proto "[" arith [ ":" ( "1" | "2" | "4" ) ] "]" ;
+    load_proto = "ether" | "link" | "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp"
+               | "icmp" | "icmp6" | "igmp" ;
+    ip_name   = "icmp" | "igmp" | "tcp" | "udp" | "icmp6" | "sctp" ;
+    ether_name = "ip" | "ip6" | "arp" | "rarp" ;
+
+NUMBER is decimal, 0x-hex or 0-octal; PORT is 1-65535; ADDRESS is IPv4 or IPv6; MAC is six
+colon-separated hex bytes; CONSTANT is one of tcpdump's names (icmptype, icmp-echo, tcpflags,
+tcp-syn, tcp-ack, icmp6type, ...). A keyword may be written with a leading backslash (``\\tcp``).
+"""
+
+from __future__ import annotations
+
+from .._packet import SNAPLEN_DEFAULT, LinkType
+from ._ast import Node
+from ._bpf import BpfInstruction, bpf_dump, emit
+from ._errors import FilterCompileError, FilterSyntaxError
+from ._lower import lower
+from ._matcher import Filter, Matcher, parse_filter
+from ._parser import parse
+
+__all__ = [
+    "BpfInstruction",
+    "Filter",
+    "FilterCompileError",
+    "FilterSyntaxError",
+    "Matcher",
+    "Node",
+    "bpf_dump",
+    "compile_bpf",
+    "parse",
+    "parse_filter",
+]
+
+
+def compile_bpf(
+    expr_or_node: str | Node,
+    linktype: LinkType | int = LinkType.ETHERNET,
+    snaplen: int = SNAPLEN_DEFAULT,
+) -> list[BpfInstruction]:
+    """Compile a filter to a classic BPF program for ``SO_ATTACH_FILTER``.
+
+    Args:
+        expr_or_node: an expression or a parsed AST. An empty expression gives the
+            one-instruction program accepting everything.
+        linktype: the link type of the frames the program will see (default Ethernet).
+        snaplen: what the program returns for an accepted frame; 0 means 262144.
+
+    Returns:
+        The instructions, at most 4096 long (the kernel's limit), as ``tcpdump -d`` would list.
+
+    Raises:
+        FilterSyntaxError: the expression is malformed.
+        FilterCompileError: the link type cannot express a primitive, or the program is too long.
+    """
+    if isinstance(expr_or_node, str):
+        expr = expr_or_node
+        node = parse(expr)
+    else:
+        node, expr = expr_or_node, str(expr_or_node)
+    snap = snaplen or SNAPLEN_DEFAULT
+    if node is None:
+        return [BpfInstruction(0x06, 0, 0, snap)]
+    program = emit(lower(node, LinkType(linktype), expr), snap)
+    if len(program) > 4096:
+        raise FilterCompileError(
+            f"program of {len(program)} instructions exceeds the kernel's limit of 4096", expr, 0
+        )
+    return program

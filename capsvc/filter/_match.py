@@ -1,0 +1,281 @@
+"""IR -> a specialised Python function ``match(frame) -> bool``, compiled once.
+
+Pure code generation (the one ``exec`` of generated source is the compile step). The generated
+function reads bytes at fixed offsets of the raw frame; it never decodes layers or walks a tree.
+The rule it keeps: a read past the end of the frame rejects the frame, like classic BPF. Python
+raises IndexError (or struct.error) for such a read, and the function turns that into False.
+Multi-byte equality tests compare the last byte first, so the bounds check comes for free, and
+the field the leftmost test reads (always read first) is read once, up front, into a local.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from ._ir import (
+    MASK32,
+    Alu,
+    Cmp,
+    Conj,
+    Const,
+    Disj,
+    Formula,
+    Imm,
+    Ld,
+    LdI,
+    LdX,
+    Len,
+    Msh,
+    Neg,
+    Rel,
+    Val,
+)
+
+__all__ = ["build", "generate"]
+
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+
+
+def _ldi(data: bytes, index: int, off: int, size: int) -> int:
+    start = index + off
+    if start + size > len(data):
+        raise IndexError("load beyond the frame")
+    return int.from_bytes(data[start : start + size], "big")
+
+
+def _shl(a: int, b: int) -> int:
+    return (a << b) & MASK32 if b < 32 else 0
+
+
+_NAMESPACE: dict[str, object] = {
+    "_u16": _U16.unpack_from,
+    "_u32": _U32.unpack_from,
+    "_ldi": _ldi,
+    "_shl": _shl,
+    "_errors": (IndexError, struct.error, ZeroDivisionError),
+}
+
+# Precedence levels of generated boolean text: an operand whose level is below what its parent
+# needs gets parentheses.
+_ATOM, _NOT, _AND, _OR = 4, 3, 2, 1
+
+
+#: Above this many tests, multi-byte fields are compared with one struct read instead of byte
+#: by byte: slightly slower per frame, but much less code for compile() to chew on.
+COMPACT_ABOVE = 150
+
+
+def generate(formula: Formula, on_short: str = "False") -> str:
+    """Return the Python source of ``def match(d): ...`` testing ``formula``.
+
+    ``on_short`` is what the function returns when a read goes past the end of the frame
+    (the tests use ``"None"`` to find the frames too short for an expression).
+    """
+    first = _first_load(formula)
+    writer = _Writer(_count(formula) > COMPACT_ABOVE, first)
+    body, _ = writer.formula(formula)
+    # Every evaluation starts with the leftmost test, so its field can be read up front, once.
+    prologue = f"        v = {writer.load(first)}\n" if first is not None else ""
+    return (
+        "def match(d):\n"
+        "    try:\n"
+        f"{prologue}"
+        f"        return {body}\n"
+        "    except _errors:\n"
+        f"        return {on_short}\n"
+    )
+
+
+def _first_load(f: Formula) -> Ld | None:
+    """The absolute load the leftmost test reads (it is evaluated first, always)."""
+    while isinstance(f, Conj | Disj | Neg):
+        f = f.a
+    if not isinstance(f, Cmp):
+        return None
+    val = f.val
+    if isinstance(val, Alu) and val.op == "&" and isinstance(val.b, Imm):
+        val = val.a
+    return val if isinstance(val, Ld) else None
+
+
+def build(
+    formula: Formula, name: str = "<filter>", on_short: str = "False"
+) -> tuple[str, Callable[[bytes], bool]]:
+    """Generate and compile the matcher of ``formula``; returns (source, function)."""
+    source = generate(formula, on_short)
+    namespace = dict(_NAMESPACE)
+    exec(compile(source, name, "exec"), namespace)
+    func: Callable[[bytes], bool] = namespace["match"]  # type: ignore[assignment]
+    return source, func
+
+
+def _count(f: Formula) -> int:
+    """The number of tests in ``f``."""
+    count, stack = 0, [f]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Conj | Disj):
+            stack += (item.a, item.b)
+        elif isinstance(item, Neg):
+            stack.append(item.a)
+        else:
+            count += 1
+    return count
+
+
+def _wrap(text: str, level: int, need: int) -> str:
+    return text if level >= need else f"({text})"
+
+
+def _flatten(f: Formula, kind: type, out: list[Formula]) -> None:
+    """Append the operands of the ``kind`` chain ``f`` to ``out``, left to right (no recursion)."""
+    stack = [f]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, kind) and isinstance(item, Conj | Disj):
+            stack += (item.b, item.a)
+        else:
+            out.append(item)
+
+
+class _Writer:
+    """Python text for IR nodes; ``compact`` trades a little speed for much shorter code."""
+
+    def __init__(self, compact: bool, hoisted: Ld | None = None) -> None:
+        self.compact = compact
+        self.hoisted = hoisted  # a load already in the local "v"
+
+    def load(self, ld: Ld) -> str:
+        if ld.size == 1:
+            return f"d[{ld.off}]"
+        if ld.size == 2:
+            return f"(d[{ld.off}]<<8|d[{ld.off + 1}])"
+        return f"_u32(d,{ld.off})[0]"
+
+    def formula(self, f: Formula) -> tuple[str, int]:
+        if isinstance(f, Const):
+            return ("True" if f.value else "False"), _ATOM
+        if isinstance(f, Conj | Disj):
+            parts: list[Formula] = []
+            _flatten(f, type(f), parts)
+            level = _AND if isinstance(f, Conj) else _OR
+            joiner = " and " if level == _AND else " or "
+            texts = [_wrap(*self.formula(p), level + 1 if level == _AND else level) for p in parts]
+            return joiner.join(texts), level
+        if isinstance(f, Neg):
+            inner = f.a
+            if isinstance(inner, Cmp) and inner.op == "set" and isinstance(inner.val, Ld | LdX):
+                return self.cmp(Cmp(Alu("&", inner.val, Imm(inner.k)), "eq", 0))
+            text, level = self.formula(f.a)
+            return f"not {_wrap(text, level, _NOT)}", _NOT
+        if isinstance(f, Rel):
+            sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
+            return f"{self.val(f.a)} {sign} {self.val(f.b)}", _ATOM
+        return self.cmp(f)
+
+    def cmp(self, f: Cmp) -> tuple[str, int]:
+        val, mask = f.val, None
+        if isinstance(f.val, Alu) and f.val.op == "&" and isinstance(f.val.b, Imm):
+            val, mask = f.val.a, f.val.b.k
+        if val == self.hoisted:
+            text = "v" if mask is None else f"v & {mask}"
+            if f.op == "set":
+                return f"v & {f.k} != 0" if mask is None else f"v & {mask & f.k} != 0", _ATOM
+            sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
+            return f"{text} {sign} {f.k}", _ATOM
+        if (
+            f.op in ("eq", "set")
+            and isinstance(val, Ld | LdX)
+            and (val.size == 1 or not self.compact)
+        ):
+            return self.bytewise(
+                val, MASK32 >> (32 - 8 * val.size) if mask is None else mask, f.op, f.k
+            )
+        text = self.val(f.val)
+        if f.op == "set":
+            return f"{text} & {f.k} != 0", _ATOM
+        sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
+        return f"{text} {sign} {f.k}", _ATOM
+
+    def bytewise(self, load: Ld | LdX, mask: int, op: str, k: int) -> tuple[str, int]:
+        """Byte-by-byte test, last byte first (its read proves the whole field is present)."""
+        n = load.size
+        mask &= (1 << (8 * n)) - 1
+        if isinstance(load, Ld):
+            first = f"d[{load.off + n - 1}]"
+
+            def at(j: int) -> str:
+                return f"d[{load.off + j}]"
+        else:
+            first = (
+                f"d[(x:=(d[{load.xoff}]&15)*4+{load.off})+{n - 1}]"
+                if n > 1
+                else (f"d[(d[{load.xoff}]&15)*4+{load.off}]")
+            )
+
+            def at(j: int) -> str:
+                return f"d[x+{j}]" if j else "d[x]"
+
+        def byte(j: int) -> str:
+            return first if j == n - 1 else at(j)
+
+        parts: list[str] = []
+        for j in range(n - 1, -1, -1):
+            shift = 8 * (n - 1 - j)
+            mj, kj = (mask >> shift) & 0xFF, (k >> shift) & 0xFF
+            if op == "eq":
+                if k & ~mask:
+                    return f"{first} < 0", _ATOM  # never equal; the read still checks the bounds
+                if mj == 0:
+                    if j == n - 1:
+                        parts.append(f"{first} >= 0")
+                elif mj == 0xFF:
+                    parts.append(f"{byte(j)} == {kj}")
+                else:
+                    parts.append(f"{byte(j)} & {mj} == {kj}")
+            else:
+                bits = mj & kj
+                if bits:
+                    parts.append(f"{byte(j)} & {bits} != 0")
+                elif j == n - 1:
+                    parts.append(f"{first} < 0")
+        if not parts:
+            return "True", _ATOM
+        if len(parts) == 1:
+            return parts[0], _ATOM
+        return (" and " if op == "eq" else " or ").join(parts), (_AND if op == "eq" else _OR)
+
+    def val(self, v: Val) -> str:
+        if isinstance(v, Imm):
+            return str(v.k)
+        if isinstance(v, Len):
+            return "len(d)"
+        if isinstance(v, Ld):
+            if v == self.hoisted:
+                return "v"
+            if v.size == 1:
+                return f"d[{v.off}]"
+            if v.size == 2 and not self.compact:
+                return f"(d[{v.off}]<<8|d[{v.off + 1}])"
+            return f"_u{8 * v.size}(d,{v.off})[0]"
+        if isinstance(v, LdX):
+            base = f"(d[{v.xoff}]&15)*4+{v.off}"
+            if v.size == 1:
+                return f"d[{base}]"
+            return f"_u{8 * v.size}(d,{base})[0]"
+        if isinstance(v, Msh):
+            return f"((d[{v.xoff}]&15)*4)"
+        if isinstance(v, LdI):
+            return f"_ldi(d,{self.val(v.index)},{v.off},{v.size})"
+        a, b, op = self.val(v.a), self.val(v.b), v.op
+        if op in ("+", "-", "*"):
+            return f"(({a}{op}{b})&{MASK32})"
+        if op == "/":
+            return f"({a}//{b})"
+        if op == "<<":
+            if isinstance(v.b, Imm):
+                return f"(({a}<<{v.b.k})&{MASK32})"
+            return f"_shl({a},{b})"
+        return f"({a}{op}{b})"

@@ -1,0 +1,92 @@
+"""A classic BPF interpreter for the tests that says when a program reads past the frame's end.
+
+libpcap's bpf_filter answers 0 both for "rejected" and for "read past the end"; the differential
+test needs to tell them apart to recognise frames too short for an expression, so it runs
+libpcap's own (unoptimized) program here. Semantics follow libpcap's bpf_filter.c.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+M32 = 0xFFFFFFFF
+
+
+def run(program: Sequence[tuple[int, int, int, int]], data: bytes) -> bool | None:
+    """True/False as bpf_filter would answer, None when a load went past the end."""
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    n = len(data)
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        cls = code & 0x07
+        if cls in (0x00, 0x01):  # LD, LDX
+            mode, size = code & 0xE0, {0x00: 4, 0x08: 2, 0x10: 1}.get(code & 0x18, 4)
+            if mode == 0x00:
+                value = k
+            elif mode == 0x80:
+                value = n
+            elif mode == 0x60:
+                value = mem[k]
+            elif mode == 0xA0:  # ldxb 4*([k]&0xf)
+                if k >= n:
+                    return None
+                value = (data[k] & 0xF) * 4
+            else:
+                off = k + (x if mode == 0x40 else 0)
+                if off + size > n:
+                    return None
+                value = int.from_bytes(data[off : off + size], "big")
+            if cls == 0x00:
+                a = value
+            else:
+                x = value
+        elif cls == 0x02:
+            mem[k] = a
+        elif cls == 0x03:
+            mem[k] = x
+        elif cls == 0x04:  # ALU
+            op, src = code & 0xF0, (x if code & 0x08 else k)
+            if op in (0x30, 0x90) and src == 0:
+                return False
+            a = _alu(op, a, src) & M32
+        elif cls == 0x05:  # JMP
+            op, src = code & 0xF0, (x if code & 0x08 else k)
+            if op == 0x00:
+                pc += k
+                continue
+            taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src, 0x40: a & src != 0}[op]
+            pc += jt if taken else jf
+        elif cls == 0x06:  # RET
+            return (a if code & 0x18 == 0x10 else k) != 0
+        else:  # MISC
+            if code & 0xF8 == 0x80:
+                a = x
+            else:
+                x = a
+
+
+def _alu(op: int, a: int, src: int) -> int:
+    if op == 0x00:
+        return a + src
+    if op == 0x10:
+        return a - src
+    if op == 0x20:
+        return a * src
+    if op == 0x30:
+        return a // src
+    if op == 0x40:
+        return a | src
+    if op == 0x50:
+        return a & src
+    if op == 0x60:
+        return a << src if src < 32 else 0
+    if op == 0x70:
+        return a >> src if src < 32 else 0
+    if op == 0x80:
+        return -a
+    if op == 0x90:
+        return a % src
+    return a ^ src

@@ -1,0 +1,96 @@
+"""libpcap as the reference for the filter tests: compile on a dead handle, run, dump.
+
+Uses capsvc's own ctypes binding (capsvc.sources._libpcap_ffi): pcap_open_dead + pcap_compile +
+pcap_offline_filter give the verdict of libpcap's own program, bpf_filter runs a program capsvc
+compiled. Only bpf_image (for the dump comparison) is declared here, on a private handle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from capsvc.sources._libpcap_ffi import (
+    PCAP_NETMASK_UNKNOWN,
+    bpf_insn,
+    bpf_program,
+    lib,
+    pcap_pkthdr,
+)
+
+
+class OracleError(Exception):
+    """libpcap refused the expression (its message)."""
+
+
+class Compiled:
+    """libpcap's program for one expression on one link type (freed by ``close``)."""
+
+    def __init__(
+        self, expr: str, dlt: int, *, optimize: bool = True, snaplen: int = 262144
+    ) -> None:
+        so = lib()
+        self._so = so
+        handle = so.pcap_open_dead(dlt, snaplen)
+        self.prog = bpf_program()
+        try:
+            rc = so.pcap_compile(
+                handle, ctypes.byref(self.prog), expr.encode(), int(optimize), PCAP_NETMASK_UNKNOWN
+            )
+            if rc != 0:
+                raise OracleError(so.pcap_geterr(handle).decode(errors="replace"))
+        finally:
+            so.pcap_close(handle)
+        self._hdr = pcap_pkthdr()
+
+    def instructions(self) -> list[tuple[int, int, int, int]]:
+        p = self.prog
+        return [
+            (p.bf_insns[i].code, p.bf_insns[i].jt, p.bf_insns[i].jf, p.bf_insns[i].k)
+            for i in range(p.bf_len)
+        ]
+
+    def verdicts(self, packets: Sequence[bytes]) -> list[bool]:
+        """pcap_offline_filter on each frame (caplen = len = the frame's length)."""
+        flt = self._so.pcap_offline_filter
+        hdr = self._hdr
+        ref, prog = ctypes.byref(hdr), ctypes.byref(self.prog)
+        out = []
+        for data in packets:
+            hdr.caplen = hdr.len = len(data)
+            out.append(flt(prog, ref, data) != 0)
+        return out
+
+    def close(self) -> None:
+        self._so.pcap_freecode(ctypes.byref(self.prog))
+
+
+def run_program(
+    program: Sequence[tuple[int, int, int, int]], packets: Sequence[bytes]
+) -> list[bool]:
+    """Run a classic BPF program through libpcap's interpreter (bpf_filter) on each frame."""
+    arr = (bpf_insn * len(program))(*[bpf_insn(c, t, f, k) for c, t, f, k in program])
+    run = lib().bpf_filter
+    return [run(arr, data, len(data), len(data)) != 0 for data in packets]
+
+
+@functools.cache
+def _bpf_image() -> Any:
+    # char *bpf_image(const struct bpf_insn *p, int n);
+    fn = ctypes.CDLL(lib()._name).bpf_image
+    fn.argtypes = [ctypes.POINTER(bpf_insn), ctypes.c_int]
+    fn.restype = ctypes.c_char_p
+    return fn
+
+
+def libpcap_dump(expr: str, dlt: int, optimize: bool = True) -> str:
+    """libpcap's own ``tcpdump -d`` text of its program (via bpf_image)."""
+    c = Compiled(expr, dlt, optimize=optimize)
+    try:
+        image = _bpf_image()
+        p = c.prog
+        return "\n".join(image(ctypes.byref(p.bf_insns[i]), i).decode() for i in range(p.bf_len))
+    finally:
+        c.close()

@@ -1,0 +1,168 @@
+"""Generated frames for the filter tests: every link type, with the awkward cases included.
+
+Deterministic (seeded). Covers TCP/UDP/SCTP/ICMP/ICMPv6/IGMP/other protocols over IPv4 and IPv6,
+IPv4 options and fragments (first and later), IPv6 extension headers (including a fragment
+header), ARP and RARP, 802.3/LLC and other non-IP frames, 802.1Q/802.1ad tags, and truncated
+copies of all of them.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from helpers import (
+    ETH_ARP,
+    ETH_IP,
+    ETH_IP6,
+    arp,
+    ether,
+    icmp,
+    icmp6,
+    ipv4,
+    ipv6,
+    mac,
+    null,
+    sctp,
+    sll,
+    sll2,
+    tcp,
+    udp,
+)
+
+from capsvc._packet import LinkType
+
+V4 = ["10.0.0.1", "10.0.0.2", "10.1.2.3", "192.168.1.1", "172.16.0.5", "10.200.0.2"]
+V6 = ["::1", "fe80::1", "2001:db8::1", "2001:db8::2", "::ffff:10.0.0.1", "fe80::abcd"]
+MACS = ["02:00:00:00:00:0a", "02:00:00:00:00:0b", "ff:ff:ff:ff:ff:ff", "00:11:22:33:44:55"]
+PORTS = [80, 443, 22, 53, 10, 15, 20, 21, 8080, 65535, 1, 1024]
+
+
+def _l4(rng: random.Random, v6: bool) -> bytes:
+    kind = rng.choice(["tcp", "tcp", "udp", "sctp", "icmp", "other", "igmp"])
+    sport, dport = rng.choice(PORTS), rng.choice(PORTS)
+    if kind == "tcp":
+        flags = rng.choice(["S", "SA", "A", "PA", "F", "R", "FA", "U", "EC"])
+        return tcp(
+            sport,
+            dport,
+            b"x" * rng.randrange(0, 20),
+            flags=flags,
+            options=rng.choice([b"", b"\x02\x04\x05\xb4"]),
+        )
+    if kind == "udp":
+        return udp(sport, dport, b"q" * rng.randrange(0, 20))
+    if kind == "sctp":
+        return sctp(sport, dport)
+    if kind == "icmp":
+        if v6:
+            return icmp6(rng.choice([128, 129, 135, 1]), 0)
+        return icmp(rng.choice([0, 8, 3, 11]), rng.choice([0, 1]))
+    if kind == "igmp":
+        return b"\x11\x64\x00\x00" + bytes(4)
+    return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 24)))
+
+
+def _proto_of(payload: bytes, kind_hint: int) -> int | None:
+    return None if hasattr(payload, "proto") else kind_hint
+
+
+def ip_packet(rng: random.Random) -> bytes:
+    """An IPv4 or IPv6 packet with one of the interesting shapes."""
+    if rng.random() < 0.55:
+        src, dst = rng.choice(V4), rng.choice(V4)
+        body = _l4(rng, False)
+        proto = None if hasattr(body, "proto") else rng.choice([2, 47, 89, 253])
+        shape = rng.random()
+        if shape < 0.15:  # IPv4 options
+            return ipv4(
+                src, dst, body, proto=proto, options=b"\x94\x04\x00\x00" * rng.randint(1, 3)
+            )
+        if shape < 0.25:  # first fragment
+            return ipv4(src, dst, body, proto=proto, flags_frag=0x2000)
+        if shape < 0.35:  # later fragment
+            return ipv4(
+                src, dst, body, proto=proto, flags_frag=rng.choice([0x2001, 0x0010, 0x1FFF])
+            )
+        return ipv4(src, dst, body, proto=proto)
+    src, dst = rng.choice(V6), rng.choice(V6)
+    body = _l4(rng, True)
+    nh = None if hasattr(body, "proto") else rng.choice([2, 47, 253, 59])
+    shape = rng.random()
+    if shape < 0.3:
+        chain = rng.choice(
+            [
+                ((0, b"\x01\x04\x00\x00\x00\x00"),),
+                ((44, b"\x00\x00\x00\x00\x00\x01"),),
+                ((0, b""), (60, b"")),
+                ((43, b"\x00\x00\x00\x00\x00\x00"),),
+                ((44, b"\x00\x08\x00\x00\x00\x01"),),
+            ]
+        )
+        return ipv6(src, dst, body, nh=nh, ext=chain)
+    return ipv6(src, dst, body, nh=nh)
+
+
+def network_packet(rng: random.Random) -> tuple[int, bytes]:
+    """(ethertype, payload): mostly IP, some ARP/RARP and other protocols."""
+    r = rng.random()
+    if r < 0.8:
+        data = ip_packet(rng)
+        return (ETH_IP6 if data[0] >> 4 == 6 else ETH_IP), data
+    if r < 0.9:
+        body = arp(
+            rng.choice([1, 2]), rng.choice(MACS), rng.choice(V4), rng.choice(MACS), rng.choice(V4)
+        )
+        return rng.choice([ETH_ARP, ETH_ARP, 0x8035]), body
+    return rng.choice([0x88CC, 0x9000, 0x0842, 0x88E5]), bytes(
+        rng.randrange(256) for _ in range(30)
+    )
+
+
+def frame(rng: random.Random, linktype: LinkType) -> tuple[bytes, bool]:
+    """One frame of ``linktype`` and whether it was cut short."""
+    ethertype, payload = network_packet(rng)
+    if linktype == LinkType.ETHERNET:
+        r = rng.random()
+        src, dst = rng.choice(MACS), rng.choice(MACS)
+        if r < 0.05:  # 802.3 length + LLC
+            llc = bytes([rng.choice([0x42, 0x06, 0xAA, 0xF0]), 0x42, 0x03]) + b"\0" * 30
+            out = mac(dst) + mac(src) + struct.pack("!H", len(llc)) + llc
+        elif r < 0.25:
+            vlans = rng.choice([(100,), (200,), (100, 200), (4095,), (0,)])
+            out = ether(payload, src=src, dst=dst, ethertype=ethertype, vlans=vlans)
+            if rng.random() < 0.3:  # 802.1ad outer tag
+                out = out[:12] + b"\x88\xa8" + out[14:]
+        else:
+            out = ether(payload, src=src, dst=dst, ethertype=ethertype)
+    elif linktype == LinkType.LINUX_SLL:
+        out = sll(
+            payload, protocol=ethertype if rng.random() < 0.95 else 4, pkttype=rng.randrange(5)
+        )
+    elif linktype == LinkType.LINUX_SLL2:
+        out = sll2(payload, protocol=ethertype, pkttype=rng.randrange(5))
+    elif linktype in (LinkType.NULL, LinkType.LOOP):
+        if ethertype not in (ETH_IP, ETH_IP6):
+            ethertype, payload = ETH_IP, ip_packet(rng)
+            ethertype = ETH_IP6 if payload[0] >> 4 == 6 else ETH_IP
+        family = 2 if ethertype == ETH_IP else rng.choice([10, 30, 24])
+        out = null(payload, family=family, big_endian=linktype == LinkType.LOOP)
+    else:
+        out = ip_packet(rng)
+        if linktype == LinkType.IPV4 and out[0] >> 4 == 6 and rng.random() < 0.8:
+            out = ip_packet(rng)
+        if linktype == LinkType.IPV6 and out[0] >> 4 == 4 and rng.random() < 0.8:
+            out = ip_packet(rng)
+    out = bytes(out)
+    if rng.random() < 0.15:
+        cut = rng.randrange(0, len(out))
+        return out[:cut], True
+    return out, False
+
+
+def frames(linktype: LinkType, count: int, seed: int = 1) -> tuple[list[bytes], set[int]]:
+    """``count`` frames of ``linktype`` (the same for the same seed) and the indexes of the
+    truncated ones."""
+    rng = random.Random(f"{seed}-{int(linktype)}")
+    made = [frame(rng, linktype) for _ in range(count)]
+    return [f for f, _ in made], {i for i, (_, cut) in enumerate(made) if cut}

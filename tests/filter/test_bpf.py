@@ -1,0 +1,79 @@
+"""The BPF back-end: program shape, dump format (checked against libpcap's own bpf_image),
+long programs, and run by libpcap's interpreter."""
+
+from __future__ import annotations
+
+import pytest
+from _oracle import Compiled, libpcap_dump, run_program
+from helpers import ether, ipv4, tcp, udp
+
+from capsvc._packet import LinkType
+from capsvc.filter import BpfInstruction, FilterCompileError, bpf_dump, compile_bpf, parse
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "tcp port 443",
+        "ip[0] + tcp[0] = 5",
+        "ether host 02:00:00:00:00:0a",
+        "less 100",
+        "net fe80::/10",
+        "udp[ip[0]] = 1",
+        "vlan 100 and ip",
+        "ip[2:2] % 7 ^ 3 = 1",
+        "tcp[13] & 0x12 != 0",
+        "len - 14 > ip[2:2] * 2 >> 1",
+    ],
+)
+def test_dump_is_tcpdump_d(expr: str) -> None:
+    # Our printer on libpcap's program must reproduce libpcap's own text exactly.
+    compiled = Compiled(expr, 1, optimize=False)
+    try:
+        theirs = compiled.instructions()
+    finally:
+        compiled.close()
+    assert bpf_dump(theirs) == libpcap_dump(expr, 1, optimize=False)
+
+
+def test_program_for_tcp_port_443() -> None:
+    program = compile_bpf("tcp port 443")
+    assert all(isinstance(ins, BpfInstruction) for ins in program)
+    assert program[0] == BpfInstruction(0x28, 0, 0, 12)  # ldh [12]
+    assert program[-2:] == [BpfInstruction(0x06, 0, 0, 262144), BpfInstruction(0x06, 0, 0, 0)]
+    text = bpf_dump(program)
+    assert "(000) ldh      [12]" in text
+    assert "ldxb     4*([14]&0xf)" in text
+    assert "jset     #0x1fff" in text
+    assert len(program) <= 20
+
+
+def test_accepts_a_node_and_a_snaplen() -> None:
+    node = parse("udp")
+    assert node is not None
+    program = compile_bpf(node, LinkType.RAW, snaplen=96)
+    assert BpfInstruction(0x06, 0, 0, 96) in program
+    frame = ipv4("10.0.0.1", "10.0.0.2", udp(1, 2))
+    assert run_program(program, [frame, frame[:5]]) == [True, False]
+
+
+def test_empty_and_constant_programs() -> None:
+    assert compile_bpf("") == [BpfInstruction(0x06, 0, 0, 262144)]
+    assert compile_bpf("ip", LinkType.IPV4) == [BpfInstruction(0x06, 0, 0, 262144)]
+    assert compile_bpf("arp", LinkType.RAW) == [BpfInstruction(0x06, 0, 0, 0)]
+
+
+def test_link_type_limits_raise() -> None:
+    with pytest.raises(FilterCompileError):
+        compile_bpf("vlan", LinkType.LINUX_SLL2)
+
+
+def test_long_jumps_go_through_trampolines() -> None:
+    # Alternatives spread over more than 255 instructions need "ja" hops.
+    expr = " or ".join(f"(tcp port {p} and host 10.0.{p % 250}.1)" for p in range(1, 60))
+    program = compile_bpf(expr)
+    assert len(program) > 300
+    assert any(ins.code == 0x05 for ins in program)  # ja
+    assert all(ins.jt <= 255 and ins.jf <= 255 for ins in program)
+    frames = [ether(ipv4(f"10.0.{p % 250}.1", "10.9.9.9", tcp(p, 9))) for p in (1, 30, 59, 60)]
+    assert run_program(program, frames) == [True, True, True, False]

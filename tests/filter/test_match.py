@@ -1,0 +1,231 @@
+"""The Python matcher on hand-built frames: meaning of the base grammar, link types, Filter."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from helpers import (
+    ETH_ARP,
+    arp,
+    ether,
+    icmp,
+    icmp6,
+    ipv4,
+    ipv6,
+    null,
+    sll,
+    sll2,
+    tcp,
+    udp,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capsvc._packet import LinkType
+from capsvc.filter import (
+    Filter,
+    FilterCompileError,
+    Matcher,
+    compile_bpf,
+    parse,
+    parse_filter,
+)
+
+TCP443 = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443))
+UDP53 = ipv4("10.0.0.3", "10.0.0.1", udp(53, 5353))
+TCP6 = ipv6("2001:db8::1", "::1", tcp(22, 40000))
+ICMP = ipv4("10.0.0.2", "10.0.0.9", icmp(8))
+ICMP6 = ipv6("fe80::1", "fe80::2", icmp6(128))
+MAPPED = ipv6("::ffff:10.0.0.1", "::1", udp(1, 2))
+LATER_FRAGMENT = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), flags_frag=0x0004)
+FIRST_FRAGMENT = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), flags_frag=0x2000)
+OPTIONS = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), options=b"\x94\x04\x00\x00")
+
+
+def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
+    matcher = parse_filter(expr, linktype)
+    assert matcher is not None
+    return matcher
+
+
+@pytest.mark.parametrize(
+    ("expr", "frame", "verdict"),
+    [
+        ("ip", TCP443, True),
+        ("ip", TCP6, False),
+        ("ip6", TCP6, True),
+        ("ip6", TCP443, False),
+        ("tcp", TCP443, True),
+        ("tcp", TCP6, True),
+        ("tcp", UDP53, False),
+        ("udp", UDP53, True),
+        ("icmp", ICMP, True),
+        ("icmp", ICMP6, False),
+        ("icmp6", ICMP6, True),
+        ("tcp port 443", TCP443, True),
+        ("tcp port 443", UDP53, False),
+        ("port 53", UDP53, True),
+        ("udp port 53", UDP53, True),
+        ("tcp port 53", UDP53, False),
+        ("src port 53", UDP53, True),
+        ("dst port 53", UDP53, False),
+        ("port 22", TCP6, True),
+        ("port 443", LATER_FRAGMENT, False),  # only a first fragment carries ports
+        ("port 443", FIRST_FRAGMENT, True),
+        ("port 443", OPTIONS, True),  # ports found past IPv4 options
+        ("tcp[0:2] = 40000", OPTIONS, True),
+        ("host 10.0.0.1", TCP443, True),
+        ("host 10.0.0.1", UDP53, True),
+        ("src host 10.0.0.1", UDP53, False),
+        ("dst host 10.0.0.1", UDP53, True),
+        ("src and dst host 10.0.0.1", UDP53, False),
+        ("host 10.0.0.1", MAPPED, False),  # an IPv4 address tests IPv4 only
+        ("host ::ffff:10.0.0.1", MAPPED, True),
+        ("host ::ffff:10.0.0.1", TCP443, False),
+        ("net 10.0.0.0/24", UDP53, True),
+        ("net 10.0.1.0/24", UDP53, False),
+        ("net 2001:db8::/32", TCP6, True),
+        ("portrange 400-500", TCP443, True),
+        ("portrange 444-500", TCP443, False),
+        ("tcp port 443 and host 10.0.0.2", TCP443, True),
+        ("tcp port 443 host 10.0.0.2", TCP443, True),  # juxtaposition is and
+        ("udp or tcp and port 53", TCP443, False),  # and binds tighter than or
+        ("udp or tcp and port 53", UDP53, True),
+        ("(udp or tcp) and port 443", TCP443, True),
+        ("not tcp", TCP443, False),
+        ("not tcp and ip", UDP53, True),  # not binds tightest
+        ("not (tcp and ip)", UDP53, True),
+        ("not not tcp", TCP443, True),
+        ("TCP PORT 443 AND NOT HOST 10.9.9.9", TCP443, True),
+        ("proto 17", UDP53, True),
+        ("proto tcp", TCP6, True),
+        ("ip proto 6", TCP6, False),
+        ("ip6 proto 6", TCP6, True),
+        ("icmp[icmptype] == icmp-echo", ICMP, True),
+        ("icmp[icmptype] == icmp-echoreply", ICMP, False),
+        ("tcp[tcpflags] & tcp-syn != 0", TCP443, True),
+        ("tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-ack", TCP443, False),
+        ("less 40", TCP443, True),
+        ("less 39", TCP443, False),
+        ("greater 40", TCP443, True),
+        ("len >= 41", TCP443, False),
+        ("ip[9] = 6 and ip[2:2] = len", TCP443, True),
+        ("ip[2:2] / 0x4 * 4 = 40", TCP443, True),
+    ],
+)
+def test_meaning(expr: str, frame: bytes, verdict: bool) -> None:
+    assert m(expr).match(frame) is verdict
+
+
+@pytest.mark.parametrize(
+    ("linktype", "frame"),
+    [
+        (LinkType.ETHERNET, ether(TCP443)),
+        (LinkType.ETHERNET, ether(TCP443, vlans=(7,))),
+        (LinkType.LINUX_SLL, sll(TCP443)),
+        (LinkType.LINUX_SLL2, sll2(TCP443)),
+        (LinkType.NULL, null(TCP443)),
+        (LinkType.LOOP, null(TCP443, big_endian=True)),
+        (LinkType.RAW, TCP443),
+        (LinkType.IPV4, TCP443),
+    ],
+)
+def test_every_link_type_finds_the_ip_header(linktype: LinkType, frame: bytes) -> None:
+    tagged = frame[12:14] == b"\x81\x00"
+    prefix = "vlan 7 and " if tagged else ""
+    assert m(prefix + "tcp port 443 and host 10.0.0.2", linktype).match(frame)
+    assert not m(prefix + "udp or host 10.0.0.3", linktype).match(frame)
+
+
+def test_vlan_moves_later_offsets_like_libpcap() -> None:
+    tagged = ether(TCP443, vlans=(100,))
+    assert not m("tcp port 443", LinkType.ETHERNET).match(tagged)
+    assert m("vlan and tcp port 443", LinkType.ETHERNET).match(tagged)
+    assert m("vlan 100 and tcp port 443", LinkType.ETHERNET).match(tagged)
+    assert not m("vlan 101 and tcp", LinkType.ETHERNET).match(tagged)
+    # As in libpcap the shift applies to everything written after "vlan", even across "or".
+    assert not m("vlan 5 or tcp", LinkType.ETHERNET).match(ether(TCP443))
+
+
+def test_arp_and_ether_primitives() -> None:
+    frame = ether(
+        arp(1, "02:00:00:00:00:0a", "10.0.0.1", "00:00:00:00:00:00", "10.0.0.2"),
+        ethertype=ETH_ARP,
+        src="02:00:00:00:00:0a",
+        dst="ff:ff:ff:ff:ff:ff",
+    )
+    e = LinkType.ETHERNET
+    assert m("arp", e).match(frame)
+    assert m("host 10.0.0.2", e).match(frame)  # host covers ARP, as in tcpdump
+    assert not m("ip host 10.0.0.2", e).match(frame)
+    assert m("arp src host 10.0.0.1", e).match(frame)
+    assert m("ether src 02:00:00:00:00:0a and ether dst ff:ff:ff:ff:ff:ff", e).match(frame)
+    assert m("ether proto arp", e).match(frame)
+    assert not m("ether host 02:00:00:00:00:0b", e).match(frame)
+
+
+def test_too_short_frames_do_not_match_and_not_follows_libpcap() -> None:
+    short = TCP443[:21]  # the IP header ends early: no ports
+    assert not m("port 443").match(short)
+    assert not m("not port 443").match(short)  # libpcap rejects the frame outright
+    assert not m("not tcp port 443 or ip").match(short)
+    assert m("ip").match(short)
+    assert not m("tcp").match(b"")
+    assert m("not ip6").match(TCP443[:1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_match_never_raises(data: bytes) -> None:
+    for linktype, expr in (
+        (LinkType.RAW, "tcp port 443 or (udp and ip[ip[0] & 0xf] / (ip[1] & 3) > 2)"),
+        (LinkType.ETHERNET, "vlan and not (host 10.0.0.1 or net fe80::/10) or tcp[tcp[12]:4] = 1"),
+        (LinkType.LINUX_SLL2, "not (icmp6[icmp6type] = 128 or ip[2:2] << ip[0] > len)"),
+        (LinkType.NULL, "not portrange 1-1000 and len - 10 > ip[8:4] % (ip[9] - 6)"),
+    ):
+        assert m(expr, linktype).match(data) in (True, False)
+    assert m("not tcp").match(memoryview(data)) in (True, False)  # type: ignore[arg-type]
+
+
+def test_matcher_exposes_its_source_and_is_cheap_to_call() -> None:
+    matcher = m("tcp port 443", LinkType.ETHERNET)
+    assert "def match(d)" in matcher.source
+    assert "for " not in matcher.source  # no loops: straight-line byte tests
+    assert matcher.match is matcher.match  # a plain function attribute, no bound method
+    assert repr(matcher) == "Matcher('tcp port 443', ETHERNET)"
+
+
+def test_filter_criteria() -> None:
+    assert Filter().is_empty()
+    assert Filter().match(b"")
+    f = Filter(src_ip="10.0.0.1", dst_port=443, proto=6)
+    assert not f.is_empty()
+    assert str(f) == "src host 10.0.0.1 and dst port 443 and proto 6"
+    assert f.match(TCP443)
+    assert not f.match(UDP53)
+    assert Filter(host=ipaddress.ip_address("10.0.0.1"), port=53).match(UDP53)
+    assert Filter(dst_ip=ipaddress.IPv6Address("::1")).match(TCP6)
+    assert not Filter(src_port=1).match(TCP443)
+    assert Filter(port=443, linktype=LinkType.ETHERNET).match(ether(TCP443))
+    with pytest.raises(ValueError, match="invalid address"):
+        Filter(src_ip="10.0.0.256")
+    with pytest.raises(ValueError, match="outside 1-65535"):
+        Filter(port=70000)
+
+
+def test_long_chains_of_alternatives() -> None:
+    # Block lists are long "or" chains: no recursion limit, and the meaning holds at the end.
+    hosts = [f"10.{i // 250}.{i % 250}.1" for i in range(3000)]
+    expr = " or ".join(f"host {h}" for h in hosts)
+    node = parse(expr)
+    assert node is not None
+    assert parse(str(node)) == node
+    matcher = m(expr, LinkType.ETHERNET)
+    last = ether(ipv4("172.16.0.1", hosts[-1], udp(1, 2)))
+    assert matcher.match(last)
+    assert not matcher.match(ether(ipv4("172.16.0.1", "10.99.0.1", udp(1, 2))))
+    with pytest.raises(FilterCompileError, match="limit of 4096"):
+        compile_bpf(expr)
+    program = compile_bpf(" or ".join(f"host {h}" for h in hosts[:300]))
+    assert 1000 < len(program) <= 4096
