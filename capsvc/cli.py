@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every job's sub-command."""
+def build_parser(jobs: Sequence[str] = JOBS) -> argparse.ArgumentParser:
+    """The argument parser with the sub-commands of ``jobs`` (all of them by default)."""
     parser = _Parser(prog="capsvc", description="asyncio packet capture: read, capture, serve")
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument(
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level on standard error (default: warning)",
     )
     sub = parser.add_subparsers(dest="job", metavar="JOB", parser_class=_Parser)
-    for job in JOBS:
+    for job in jobs:
         try:
             module = importlib.import_module(f"capsvc._cmd_{job}")
         except ImportError as exc:
@@ -68,7 +68,11 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``capsvc`` command line; returns the exit status (0 ok, 1 runtime, 2 usage)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Import only the job being run (a job's module may pull in aiohttp or ctypes bindings);
+    # without a job, build them all for the help text.
+    job = next((word for word in argv if word in JOBS), None)
+    parser = build_parser((job,) if job is not None else JOBS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="capsvc: %(message)s")
     run = getattr(args, "run", None)

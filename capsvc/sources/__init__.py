@@ -1,15 +1,33 @@
 """Sources: what feeds a Session (capture files, AF_PACKET, libpcap, PF_RING).
 
-Importing this package loads no capture library: libpcap and libpfring are loaded when a handle
-or ring is first opened, so ``import capsvc`` works without them and without root.
+Importing this package loads no capture library: public names are imported when first looked
+up, and libpcap and libpfring are loaded when a handle or ring is first opened, so
+``import capsvc`` works without them and without root.
 """
 
-from ._afpacket import AfPacketSource
-from ._base import Source, SourceStats
-from ._libpcap_source import LibpcapSource
-from ._open import open_live_source
-from ._pcapfile import CaptureFile, PcapFileSource, read_capture
-from .pfring import PfRingSource
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._afpacket import AfPacketSource
+    from ._base import Source, SourceStats
+    from ._libpcap_source import LibpcapSource
+    from ._open import open_live_source
+    from ._pcapfile import CaptureFile, PcapFileSource, read_capture
+    from .pfring import PfRingSource
+
+_WHERE = {
+    "AfPacketSource": "._afpacket",
+    "CaptureFile": "._pcapfile",
+    "LibpcapSource": "._libpcap_source",
+    "PcapFileSource": "._pcapfile",
+    "PfRingSource": ".pfring",
+    "Source": "._base",
+    "SourceStats": "._base",
+    "open_live_source": "._open",
+    "read_capture": "._pcapfile",
+}
 
 __all__ = [
     "AfPacketSource",
@@ -22,3 +40,4 @@ __all__ = [
     "open_live_source",
     "read_capture",
 ]
+__getattr__ = lazy_exports(__name__, globals(), _WHERE)
