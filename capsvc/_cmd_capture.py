@@ -21,11 +21,13 @@ from ._cmd_common import (
     UsageError,
     add_output_args,
     filter_expression,
+    non_negative,
     print_error,
     run_async,
     run_session,
 )
 from ._session import Session, Stats
+from .filter import FilterSyntaxError
 from .sinks._base import Sink
 from .sources._base import Source
 from .sources._open import BACKENDS, open_live_source
@@ -68,7 +70,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-G",
         dest="rotate_seconds",
-        type=_count,
+        type=non_negative,
         default=0,
         metavar="SECONDS",
         help="start a new -w file every SECONDS (the name is a strftime format)",
@@ -84,7 +86,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-W",
         dest="max_files",
-        type=_count,
+        type=non_negative,
         default=0,
         metavar="FILES",
         help="with -C: keep a ring of FILES files; with -G: stop after FILES",
@@ -103,19 +105,13 @@ def add_parser(subparsers: Any) -> None:
         "or PF_RING cluster (TYPE a cluster_type name; default per_flow)",
     )
     parser.add_argument(
-        "--sampling", type=_count, default=1, metavar="N", help="PF_RING only: keep one packet in N"
+        "--sampling",
+        type=non_negative,
+        default=1,
+        metavar="N",
+        help="PF_RING only: keep one packet in N",
     )
     parser.set_defaults(run=run)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -183,7 +179,9 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
             direction=args.direction,
             **options,
         )
-    except ValueError as exc:  # a malformed filter (FilterSyntaxError) or argument
+    except FilterSyntaxError:
+        raise  # its message shows the expression with a caret; exit status 2
+    except ValueError as exc:  # a malformed argument
         reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
         raise UsageError(f"{reason} (filter: {expression!r})" if expression else reason) from exc
 

@@ -23,6 +23,7 @@ __all__ = [
     "UsageError",
     "add_output_args",
     "filter_expression",
+    "non_negative",
     "run_async",
     "run_session",
 ]
@@ -59,7 +60,7 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         dest="count",
-        type=_non_negative,
+        type=non_negative,
         default=0,
         metavar="COUNT",
         help="stop after COUNT packets (0: no limit)",
@@ -67,7 +68,7 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s",
         dest="snaplen",
-        type=_non_negative,
+        type=non_negative,
         default=0,
         metavar="SNAPLEN",
         help="bytes kept of each packet (0: 262144)",
@@ -85,7 +86,8 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
+    """argparse type: an integer >= 0 (decimal, or 0x.. / 0o.. prefixed)."""
     try:
         value = int(text, 0)
     except ValueError:

@@ -162,7 +162,7 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     assert message in stderr and len(stderr.strip().splitlines()) == 1
 
 
-def test_bad_filter_exits_2_with_one_line() -> None:
+def test_bad_filter_exits_2_with_the_caret_message() -> None:
     need_root()
     try:
         from capsvc.filter import compile_bpf  # noqa: F401
@@ -172,7 +172,9 @@ def test_bad_filter_exits_2_with_one_line() -> None:
         proc = capsvc("capture", "-i", pair.host, "-c", "1", "udp", "port", "and", "(")
         _stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 2
-    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("capsvc: ")
+    lines = stderr.strip().splitlines()
+    assert stderr.startswith("capsvc: ") and "Traceback" not in stderr
+    assert lines[-2].strip() == "udp port and (" and lines[-1].strip() == "^"
 
 
 def test_interfaces_lists_index_flags_and_addresses() -> None:
