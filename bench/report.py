@@ -33,7 +33,14 @@ BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
     ("reader", "bench_read.py", [], [], "Capture-file reader"),
     ("text", "bench_text.py", [], [], "Text writer"),
     ("filter", "bench_filter.py", [], [], "Filter matchers and compiler"),
-    ("live", "live.py", [], ["--quick"], "Live capture: AF_PACKET and libpcap against tcpdump"),
+    ("live", "live.py", [], ["--quick"], "Live capture: AF_PACKET against tcpdump"),
+    (
+        "libpcap",
+        "live_libpcap.py",
+        ["--rates", "0,300000"],
+        ["--count", "200000"],
+        "Live capture: LibpcapSource against tcpdump",
+    ),
     ("service", "bench_service.py", [], ["--quick"], "Service under load"),
 ]
 
