@@ -196,7 +196,11 @@ def _decided(op: int, k: int, taken: bool, other_op: int, k2: int) -> bool | Non
     return decided(_OP_NAMES[op & 0xF0], k, taken, _OP_NAMES[other_op & 0xF0], k2)
 
 
-_Facts = dict[object, tuple[tuple[int, int, bool], ...]]  # value -> (jump, k, outcome) known
+#: value -> (jump, k, outcome) of the tests on it known to hold; the pseudo jump _IN carries a
+#: set of values in k: the value is one of them (the tests that led here differ per path).
+_Facts = dict[object, tuple[tuple[int, "int | frozenset[int]", bool], ...]]
+_IN = -1
+MAX_VALUES = 16  # larger value sets are not tracked
 
 
 def _thread(entry: _Block, accept: _Block, reject: _Block) -> None:
@@ -211,6 +215,7 @@ def _thread(entry: _Block, accept: _Block, reject: _Block) -> None:
     # small programs, shallow for big ones so compiling stays fast.
     depth = 6 if len(order) <= 80 else 3 if len(order) <= 300 else 1
     incoming: dict[int, set[tuple[object, int, int, bool]]] = {id(entry): set()}
+    values: dict[int, dict[object, frozenset[int]]] = {id(entry): {}}
     for b in order:
         known = incoming.get(id(b))
         if known is None or b.op < 0:
@@ -220,6 +225,8 @@ def _thread(entry: _Block, accept: _Block, reject: _Block) -> None:
             facts: _Facts = {}
             for key, op, k, was in kept:
                 facts[key] = (*facts.get(key, ()), (op, k, was))
+            for key, vals in values.get(id(b), {}).items():
+                facts[key] = (*facts.get(key, ()), (_IN, vals, True))
             if b.akey is not None and not b.xcmp:
                 facts[b.akey] = (*facts.get(b.akey, ()), (b.op, b.k, taken))
             target = b.jt if taken else b.jf
@@ -229,9 +236,42 @@ def _thread(entry: _Block, accept: _Block, reject: _Block) -> None:
                 b.jt = target
             else:
                 b.jf = target
-            edge = {(key, op, k, was) for key, items in facts.items() for op, k, was in items}
+            edge = {
+                (key, op, k, was)
+                for key, items in facts.items()
+                for op, k, was in items
+                if isinstance(k, int)
+            }
             seen = incoming.get(id(target))
             incoming[id(target)] = edge if seen is None else seen & edge
+            here = _value_sets(facts)
+            before = values.get(id(target))
+            values[id(target)] = (
+                here
+                if before is None
+                else {
+                    key: vals | before[key]
+                    for key, vals in here.items()
+                    if key in before and len(vals | before[key]) <= MAX_VALUES
+                }
+            )
+
+
+def _value_sets(facts: _Facts) -> dict[object, frozenset[int]]:
+    """For each value, the set it is known to be in on this edge, where one is known."""
+    out: dict[object, frozenset[int]] = {}
+    for key, items in facts.items():
+        equal = [k for op, k, was in items if op != _IN and op & 0xF0 == JEQ and was]
+        if equal:
+            assert isinstance(equal[0], int)
+            out[key] = frozenset({equal[0]})
+            continue
+        sets = [k for op, k, _ in items if op == _IN and isinstance(k, frozenset)]
+        if not sets:
+            continue
+        vals = frozenset.intersection(*sets)
+        out[key] = vals - {k for op, k, was in items if op != _IN and op & 0xF0 == JEQ}
+    return out
 
 
 #: Facts kept per value on an edge (positive ones first): bounds the cost of long chains of
@@ -252,10 +292,25 @@ def _bounded(known: set[tuple[object, int, int, bool]]) -> list[tuple[object, in
 
 def _outcome(facts: _Facts, target: _Block) -> bool | None:
     for op, k, was in facts.get(target.akey, ()):
-        outcome = _decided(op, k, was, target.op, target.k)
+        if isinstance(k, frozenset):
+            outcomes = {_test(target.op, v, target.k) for v in k}
+            outcome = outcomes.pop() if len(outcomes) == 1 else None
+        else:
+            outcome = _decided(op, k, was, target.op, target.k)
         if outcome is not None:
             return outcome
     return None
+
+
+def _test(op: int, value: int, k: int) -> bool:
+    kind = op & 0xF0
+    if kind == JEQ:
+        return value == k
+    if kind == JGT:
+        return value > k
+    if kind == JGE:
+        return value >= k
+    return value & k != 0
 
 
 def _resolve(target: _Block, facts: _Facts, depth: int) -> _Block:

@@ -11,7 +11,7 @@ expression; which read comes first on a shorter frame may change, as with libpca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
 __all__ = [
     "FALSE",
@@ -359,8 +359,9 @@ def _shared_tails(alternatives: list[Formula]) -> list[Formula]:
     return out
 
 
-#: What earlier tests established: tested value -> (mask, op, k, outcome) of each test on it.
-Facts = dict[Val, tuple[tuple[int, str, int, bool], ...]]
+#: What earlier tests established: tested value -> (mask, op, k, outcome) of each test on it;
+#: a comparison of two values, or a small conjunction, is its own key: (0, "rel", 0, outcome).
+Facts = dict["Val | Rel | Conj", tuple[tuple[int, str, int, bool], ...]]
 
 
 def simplify(f: Formula, facts: Facts | None = None) -> Formula:
@@ -375,7 +376,16 @@ def simplify(f: Formula, facts: Facts | None = None) -> Formula:
     if isinstance(f, Cmp):
         outcome = decide(f, facts)
         return f if outcome is None else (TRUE if outcome else FALSE)
+    if isinstance(f, Rel):
+        known = facts.get(f)
+        return f if not known else (TRUE if known[-1][3] else FALSE)
     if isinstance(f, Conj):
+        # The same conjunction may have been tested before ("x or not x"): looked up as written
+        # and once simplified.
+        whole = facts.get(f) if _keyed(f) else None
+        if whole:
+            return TRUE if whole[-1][3] else FALSE
+        facts_in = facts
         done: list[Formula] = []
         for part in operands(f, Conj):
             part = simplify(part, facts)
@@ -383,7 +393,9 @@ def simplify(f: Formula, facts: Facts | None = None) -> Formula:
                 return FALSE
             done.append(part)
             facts = _with(facts, part, True)
-        return conj(*done)
+        result = conj(*done)
+        whole = facts_in.get(result) if _keyed(result) else None
+        return result if not whole else (TRUE if whole[-1][3] else FALSE)
     if isinstance(f, Disj):
         alternatives: list[Formula] = []
         before: Facts = facts  # what held before the previous alternative was tested
@@ -408,7 +420,12 @@ def _trim(a: Formula, b: Formula, facts: Facts) -> Formula:
     if not isinstance(a, Conj) or isinstance(b, Const) or not _small(b):
         return a
     parts = operands(a, Conj)
-    tested = {_base(test)[0] for part in parts[:3] for test, _ in _implied(part, True)}
+    tested = {
+        _base(test)[0]
+        for part in parts[:3]
+        for test, _ in _implied(part, True)
+        if isinstance(test, Cmp)
+    }
     if not any(_base(test)[0] in tested for test in _tests(b)):
         return a  # no test of b reads a field a's first tests read: nothing can be decided
     for size in range(1, min(len(parts), 4)):
@@ -416,6 +433,12 @@ def _trim(a: Formula, b: Formula, facts: Facts) -> Formula:
         if simplify(b, facts) is TRUE:
             return conj(*parts[:size])
     return a
+
+
+def _keyed(f: Formula) -> TypeGuard[Conj]:
+    """Whether the outcome of ``f`` as a whole is kept as a fact: small conjunctions ending in a
+    comparison of two fields (no fact about one field follows from those when they fail)."""
+    return isinstance(f, Conj) and isinstance(f.b, Rel) and _small(f, 8)
 
 
 def _tests(f: Formula) -> list[Cmp]:
@@ -457,22 +480,28 @@ MAX_FACTS = 8
 def _with(facts: Facts, f: Formula, value: bool) -> Facts:
     """``facts`` plus what holds whenever ``f`` evaluated to ``value`` (a new dict if any)."""
     found = _implied(f, value)
-    if not found:
+    whole = f if _keyed(f) else None
+    if not found and whole is None:
         return facts
     out = dict(facts)
+    if whole is not None:
+        out[whole] = ((0, "rel", 0, value),)
     for test, outcome in found:
+        if isinstance(test, Rel):
+            out[test] = ((0, "rel", 0, outcome),)
+            continue
         base, mask = _base(test)
         out[base] = (*out.get(base, ())[-MAX_FACTS + 1 :], (mask, test.op, test.k, outcome))
     return out
 
 
-def _implied(f: Formula, value: bool) -> list[tuple[Cmp, bool]]:
+def _implied(f: Formula, value: bool) -> list[tuple[Cmp | Rel, bool]]:
     """The tests whose outcome is known whenever ``f`` evaluated to ``value``."""
-    found: list[tuple[Cmp, bool]] = []
+    found: list[tuple[Cmp | Rel, bool]] = []
     stack = [(f, value)]
     while stack:
         item, want = stack.pop()
-        if isinstance(item, Cmp):
+        if isinstance(item, Cmp | Rel):
             found.append((item, want))
         elif isinstance(item, Neg):
             stack.append((item.a, not want))
