@@ -169,3 +169,53 @@ def test_large_read_matches_tcpdump(tmp_path: Path) -> None:
     if shutil.which("tcpdump"):
         assert tcpdump_count(out) == 1000
     assert b"3000 packets read, 1000 matched, 1000 written" in r.stderr
+
+
+def test_progress_line_on_a_terminal_for_a_long_read() -> None:
+    import io
+    import pty
+    import threading
+    import time
+
+    frames = [ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"p" * 30))) for _ in range(50)]
+    stream = io.BytesIO()
+    PcapWriter(stream, 0, LinkType.ETHERNET).write_batch(
+        [Packet(10**9 + i, f, len(f), Direction.UNKNOWN, 0) for i, f in enumerate(frames)]
+    )
+    capture = stream.getvalue()
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [*CAPSVC, "read", "-r", "-", "-w", os.devnull],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+        env=ENV,
+        cwd=ROOT,
+    )
+    os.close(secondary)
+    assert proc.stdin is not None
+
+    def trickle() -> None:  # the read lasts about 2 s: long enough for the progress line
+        assert proc.stdin is not None
+        for i in range(0, len(capture), 400):
+            proc.stdin.write(capture[i : i + 400])
+            proc.stdin.flush()
+            time.sleep(2.0 / (len(capture) / 400))
+        proc.stdin.close()
+
+    feeder = threading.Thread(target=trickle)
+    feeder.start()
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    feeder.join()
+    assert proc.wait(timeout=30) == 0
+    os.close(primary)
+    assert b"\rread " in seen and b"packets/s" in seen
+    assert b"50 packets read, 50 matched, 50 written" in seen
