@@ -13,13 +13,14 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from .._errors import CapsvcError
 from .._session import Session, Stats
 from ..sinks._base import Sink
-from ._config import ServiceConfig, SessionSpec, SourceSpec
+from ._config import ServiceConfig, SessionSpec, SourceSpec, parse_session_spec
 from ._managed import ServiceSession
 from ._outputs import build_sinks, open_source
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, Subscriber
@@ -129,11 +130,14 @@ class CaptureService:
             raise NotFoundError(f"no session named {name!r}")
         return found
 
-    async def start_session(self, spec: SessionSpec, *, origin: str = "request") -> ServiceSession:
+    async def start_session(
+        self, spec: SessionSpec | Mapping[str, Any], *, origin: str = "request"
+    ) -> ServiceSession:
         """Open a session's source and sinks and start it.
 
         Args:
-            spec: the session spec (``parse_session_spec``).
+            spec: the session spec: a ``SessionSpec``, or a mapping with the keys of a
+                ``[[session]]`` table of the configuration (validated here).
             origin: where it comes from: the config path, ``"request"`` (duration capped by
                 ``max_duration``) or ``"adhoc"``.
 
@@ -147,6 +151,8 @@ class CaptureService:
             ValueError: a malformed filter (capsvc.filter.FilterSyntaxError, with its caret).
             capsvc.CapsvcError, OSError: the source or a file could not be opened.
         """
+        if not isinstance(spec, SessionSpec):
+            spec = parse_session_spec(spec, origin=origin)
         settings = self.config.service
         if spec.name in self._running or spec.name in self._starting:
             raise ConflictError(f"a session named {spec.name!r} is already running")

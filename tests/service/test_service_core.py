@@ -166,7 +166,8 @@ async def test_embedded_start_stop_and_limits(tmp_path: Path, veth: VethPair) ->
     service = service_for(tmp_path, max_sessions=1)
     await service.start()
     try:
-        managed = await service.start_session(parse_session_spec(session_spec("e", veth.host)))
+        # A plain mapping, as in the config's [[session]] table, is validated and started.
+        managed = await service.start_session(session_spec("e", veth.host))
         assert managed.session is not None and managed.running
         pcap_file = managed._pcap_file
         assert pcap_file is not None and pcap_file.publish is None
