@@ -64,6 +64,8 @@ def compile_bpf(
     expr_or_node: str | Node,
     linktype: LinkType | int = LinkType.ETHERNET,
     snaplen: int = SNAPLEN_DEFAULT,
+    *,
+    kernel_vlan: bool = False,
 ) -> list[BpfInstruction]:
     """Compile a filter to a classic BPF program for ``SO_ATTACH_FILTER``.
 
@@ -72,6 +74,13 @@ def compile_bpf(
             one-instruction program accepting everything.
         linktype: the link type of the frames the program will see (default Ethernet).
         snaplen: what the program returns for an accepted frame; 0 means 262144.
+        kernel_vlan: the program is for a live Linux packet socket (Ethernet), where the kernel
+            usually takes the outermost 802.1Q tag out of the frame before the filter runs and
+            keeps it in the packet's metadata: the first ``vlan`` then also matches a tag there
+            (with the ancillary loads SKF_AD_VLAN_TAG_PRESENT and SKF_AD_VLAN_TAG, as libpcap
+            does on Linux), and offsets after it only move for a tag found in the frame. Such
+            a program runs in the Linux kernel only; without ``vlan`` it is the same program.
+            False (default) gives a program for frames as they are, for any BPF interpreter.
 
     Returns:
         The instructions, at most 4096 long (the kernel's limit), as ``tcpdump -d`` would list.
@@ -88,7 +97,7 @@ def compile_bpf(
     snap = snaplen or SNAPLEN_DEFAULT
     if node is None:
         return [BpfInstruction(0x06, 0, 0, snap)]
-    program = emit(lower(node, LinkType(linktype), expr), snap)
+    program = emit(lower(node, LinkType(linktype), expr, kernel_vlan=kernel_vlan), snap)
     if len(program) > 4096:
         raise FilterCompileError(
             f"program of {len(program)} instructions exceeds the kernel's limit of 4096", expr, 0

@@ -57,8 +57,8 @@ from ._ir import (
     factor,
     fold,
     neg,
-    simplify,
 )
+from ._simplify import count, simplify
 
 __all__ = ["lower"]
 
@@ -68,6 +68,17 @@ _AF_INET, _AF_INET6 = 2, 10  # Linux values: libpcap compares the compiling host
 _IP_PROTOS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "igmp": 2}
 _PORT_PROTOS = {"tcp": (6,), "udp": (17,), "sctp": (132,), "": (6, 17, 132)}
 _LLC_SAPS = (0x06, 0xF0, 0xFE)  # libpcap checks DSAP and SSAP for these
+#: Loads at these offsets read the socket buffer's metadata in a Linux socket filter
+#: (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT / SKF_AD_VLAN_TAG, linux/filter.h): whether the kernel
+#: took an 802.1Q tag out of the frame, and that tag's TCI.
+SKF_AD_OFF = 0xFFFFF000  # -0x1000 as an unsigned 32-bit offset
+KERNEL_VLAN_TAG = SKF_AD_OFF + 44
+KERNEL_VLAN_PRESENT = SKF_AD_OFF + 48
+#: Expressions of more tests than this are only factored, not simplified: in a long chain of
+#: alternatives few tests are decided by tests every path has made (the BPF compiler's jump
+#: threading finds the ones decided on each path), and compiling stays fast. Every verdict on a
+#: frame long enough for the expression is the same.
+SIMPLIFY_UP_TO = 150
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,14 @@ _LINKS = {
 }
 
 
-def lower(node: Node, linktype: LinkType, expr: str = "", *, simplified: bool = True) -> Formula:
+def lower(
+    node: Node,
+    linktype: LinkType,
+    expr: str = "",
+    *,
+    simplified: bool = True,
+    kernel_vlan: bool = False,
+) -> Formula:
     """Translate ``node`` into IR for frames of ``linktype``.
 
     Args:
@@ -98,20 +116,36 @@ def lower(node: Node, linktype: LinkType, expr: str = "", *, simplified: bool = 
         expr: the expression text, used for error messages only.
         simplified: drop tests that earlier ones decide and share common leading tests
             (False gives every test of the expression as written, in order).
+        kernel_vlan: for a Linux socket filter, which may see the outermost 802.1Q tag in the
+            packet's metadata instead of the frame: the first ``vlan`` also accepts a tag in
+            the metadata (loads from ``KERNEL_VLAN_PRESENT`` / ``KERNEL_VLAN_TAG``, which only
+            the kernel can run), and then later offsets do not move, as in libpcap.
 
     Raises:
         FilterCompileError: the link type cannot express a primitive (for example ``vlan`` on
             raw IP); ``offset`` points at that primitive.
     """
-    formula = _Lowering(linktype, expr).node(node)
-    return simplify(factor(formula)) if simplified else formula
+    lowering = _Lowering(linktype, expr)
+    formula = lowering.node(node)
+    if kernel_vlan and lowering.vlans:
+        # Two readings of one expression: the tag in the metadata (the frame as the kernel
+        # shows it has none there) or, when there is none, everything in the frame.
+        tagged = _Lowering(linktype, expr, tag_in_metadata=True).node(node)
+        present = Cmp(Ld(1, KERNEL_VLAN_PRESENT), "eq", 1)
+        formula = disj(conj(present, tagged), conj(neg(present), formula))
+    if not simplified:
+        return formula
+    formula = factor(formula)
+    return simplify(formula) if count(formula) <= SIMPLIFY_UP_TO else formula
 
 
 class _Lowering:
-    def __init__(self, linktype: LinkType, expr: str) -> None:
+    def __init__(self, linktype: LinkType, expr: str, *, tag_in_metadata: bool = False) -> None:
         self.linktype = LinkType(linktype)
         self.link = _LINKS[self.linktype]
         self.expr = expr
+        self.tag_in_metadata = tag_in_metadata  # the first "vlan" reads the kernel's metadata
+        self.vlans = 0  # "vlan" primitives lowered so far
         self.shift = 0  # bytes of VLAN tags skipped by earlier ``vlan`` primitives
 
     def fail(self, message: str, pos: int) -> FilterCompileError:
@@ -191,7 +225,7 @@ class _Lowering:
     # -- nodes -------------------------------------------------------------------------------
 
     def node(self, node: Node) -> Formula:
-        if isinstance(node, And | Or):
+        if isinstance(node, (And, Or)):
             # A long chain ("host a or host b or ...") is walked in a loop, left to right: the
             # order matters for "vlan" and the recursion depth must not grow with its length.
             kind = type(node)
@@ -216,11 +250,11 @@ class _Lowering:
             return disj(self.ip_proto(node.number), self.ip6_proto(node.number))
         if isinstance(node, EtherProto):
             return self.linktype_is(node.number, node.pos)
-        if isinstance(node, Host | Net):
+        if isinstance(node, (Host, Net)):
             return self.host(node)
         if isinstance(node, EtherHost):
             return self.ether_host(node)
-        if isinstance(node, Port | PortRange):
+        if isinstance(node, (Port, PortRange)):
             return self.port(node)
         if isinstance(node, Vlan):
             return self.vlan(node)
@@ -310,6 +344,13 @@ class _Lowering:
     def vlan(self, node: Vlan) -> Formula:
         if self.linktype != LinkType.ETHERNET:
             raise self.fail(f"'vlan' needs Ethernet frames, not {self.linktype.name}", node.pos)
+        self.vlans += 1
+        if self.tag_in_metadata and self.vlans == 1:
+            # libpcap's reading on Linux: the outermost tag is in the metadata, the frame
+            # starts with the inner type field, and the offsets stay where they are.
+            if node.vid is None:
+                return TRUE
+            return Cmp(Alu("&", Ld(2, KERNEL_VLAN_TAG), Imm(0x0FFF)), "eq", node.vid)
         off = self.link.type_off + self.shift
         tagged = disj(*(Cmp(Ld(2, off), "eq", t) for t in _VLAN_TYPES))
         vid = None

@@ -31,6 +31,7 @@ from ._ir import (
     Rel,
     Val,
 )
+from ._simplify import count
 
 __all__ = ["build", "generate"]
 
@@ -74,10 +75,12 @@ def generate(formula: Formula, on_short: str = "False") -> str:
     (the tests use ``"None"`` to find the frames too short for an expression).
     """
     first = _first_load(formula)
-    writer = _Writer(_count(formula) > COMPACT_ABOVE, first)
+    writer = _Writer(count(formula) > COMPACT_ABOVE, first)
     body, _ = writer.formula(formula)
     # Every evaluation starts with the leftmost test, so its field can be read up front, once.
     prologue = f"        v = {writer.load(first)}\n" if first is not None else ""
+    for xoff in sorted(writer.lengths):
+        prologue += f"        h{xoff} = (d[{xoff}]&15)*4 if len(d) > {xoff} else 0\n"
     return (
         "def match(d):\n"
         "    try:\n"
@@ -90,7 +93,7 @@ def generate(formula: Formula, on_short: str = "False") -> str:
 
 def _first_load(f: Formula) -> Ld | None:
     """The absolute load the leftmost test reads (it is evaluated first, always)."""
-    while isinstance(f, Conj | Disj | Neg):
+    while isinstance(f, (Conj, Disj, Neg)):
         f = f.a
     if not isinstance(f, Cmp):
         return None
@@ -111,30 +114,16 @@ def build(
     return source, func
 
 
-def _count(f: Formula) -> int:
-    """The number of tests in ``f``."""
-    count, stack = 0, [f]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Conj | Disj):
-            stack += (item.a, item.b)
-        elif isinstance(item, Neg):
-            stack.append(item.a)
-        else:
-            count += 1
-    return count
-
-
 def _wrap(text: str, level: int, need: int) -> str:
     return text if level >= need else f"({text})"
 
 
-def _flatten(f: Formula, kind: type, out: list[Formula]) -> None:
+def _flatten(f: Formula, kind: type[Conj] | type[Disj], out: list[Formula]) -> None:
     """Append the operands of the ``kind`` chain ``f`` to ``out``, left to right (no recursion)."""
     stack = [f]
     while stack:
         item = stack.pop()
-        if isinstance(item, kind) and isinstance(item, Conj | Disj):
+        if isinstance(item, kind):
             stack += (item.b, item.a)
         else:
             out.append(item)
@@ -146,6 +135,17 @@ class _Writer:
     def __init__(self, compact: bool, hoisted: Ld | None = None) -> None:
         self.compact = compact
         self.hoisted = hoisted  # a load already in the local "v"
+        # Compact code computes each IPv4 header length once, up front, in a local "h<xoff>"
+        # (0 when the frame ends before its byte: every transport load is at or after that
+        # byte, so it still fails as it would have).
+        self.lengths: set[int] = set()
+        self.texts: dict[Val, str] = {}  # the text of each value, worked out once
+
+    def header_length(self, xoff: int) -> str:
+        if not self.compact:
+            return f"(d[{xoff}]&15)*4"
+        self.lengths.add(xoff)
+        return f"h{xoff}"
 
     def load(self, ld: Ld) -> str:
         if ld.size == 1:
@@ -154,26 +154,79 @@ class _Writer:
             return f"(d[{ld.off}]<<8|d[{ld.off + 1}])"
         return f"_u32(d,{ld.off})[0]"
 
-    def formula(self, f: Formula) -> tuple[str, int]:
+    def formula(self, f: Formula | str) -> tuple[str, int]:
+        kind = type(f)
+        if kind is Cmp:  # the usual case first
+            assert isinstance(f, Cmp)
+            return self.cmp(f)
+        if kind is str:
+            assert isinstance(f, str)
+            return f, _ATOM
         if isinstance(f, Const):
             return ("True" if f.value else "False"), _ATOM
-        if isinstance(f, Conj | Disj):
+        if isinstance(f, (Conj, Disj)):
             parts: list[Formula] = []
             _flatten(f, type(f), parts)
-            level = _AND if isinstance(f, Conj) else _OR
-            joiner = " and " if level == _AND else " or "
-            texts = [_wrap(*self.formula(p), level + 1 if level == _AND else level) for p in parts]
-            return joiner.join(texts), level
+            if isinstance(f, Conj):
+                texts = [_wrap(*self.formula(p), _NOT) for p in self.ranges(parts)]
+                return " and ".join(texts), _AND
+            items = self.alternatives(parts)
+            if len(items) == 1:
+                return self.formula(items[0])
+            texts = [_wrap(*self.formula(p), _OR) for p in items]
+            return " or ".join(texts), _OR
         if isinstance(f, Neg):
             inner = f.a
-            if isinstance(inner, Cmp) and inner.op == "set" and isinstance(inner.val, Ld | LdX):
+            if isinstance(inner, Cmp) and inner.op == "set" and isinstance(inner.val, (Ld, LdX)):
                 return self.cmp(Cmp(Alu("&", inner.val, Imm(inner.k)), "eq", 0))
+            if isinstance(inner, Cmp) and inner.op in ("gt", "ge"):
+                sign = "<=" if inner.op == "gt" else "<"
+                return f"{self.val(inner.val)} {sign} {inner.k}", _ATOM
             text, level = self.formula(f.a)
             return f"not {_wrap(text, level, _NOT)}", _NOT
         if isinstance(f, Rel):
             sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
             return f"{self.val(f.a)} {sign} {self.val(f.b)}", _ATOM
-        return self.cmp(f)
+        raise TypeError(f"not a formula: {f!r}")
+
+    def ranges(self, parts: list[Formula]) -> list[Formula | str]:
+        """``parts``, with each ``x >= a and not x > b`` (a port range) as the text of one
+        chained comparison ``a <= x <= b``: the field is read once."""
+        out: list[Formula | str] = []
+        for part in parts:
+            last = out[-1] if out else None
+            if (
+                isinstance(part, Neg)
+                and isinstance(part.a, Cmp)
+                and part.a.op == "gt"
+                and isinstance(last, Cmp)
+                and last.op == "ge"
+                and last.val == part.a.val
+            ):
+                out[-1] = f"{last.k} <= {self.val(last.val)} <= {part.a.k}"
+            else:
+                out.append(part)
+        return out
+
+    def alternatives(self, parts: list[Formula]) -> list[Formula | str]:
+        """``parts``, with each run of equality tests of one whole field (``x == a or x == b``)
+        replaced by the text of one membership test (``x in {a, b}``): less code to compile,
+        and the field is read once."""
+        out: list[Formula | str] = []
+        run: list[int] = []
+        field: Val | None = None
+        for part in [*parts, None]:
+            val = part.val if isinstance(part, Cmp) and part.op == "eq" else None
+            if val is not None and val == field and isinstance(part, Cmp):
+                run.append(part.k)
+                continue
+            if len(run) > 1 and field is not None:
+                keys = ", ".join(str(k) for k in sorted(set(run)))
+                out[-1] = f"{self.val(field)} in {{{keys}}}"
+            field, run = val, [part.k] if isinstance(part, Cmp) and val is not None else []
+            if part is not None:
+                out.append(part)
+        return out
 
     def cmp(self, f: Cmp) -> tuple[str, int]:
         val, mask = f.val, None
@@ -187,7 +240,7 @@ class _Writer:
             return f"{text} {sign} {f.k}", _ATOM
         if (
             f.op in ("eq", "set")
-            and isinstance(val, Ld | LdX)
+            and isinstance(val, (Ld, LdX))
             and (val.size == 1 or not self.compact)
         ):
             return self.bytewise(
@@ -210,9 +263,9 @@ class _Writer:
                 return f"d[{load.off + j}]"
         else:
             first = (
-                f"d[(x:=(d[{load.xoff}]&15)*4+{load.off})+{n - 1}]"
+                f"d[(x:={self.header_length(load.xoff)}+{load.off})+{n - 1}]"
                 if n > 1
-                else (f"d[(d[{load.xoff}]&15)*4+{load.off}]")
+                else (f"d[{self.header_length(load.xoff)}+{load.off}]")
             )
 
             def at(j: int) -> str:
@@ -248,6 +301,12 @@ class _Writer:
         return (" and " if op == "eq" else " or ").join(parts), (_AND if op == "eq" else _OR)
 
     def val(self, v: Val) -> str:
+        text = self.texts.get(v)
+        if text is None:
+            text = self.texts[v] = self._val(v)
+        return text
+
+    def _val(self, v: Val) -> str:
         if isinstance(v, Imm):
             return str(v.k)
         if isinstance(v, Len):
@@ -261,7 +320,7 @@ class _Writer:
                 return f"(d[{v.off}]<<8|d[{v.off + 1}])"
             return f"_u{8 * v.size}(d,{v.off})[0]"
         if isinstance(v, LdX):
-            base = f"(d[{v.xoff}]&15)*4+{v.off}"
+            base = f"{self.header_length(v.xoff)}+{v.off}"
             if v.size == 1:
                 return f"d[{base}]"
             return f"_u{8 * v.size}(d,{base})[0]"

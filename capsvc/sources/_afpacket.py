@@ -215,7 +215,16 @@ class AfPacketSource:
         expr = filter if isinstance(filter, str) else str(filter)
         node = cast(Node | str, filter)
         try:
-            program: list[Instruction] = list(compile_bpf(node, self.linktype, snaplen))
+            # On an Ethernet socket the kernel shows received frames without their outermost
+            # 802.1Q tag (it is in the metadata): "vlan" has to look there too.
+            program: list[Instruction] = list(
+                compile_bpf(
+                    node,
+                    self.linktype,
+                    snaplen,
+                    kernel_vlan=self.linktype == LinkType.ETHERNET and not self._cooked,
+                )
+            )
             if self._cooked:
                 uncooked = uncook_program(program)
                 if uncooked is None:

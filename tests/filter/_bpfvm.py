@@ -12,8 +12,21 @@ from collections.abc import Sequence
 M32 = 0xFFFFFFFF
 
 
-def run(program: Sequence[tuple[int, int, int, int]], data: bytes) -> bool | None:
-    """True/False as bpf_filter would answer, None when a load went past the end."""
+#: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT).
+VLAN_TAG, VLAN_TAG_PRESENT = 0xFFFFF000 + 44, 0xFFFFF000 + 48
+
+
+def run(
+    program: Sequence[tuple[int, int, int, int]],
+    data: bytes,
+    vlan_tci: int | None = None,
+) -> bool | None:
+    """True/False as bpf_filter would answer, None when a load went past the end.
+
+    ``vlan_tci`` is the 802.1Q tag the Linux kernel keeps in a packet's metadata (None: no tag
+    there); absolute loads of SKF_AD_VLAN_TAG / SKF_AD_VLAN_TAG_PRESENT read it as the kernel
+    does.
+    """
     a = x = 0
     mem = [0] * 16
     pc = 0
@@ -34,6 +47,10 @@ def run(program: Sequence[tuple[int, int, int, int]], data: bytes) -> bool | Non
                 if k >= n:
                     return None
                 value = (data[k] & 0xF) * 4
+            elif mode == 0x20 and k == VLAN_TAG_PRESENT:
+                value = int(vlan_tci is not None)
+            elif mode == 0x20 and k == VLAN_TAG:
+                value = vlan_tci or 0
             else:
                 off = k + (x if mode == 0x40 else 0)
                 if off + size > n:

@@ -4,6 +4,7 @@ long programs, and run by libpcap's interpreter."""
 from __future__ import annotations
 
 import pytest
+from _bpfvm import run
 from _oracle import Compiled, libpcap_dump, run_program
 from helpers import ether, ipv4, tcp, udp
 
@@ -77,3 +78,54 @@ def test_long_jumps_go_through_trampolines() -> None:
     assert all(ins.jt <= 255 and ins.jf <= 255 for ins in program)
     frames = [ether(ipv4(f"10.0.{p % 250}.1", "10.9.9.9", tcp(p, 9))) for p in (1, 30, 59, 60)]
     assert run_program(program, frames) == [True, True, True, False]
+
+
+KERNEL_VLAN_EXPRESSIONS = [
+    "vlan",
+    "vlan 100",
+    "not vlan",
+    "vlan 100 and udp port 53",
+    "vlan and ip host 10.0.0.2",
+    "vlan 100 and vlan 300 and udp",
+    "vlan 100 or vlan 300",
+    "not vlan 100 and ip",
+    "vlan and (udp port 53 or tcp port 80)",
+]
+
+
+def _kernel_vlan_frames() -> list[tuple[bytes, tuple[int, ...]]]:
+    dns = ipv4("10.0.0.1", "10.0.0.2", udp(40000, 53, b"q"))
+    web = ipv4("10.0.0.1", "10.0.0.3", tcp(40000, 80))
+    return [
+        (ether(payload, vlans=vlans), vlans)
+        for payload in (dns, web)
+        for vlans in ((), (100,), (200,), (100, 300), (300, 100))
+    ]
+
+
+@pytest.mark.parametrize("expr", KERNEL_VLAN_EXPRESSIONS)
+def test_kernel_vlan_reads_the_tag_the_kernel_took_out(expr: str) -> None:
+    # A live socket's filter sees a tagged frame without its outer tag, which is in the packet's
+    # metadata: the kernel_vlan program then answers what the plain program answers on the
+    # frame as sent; a frame whose tag stays in the data gets the plain program's answer too.
+    plain = compile_bpf(expr)
+    kernel = compile_bpf(expr, kernel_vlan=True)
+    assert any(ins.k == 0xFFFFF000 + 48 for ins in kernel)
+    for frame, vlans in _kernel_vlan_frames():
+        expected = run(plain, frame)
+        assert run(kernel, frame) == expected, (expr, vlans)
+        if vlans:
+            stripped = frame[:12] + frame[16:]
+            assert run(kernel, stripped, vlan_tci=vlans[0]) == expected, (expr, vlans)
+    assert any(run(plain, frame) for frame, _ in _kernel_vlan_frames())  # the test has teeth
+
+
+@pytest.mark.parametrize("expr", ["tcp port 443", "ip6 or arp", "udp[8:2] = 53", ""])
+def test_kernel_vlan_changes_nothing_without_vlan(expr: str) -> None:
+    assert compile_bpf(expr, kernel_vlan=True) == compile_bpf(expr)
+
+
+def test_kernel_vlan_dump_names_the_ancillary_loads() -> None:
+    text = bpf_dump(compile_bpf("vlan 100", kernel_vlan=True))
+    assert "ldb      [vlanp]" in text
+    assert "ldh      [vlan_tci]" in text

@@ -50,8 +50,10 @@ def pair() -> Iterator[VethPair]:
         yield p
 
 
-def _socket(iface: str, expr: str) -> tuple[socket.socket, ctypes.Array[ctypes.c_char]]:
-    program = compile_bpf(expr, LinkType.ETHERNET)
+def _socket(
+    iface: str, expr: str, *, kernel_vlan: bool = False
+) -> tuple[socket.socket, ctypes.Array[ctypes.c_char]]:
+    program = compile_bpf(expr, LinkType.ETHERNET, kernel_vlan=kernel_vlan)
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in program)
     buf = ctypes.create_string_buffer(raw, len(raw))
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # receives nothing until bound
@@ -93,3 +95,14 @@ def test_kernel_keeps_what_the_matcher_keeps(pair: VethPair) -> None:
     finally:
         for sock, _ in sockets:
             sock.close()
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["vlan", "vlan 100 and udp port 53", "not vlan", "vlan 1 and vlan 2 and ip6", "vlan or tcp"],
+)
+def test_kernel_accepts_ancillary_vlan_loads(pair: VethPair, expr: str) -> None:
+    program = compile_bpf(expr, LinkType.ETHERNET, kernel_vlan=True)
+    assert any(ins.k >= 0xFFFFF000 for ins in program)
+    sock, _ = _socket(pair.host, expr, kernel_vlan=True)  # SO_ATTACH_FILTER raises if refused
+    sock.close()

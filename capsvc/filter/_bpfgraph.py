@@ -1,0 +1,325 @@
+"""The block graph of a classic BPF program and the passes that shrink it.
+
+Pure. A block computes a value into A with a few statements and jumps on one test; every jump
+goes forward. Passes, the way libpcap's optimizer does for these shapes: jump threading (a test
+that earlier tests on every path decide is skipped, as is one whose outcomes lead to the same
+place, looking a few tests ahead) and reload elimination (A or X already hold the value on every
+incoming edge). Rule: a block never relies on registers set by another block until the reload
+pass proves them equal on all incoming edges; a fact is only ever a test outcome that holds on
+every path into an edge.
+"""
+
+from __future__ import annotations
+
+from ._simplify import decided
+
+__all__ = ["Block", "drop_reloads", "order", "thread"]
+
+# Instruction classes, sizes, modes, operations (linux/filter.h).
+LD, LDX, ST, ALU, JMP, RET, MISC = 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x07
+W, H, B = 0x00, 0x08, 0x10
+IMM, ABS, IND, MEM, LEN, MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+JA, JEQ, JGT, JGE, JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+K, X = 0x00, 0x08
+TAX, TXA = 0x00, 0x80
+
+
+class Block:
+    __slots__ = ("akey", "jf", "jt", "k", "op", "stmts", "xcmp")
+
+    def __init__(
+        self,
+        stmts: list[tuple[int, int]],
+        op: int,
+        k: int,
+        jt: Block | None,
+        jf: Block | None,
+        akey: object,
+        xcmp: bool = False,
+    ) -> None:
+        self.stmts = stmts
+        self.op = op  # a jump operation, or -1 for a return block
+        self.k = k
+        self.jt = jt
+        self.jf = jf
+        self.akey = akey  # what A holds after stmts (None: nothing reusable)
+        self.xcmp = xcmp  # the jump compares A with X
+
+
+_OP_NAMES = {JEQ: "eq", JGT: "gt", JGE: "ge", JSET: "set"}
+_JEQ_K = JMP | JEQ | K
+
+#: value -> (jump, k, outcome) of the tests on it known on an edge.
+_Items = tuple[tuple[int, int, bool], ...]
+_Facts = dict[object, _Items]
+#: The facts an edge added: (value, what was known of it before, the new fact).
+_Touched = list[tuple[object, "_Items | None", tuple[int, int, bool]]]
+#: value -> the set of values it is known to be one of (the tests that led here differ per
+#: path, for example after ``host a or host b``).
+_Values = dict[object, frozenset[int]]
+MAX_VALUES = 16  # larger value sets are not tracked
+#: Facts kept per value on an edge (positive ones first): bounds the cost of long chains of
+#: alternatives on one field, at a small loss of threading.
+MAX_FACTS = 8
+#: Threading passes at most (each can expose more; the loop stops at one that changes nothing).
+BLOCK_PASSES = 4
+#: Programs of more blocks than this get one threading pass without look-ahead: it finds most
+#: of what there is to find in long chains of alternatives, and compiling stays fast.
+BIG = 150
+
+
+def thread(blocks: list[Block]) -> bool:
+    """Skip tests decided by what every path into an edge already established.
+
+    A frame does not change, so a fact about a value holds for the rest of the program. Blocks
+    are visited in an order where all predecessors come first; redirected edges only ever point
+    further down that order. Each block's incoming facts are shared with the edge that brought
+    them (never mutated), and only the values an edge tests are updated: the cost of a pass is
+    the number of edges times the tests each decides, not times everything known.
+
+    Args:
+        blocks: the blocks from the entry on, in the order ``order`` gives.
+
+    Returns:
+        Whether any edge was redirected.
+    """
+    # How far to look ahead for tests whose outcomes lead to the same place: deep for the usual
+    # small programs, shallow for big ones so compiling stays fast.
+    depth = 6 if len(blocks) <= 80 else 3 if len(blocks) <= BIG else 0
+    state: dict[int, tuple[_Facts, _Values]] = {id(blocks[0]): ({}, {})}
+    changed = False
+    for b in blocks:
+        here = state.pop(id(b), None)
+        if here is None or b.op < 0:
+            continue
+        known, values = here
+        key = b.akey if not b.xcmp else None
+        for taken in (True, False):
+            facts = dict(known)
+            touched: _Touched = []
+            if key is not None:
+                fact = (b.op, b.k, taken)
+                touched.append((key, None, fact))
+                _add(facts, key, fact)
+            old = b.jt if taken else b.jf
+            assert old is not None
+            target = _resolve(old, facts, values, depth, touched)
+            if target is not old:
+                changed = True
+                if taken:
+                    b.jt = target
+                else:
+                    b.jf = target
+            vals = _narrowed(values, touched)
+            seen = state.get(id(target))
+            state[id(target)] = (facts, vals) if seen is None else _merge(seen, (facts, vals))
+    return changed
+
+
+def _add(facts: _Facts, key: object, fact: tuple[int, int, bool]) -> None:
+    items = facts.get(key)
+    if items is None:
+        facts[key] = (fact,)
+        return
+    first = items[0]
+    if first[2] and first[0] == _JEQ_K:
+        return  # the value is known exactly: that decides every test of it
+    items = (*items, fact)
+    if len(items) > MAX_FACTS:
+        pos = [i for i in items if i[2]]
+        room = MAX_FACTS - len(pos)
+        if room <= 0:
+            items = tuple(pos[:MAX_FACTS])
+        else:
+            items = (*pos, *[i for i in items if not i[2]][-room:])
+    facts[key] = items
+
+
+def _narrowed(values: _Values, touched: _Touched) -> _Values:
+    """``values`` after the new facts in ``touched`` (a copy if any changes): an equality that
+    held pins its value; one that failed takes its constant out of the value's set."""
+    out = values
+    for key, _, (op, k, was) in touched:
+        if op & 0xF0 != JEQ:
+            continue
+        if was:
+            new = frozenset((k,))
+        else:
+            current = out.get(key)
+            if current is None or k not in current:
+                continue
+            new = current - {k}
+        if out is values:
+            out = dict(values)
+        out[key] = new
+    return out
+
+
+def _merge(a: tuple[_Facts, _Values], b: tuple[_Facts, _Values]) -> tuple[_Facts, _Values]:
+    """What holds on both of two edges into one block."""
+    fa, va = a
+    fb, vb = b
+    facts: _Facts = {}
+    for key, items in fa.items():
+        other = fb.get(key)
+        if other is None:
+            continue
+        if other is items:
+            facts[key] = items
+            continue
+        common = tuple(i for i in items if i in other)
+        if common:
+            facts[key] = common
+    values: _Values = {}
+    for key, vals in va.items():
+        other_vals = vb.get(key)
+        if other_vals is not None:
+            union = vals | other_vals
+            if len(union) <= MAX_VALUES:
+                values[key] = union
+    return facts, values
+
+
+def _outcome(facts: _Facts, values: _Values, target: Block) -> bool | None:
+    key = target.akey
+    items = facts.get(key)
+    if items:
+        top, k2 = target.op, target.k
+        for op, k, was in items:
+            if op == top == _JEQ_K:  # the usual case, inline
+                if was or k == k2:
+                    return was and k == k2
+                continue
+            outcome = decided(_OP_NAMES[op & 0xF0], k, was, _OP_NAMES[top & 0xF0], k2)
+            if outcome is not None:
+                return outcome
+    vals = values.get(key)
+    if vals:
+        outcomes = {_test(target.op, v, target.k) for v in vals}
+        if len(outcomes) == 1:
+            return outcomes.pop()
+    return None
+
+
+def _test(op: int, value: int, k: int) -> bool:
+    kind = op & 0xF0
+    if kind == JEQ:
+        return value == k
+    if kind == JGT:
+        return value > k
+    if kind == JGE:
+        return value >= k
+    return value & k != 0
+
+
+def _resolve(
+    target: Block,
+    facts: _Facts,
+    values: _Values,
+    depth: int,
+    touched: _Touched,
+) -> Block:
+    """Follow ``target`` past tests the facts decide (adding their outcomes to ``facts``, and
+    each value with what was known of it before to ``touched``) and past tests whose outcomes
+    both lead to the same block (looking ``depth`` tests ahead)."""
+    while target.op >= 0:
+        if target.jt is target.jf:
+            assert target.jt is not None
+            target = target.jt
+            continue
+        if target.akey is None or target.xcmp:
+            return target
+        outcome = _outcome(facts, values, target)
+        key = target.akey
+        if outcome is None:
+            if depth <= 0:
+                return target
+            assert target.jt is not None and target.jf is not None
+            ends: list[Block] = []
+            for way in (True, False):
+                nxt = target.jt if way else target.jf
+                assert nxt is not None
+                if nxt.op < 0:  # a return: nothing to follow
+                    ends.append(nxt)
+                    continue
+                # Look ahead on ``facts`` itself and undo afterwards: no copy per branch.
+                fact = (target.op, target.k, way)
+                undo: _Touched = [(key, facts.get(key), fact)]
+                _add(facts, key, fact)
+                ends.append(_resolve(nxt, facts, values, depth - 1, undo))
+                for k, items, _ in reversed(undo):
+                    if items is None:
+                        del facts[k]
+                    else:
+                        facts[k] = items
+            if ends[0] is not ends[1]:
+                return target
+            target = ends[0]
+            continue
+        fact = (target.op, target.k, outcome)
+        touched.append((key, facts.get(key), fact))
+        _add(facts, key, fact)
+        after = target.jt if outcome else target.jf
+        assert after is not None
+        target = after
+    return target
+
+
+def order(entry: Block, accept: Block, reject: Block) -> list[Block]:
+    """Blocks in an order where every jump goes forward (returns last)."""
+    post: list[Block] = []
+    seen: set[int] = {id(accept), id(reject)}
+    stack: list[tuple[Block, bool]] = [(entry, False)]
+    while stack:
+        b, done = stack.pop()
+        if done:
+            post.append(b)
+            continue
+        if id(b) in seen:
+            continue
+        seen.add(id(b))
+        stack.append((b, True))
+        assert b.jt is not None and b.jf is not None
+        stack.append((b.jt, False))
+        stack.append((b.jf, False))
+    post.reverse()
+    return [*post, accept, reject] if entry.op >= 0 else [entry]
+
+
+def _x_after(stmts: list[tuple[int, int]], before: object) -> object:
+    x = before
+    for code, k in stmts:
+        if code == LDX | B | MSH:
+            x = ("msh", k)
+        elif code in (LDX | MEM, MISC | TAX):
+            x = None
+    return x
+
+
+def drop_reloads(order: list[Block]) -> None:
+    preds: dict[int, list[Block]] = {}
+    for b in order:
+        if b.op >= 0:
+            assert b.jt is not None and b.jf is not None
+            preds.setdefault(id(b.jt), []).append(b)
+            preds.setdefault(id(b.jf), []).append(b)
+    out_a: dict[int, object] = {}
+    out_x: dict[int, object] = {}
+    for b in order:
+        if b.op < 0:
+            continue
+        incoming = preds.get(id(b), [])
+        a_in = _common([out_a[id(p)] for p in incoming])
+        x_in = _common([out_x[id(p)] for p in incoming])
+        if b.akey is not None and a_in == b.akey:
+            b.stmts = []
+        elif b.stmts and b.stmts[0][0] == LDX | B | MSH and x_in == ("msh", b.stmts[0][1]):
+            b.stmts = b.stmts[1:]
+        out_a[id(b)] = b.akey
+        out_x[id(b)] = _x_after(b.stmts, x_in)
+
+
+def _common(values: list[object]) -> object:
+    if not values or any(v is None or v != values[0] for v in values):
+        return None
+    return values[0]
