@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,39 +11,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from netns import VethPair, veth_pair
+from svc_helpers import Served, Starter
 
 from capsvc.service import CaptureService, parse_config
 from capsvc.service._http import TokenRef, build_app
 from capsvc.service._server import load_token
-
-
-@dataclass
-class Served:
-    """A running service with its HTTP API and an authorised client."""
-
-    url: str
-    token: str
-    service: CaptureService
-    client: aiohttp.ClientSession
-    output_dir: Path
-
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        async with self.client.get(self.url + path, headers=self.auth(), **kw) as resp:
-            return resp.status, await resp.json()
-
-    async def post(self, path: str, body: Any) -> tuple[int, Any]:
-        async with self.client.post(self.url + path, json=body, headers=self.auth()) as resp:
-            return resp.status, await resp.json()
-
-    async def delete(self, path: str) -> tuple[int, Any]:
-        async with self.client.delete(self.url + path, headers=self.auth()) as resp:
-            return resp.status, await resp.json()
-
-
-Starter = Callable[..., Awaitable[Served]]
 
 
 @pytest.fixture

@@ -1,15 +1,21 @@
-"""Shared pieces of the service tests: numbered test frames, session specs, pcap reading."""
+"""Shared pieces of the service tests: a served API client, numbered frames, specs, pcaps."""
 
 from __future__ import annotations
 
 import io
 import struct
 import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import dpkt
 from helpers import ether, ipv4, udp
 from netns import VethPair
+
+from capsvc.service import CaptureService
 
 
 def frames(
@@ -54,3 +60,32 @@ def tcpdump_read(data: bytes, *args: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode().splitlines()
+
+
+@dataclass
+class Served:
+    """A running service with its HTTP API and an authorised client."""
+
+    url: str
+    token: str
+    service: CaptureService
+    client: aiohttp.ClientSession
+    output_dir: Path
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        async with self.client.get(self.url + path, headers=self.auth(), **kw) as resp:
+            return resp.status, await resp.json()
+
+    async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        async with self.client.post(self.url + path, json=body, headers=self.auth()) as resp:
+            return resp.status, await resp.json()
+
+    async def delete(self, path: str) -> tuple[int, Any]:
+        async with self.client.delete(self.url + path, headers=self.auth()) as resp:
+            return resp.status, await resp.json()
+
+
+Starter = Callable[..., Awaitable[Served]]

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from conftest import Starter
 from netns import VethPair
 from prometheus_client.parser import text_string_to_metric_families
-from svc_helpers import frames, read_pcap_numbers, session_spec
+from svc_helpers import Starter, frames, read_pcap_numbers, session_spec
 
 from capsvc.service import CaptureService, parse_config, parse_session_spec
 

@@ -17,97 +17,19 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from afpacket_util import IFF_PROMISC, MARK, collect, frames, source
 from helpers import ETH_ARP, arp, ether, ipv4, udp
-from netns import VethPair, ip, need_root, veth_pair
+from netns import VethPair, ip, need_root
 
-from capsvc import CaptureError, Direction, LinkType, Packet, PermissionNeededError, Session
+from capsvc import CaptureError, Direction, LinkType, PermissionNeededError, Session
 from capsvc.sources._afpacket import AfPacketSource
 from capsvc.sources._tpacket import uncook_program
 
 pytestmark = pytest.mark.netns
-
-try:
-    from capsvc.filter import compile_bpf  # noqa: F401
-
-    HAVE_BPF = True
-except ImportError:
-    HAVE_BPF = False
-needs_bpf = pytest.mark.skipif(not HAVE_BPF, reason="capsvc.filter.compile_bpf not available yet")
-
-MARK = b"capsvc-afp"
-IFF_PROMISC = 0x100
-
-
-def source(interface: str, **options: Any) -> AfPacketSource:
-    """An AfPacketSource with a small ring (2 MiB in 64 KiB blocks)."""
-    return AfPacketSource(interface, ring_size=1 << 21, block_size=1 << 16, **options)
-
-
-@pytest.fixture
-def pair() -> Iterator[VethPair]:
-    with veth_pair() as p:
-        yield p
-
-
-def frames(
-    pair: VethPair,
-    count: int,
-    *,
-    dport: int = 7000,
-    sport: int = 40000,
-    dst_mac: str | None = None,
-    vlans: tuple[int, ...] = (),
-) -> list[bytes]:
-    """Numbered UDP frames from the peer to the host end's MAC (or ``dst_mac``)."""
-    return [
-        ether(
-            ipv4(pair.peer_ip, "10.200.0.1", udp(sport, dport, MARK + i.to_bytes(4, "big"))),
-            src=pair.peer_mac,
-            dst=dst_mac or pair.host_mac,
-            vlans=vlans,
-        )
-        for i in range(count)
-    ]
-
-
-def marked(batch: list[Packet]) -> list[Packet]:
-    return [p for p in batch if MARK in p.data]
-
-
-async def collect(
-    src: AfPacketSource,
-    count: int,
-    *,
-    timeout: float = 5.0,
-    keep: Callable[[list[Packet]], list[Packet]] = marked,
-    settle: float = 0.0,
-) -> list[Packet]:
-    """Read until ``count`` kept packets arrived, then ``settle`` seconds more; fail on timeout."""
-    got: list[Packet] = []
-
-    async def run() -> None:
-        async for batch in src:
-            got.extend(keep(batch))
-
-    task = asyncio.create_task(run())
-    deadline = time.monotonic() + timeout
-    try:
-        while len(got) < count and time.monotonic() < deadline and not task.done():
-            await asyncio.sleep(0.005)
-        if settle:
-            await asyncio.sleep(settle)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if len(got) < count:
-        raise AssertionError(f"only {len(got)} of {count} packets arrived")
-    return got
 
 
 async def test_inbound_count_bytes_timestamps_and_stats(pair: VethPair) -> None:
@@ -176,7 +98,6 @@ async def test_snaplen_truncates_in_the_kernel_and_keeps_wire_length(pair: VethP
     assert [p.data for p in got] == [f[:40] for f in sent]
 
 
-@needs_bpf
 async def test_kernel_filter_drops_before_userspace(pair: VethPair) -> None:
     src = source(pair.host, filter="udp dst port 7010")
     try:
@@ -193,7 +114,6 @@ async def test_kernel_filter_drops_before_userspace(pair: VethPair) -> None:
     assert src.userspace_filter is None
 
 
-@needs_bpf
 async def test_filter_compiled_for_raw_ip_on_cooked_socket(pair: VethPair) -> None:
     src = source(pair.host, cooked=True, filter="udp dst port 7012")
     try:
@@ -205,7 +125,6 @@ async def test_filter_compiled_for_raw_ip_on_cooked_socket(pair: VethPair) -> No
     assert [p.data[20:] for p in got] == [f[14:] for f in wanted]
 
 
-@needs_bpf
 async def test_cooked_filter_on_the_protocol_uses_ancillary_data(pair: VethPair) -> None:
     src = source(pair.host, cooked=True, filter="arp")
     try:
@@ -223,7 +142,6 @@ async def test_cooked_filter_on_the_protocol_uses_ancillary_data(pair: VethPair)
     assert got[0].data[:2] == b"\x08\x06" and got[0].data[10] == 1  # PACKET_BROADCAST
 
 
-@needs_bpf
 async def test_uncompilable_filter_refused_or_left_to_the_session(pair: VethPair) -> None:
     from capsvc.filter import FilterCompileError
 
@@ -300,19 +218,6 @@ async def test_fanout_splits_flows_without_loss_or_duplicates(pair: VethPair) ->
     flows_one = {p.data[34:36] for p in got_one}
     flows_two = {p.data[34:36] for p in got_two}
     assert flows_one and flows_two and not flows_one & flows_two  # a flow stays on one socket
-
-
-async def test_vlan_tag_is_restored(pair: VethPair) -> None:
-    src = source(pair.host)
-    try:
-        sent = frames(pair, 3, vlans=(100,)) + frames(pair, 1)
-        pair.send_from_peer(sent)
-        got = await collect(src, 4)
-    finally:
-        await src.aclose()
-    assert [p.data for p in got] == sent
-    assert got[0].data[12:16] == b"\x81\x00\x00\x64"
-    assert [p.wire_len for p in got] == [len(f) for f in sent]
 
 
 async def test_cooked_named_interface_gives_sll2(pair: VethPair) -> None:
@@ -490,67 +395,3 @@ def test_without_cap_net_raw_says_so(pair: VethPair) -> None:
     )
     assert "needs CAP_NET_RAW" in result.stdout, result.stderr
     assert PermissionNeededError.__mro__[1] is CaptureError
-
-
-def vlan_mix(pair: VethPair) -> dict[str, list[bytes]]:
-    """Frames from the peer: tagged and untagged, to the DNS port and another."""
-    return {
-        "vlan 100 dns": frames(pair, 3, dport=53, vlans=(100,)),
-        "vlan 100 other": frames(pair, 2, dport=54, vlans=(100,)),
-        "vlan 200 dns": frames(pair, 2, dport=53, vlans=(200,)),
-        "untagged dns": frames(pair, 2, dport=53),
-        "untagged other": frames(pair, 2, dport=54),
-    }
-
-
-async def capture_mix(pair: VethPair, expr: str, expected: int) -> set[bytes]:
-    """The marked frames a source filtering with ``expr`` captures from ``vlan_mix``."""
-    src = source(pair.host, filter=expr)
-    try:
-        pair.send_from_peer([f for group in vlan_mix(pair).values() for f in group])
-        got = await collect(src, expected, settle=0.3)
-    finally:
-        await src.aclose()
-    return {p.data for p in got}
-
-
-@needs_bpf
-async def test_kernel_strips_the_tag_before_a_plain_vlan_program(
-    pair: VethPair, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Why AfPacketSource compiles with kernel_vlan: on receive, the kernel moves the 802.1Q tag
-    # into the packet's metadata before the socket filter runs (veth, whatever its rxvlan
-    # offload setting), so a program looking for 0x8100 in the frame never sees a tag.
-    import capsvc.filter
-
-    plain = capsvc.filter.compile_bpf
-    monkeypatch.setattr(
-        capsvc.filter,
-        "compile_bpf",
-        lambda node, linktype, snaplen, kernel_vlan=False: plain(node, linktype, snaplen),
-    )
-    mix = vlan_mix(pair)
-    assert await capture_mix(pair, "vlan", 0) == set()
-    # The kernel shows tagged frames without their tag: a plain port test takes them all.
-    got = await capture_mix(pair, "udp port 53", 7)
-    assert got == {f for name, group in mix.items() if name.endswith("dns") for f in group}
-
-
-@needs_bpf
-async def test_vlan_filter_in_the_kernel_sees_stripped_tags(pair: VethPair) -> None:
-    mix = vlan_mix(pair)
-    got = await capture_mix(pair, "vlan 100 and udp port 53", 3)
-    assert got == set(mix["vlan 100 dns"])  # tags restored in the data, as sent
-    got = await capture_mix(pair, "vlan", 7)
-    assert got == {f for name, group in mix.items() if name.startswith("vlan") for f in group}
-
-
-@needs_bpf
-async def test_not_vlan_in_the_kernel_takes_only_untagged_frames(pair: VethPair) -> None:
-    mix = vlan_mix(pair)
-    got = await capture_mix(pair, "not vlan", 4)
-    assert got == set(mix["untagged dns"] + mix["untagged other"])
-    # As in libpcap, "vlan" moves the offsets of what follows it, whatever the and/or/not, but
-    # only for a tag found in the frame: written last, it leaves the port test where it is.
-    got = await capture_mix(pair, "udp port 53 and not vlan", 2)
-    assert got == set(mix["untagged dns"])
