@@ -42,6 +42,7 @@ from .._packet import SNAPLEN_DEFAULT, LinkType
 from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
 from ._errors import FilterCompileError, FilterSyntaxError
+from ._gc import gc_paused
 from ._lower import lower
 from ._matcher import Filter, Matcher, parse_filter
 from ._parser import parse
@@ -91,13 +92,15 @@ def compile_bpf(
     """
     if isinstance(expr_or_node, str):
         expr = expr_or_node
-        node = parse(expr)
+        with gc_paused():
+            node = parse(expr)
     else:
         node, expr = expr_or_node, str(expr_or_node)
     snap = snaplen or SNAPLEN_DEFAULT
     if node is None:
         return [BpfInstruction(0x06, 0, 0, snap)]
-    program = emit(lower(node, LinkType(linktype), expr, kernel_vlan=kernel_vlan), snap)
+    with gc_paused():
+        program = emit(lower(node, LinkType(linktype), expr, kernel_vlan=kernel_vlan), snap)
     if len(program) > 4096:
         raise FilterCompileError(
             f"program of {len(program)} instructions exceeds the kernel's limit of 4096", expr, 0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .._packet import LinkType
 from ._ast import And, Host, IpProto, Node, Port
 from ._errors import FilterSyntaxError
+from ._gc import gc_paused
 from ._lower import lower
 from ._match import build
 from ._parser import parse
@@ -43,7 +44,8 @@ class Matcher:
         self.linktype = LinkType(linktype)
         text = expr or str(node)
         try:
-            self.source, self.match = build(lower(node, self.linktype, text), "<filter>")
+            with gc_paused():
+                self.source, self.match = build(lower(node, self.linktype, text), "<filter>")
         except (RecursionError, SyntaxError, MemoryError) as exc:
             raise FilterSyntaxError("expression too complex to compile", text, 0) from exc
 
@@ -65,14 +67,13 @@ def parse_filter(expr: str, linktype: LinkType | int = LinkType.RAW) -> Matcher 
         FilterSyntaxError: the expression is malformed, or (as its subclass FilterCompileError)
             asks for something the link type cannot express. Nothing else is raised.
     """
-    node = parse(expr)
-    if node is None:
-        return None
     try:
         kind = LinkType(linktype)
     except ValueError:
         raise FilterSyntaxError(f"unsupported link type {linktype!r}", expr, 0) from None
-    return Matcher(node, kind, expr)
+    with gc_paused():
+        node = parse(expr)
+        return None if node is None else Matcher(node, kind, expr)
 
 
 _Addr = str | ipaddress.IPv4Address | ipaddress.IPv6Address | None
