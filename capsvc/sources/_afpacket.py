@@ -21,7 +21,7 @@ from typing import cast
 from .._errors import CaptureError, PermissionNeededError
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
 from ._base import SourceStats
-from ._ifaces import arphrd_of, check_interface, linktype_for_arphrd
+from ._ifaces import ARPHRD_LOOPBACK, arphrd_of, check_interface, linktype_for_arphrd
 from ._tpacket import (
     BPF_RET_K,
     SLL2_LEN,
@@ -74,7 +74,9 @@ class AfPacketSource:
         filter: a filter expression or AST, compiled to classic BPF for the socket's link type
             and attached before the first packet is read; None captures everything.
         direction: "in", "out" or "inout" (default): which packets are captured. Each packet
-            carries its Direction (PACKET_OUTGOING is OUTBOUND, anything else INBOUND).
+            carries its Direction (PACKET_OUTGOING is OUTBOUND, anything else INBOUND). On a
+            loopback interface, where each packet goes out and comes back in, "inout" keeps
+            the incoming copy only, as libpcap does.
         cooked: read without link-layer headers (SOCK_DGRAM) and build LINUX_SLL2 frames.
             Interfaces whose ARPHRD type has no raw link type are always read cooked.
         fanout: ``(group_id, mode)`` to share the interface's packets with the other sockets of
@@ -134,10 +136,16 @@ class AfPacketSource:
         if any_device:
             ifindex, raw_type = 0, None
             cooked = True
+            loopback = False
         else:
             ifindex = check_interface(interface)
-            raw_type = linktype_for_arphrd(arphrd_of(interface))
+            arphrd = arphrd_of(interface)
+            raw_type = linktype_for_arphrd(arphrd)
             cooked = cooked or raw_type is None
+            loopback = arphrd == ARPHRD_LOOPBACK
+        # On a loopback interface every packet is seen twice, going out and coming in: keep
+        # one copy, the incoming one, as libpcap does.
+        self._wanted = "in" if loopback and direction == "inout" else direction
         self._cooked = cooked
         self.linktype: LinkType = LinkType.LINUX_SLL2 if cooked else (raw_type or LinkType.RAW)
         self._restore_vlan = self.linktype == LinkType.ETHERNET
@@ -163,7 +171,7 @@ class AfPacketSource:
             if any_device:
                 self._drain_queue()
             sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
-            if direction == "in":
+            if self._wanted == "in":
                 # Older kernels lack it: the BPF prefix below then does the same job.
                 with contextlib.suppress(OSError):
                     sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
@@ -269,9 +277,9 @@ class AfPacketSource:
             raise CaptureError(f"binding to {interface} failed: {exc.strerror}") from exc
 
     def _kernel_direction(self) -> str:
-        if self.direction == "in":
+        if self._wanted == "in":
             return "inout" if self._ignores_outgoing() else "in"
-        return self.direction
+        return self._wanted
 
     def _ignores_outgoing(self) -> bool:
         assert self._sock is not None
