@@ -396,3 +396,18 @@ async def test_all_sinks_failing_is_signalled() -> None:
         await asyncio.wait_for(s.sinks_failed.wait(), 2)
     st = s.stats()
     assert st.sink_errors == 1 and st.packets == 1 and st.written == 0
+
+
+async def test_text_output_path_gets_one_line_per_packet(tmp_path: object) -> None:
+    import os
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "log.txt"
+    async with Session(text_output=out) as s:
+        s.offer(FRAME)
+        s.offer(OTHER, outbound=True)
+    lines = out.read_text().splitlines()
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    assert len(lines) == 2
+    assert "[IN   TCP] 10.0.0.1:40000 > 10.0.0.2:443" in lines[0]
+    assert "[OUT  UDP] 10.0.0.1:5000 > 10.0.0.2:53" in lines[1]
