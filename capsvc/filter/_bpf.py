@@ -9,6 +9,7 @@ than 255.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import NamedTuple
 
 from .._packet import SNAPLEN_DEFAULT
@@ -105,7 +106,8 @@ def emit(formula: Formula, snaplen: int = SNAPLEN_DEFAULT) -> list[BpfInstructio
     builder = _Builder()
     entry = builder.formula(formula, accept, reject)
     root = Block([], JMP | JEQ | K, 0, entry, entry, None)  # a handle so the entry can move
-    blocks = order(root, accept, reject)
+    # Every block was made after the blocks it jumps to: the reverse is an order for threading.
+    blocks = [root, *reversed(builder.made), accept, reject]
     passes = BLOCK_PASSES if len(blocks) <= BIG else 1
     for _ in range(passes):  # each pass can expose more: stop when one changes nothing
         changed = thread(blocks)
@@ -123,6 +125,7 @@ class _Builder:
 
     def __init__(self) -> None:
         self.cache: dict[tuple[object, ...], Block] = {}
+        self.made: list[Block] = []  # in the order they were made
         # Each distinct value: a small number (cheap to hash, the key of facts and reloads)
         # and the statements loading it, worked out once.
         self.values: dict[Val, tuple[int, list[tuple[int, int]]]] = {}
@@ -139,7 +142,9 @@ class _Builder:
             key = (akey, op, f.k, id(t), id(e))
             found = self.cache.get(key)
             if found is None:
-                found = self.cache[key] = Block(list(stmts), op, f.k, t, e, akey)
+                # Blocks loading one value share its statements (never changed in place).
+                found = self.cache[key] = Block(stmts, op, f.k, t, e, akey)
+                self.made.append(found)
             return found
         if kind is Conj:  # built from the last operand back, so chains need no recursion
             for part in reversed(operands(f, Conj)):
@@ -162,6 +167,7 @@ class _Builder:
         found = self.cache.get(rkey)
         if found is None:
             found = self.cache[rkey] = Block(stmts, op, 0, t, e, None, xcmp=True)
+            self.made.append(found)
         return found
 
 
@@ -195,50 +201,56 @@ def _value(v: Val, depth: int) -> list[tuple[int, int]]:
 
 
 def _layout(blocks: list[Block]) -> list[BpfInstruction]:
-    # Items: blocks, or ("ja", target) trampolines placed right after a block whose conditional
-    # jump would be longer than 255; rounds repeat while inserting them pushes others too far.
-    items: list[Block | tuple[str, Block]] = list(blocks)
-    redirect: dict[tuple[int, bool], tuple[str, Block]] = {}
+    # A conditional jump longer than 255 goes through a "ja" trampoline placed right after its
+    # block (the newest first); rounds repeat while inserting them pushes other jumps too far.
+    index = {id(b): i for i, b in enumerate(blocks)}
+    jumps = [
+        (i, len(b.stmts), index[id(b.jt)], index[id(b.jf)])
+        for i, b in enumerate(blocks)
+        if b.op >= 0
+    ]
+    sizes = [len(b.stmts) + 1 for b in blocks]
+    hops: dict[int, list[tuple[bool, int]]] = {}  # block -> its trampolines (taken, target)
     while True:
-        addr: dict[int, int] = {}
-        pos = 0
-        for item in items:
-            addr[id(item)] = pos
-            pos += 1 if isinstance(item, tuple) else len(item.stmts) + 1
-        placed: list[Block | tuple[str, Block]] = []
-        for item in items:
-            placed.append(item)
-            if isinstance(item, tuple) or item.op < 0:
+        addr = [0, *accumulate(sizes)]
+        added = False
+        for i, n, jt, jf in jumps:
+            limit = addr[i] + n + 256  # the farthest a conditional jump reaches
+            if addr[jt] <= limit and addr[jf] <= limit:
                 continue
-            here = addr[id(item)] + len(item.stmts)
-            for taken in (True, False):
-                if (id(item), taken) in redirect:
-                    continue
-                target = item.jt if taken else item.jf
-                assert target is not None
-                if addr[id(target)] - here - 1 > 255:
-                    hop = ("ja", target)
-                    redirect[(id(item), taken)] = hop
-                    placed.append(hop)
-        if len(placed) == len(items):
+            mine = hops.get(i, [])
+            new = [
+                (taken, target)
+                for taken, target in ((True, jt), (False, jf))
+                if addr[target] > limit and (taken, target) not in mine
+            ]
+            if new:
+                hops[i] = [*new, *mine]
+                sizes[i] += len(new)
+                added = True
+        if not added:
             break
-        items = placed
     program: list[BpfInstruction] = []
-    for item in items:
-        if isinstance(item, tuple):
-            here = len(program)
-            program.append(BpfInstruction(JMP | JA, 0, 0, addr[id(item[1])] - here - 1))
-            continue
-        program.extend(BpfInstruction(code, 0, 0, k) for code, k in item.stmts)
-        if item.op < 0:
-            program.append(BpfInstruction(RET | K, 0, 0, item.k))
+    append = program.append
+    loads: dict[int, list[BpfInstruction]] = {}  # statements shared by blocks, made once
+    for i, b in enumerate(blocks):
+        if b.stmts:
+            made = loads.get(id(b.stmts))
+            if made is None:
+                made = loads[id(b.stmts)] = [BpfInstruction(c, 0, 0, k) for c, k in b.stmts]
+            program += made
+        if b.op < 0:
+            append(BpfInstruction(RET | K, 0, 0, b.k))
             continue
         here = len(program)
-        offsets = []
-        for taken in (True, False):
-            dest: object = redirect.get((id(item), taken)) or (item.jt if taken else item.jf)
-            offsets.append(addr[id(dest)] - here - 1)
-        program.append(BpfInstruction(item.op, offsets[0], offsets[1], item.k))
+        mine = hops.get(i, [])
+        jt, jf = index[id(b.jt)], index[id(b.jf)]
+        offsets = [addr[jt] - here - 1, addr[jf] - here - 1]
+        for j, (taken, _) in enumerate(mine):
+            offsets[0 if taken else 1] = j  # the trampoline's distance from the jump
+        append(BpfInstruction(b.op, offsets[0], offsets[1], b.k))
+        for j, (_, target) in enumerate(mine):
+            append(BpfInstruction(JMP | JA, 0, 0, addr[target] - (here + 1 + j) - 1))
     return program
 
 

@@ -73,12 +73,13 @@ def thread(blocks: list[Block]) -> bool:
 
     A frame does not change, so a fact about a value holds for the rest of the program. Blocks
     are visited in an order where all predecessors come first; redirected edges only ever point
-    further down that order. Each block's incoming facts are shared with the edge that brought
-    them (never mutated), and only the values an edge tests are updated: the cost of a pass is
-    the number of edges times the tests each decides, not times everything known.
+    further down that order. Each block's incoming facts belong to it alone (what an edge brings
+    is a copy, or a merge of copies), and only the values an edge tests are updated: the cost of
+    a pass is the number of edges times the tests each decides, not times everything known.
 
     Args:
-        blocks: the blocks from the entry on, in the order ``order`` gives.
+        blocks: the blocks from the entry on, each after every block that jumps to it (as
+            ``order`` gives them, or the reverse of the order a back-to-front build made them).
 
     Returns:
         Whether any edge was redirected.
@@ -95,14 +96,20 @@ def thread(blocks: list[Block]) -> bool:
         known, values = here
         key = b.akey if not b.xcmp else None
         for taken in (True, False):
-            facts = dict(known)
+            old = b.jt if taken else b.jf
+            assert old is not None
+            if old.op < 0:
+                continue  # a return: nothing to skip, and what holds there is of no use
+            # The incoming facts are this block's alone: the second edge takes them as they are.
+            facts = dict(known) if taken else known
             touched: _Touched = []
             if key is not None:
                 fact = (b.op, b.k, taken)
                 touched.append((key, None, fact))
-                _add(facts, key, fact)
-            old = b.jt if taken else b.jf
-            assert old is not None
+                if key in facts:
+                    _add(facts, key, fact)
+                else:
+                    facts[key] = (fact,)
             target = _resolve(old, facts, values, depth, touched)
             if target is not old:
                 changed = True
@@ -110,7 +117,16 @@ def thread(blocks: list[Block]) -> bool:
                     b.jt = target
                 else:
                     b.jf = target
-            vals = _narrowed(values, touched)
+            if target.op < 0:
+                continue
+            if not touched or (
+                key is not None
+                and len(touched) == 1
+                and (b.op & 0xF0 != JEQ or not (taken or key in values))
+            ):
+                vals = values  # no test but this block's own, and that narrows nothing
+            else:
+                vals = _narrowed(values, touched)
             seen = state.get(id(target))
             state[id(target)] = (facts, vals) if seen is None else _merge(seen, (facts, vals))
     return changed
@@ -164,25 +180,27 @@ def _merge(a: tuple[_Facts, _Values], b: tuple[_Facts, _Values]) -> tuple[_Facts
         other = fb.get(key)
         if other is None:
             continue
-        if other is items:
+        if other is items or other == items:
             facts[key] = items
             continue
-        common = tuple(i for i in items if i in other)
+        common = tuple([i for i in items if i in other])
         if common:
             facts[key] = common
+    if va is vb:  # never changed in place (see _narrowed): one dict serves both
+        return facts, va
     values: _Values = {}
     for key, vals in va.items():
         other_vals = vb.get(key)
         if other_vals is not None:
-            union = vals | other_vals
+            union = vals if other_vals is vals else vals | other_vals
             if len(union) <= MAX_VALUES:
                 values[key] = union
     return facts, values
 
 
-def _outcome(facts: _Facts, values: _Values, target: Block) -> bool | None:
+def _outcome(items: _Items | None, values: _Values, target: Block) -> bool | None:
+    """The outcome of ``target``'s test given the facts ``items`` on its value, if decided."""
     key = target.akey
-    items = facts.get(key)
     if items:
         top, k2 = target.op, target.k
         for op, k, was in items:
@@ -195,6 +213,8 @@ def _outcome(facts: _Facts, values: _Values, target: Block) -> bool | None:
                 return outcome
     vals = values.get(key)
     if vals:
+        if target.op == _JEQ_K:  # the usual case, without a test per value
+            return False if target.k not in vals else (True if len(vals) == 1 else None)
         outcomes = {_test(target.op, v, target.k) for v in vals}
         if len(outcomes) == 1:
             return outcomes.pop()
@@ -227,10 +247,13 @@ def _resolve(
             assert target.jt is not None
             target = target.jt
             continue
-        if target.akey is None or target.xcmp:
-            return target
-        outcome = _outcome(facts, values, target)
         key = target.akey
+        if key is None or target.xcmp:
+            return target
+        items = facts.get(key)
+        # Nothing known of the value is the usual case: no call for it.
+        known = items is not None or key in values
+        outcome = _outcome(items, values, target) if known else None
         if outcome is None:
             if depth <= 0:
                 return target
@@ -257,7 +280,7 @@ def _resolve(
             target = ends[0]
             continue
         fact = (target.op, target.k, outcome)
-        touched.append((key, facts.get(key), fact))
+        touched.append((key, items, fact))
         _add(facts, key, fact)
         after = target.jt if outcome else target.jf
         assert after is not None
@@ -297,29 +320,32 @@ def _x_after(stmts: list[tuple[int, int]], before: object) -> object:
 
 
 def drop_reloads(order: list[Block]) -> None:
-    preds: dict[int, list[Block]] = {}
-    for b in order:
-        if b.op >= 0:
-            assert b.jt is not None and b.jf is not None
-            preds.setdefault(id(b.jt), []).append(b)
-            preds.setdefault(id(b.jf), []).append(b)
-    out_a: dict[int, object] = {}
-    out_x: dict[int, object] = {}
+    """Drop the loads of blocks whose A (or X) holds the value already on every incoming edge.
+
+    ``order`` is topological (``order``'s result): every predecessor of a block comes before it,
+    so what each edge brings is known when the block is reached.
+    """
+    # block -> what A / X hold on every edge into it seen so far (None: nothing known).
+    a_in: dict[int, object] = {}
+    x_in: dict[int, object] = {}
     for b in order:
         if b.op < 0:
             continue
-        incoming = preds.get(id(b), [])
-        a_in = _common([out_a[id(p)] for p in incoming])
-        x_in = _common([out_x[id(p)] for p in incoming])
-        if b.akey is not None and a_in == b.akey:
+        here = id(b)
+        a, x = a_in.get(here), x_in.get(here)
+        if b.akey is not None and a == b.akey:
             b.stmts = []
-        elif b.stmts and b.stmts[0][0] == LDX | B | MSH and x_in == ("msh", b.stmts[0][1]):
+        elif b.stmts and b.stmts[0][0] == LDX | B | MSH and x == ("msh", b.stmts[0][1]):
             b.stmts = b.stmts[1:]
-        out_a[id(b)] = b.akey
-        out_x[id(b)] = _x_after(b.stmts, x_in)
-
-
-def _common(values: list[object]) -> object:
-    if not values or any(v is None or v != values[0] for v in values):
-        return None
-    return values[0]
+        a = b.akey
+        x = _x_after(b.stmts, x)
+        for target in (b.jt, b.jf):
+            key = id(target)
+            if key in a_in:
+                if a_in[key] != a:
+                    a_in[key] = None
+                if x_in[key] != x:
+                    x_in[key] = None
+            else:
+                a_in[key] = a
+                x_in[key] = x

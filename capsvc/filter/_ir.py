@@ -6,11 +6,16 @@ arithmetic). The rule every back-end keeps, as libpcap's interpreter does: a loa
 of the frame rejects the whole packet, whatever the surrounding and/or/not would say. The
 rewrites here (``factor``, ``simplify``) keep every verdict on frames long enough for the
 expression; which read comes first on a shorter frame may change, as with libpcap's optimizer.
+
+The node classes are values (equal and hashed by their fields) and are never changed once made;
+they are not declared frozen because a frozen dataclass is several times slower to construct,
+and compiling a large expression makes thousands of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import is_not
 from typing import TypeAlias
 
 __all__ = [
@@ -44,7 +49,7 @@ __all__ = [
 MASK32 = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Ld:
     """``size`` bytes, big-endian, at absolute offset ``off``."""
 
@@ -52,7 +57,7 @@ class Ld:
     off: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LdX:
     """``size`` bytes at ``4 * (frame[xoff] & 15) + off`` (an IPv4 transport header field)."""
 
@@ -61,7 +66,7 @@ class LdX:
     xoff: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LdI:
     """``size`` bytes at ``index + off`` for a computed ``index``."""
 
@@ -70,26 +75,26 @@ class LdI:
     index: Val
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Msh:
     """The value ``4 * (frame[xoff] & 15)`` (an IPv4 header length)."""
 
     xoff: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Len:
     """The frame's length."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Imm:
     """A 32-bit constant."""
 
     k: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Alu:
     """``a OP b`` in unsigned 32-bit arithmetic (OP: + - * / % & | ^ << >>)."""
 
@@ -101,7 +106,7 @@ class Alu:
 Val: TypeAlias = Ld | LdX | LdI | Msh | Len | Imm | Alu
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Cmp:
     """``val == k``, ``val > k``, ``val >= k`` or ``val & k != 0`` (op eq, gt, ge, set)."""
 
@@ -110,7 +115,7 @@ class Cmp:
     k: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Rel:
     """``a OP b`` for two computed values (op eq, gt, ge; unsigned)."""
 
@@ -119,24 +124,24 @@ class Rel:
     b: Val
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Conj:
     a: Formula
     b: Formula
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Disj:
     a: Formula
     b: Formula
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Neg:
     a: Formula
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Const:
     value: bool
 
@@ -153,7 +158,7 @@ def conj(*parts: Formula | None) -> Formula:
     for part in parts:
         if part is None:
             continue
-        if isinstance(part, Const):
+        if type(part) is Const:
             if part.value:
                 continue
             return FALSE
@@ -165,7 +170,7 @@ def disj(*parts: Formula) -> Formula:
     """OR of ``parts`` left to right, folding constants."""
     out: Formula = FALSE
     for part in parts:
-        if isinstance(part, Const):
+        if type(part) is Const:
             if part.value:
                 return TRUE
             continue
@@ -220,9 +225,9 @@ def factor(f: Formula) -> Formula:
     kind = type(f)
     if kind is Conj:
         parts = operands(f, Conj)
-        done = [factor(p) for p in parts]
+        done = [p if type(p) is Cmp else factor(p) for p in parts]
         # Unchanged operands: the chain is kept as it is (no copy of a long chain).
-        if all(a is b for a, b in zip(parts, done, strict=True)):
+        if not any(map(is_not, parts, done)):
             return f
         return conj(*done)
     if kind is Neg:
@@ -230,7 +235,7 @@ def factor(f: Formula) -> Formula:
         inner = factor(f.a)
         return f if inner is f.a else neg(inner)
     if kind is Disj:
-        return _factor_alternatives([factor(p) for p in operands(f, Disj)])
+        return _factor_alternatives([p if type(p) is Cmp else factor(p) for p in operands(f, Disj)])
     return f
 
 
@@ -269,12 +274,27 @@ def operands(f: Formula, kind: type[Conj] | type[Disj]) -> list[Formula]:
     """The operands of the ``kind`` (Conj or Disj) chain ``f``, left to right (no recursion)."""
     if type(f) is not kind:
         return [f]
+    # Chains built by conj/disj lean left: walk down the left spine, unless a right operand
+    # is itself such a chain (then the general walk below).
     out: list[Formula] = []
+    keep = out.append
+    item: Formula = f
+    while type(item) is kind:
+        right = item.b
+        if type(right) is kind:
+            break
+        keep(right)
+        item = item.a
+    else:
+        keep(item)
+        out.reverse()
+        return out
+    out = []
     stack: list[Formula] = [f]
     pop, push, keep = stack.pop, stack.append, out.append
     while stack:
         item = pop()
-        if isinstance(item, kind):
+        if type(item) is kind:
             push(item.b)
             push(item.a)
         else:

@@ -75,13 +75,16 @@ def _number(text: str) -> int | None:
 
 
 # One regular expression per context: outside brackets a colon belongs to addresses, inside it
-# is the size separator. Groups: 1 space, 2 word-like run, 3 operator.
+# is the size separator. Groups: 1 space, 2 word-like run, 3 operator; outside, 4 any other
+# character (an error), so that one scan covers the text up to the next "[".
 _OPS_RE = "|".join(re.escape(op) for op in _OPERATORS)
 _TOKEN_OUTSIDE = re.compile(
     r"(\s+)"
     r"|\\?([A-Za-z][A-Za-z0-9_.:]*(?:-[A-Za-z0-9][A-Za-z0-9_.:]*)*"
     r"|(?:[0-9]|:(?=[:0-9A-Fa-f]))[A-Za-z0-9_.:]*)"
     rf"|({_OPS_RE})"
+    r"|(.)",
+    re.DOTALL,
 )
 _TOKEN_INSIDE = re.compile(
     r"(\s+)"
@@ -97,9 +100,40 @@ def tokenize(expr: str) -> list[Token]:
         FilterSyntaxError: a character that starts no token, or a malformed number.
     """
     tokens: list[Token] = []
-    i, n, depth = 0, len(expr), 0
+    keep = tokens.append
+    i, n = 0, len(expr)
     while i < n:
-        found = (_TOKEN_INSIDE if depth else _TOKEN_OUTSIDE).match(expr, i)
+        # Outside brackets, one scan; it stops at "[" (or at a character that starts no token).
+        scan, i = i, n
+        for found in _TOKEN_OUTSIDE.finditer(expr, scan):
+            start = found.start()
+            kind = found.lastindex
+            if kind == 2:
+                text = found.group(2)
+                if text[0].isalpha() and ":" not in text:
+                    keep(Token("word", text.lower(), start))
+                else:
+                    keep(_classify(text, start, expr))
+            elif kind == 3:
+                op = found.group(3)
+                keep(Token("op", op, start))
+                if op == "[":
+                    i = found.end()
+                    break
+            elif kind == 4:
+                raise FilterSyntaxError(f"unexpected character {expr[start]!r}", expr, start)
+        else:
+            break
+        i = _inside(expr, i, tokens)
+    keep(Token("end", "", n))
+    return tokens
+
+
+def _inside(expr: str, i: int, tokens: list[Token]) -> int:
+    """Tokens from just after a "[" to just after its "]" (or the end); returns where it stops."""
+    n, depth = len(expr), 1
+    while i < n and depth:
+        found = _TOKEN_INSIDE.match(expr, i)
         if found is None:
             raise FilterSyntaxError(f"unexpected character {expr[i]!r}", expr, i)
         start, i = i, found.end()
@@ -108,12 +142,11 @@ def tokenize(expr: str) -> list[Token]:
             if op == "[":
                 depth += 1
             elif op == "]":
-                depth = max(0, depth - 1)
+                depth -= 1
             tokens.append(Token("op", op, start))
         elif run is not None:
             tokens.append(_classify(run, start, expr))
-    tokens.append(Token("end", "", n))
-    return tokens
+    return i
 
 
 def _classify(text: str, start: int, expr: str) -> Token:

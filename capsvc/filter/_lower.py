@@ -58,7 +58,7 @@ from ._ir import (
     fold,
     neg,
 )
-from ._simplify import count, simplify
+from ._simplify import simplify, small
 
 __all__ = ["lower"]
 
@@ -136,7 +136,7 @@ def lower(
     if not simplified:
         return formula
     formula = factor(formula)
-    return simplify(formula) if count(formula) <= SIMPLIFY_UP_TO else formula
+    return simplify(formula) if small(formula, SIMPLIFY_UP_TO) else formula
 
 
 class _Lowering:

@@ -6,12 +6,15 @@ The rule it keeps: a read past the end of the frame rejects the frame, like clas
 raises IndexError (or struct.error) for such a read, and the function turns that into False.
 Multi-byte equality tests compare the last byte first, so the bounds check comes for free, and
 the field the leftmost test reads (always read first) is read once, up front, into a local.
+Compact code (large expressions) also reads repeated fields and makes repeated tests up front,
+with a stand-in for what a short frame lacks that fails wherever it is used, as the read would.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import NoReturn
 
 from ._ir import (
     MASK32,
@@ -30,8 +33,9 @@ from ._ir import (
     Neg,
     Rel,
     Val,
+    operands,
 )
-from ._simplify import count
+from ._simplify import small
 
 __all__ = ["build", "generate"]
 
@@ -46,6 +50,23 @@ def _ldi(data: bytes, index: int, off: int, size: int) -> int:
     return int.from_bytes(data[start : start + size], "big")
 
 
+class _Short:
+    """Stands for a field the frame is too short to hold: every use of it fails, as the read
+    would have (with IndexError, which the generated function turns into its "too short")."""
+
+    __slots__ = ()
+
+    def _fail(self, *args: object) -> NoReturn:
+        raise IndexError("load beyond the frame")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _fail
+    __hash__ = __bool__ = __index__ = __int__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __truediv__ = __rtruediv__ = _fail
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _fail
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = __neg__ = __invert__ = _fail
+
+
 def _shl(a: int, b: int) -> int:
     return (a << b) & MASK32 if b < 32 else 0
 
@@ -55,17 +76,22 @@ _NAMESPACE: dict[str, object] = {
     "_u32": _U32.unpack_from,
     "_ldi": _ldi,
     "_shl": _shl,
+    "_short": _Short(),
     "_errors": (IndexError, struct.error, ZeroDivisionError),
 }
 
 # Precedence levels of generated boolean text: an operand whose level is below what its parent
 # needs gets parentheses.
 _ATOM, _NOT, _AND, _OR = 4, 3, 2, 1
+_SIGNS = {"eq": "==", "gt": ">", "ge": ">="}
 
 
 #: Above this many tests, multi-byte fields are compared with one struct read instead of byte
 #: by byte: slightly slower per frame, but much less code for compile() to chew on.
 COMPACT_ABOVE = 150
+#: Compact code computes a test made at least this many times once, before the expression
+#: (its first uses stay as they are).
+NAME_TESTS_FROM = 2
 
 
 def generate(formula: Formula, on_short: str = "False") -> str:
@@ -75,12 +101,32 @@ def generate(formula: Formula, on_short: str = "False") -> str:
     (the tests use ``"None"`` to find the frames too short for an expression).
     """
     first = _first_load(formula)
-    writer = _Writer(count(formula) > COMPACT_ABOVE, first)
+    writer = _Writer(not small(formula, COMPACT_ABOVE), first)
     body, _ = writer.formula(formula)
     # Every evaluation starts with the leftmost test, so its field can be read up front, once.
     prologue = f"        v = {writer.load(first)}\n" if first is not None else ""
     for xoff in sorted(writer.lengths):
         prologue += f"        h{xoff} = (d[{xoff}]&15)*4 if len(d) > {xoff} else 0\n"
+    # Locals of compact code, grouped by the frame length each needs: every one is the
+    # stand-in first, then one "if" per length computes those the frame is long enough for.
+    tests = "".join(f"{name} = {text}\n" for name, text, _ in writer.test_lines)
+    groups: dict[str, list[str]] = {}
+    for name, (read, end) in writer.named.items():
+        if body.count(name) + tests.count(name) == 1:  # read once: in place, when reached
+            body = body.replace(name, read)
+            tests = tests.replace(name, read)
+        else:
+            groups.setdefault(end, []).append(f"{name} = {read}")
+    for line, (_, _, end) in zip(tests.splitlines(), writer.test_lines, strict=True):
+        if end:
+            groups.setdefault(end, []).append(line)
+        else:
+            prologue += f"        {line}\n"  # a test of "v": nothing more to read
+    if groups:
+        names = [line.split(" = ", 1)[0] for lines in groups.values() for line in lines]
+        prologue += f"        {' = '.join(names)} = _short\n"
+    for end, lines in groups.items():
+        prologue += f"        if len(d) >= {end}:\n" + "".join(f"            {x}\n" for x in lines)
     return (
         "def match(d):\n"
         "    try:\n"
@@ -118,17 +164,6 @@ def _wrap(text: str, level: int, need: int) -> str:
     return text if level >= need else f"({text})"
 
 
-def _flatten(f: Formula, kind: type[Conj] | type[Disj], out: list[Formula]) -> None:
-    """Append the operands of the ``kind`` chain ``f`` to ``out``, left to right (no recursion)."""
-    stack = [f]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, kind):
-            stack += (item.b, item.a)
-        else:
-            out.append(item)
-
-
 class _Writer:
     """Python text for IR nodes; ``compact`` trades a little speed for much shorter code."""
 
@@ -140,6 +175,15 @@ class _Writer:
         # byte, so it still fails as it would have).
         self.lengths: set[int] = set()
         self.texts: dict[Val, str] = {}  # the text of each value, worked out once
+        # Compact code reads each multi-byte field up front, once, into a local "n<i>_": its
+        # value when the frame holds the field, else a stand-in that fails on any use exactly
+        # where the read would have. name -> (the read, the frame length it needs).
+        self.named: dict[str, tuple[str, str]] = {}
+        # Compact code also computes each test made many times once, up front, into a local
+        # "t<i>_" (the stand-in when the frame is too short for it): text -> the uses so far,
+        # or the local's name; and the lines computing those locals.
+        self.tests: dict[str, int | str] = {}
+        self.test_lines: list[tuple[str, str, str]] = []  # (name, text, frame length needed)
 
     def header_length(self, xoff: int) -> str:
         if not self.compact:
@@ -165,15 +209,22 @@ class _Writer:
         if isinstance(f, Const):
             return ("True" if f.value else "False"), _ATOM
         if isinstance(f, (Conj, Disj)):
-            parts: list[Formula] = []
-            _flatten(f, type(f), parts)
-            if isinstance(f, Conj):
-                texts = [_wrap(*self.formula(p), _NOT) for p in self.ranges(parts)]
-                return " and ".join(texts), _AND
+            parts = operands(f, Conj if kind is Conj else Disj)
+            texts: list[str] = []
+            if kind is Conj:
+                for p in self.ranges(parts):
+                    text, level = self.cmp(p) if type(p) is Cmp else self.formula(p)
+                    if level < _NOT:
+                        text = f"({text})"
+                    if not texts or text != texts[-1]:  # "x and x" is x: a test has no effects
+                        texts.append(text)
+                return (" and ".join(texts), _AND) if len(texts) > 1 else (texts[0], _NOT)
             items = self.alternatives(parts)
             if len(items) == 1:
                 return self.formula(items[0])
-            texts = [_wrap(*self.formula(p), _OR) for p in items]
+            for p in items:
+                text, level = self.cmp(p) if type(p) is Cmp else self.formula(p)
+                texts.append(text if level >= _OR else f"({text})")
             return " or ".join(texts), _OR
         if isinstance(f, Neg):
             inner = f.a
@@ -185,8 +236,7 @@ class _Writer:
             text, level = self.formula(f.a)
             return f"not {_wrap(text, level, _NOT)}", _NOT
         if isinstance(f, Rel):
-            sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
-            return f"{self.val(f.a)} {sign} {self.val(f.b)}", _ATOM
+            return f"{self.val(f.a)} {_SIGNS[f.op]} {self.val(f.b)}", _ATOM
         raise TypeError(f"not a formula: {f!r}")
 
     def ranges(self, parts: list[Formula]) -> list[Formula | str]:
@@ -216,28 +266,38 @@ class _Writer:
         run: list[int] = []
         field: Val | None = None
         for part in [*parts, None]:
-            val = part.val if isinstance(part, Cmp) and part.op == "eq" else None
-            if val is not None and val == field and isinstance(part, Cmp):
+            val = part.val if type(part) is Cmp and part.op == "eq" else None
+            if (
+                val is not None
+                and (val is field or (type(val) is type(field) and val == field))
+                and isinstance(part, Cmp)
+            ):
                 run.append(part.k)
                 continue
             if len(run) > 1 and field is not None:
                 keys = ", ".join(str(k) for k in sorted(set(run)))
-                out[-1] = f"{self.val(field)} in {{{keys}}}"
+                text = f"{self.val(field)} in {{{keys}}}"
+                out[-1] = self.test(text, field) if self.compact else text
             field, run = val, [part.k] if isinstance(part, Cmp) and val is not None else []
             if part is not None:
                 out.append(part)
         return out
 
     def cmp(self, f: Cmp) -> tuple[str, int]:
+        text, level = self._cmp(f)
+        if self.compact and level == _ATOM:
+            return self.test(text, f.val), _ATOM
+        return text, level
+
+    def _cmp(self, f: Cmp) -> tuple[str, int]:
         val, mask = f.val, None
         if isinstance(f.val, Alu) and f.val.op == "&" and isinstance(f.val.b, Imm):
             val, mask = f.val.a, f.val.b.k
-        if val == self.hoisted:
+        if self.is_hoisted(val):
             text = "v" if mask is None else f"v & {mask}"
             if f.op == "set":
                 return f"v & {f.k} != 0" if mask is None else f"v & {mask & f.k} != 0", _ATOM
-            sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
-            return f"{text} {sign} {f.k}", _ATOM
+            return f"{text} {_SIGNS[f.op]} {f.k}", _ATOM
         if (
             f.op in ("eq", "set")
             and isinstance(val, (Ld, LdX))
@@ -249,8 +309,12 @@ class _Writer:
         text = self.val(f.val)
         if f.op == "set":
             return f"{text} & {f.k} != 0", _ATOM
-        sign = {"eq": "==", "gt": ">", "ge": ">="}[f.op]
-        return f"{text} {sign} {f.k}", _ATOM
+        return f"{text} {_SIGNS[f.op]} {f.k}", _ATOM
+
+    def is_hoisted(self, val: Val) -> bool:
+        """Whether ``val`` is the field read up front into "v" (without dataclass equality)."""
+        h = self.hoisted
+        return h is not None and type(val) is Ld and val.off == h.off and val.size == h.size
 
     def bytewise(self, load: Ld | LdX, mask: int, op: str, k: int) -> tuple[str, int]:
         """Byte-by-byte test, last byte first (its read proves the whole field is present)."""
@@ -300,6 +364,38 @@ class _Writer:
             return parts[0], _ATOM
         return (" and " if op == "eq" else " or ").join(parts), (_AND if op == "eq" else _OR)
 
+    def test(self, text: str, val: Val) -> str:
+        """``text``, a test of ``val``; from its NAME_TESTS_FROM-th use on, a local computed up
+        front instead (compact code only)."""
+        seen = self.tests.get(text)
+        if seen is None:
+            self.tests[text] = 1
+            return text
+        if isinstance(seen, str):
+            return seen
+        if seen + 1 < NAME_TESTS_FROM:
+            self.tests[text] = seen + 1
+            return text
+        if isinstance(val, Alu) and val.op == "&" and isinstance(val.b, Imm):
+            val = val.a
+        if self.is_hoisted(val):
+            end = ""  # read up front already
+        elif isinstance(val, Ld):
+            end = str(val.off + val.size)
+        elif isinstance(val, LdX):
+            end = f"{self.header_length(val.xoff)}+{val.off + val.size}"
+        else:
+            self.tests[text] = text
+            return text
+        name = self.tests[text] = f"t{len(self.test_lines)}_"
+        self.test_lines.append((name, text, end))
+        return name
+
+    def name(self, read: str, end: str) -> str:
+        name = f"n{len(self.named)}_"  # the "_" ends it: no name is a prefix of another
+        self.named[name] = (f"{read}[0]", end)
+        return name
+
     def val(self, v: Val) -> str:
         text = self.texts.get(v)
         if text is None:
@@ -312,17 +408,22 @@ class _Writer:
         if isinstance(v, Len):
             return "len(d)"
         if isinstance(v, Ld):
-            if v == self.hoisted:
+            if self.is_hoisted(v):
                 return "v"
             if v.size == 1:
                 return f"d[{v.off}]"
             if v.size == 2 and not self.compact:
                 return f"(d[{v.off}]<<8|d[{v.off + 1}])"
+            if self.compact:
+                return self.name(f"_u{8 * v.size}(d,{v.off})", str(v.off + v.size))
             return f"_u{8 * v.size}(d,{v.off})[0]"
         if isinstance(v, LdX):
             base = f"{self.header_length(v.xoff)}+{v.off}"
             if v.size == 1:
                 return f"d[{base}]"
+            if self.compact:
+                end = f"{self.header_length(v.xoff)}+{v.off + v.size}"
+                return self.name(f"_u{8 * v.size}(d,{base})", end)
             return f"_u{8 * v.size}(d,{base})[0]"
         if isinstance(v, Msh):
             return f"((d[{v.xoff}]&15)*4)"

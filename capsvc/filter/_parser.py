@@ -123,11 +123,11 @@ class _Parser:
         return "end of expression" if tok.kind == "end" else repr(tok.text)
 
     def is_word(self, *words: str, ahead: int = 0) -> bool:
-        tok = self.peek(ahead)
+        tok = self.toks[self.i + ahead]
         return tok.kind == "word" and tok.text in words
 
     def is_op(self, *ops: str, ahead: int = 0) -> bool:
-        tok = self.peek(ahead)
+        tok = self.toks[self.i + ahead]
         return tok.kind == "op" and tok.text in ops
 
     def expect_op(self, op: str, what: str) -> Token:
@@ -150,24 +150,31 @@ class _Parser:
 
     def or_expr(self) -> Node:
         left = self.and_expr()
-        while self.is_word("or") or self.is_op("||"):
+        while True:
+            tok = self.toks[self.i]
+            if not (
+                (tok.kind == "word" and tok.text == "or") or (tok.kind == "op" and tok.text == "||")
+            ):
+                return left
             self.advance()
             left = Or(left, self.and_expr())
-        return left
 
     def and_expr(self) -> Node:
         left = self.unary()
         while True:
-            if self.is_word("and") or self.is_op("&&"):
+            tok = self.toks[self.i]
+            kind, text = tok.kind, tok.text
+            if (kind == "word" and text == "and") or (kind == "op" and text == "&&"):
                 self.advance()
-            elif not (self.peek().kind == "word" and not self.is_word("or")) and not self.is_op(
-                "(", "!"
+            elif not (kind == "word" and text != "or") and not (
+                kind == "op" and text in ("(", "!")
             ):
                 return left
             left = And(left, self.unary())
 
     def unary(self) -> Node:
-        if self.is_word("not") or self.is_op("!"):
+        tok = self.toks[self.i]
+        if (tok.kind == "word" and tok.text == "not") or (tok.kind == "op" and tok.text == "!"):
             self.nest()
             self.advance()
             node: Node = Not(self.unary())

@@ -33,7 +33,7 @@ from ._ir import (
     operands,
 )
 
-__all__ = ["count", "decide", "decided", "simplify"]
+__all__ = ["decide", "decided", "simplify", "small"]
 
 
 #: What earlier tests established: tested value -> (mask, op, k, outcome) of each test on it;
@@ -96,7 +96,7 @@ def simplify(f: Formula, facts: Facts | None = None, *, trim: bool = True) -> Fo
 def _trim(a: Formula, b: Formula, facts: Facts) -> Formula:
     """``a`` in ``a or b``, cut to its first tests when ``b`` holds whenever those do: a's later
     tests cannot change the verdict (libpcap's optimizer drops them too)."""
-    if not isinstance(a, Conj) or isinstance(b, Const) or not _small(b):
+    if not isinstance(a, Conj) or isinstance(b, Const) or not small(b):
         return a
     parts = operands(a, Conj)
     tested = {
@@ -117,7 +117,7 @@ def _trim(a: Formula, b: Formula, facts: Facts) -> Formula:
 def _keyed(f: Formula) -> TypeGuard[Conj]:
     """Whether the outcome of ``f`` as a whole is kept as a fact: small conjunctions ending in a
     comparison of two fields (no fact about one field follows from those when they fail)."""
-    return isinstance(f, Conj) and isinstance(f.b, Rel) and _small(f, 8)
+    return isinstance(f, Conj) and isinstance(f.b, Rel) and small(f, 8)
 
 
 def _tests(f: Formula) -> list[Cmp]:
@@ -135,22 +135,8 @@ def _tests(f: Formula) -> list[Cmp]:
     return out
 
 
-def count(f: Formula) -> int:
-    """The number of tests in ``f``."""
-    total, stack = 0, [f]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (Conj, Disj)):
-            stack += (item.a, item.b)
-        elif isinstance(item, Neg):
-            stack.append(item.a)
-        else:
-            total += 1
-    return total
-
-
-def _small(f: Formula, budget: int = 24) -> bool:
-    """Whether ``f`` has at most ``budget`` tests (bounds the cost of the look-ahead above)."""
+def small(f: Formula, budget: int = 24) -> bool:
+    """Whether ``f`` has at most ``budget`` tests; stops counting past ``budget``."""
     stack = [f]
     while stack:
         item = stack.pop()
