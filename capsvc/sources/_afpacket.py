@@ -21,7 +21,12 @@ from typing import cast
 from .._errors import CaptureError, PermissionNeededError
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
 from ._base import SourceStats
-from ._ifaces import ARPHRD_LOOPBACK, arphrd_of, check_interface, linktype_for_arphrd
+from ._ifaces import (
+    ARPHRD_LOOPBACK,
+    arphrd_of,
+    check_interface,
+    linktype_for_arphrd,
+)
 from ._tpacket import (
     BPF_RET_K,
     SLL2_LEN,
@@ -29,6 +34,7 @@ from ._tpacket import (
     Instruction,
     block_status,
     bpf_direction_prefix,
+    bpf_loopback_outgoing_prefix,
     fanout_arg,
     parse_block,
     ring_geometry,
@@ -144,7 +150,7 @@ class AfPacketSource:
             cooked = cooked or raw_type is None
             loopback = arphrd == ARPHRD_LOOPBACK
         # On a loopback interface every packet is seen twice, going out and coming in: keep
-        # one copy, the incoming one, as libpcap does.
+        # one copy, the incoming one, as libpcap does ("any": see bpf_loopback_outgoing_prefix).
         self._wanted = "in" if loopback and direction == "inout" else direction
         self._cooked = cooked
         self.linktype: LinkType = LinkType.LINUX_SLL2 if cooked else (raw_type or LinkType.RAW)
@@ -206,7 +212,10 @@ class AfPacketSource:
                         f"{exc.strerror} (the group exists with another mode or socket type?)"
                     ) from exc
             self._drain_ring()
-            self._attach([*bpf_direction_prefix(self._kernel_direction()), *program])
+            prefix = bpf_direction_prefix(self._kernel_direction())
+            if any_device and self._wanted == "inout":
+                prefix = bpf_loopback_outgoing_prefix(_loopback_indexes())
+            self._attach([*prefix, *program])
         except BaseException:
             self._release()
             raise
@@ -465,3 +474,13 @@ class AfPacketSource:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<AfPacketSource {self.interface} {self.linktype.name} {state}>"
+
+
+def _loopback_indexes() -> list[int]:
+    """Interface indexes of the namespace's loopback interfaces (ARPHRD_LOOPBACK)."""
+    found = []
+    for index, name in socket.if_nameindex():
+        with contextlib.suppress(CaptureError):  # gone while looking
+            if arphrd_of(name) == ARPHRD_LOOPBACK:
+                found.append(index)
+    return found

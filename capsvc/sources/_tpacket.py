@@ -77,6 +77,7 @@ BPF_ABS = 0x20
 BPF_IND = 0x40
 BPF_MSH = 0xA0
 BPF_LD_B_ABS = BPF_LD | BPF_B | BPF_ABS
+BPF_LD_W_ABS = BPF_LD | BPF_W | BPF_ABS
 BPF_JMP_JEQ_K = 0x15
 BPF_RET_K = 0x06
 SKF_AD_OFF = -0x1000
@@ -404,6 +405,33 @@ def bpf_direction_prefix(direction: str) -> list[tuple[int, int, int, int]]:
     else:
         test = (BPF_JMP_JEQ_K, 0, 1, PACKET_OUTGOING)
     return [load, test, (BPF_RET_K, 0, 0, 0)]
+
+
+def bpf_loopback_outgoing_prefix(ifindexes: list[int]) -> list[tuple[int, int, int, int]]:
+    """Classic BPF instructions that drop the outgoing copy of packets on loopback interfaces.
+
+    A socket on every interface ("any") sees each loopback packet twice, going out and coming
+    back in; libpcap keeps the incoming copy only, and so does this prefix, to run first.
+
+    Args:
+        ifindexes: the interface indexes of the namespace's loopback interfaces.
+
+    Returns:
+        Instructions ending with a fall-through into the program that follows them (none for
+        an empty list).
+    """
+    n = len(ifindexes)
+    if not n:
+        return []
+    out = [
+        (BPF_LD_B_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_PKTTYPE) & 0xFFFFFFFF),
+        (BPF_JMP_JEQ_K, 0, n + 2, PACKET_OUTGOING),
+        (BPF_LD_W_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_IFINDEX) & 0xFFFFFFFF),
+    ]
+    for i, ifindex in enumerate(ifindexes, 1):
+        out.append((BPF_JMP_JEQ_K, n - i, 1 if i == n else 0, ifindex))
+    out.append((BPF_RET_K, 0, 0, 0))
+    return out
 
 
 def fanout_arg(fanout: tuple[int, str] | None) -> int | None:

@@ -401,13 +401,15 @@ LOOPBACK_PROGRAM = """
 import asyncio, socket, sys
 from capsvc.sources._afpacket import AfPacketSource
 
-async def main(direction):
-    src = AfPacketSource("lo", direction=direction, ring_size=1 << 21, block_size=1 << 16)
+async def main(interface, direction):
+    src = AfPacketSource(interface, direction=direction, ring_size=1 << 21, block_size=1 << 16)
     got = []
     async def read():
         async for batch in src:
-            # UDP only: the ICMP port-unreachable replies quote the datagram too
-            got.extend(p for p in batch if p.data[23] == 17 and b"capsvc-lo" in p.data)
+            # UDP only: the ICMP port-unreachable replies quote the datagram too. The IP
+            # header follows 14 bytes of Ethernet on lo, 20 of LINUX_SLL2 on "any".
+            ip = 20 if interface == "any" else 14
+            got.extend(p for p in batch if p.data[ip + 9] == 17 and b"capsvc-lo" in p.data)
     task = asyncio.create_task(read())
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for i in range(5):
@@ -417,14 +419,19 @@ async def main(direction):
     await task
     print(len(got), ",".join(str(p.direction) for p in got))
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-@pytest.mark.parametrize(("direction", "expected"), [("inout", "IN"), ("out", "OUT")])
-def test_loopback_shows_each_packet_once(pair: VethPair, direction: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("interface", "direction", "expected"),
+    [("lo", "inout", "IN"), ("lo", "out", "OUT"), ("any", "inout", "IN")],
+)
+def test_loopback_shows_each_packet_once(
+    pair: VethPair, interface: str, direction: str, expected: str
+) -> None:
     # The namespace's own loopback: nothing but these datagrams (and their ICMP) crosses it.
-    out = pair.exec(sys.executable, "-c", LOOPBACK_PROGRAM, direction, timeout=30)
+    out = pair.exec(sys.executable, "-c", LOOPBACK_PROGRAM, interface, direction, timeout=30)
     count, directions = out.stdout.decode().split()
     assert int(count) == 5
     assert set(directions.split(",")) == {expected}

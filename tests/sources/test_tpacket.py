@@ -24,6 +24,7 @@ from capsvc.sources._tpacket import (
     TPACKET_REQ3,
     block_status,
     bpf_direction_prefix,
+    bpf_loopback_outgoing_prefix,
     fanout_arg,
     parse_block,
     ring_geometry,
@@ -228,3 +229,35 @@ def test_direction_prefix_drops_the_other_way_and_falls_through() -> None:
 )
 def test_fanout_argument(fanout: tuple[int, str] | None, value: int | None) -> None:
     assert fanout_arg(fanout) == value
+
+
+def _run_prefix(prefix: list[tuple[int, int, int, int]], pkttype: int, ifindex: int) -> bool:
+    """Walk a prefix the way the kernel would: False when it returns 0 (drop), True when it
+    falls through into the program after it."""
+    pc, acc = 0, 0
+    while pc < len(prefix):
+        code, jt, jf, k = prefix[pc]
+        if code == 0x06:
+            return False
+        if code in (0x30, 0x20):  # ld b/w [ancillary]
+            acc = pkttype if (k - 0xFFFFF000) == 4 else ifindex
+            pc += 1
+        else:
+            pc += 1 + (jt if acc == k else jf)
+    return pc == len(prefix)
+
+
+@pytest.mark.parametrize(
+    ("pkttype", "ifindex", "kept"),
+    [
+        (PACKET_OUTGOING, 1, False),  # loopback, going out: the copy that is dropped
+        (PACKET_OUTGOING, 7, False),
+        (PACKET_OUTGOING, 3, True),  # outgoing elsewhere
+        (0, 1, True),  # loopback, coming in
+        (0, 3, True),
+    ],
+)
+def test_loopback_outgoing_prefix(pkttype: int, ifindex: int, kept: bool) -> None:
+    prefix = bpf_loopback_outgoing_prefix([1, 7])
+    assert _run_prefix(prefix, pkttype, ifindex) is kept
+    assert bpf_loopback_outgoing_prefix([]) == []
