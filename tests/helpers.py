@@ -7,6 +7,7 @@ The network helpers live in tests/netns.py and are re-exported here.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
 import struct
@@ -292,3 +293,21 @@ def _fix_l4_checksum(
 def ip_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """Parse an address (shorthand for the tests)."""
     return ipaddress.ip_address(text)
+
+
+class CountingStream(io.BytesIO):
+    """A BytesIO that counts write() calls and fails the first ``fail`` of them with ``error``
+    (disk full by default)."""
+
+    def __init__(self, fail: int = 0, error: OSError | None = None) -> None:
+        super().__init__()
+        self.writes = 0
+        self.fail = fail
+        self.error = error or OSError(28, "No space left on device")
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.writes += 1
+        if self.fail:
+            self.fail -= 1
+            raise self.error
+        return super().write(data)

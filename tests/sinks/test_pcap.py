@@ -9,28 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import ether, icmp, ipv4, ipv6, tcp, udp
+from helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
 
 from capsvc import Direction, LinkType, Packet
 from capsvc.sinks._pcap import PCAP_RECORD, PcapWriter, encode_records, pcap_header
 
 TS = 1_700_000_000_123_456_789
-
-
-class CountingStream(io.BytesIO):
-    """A BytesIO that counts write() calls and can fail the first ``fail`` of them."""
-
-    def __init__(self, fail: int = 0) -> None:
-        super().__init__()
-        self.writes = 0
-        self.fail = fail
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.writes += 1
-        if self.fail:
-            self.fail -= 1
-            raise OSError(28, "No space left on device")
-        return super().write(data)
 
 
 def tshark_fields(path: Path, *fields: str) -> list[list[str]]:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import ether, icmp, ipv4, ipv6, tcp, udp
+from helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
 
 from capsvc import Direction, LinkType, Packet
 from capsvc.sinks._pcapng import (
@@ -23,22 +23,6 @@ TS = 1_700_000_000_123_456_789  # 0x17979cfe3d85cd15
 
 SHB_HEX = "0a0d0d0a" + "1c000000" + "4d3c2b1a" + "0100" + "0000" + "ff" * 8 + "1c000000"
 TSRESOL_9 = "0900" + "0100" + "09000000"
-
-
-class CountingStream(io.BytesIO):
-    """A BytesIO that counts write() calls and can fail the first ``fail`` of them."""
-
-    def __init__(self, fail: int = 0) -> None:
-        super().__init__()
-        self.writes = 0
-        self.fail = fail
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.writes += 1
-        if self.fail:
-            self.fail -= 1
-            raise BrokenPipeError(32, "Broken pipe")
-        return super().write(data)
 
 
 def blocks(data: bytes) -> list[tuple[int, bytes]]:
@@ -135,7 +119,7 @@ def test_empty_capture_is_zero_bytes_and_stream_stays_open() -> None:
 
 
 def test_header_and_idb_retried_after_failed_write() -> None:
-    out = CountingStream(fail=1)
+    out = CountingStream(fail=1, error=BrokenPipeError(32, "Broken pipe"))
     w = PcapNgWriter(out, 0, LinkType.RAW)
     with pytest.raises(OSError):
         w.write_packet(TS, b"\x45" + b"\0" * 19)
