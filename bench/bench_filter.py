@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from capsvc import LinkType
 from capsvc.filter import compile_bpf, parse, parse_filter
-from capsvc.sources._libpcap_ffi import (
+from capsvc.sources.libpcap._ffi import (
     PCAP_NETMASK_UNKNOWN,
     bpf_program,
     lib,

@@ -28,7 +28,7 @@ import dpkt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capsvc.sources._pcapfile import PcapFileSource, read_capture
+from capsvc.sources.capfile._source import PcapFileSource, read_capture
 
 
 def read_capsvc(path: str) -> int:

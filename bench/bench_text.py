@@ -60,7 +60,7 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
 
 def formatter_rate(path: Path, verbose: bool, limit: int = 200_000) -> float:
     """Lines per CPU second of ``TextFormatter.format`` alone over the file's first packets."""
-    from capsvc.sinks._textfmt import TextFormatter
+    from capsvc.format._line import TextFormatter
 
     packets: list[Any] = []
     with read_capture(path) as capture:

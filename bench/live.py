@@ -47,7 +47,7 @@ def worker(interface: str, output: str, expression: str, ring: int, block_timeou
     import uvloop
 
     from capsvc import Session
-    from capsvc.sources._afpacket import AfPacketSource
+    from capsvc.sources.afpacket._source import AfPacketSource
 
     async def main() -> None:
         source = AfPacketSource(

@@ -113,7 +113,7 @@ def capture_with_tcpdump(
 
 def trafgen_config(pair: object, port: int, hits_every: int) -> str:
     """A trafgen config: 64-byte UDP frames to ``port``, one in ``hits_every`` to port 9 + 1."""
-    from helpers import ether, ipv4, udp
+    from _helpers import ether, ipv4, udp
 
     def frame(dport: int) -> str:
         data = ether(
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--buffer-mib", type=int, default=32)
     args = parser.parse_args()
 
-    import netns
+    import _netns as netns
 
     # Own name prefix: a test run starting meanwhile removes every "cst" network it finds.
     netns.PREFIX = "cbp"

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any, NamedTuple, Self
 
 from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch
-from ._writer import Writer
+from ._sinkthread import Writer
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 

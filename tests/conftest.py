@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import CORPUS
-from netns import remove_leftovers
+from _helpers import CORPUS
+from _netns import remove_leftovers
 
 
 @pytest.fixture(scope="session", autouse=True)

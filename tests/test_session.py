@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from helpers import ether, ipv4, tcp, udp
+from _helpers import ether, ipv4, tcp, udp
 
 from capsvc import Direction, LinkType, Packet, PacketBatch, Session, SourceStats, Stats
 from capsvc.sinks import PcapWriter

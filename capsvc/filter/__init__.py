@@ -41,10 +41,10 @@ from __future__ import annotations
 from .._packet import SNAPLEN_DEFAULT, LinkType
 from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
+from ._compiled import Filter, Matcher, parse_filter
 from ._errors import FilterCompileError, FilterSyntaxError
 from ._gc import gc_paused
 from ._lower import lower
-from ._matcher import Filter, Matcher, parse_filter
 from ._parser import parse
 
 __all__ = [

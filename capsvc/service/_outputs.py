@@ -279,7 +279,7 @@ def open_source(
     """
     src: SourceSpec = spec.source
     if src.type == "file":
-        from ..sources._pcapfile import (
+        from ..sources.capfile._source import (
             PcapFileSource,
         )
 

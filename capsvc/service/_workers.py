@@ -208,7 +208,7 @@ def worker_main(
         origin: named in errors.
         user: drop root to this user after opening the socket and files, or None.
     """
-    from .._cmd_common import run_async
+    from ..cli._common import run_async
 
     # Signals to the process group (Ctrl-C, systemd's stop) are the parent's to handle: it tells
     # each worker to stop and drain; a worker whose parent is gone stops on its own (pipe EOF).

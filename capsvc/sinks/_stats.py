@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from .._packet import LinkType, PacketBatch
-from ._link import ETHERTYPE_IP, ETHERTYPE_IPV6, link_decoder, transport_protocol
+from ..decode._link import ETHERTYPE_IP, ETHERTYPE_IPV6, link_decoder, transport_protocol
 
 if TYPE_CHECKING:
     from .._session import Stats

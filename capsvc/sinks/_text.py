@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import IO
 
 from .._packet import Direction, LinkType, PacketBatch
-from ._flows import DEFAULT_MAX_FLOWS
-from ._textfmt import TextFormatter
+from ..decode._flows import DEFAULT_MAX_FLOWS
+from ..format._line import TextFormatter
 
 __all__ = ["TextWriter"]
 
@@ -15,7 +15,7 @@ class TextWriter:
     """Writes one line per packet to a text stream, like ``tcpdump -n`` in local time.
 
     A line reads ``12:30:45.123456 [IN   TCP] 10.0.0.1:40000 > 10.0.0.2:80 [P.] length 78: GET /
-    HTTP/1.1``; see ``capsvc.sinks._textfmt`` for every format. Any bytes give a line (``??? len=N``
+    HTTP/1.1``; see ``capsvc.format._line`` for every format. Any bytes give a line (``??? len=N``
     when they cannot be read), never an exception from the formatting; only the stream's own
     errors (OSError, ValueError on a closed stream) propagate.
 

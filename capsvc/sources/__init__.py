@@ -10,23 +10,23 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._afpacket import AfPacketSource
     from ._base import Source, SourceStats
-    from ._libpcap_source import LibpcapSource
     from ._open import open_live_source
-    from ._pcapfile import CaptureFile, PcapFileSource, read_capture
+    from .afpacket import AfPacketSource
+    from .capfile import CaptureFile, PcapFileSource, read_capture
+    from .libpcap import LibpcapSource
     from .pfring import PfRingSource
 
 _WHERE = {
-    "AfPacketSource": "._afpacket",
-    "CaptureFile": "._pcapfile",
-    "LibpcapSource": "._libpcap_source",
-    "PcapFileSource": "._pcapfile",
+    "AfPacketSource": ".afpacket",
+    "CaptureFile": ".capfile",
+    "LibpcapSource": ".libpcap",
+    "PcapFileSource": ".capfile",
     "PfRingSource": ".pfring",
     "Source": "._base",
     "SourceStats": "._base",
     "open_live_source": "._open",
-    "read_capture": "._pcapfile",
+    "read_capture": ".capfile",
 }
 
 __all__ = [

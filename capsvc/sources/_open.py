@@ -84,7 +84,7 @@ def open_live_source(
     """
     snaplen = snaplen or SNAPLEN_DEFAULT
     if backend == "afpacket":
-        from ._afpacket import AfPacketSource
+        from .afpacket._source import AfPacketSource
 
         direction_of(direction)
         return AfPacketSource(

@@ -1,6 +1,6 @@
 """libpcap as the reference for the filter tests: compile on a dead handle, run, dump.
 
-Uses capsvc's own ctypes binding (capsvc.sources._libpcap_ffi): pcap_open_dead + pcap_compile +
+Uses capsvc's own ctypes binding (capsvc.sources.libpcap._ffi): pcap_open_dead + pcap_compile +
 pcap_offline_filter give the verdict of libpcap's own program, bpf_filter runs a program capsvc
 compiled. Only bpf_image (for the dump comparison) is declared here, on a private handle.
 """
@@ -12,7 +12,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from capsvc.sources._libpcap_ffi import (
+from capsvc.sources.libpcap._ffi import (
     PCAP_NETMASK_UNKNOWN,
     bpf_insn,
     bpf_program,

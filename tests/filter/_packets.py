@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import struct
 
-from helpers import (
+from _helpers import (
     ETH_ARP,
     ETH_IP,
     ETH_IP6,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from _bpfvm import run
+from _helpers import ether, ipv4, tcp, udp
 from _oracle import Compiled, libpcap_dump, run_program
-from helpers import ether, ipv4, tcp, udp
 
 from capsvc._packet import LinkType
 from capsvc.filter import BpfInstruction, FilterCompileError, bpf_dump, compile_bpf, parse

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _netns import VethPair, veth_pair
 from _packets import frames
-from netns import VethPair, veth_pair
 
 from capsvc._packet import LinkType
 from capsvc.filter import compile_bpf, parse_filter

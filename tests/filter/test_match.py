@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from helpers import (
+from _helpers import (
     ETH_ARP,
     arp,
     ether,
@@ -241,7 +241,7 @@ def test_compact_code_means_the_same(linktype: LinkType, monkeypatch: pytest.Mon
     from _exprs import LARGE
     from _packets import frames
 
-    from capsvc.filter import _match
+    from capsvc.filter import _codegen as _match
     from capsvc.filter._lower import lower
 
     pk, _ = frames(linktype, 300, seed=5)

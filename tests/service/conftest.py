@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _netns import VethPair, veth_pair
+from _service import Served, Starter
 from aiohttp import web
-from netns import VethPair, veth_pair
-from svc_helpers import Served, Starter
 
 from capsvc.service import CaptureService, parse_config
 from capsvc.service._http import TokenRef, build_app

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from netns import VethPair
+from _netns import VethPair
+from _service import Served, Starter, frames, read_pcap_numbers, session_spec, tcpdump_read
 from prometheus_client.parser import text_string_to_metric_families
-from svc_helpers import Served, Starter, frames, read_pcap_numbers, session_spec, tcpdump_read
 
 import capsvc.filter
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ether, ipv4, tcp, udp
-from netns import VethPair
+from _helpers import ether, ipv4, tcp, udp
+from _netns import VethPair
+from _service import frames, read_pcap_numbers, session_spec
 from prometheus_client.parser import text_string_to_metric_families
-from svc_helpers import frames, read_pcap_numbers, session_spec
 
 import capsvc.filter
 from capsvc import Direction, Packet, Stats

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import VethPair
-from svc_helpers import frames, read_pcap_numbers, tcpdump_read
+from _netns import VethPair
+from _service import frames, read_pcap_numbers, tcpdump_read
 
 pytestmark = pytest.mark.netns
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from netns import VethPair
+from _netns import VethPair
+from _service import Starter, frames, read_pcap_numbers, session_spec
 from prometheus_client.parser import text_string_to_metric_families
-from svc_helpers import Starter, frames, read_pcap_numbers, session_spec
 
 from capsvc.service import CaptureService, parse_config, parse_session_spec
 

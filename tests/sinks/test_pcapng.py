@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
+from _helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
 
 from capsvc import Direction, LinkType, Packet
 from capsvc.sinks._pcapng import (

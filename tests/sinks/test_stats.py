@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from helpers import ETH_ARP, MAC_A, arp, ether, icmp, icmp6, ipv4, ipv6, sll2, tcp, udp
+from _helpers import ETH_ARP, MAC_A, arp, ether, icmp, icmp6, ipv4, ipv6, sll2, tcp, udp
 
 from capsvc import Direction, LinkType, Packet, Session, Stats
 from capsvc.sinks._base import SessionAware, Sink

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import (
+from _helpers import (
     ETH_ARP,
     MAC_A,
     MAC_B,
@@ -28,8 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capsvc import Direction, LinkType, Packet, Session
+from capsvc.format._line import TextFormatter
 from capsvc.sinks._text import TextWriter
-from capsvc.sinks._textfmt import TextFormatter
 
 IN, OUT, UNK = Direction.INBOUND, Direction.OUTBOUND, Direction.UNKNOWN
 #: 12:30:45.123456 UTC on 1 January 2026.

@@ -12,7 +12,7 @@ import pytest
 
 from capsvc import Packet
 from capsvc.sinks._text import TextWriter
-from capsvc.sources._pcapfile import read_capture
+from capsvc.sources.capfile._source import read_capture
 
 Frames = list[tuple[str, int, list[Packet]]]
 

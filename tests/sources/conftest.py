@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from netns import VethPair, veth_pair
+from _netns import VethPair, veth_pair
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The ``capsvc`` command: one sub-command per job.
+
+Each job lives in a module ``capsvc.cli._<job>`` with ``add_parser(subparsers)``, which registers
+its sub-command and sets ``run`` (a function of the parsed arguments returning the exit status).
+A job whose backend cannot be imported is still listed; it fails with a clear message when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._errors import CapsvcError
+from ._common import EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error
+
+__all__ = ["main"]
+
+#: Sub-command modules in the order ``capsvc --help`` lists them.
+JOBS = ("read", "capture", "filter", "interfaces", "serve")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Usage errors: one line, exit status 2 (as argparse does, with our prefix)."""
+        self.print_usage(sys.stderr)
+        print_error(message)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser(jobs: Sequence[str] = JOBS) -> argparse.ArgumentParser:
+    """The argument parser with the sub-commands of ``jobs`` (all of them by default)."""
+    parser = _Parser(prog="capsvc", description="asyncio packet capture: read, capture, serve")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="logging level on standard error (default: warning)",
+    )
+    sub = parser.add_subparsers(dest="job", metavar="JOB", parser_class=_Parser)
+    for job in jobs:
+        try:
+            module = importlib.import_module(f"capsvc.cli._{job}")
+        except ImportError as exc:
+            unavailable = sub.add_parser(job, help=f"(unavailable: {exc})")
+            unavailable.set_defaults(run=_unavailable(job, str(exc)))
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def _unavailable(job: str, reason: str) -> object:
+    def run(_args: argparse.Namespace) -> int:
+        print_error(f"{job} is not available: {reason}")
+        return EXIT_RUNTIME
+
+    return run
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"capsvc {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``capsvc`` command line; returns the exit status (0 ok, 1 runtime, 2 usage)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Import only the job being run (a job's module may pull in aiohttp or ctypes bindings);
+    # without a job, build them all for the help text.
+    job = next((word for word in argv if word in JOBS), None)
+    parser = build_parser((job,) if job is not None else JOBS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="capsvc: %(message)s")
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = run(args)
+    except UsageError as exc:
+        print_error(str(exc))
+        return EXIT_USAGE
+    except ValueError as exc:  # a malformed filter: FilterSyntaxError is a ValueError
+        print_error(str(exc))
+        return EXIT_USAGE
+    except (CapsvcError, OSError) as exc:
+        print_error(str(exc))
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""``capsvc filter``: check an expression, print it normalized or as a BPF program."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .._packet import LinkType
+from ..filter import FilterSyntaxError, bpf_dump, compile_bpf, parse
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``filter`` sub-command on an argparse ``add_subparsers()`` object."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "filter",
+        help="check a filter expression; print it normalized or compiled to BPF",
+        description="Parse a tcpdump-style filter expression and print it normalized, or with "
+        "-d the classic BPF program capsvc attaches to sockets (in the form of tcpdump -d). "
+        "Exit status 2 when the expression is malformed.",
+    )
+    p.add_argument("expression", nargs="+", help="the expression (several words are joined)")
+    p.add_argument(
+        "-d",
+        "--dump",
+        action="store_true",
+        help="print the BPF program instead of the normalized expression",
+    )
+    p.add_argument(
+        "--linktype",
+        default="ethernet",
+        help="link type of the frames (ethernet, raw, linux_sll, linux_sll2, null, "
+        "loop, ipv4, ipv6; default ethernet)",
+    )
+    p.add_argument(
+        "-s",
+        "--snaplen",
+        type=int,
+        default=0,
+        help="what the program returns for an accepted frame (0: 262144)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``capsvc filter``; returns the exit status (0 ok, 2 bad expression or link type)."""
+    expr = " ".join(args.expression)
+    try:
+        linktype = LinkType.parse(args.linktype)
+    except ValueError as exc:
+        print(f"capsvc filter: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.dump:
+            print(bpf_dump(compile_bpf(expr, linktype, args.snaplen)))
+            return 0
+        node = parse(expr)
+        if node is not None:
+            compile_bpf(node, linktype)  # reports what the link type cannot express
+        print("" if node is None else str(node))
+    except FilterSyntaxError as exc:
+        print(f"capsvc filter: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,156 @@
+"""``capsvc read``: filter, convert and print capture files (like ``tcpdump -r``).
+
+Text goes to standard output unless ``-w`` is given (``-w -`` writes pcap to standard output, so
+``capsvc read -r F -w - | tcpdump -r -`` works). A summary goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from typing import IO, Any
+
+from .._session import Session, Stats
+from ..sinks._base import Sink
+from ..sources._base import Source
+from ._common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    UsageError,
+    add_output_args,
+    filter_expression,
+    run_async,
+    run_session,
+)
+
+__all__ = ["add_parser"]
+
+#: A read this long (seconds) shows a progress line when standard error is a terminal.
+PROGRESS_AFTER = 1.0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``capsvc read``."""
+    parser = subparsers.add_parser(
+        "read",
+        help="read a capture file: print, filter, convert",
+        description="Read a pcap or pcapng file, print it as text or write the matching packets.",
+    )
+    parser.add_argument(
+        "-r",
+        dest="read",
+        required=True,
+        metavar="FILE",
+        help="capture file to read ('-' is standard input)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["native", "libpcap"],
+        default="native",
+        help="read with capsvc's own reader (default) or through libpcap",
+    )
+    add_output_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``capsvc read``; returns the exit status."""
+    expression = filter_expression(args)
+    if args.write == "-" and sys.stdout.isatty():
+        raise UsageError("refusing to write binary pcap to a terminal; redirect standard output")
+    # The native reader skips rejected records before building packets (as a kernel filter
+    # would); through libpcap the Session filters.
+    native = args.backend == "native"
+    source = _open_source(args.read, args.backend, expression if native else "")
+    try:
+        session = _build_session(args, source, "" if native else expression)
+    except BaseException:
+        run_async(source.aclose)
+        raise
+    stats = run_async(lambda: _read(session, source))
+    _summary(stats, sys.stderr)
+    if session.source_error is not None or stats.sink_errors:
+        return EXIT_RUNTIME
+    return EXIT_OK
+
+
+def _open_source(path: str, backend: str, expression: str) -> Source:
+    if backend == "libpcap":
+        from ..sources.libpcap._handle import open_offline
+        from ..sources.libpcap._source import LibpcapSource
+
+        return LibpcapSource(open_offline(path))
+    from ..sources.capfile._source import PcapFileSource
+
+    return PcapFileSource(sys.stdin.buffer if path == "-" else path, filter=expression or None)
+
+
+def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:
+    text_output: IO[str] | None = None
+    output: IO[bytes] | str | None = None
+    if args.write is None:
+        text_output = sys.stdout
+    elif args.write == "-":
+        output = sys.stdout.buffer
+    else:
+        output = args.write
+    sinks: list[Sink] = []
+    if args.stats:
+        from ..sinks._stats import StatsSink
+
+        sinks.append(StatsSink(sys.stderr, 1.0))
+    return Session(
+        output=output,
+        text_output=text_output,
+        sinks=sinks,
+        matcher=expression or None,
+        verbose=args.verbose,
+        ascii=args.ascii,
+        snaplen=args.snaplen,
+        pcapng=args.pcapng,
+        source=source,
+        limit=args.count,
+    )
+
+
+async def _read(session: Session, source: Source) -> Stats:
+    progress = None
+    if sys.stderr.isatty():
+        progress = asyncio.ensure_future(_progress(session, sys.stderr))
+    try:
+        return await run_session(session)
+    finally:
+        if progress is not None:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+            sys.stderr.write("\r\033[K")
+
+
+async def _progress(session: Session, stream: IO[str]) -> None:
+    """Show packets read and the rate once the read has taken PROGRESS_AFTER seconds."""
+    start = time.monotonic()
+    await asyncio.sleep(PROGRESS_AFTER)
+    while True:
+        stats = session.stats()
+        elapsed = time.monotonic() - start
+        stream.write(
+            f"\rread {stats.received:,} packets, matched {stats.packets:,} "
+            f"({stats.received / elapsed:,.0f} packets/s)"
+        )
+        stream.flush()
+        await asyncio.sleep(0.5)
+
+
+def _summary(stats: Stats, stream: IO[str]) -> None:
+    stream.write(
+        f"{stats.received} packets read, {stats.packets} matched, "
+        f"{stats.written} written, {stats.dropped} dropped\n"
+    )
+    if stats.sink_errors:
+        stream.write(f"{stats.sink_errors} output errors (see above)\n")
+    with contextlib.suppress(OSError):
+        stream.flush()

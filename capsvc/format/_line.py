@@ -1,0 +1,426 @@
+"""The text log's line formatter: one frame in, one tcpdump-style line out.
+
+Pure module (no IO; the clock is only read to turn timestamps into local time). The rule it keeps:
+``TextFormatter.format`` returns a line for every input and never raises. Anything it cannot read
+up to the transport header prints ``??? len=N`` (N the frame's wire length) in place of the
+endpoints; the tag then names the deepest protocol that was recognised.
+
+Line layout: ``HH:MM:SS.ffffff [DIR PROT] endpoints details``, with the tag ``[%-3s %4s]`` of the
+direction (``---``, ``IN``, ``OUT``) and the protocol (``TCP``, ``UDP``, ``ICMP``, ``ICMP6``,
+``P47`` for other IP protocols, ``ARP``, ``LLDP``, ...). IPv6 endpoints with a port are bracketed
+(``[fd00::1]:1234``).
+
+What "length" means, following tcpdump: for TCP the payload length (IP length minus the IP and TCP
+headers, so the example's ``[P.] length 78`` is a 78-byte request, 118 bytes of IPv4); for UDP the
+payload length from the UDP header (DNS prints it as ``(29)``); for ICMP/ICMPv6 and other IP
+protocols the IP payload length; for non-IP frames the frame after its link header. Lengths come
+from the headers, not the captured bytes, so a snaplen-truncated packet reports its real size.
+
+Verbose adds, for TCP, ``seq``/``ack`` relative to the connection (a bounded LRU table of
+``_flows``), ``win`` and ``options [...]`` before the length; then every IP line ends with
+``, ttl T, id I, iplen L`` (IPv6: the hop limit as ttl, no id). A TCP payload annotation (HTTP,
+TLS, SSH) always comes last, after ``: ``. IPv4 fragments after the first have no ports:
+``10.0.0.1 > 10.0.0.2 frag id 7, offset 1480, length 520``.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from socket import AF_INET6, inet_ntoa, inet_ntop
+
+from .._packet import Direction, LinkType
+from ..decode._annotate import ANNOTATED_FIRST_BYTES, annotate_tcp, ascii_lines
+from ..decode._dns import DNS_PORTS, dns_summary
+from ..decode._flows import DEFAULT_MAX_FLOWS, FlowTable
+from ..decode._link import (
+    ETHERTYPE_IP,
+    ETHERTYPE_IPV6,
+    cooked_direction,
+    ipv6_transport,
+    link_decoder,
+)
+from ._proto import TCP_FLAGS, icmp6_text, icmp_text, link_text, tcp_options
+
+__all__ = ["DIRECTION_TAGS", "TextFormatter", "tag"]
+
+#: Text of each direction in the tag, indexed by Direction.
+DIRECTION_TAGS = ("---", "IN", "OUT")
+_PORTS = struct.Struct("!HH").unpack_from
+_TCP_SEQ_ACK = struct.Struct("!II").unpack_from
+_U16 = struct.Struct("!H").unpack_from
+#: What a malformed field can raise deep inside a decoder; turned into a ``???`` line.
+_DECODE_ERRORS = (IndexError, struct.error, ValueError, UnicodeError, OverflowError, KeyError)
+#: The IPv4 address text cache is cleared when it grows past this many addresses.
+_ADDR_CACHE_MAX = 65536
+
+
+def tag(direction: int, name: str) -> str:
+    """The tag of a line: ``[%-3s %4s]`` of the direction and protocol name (``[IN   TCP]``)."""
+    return f"[{DIRECTION_TAGS[direction]:<3} {name:>4}]"
+
+
+def _tags(name: str) -> tuple[str, str, str]:
+    return tag(0, name), tag(1, name), tag(2, name)
+
+
+#: Direction values printed as they are; anything else prints as unknown.
+_DIRECTIONS = frozenset((0, 1, 2))
+_TAG_TCP = _tags("TCP")
+_TAG_UDP = _tags("UDP")
+_TAG_ICMP = _tags("ICMP")
+_TAG_ICMP6 = _tags("ICMP6")
+_TAG_BAD = _tags("?")
+_TAG_IP = _tags("IP")
+_TAG_IP6 = _tags("IP6")
+
+
+class TextFormatter:
+    """Formats frames of one link type as text lines.
+
+    Holds the only state the text log needs: the cached clock prefix of the current second, the
+    IPv4 address text cache and, in verbose mode, the bounded TCP flow table.
+
+    Args:
+        linktype: link type of the frames; an unknown number makes every line ``??? len=N``.
+        verbose: add TCP sequence numbers, window and options, and IP ttl/id/length.
+        ascii: follow each line with the transport payload, one indented line per payload line.
+        max_flows: TCP connections remembered for relative sequence numbers (verbose only).
+    """
+
+    def __init__(
+        self,
+        linktype: int = LinkType.RAW,
+        *,
+        verbose: bool = False,
+        ascii: bool = False,
+        max_flows: int = DEFAULT_MAX_FLOWS,
+    ) -> None:
+        self.linktype = linktype
+        self.verbose = verbose
+        self.ascii = ascii
+        self.flows = FlowTable(max_flows)
+        self._decode = link_decoder(linktype)
+        self._cooked = (linktype & 0x03FFFFFF) in (LinkType.LINUX_SLL, LinkType.LINUX_SLL2)
+        self._sec: int | None = None
+        self._clock = ""
+        self._addr: dict[bytes, str] = {}
+        self._endpoints: dict[bytes, str] = {}
+
+    def clock(self, ts_ns: int) -> str:
+        """``HH:MM:SS.ffffff`` in local time (microseconds, like tcpdump); the ``HH:MM:SS`` part is
+        computed once per second. A timestamp the C library cannot convert prints ``??:??:??``."""
+        sec = ts_ns // 1_000_000_000
+        if sec != self._sec:
+            self._set_second(sec)
+        return f"{self._clock}.{ts_ns // 1000 % 1_000_000:06d}"
+
+    def _set_second(self, sec: int) -> None:
+        try:
+            self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
+        except (OverflowError, OSError, ValueError):
+            self._clock = "??:??:??"
+        self._sec = sec
+
+    def format(self, ts_ns: int, data: bytes, wire_len: int, direction: int) -> str:
+        """Format one frame.
+
+        Args:
+            ts_ns: capture time in nanoseconds since the epoch.
+            data: the captured bytes.
+            wire_len: the frame's length on the wire (printed in ``??? len=N``).
+            direction: a Direction; other values print as unknown. For Linux cooked link types an
+                unknown direction is taken from the cooked header's packet type.
+
+        Returns:
+            The line without a newline; in ASCII mode followed by ``\\n``-separated payload lines.
+        """
+        # The clock is inlined: this is the per-packet hot path.
+        sec = ts_ns // 1_000_000_000
+        if sec != self._sec:
+            self._set_second(sec)
+        stamp = f"{self._clock}.{ts_ns // 1000 % 1_000_000:06d}"
+        if direction not in _DIRECTIONS:
+            direction = 0
+        if self._cooked and not direction:
+            direction = cooked_direction(self.linktype & 0x03FFFFFF, data) or Direction.UNKNOWN
+        try:
+            ethertype, off = self._decode(data)
+            if ethertype == ETHERTYPE_IP:
+                return f"{stamp} {self._ipv4(data, off, wire_len, direction)}"
+            if ethertype == ETHERTYPE_IPV6:
+                return f"{stamp} {self._ipv6(data, off, wire_len, direction)}"
+            if ethertype < 0:
+                return f"{stamp} {_TAG_BAD[direction]} ??? len={wire_len}"
+            name, text = link_text(data, ethertype, off, max(wire_len, len(data)) - off)
+            return f"{stamp} {tag(direction, name)} {text}"
+        except _DECODE_ERRORS:
+            return f"{stamp} {_TAG_BAD[direction]} ??? len={wire_len}"
+
+    def _v4(self, raw: bytes) -> str:
+        """The text of an IPv4 address not yet in the cache (and cache it)."""
+        if len(self._addr) >= _ADDR_CACHE_MAX:
+            self._addr.clear()
+        text = self._addr[raw] = inet_ntoa(raw)
+        return text
+
+    def _endpoints4(self, key: bytes) -> str:
+        """The ``a:p > b:q`` text of IPv4 addresses and ports not yet in the cache (and cache
+        it); ``key`` is the 12 bytes from the source address to the destination port."""
+        if len(self._endpoints) >= _ADDR_CACHE_MAX:
+            self._endpoints.clear()
+        text = self._endpoints[key] = (
+            f"{inet_ntoa(key[:4])}:{key[8] << 8 | key[9]} > "
+            f"{inet_ntoa(key[4:8])}:{key[10] << 8 | key[11]}"
+        )
+        return text
+
+    def _ipv4(self, data: bytes, off: int, wire_len: int, direction: int) -> str:
+        n = len(data)
+        if n < off + 20 or data[off] >> 4 != 4:
+            return f"{_TAG_IP[direction]} ??? len={wire_len}"
+        ihl = (data[off] & 15) * 4
+        total = data[off + 2] << 8 | data[off + 3]
+        if total == 0:  # TCP segmentation offload: the stack leaves the length to the NIC
+            total = max(wire_len, n) - off
+        if ihl < 20 or total < ihl:
+            return f"{_TAG_IP[direction]} ??? len={wire_len}"
+        proto = data[off + 9]
+        frag = (data[off + 6] << 8 | data[off + 7]) & 0x1FFF
+        if (proto == 6 or proto == 17) and ihl == 20 and not frag and n >= off + 24:
+            # Addresses and ports sit together: one slice keys the whole endpoint text.
+            key = data[off + 12 : off + 24]
+            endpoints = self._endpoints.get(key) or self._endpoints4(key)
+            suffix = ""
+            if self.verbose:
+                suffix = f", ttl {data[off + 8]}, id {_U16(data, off + 4)[0]}, iplen {total}"
+            end = off + total
+            return self._ports(
+                data,
+                off,
+                proto,
+                off + 20,
+                end if end < n else n,
+                total - 20,
+                endpoints,
+                wire_len,
+                direction,
+                suffix,
+            )
+        cached = self._addr.get
+        raw = data[off + 12 : off + 16]
+        src = cached(raw) or self._v4(raw)
+        raw = data[off + 16 : off + 20]
+        dst = cached(raw) or self._v4(raw)
+        plen = total - ihl
+        suffix = ""
+        if self.verbose:
+            suffix = f", ttl {data[off + 8]}, id {_U16(data, off + 4)[0]}, iplen {total}"
+        if frag:
+            return (
+                f"{_proto_tag(proto, direction)} {src} > {dst} frag id "
+                f"{_U16(data, off + 4)[0]}, offset {frag * 8}, length {plen}{suffix}"
+            )
+        return self._transport(
+            data,
+            off,
+            proto,
+            off + ihl,
+            min(n, off + total),
+            plen,
+            src,
+            dst,
+            src,
+            dst,
+            wire_len,
+            direction,
+            suffix,
+        )
+
+    def _ipv6(self, data: bytes, off: int, wire_len: int, direction: int) -> str:
+        n = len(data)
+        if n < off + 40 or data[off] >> 4 != 6:
+            return f"{_TAG_IP6[direction]} ??? len={wire_len}"
+        total = (data[off + 4] << 8 | data[off + 5]) + 40
+        if total == 40 and max(wire_len, n) > off + 40:  # jumbogram or offloaded segment
+            total = max(wire_len, n) - off
+        proto, l4, fragment = ipv6_transport(data, off)
+        plen = total - (l4 - off)
+        if plen < 0:
+            return f"{_TAG_IP6[direction]} ??? len={wire_len}"
+        src = inet_ntop(AF_INET6, data[off + 8 : off + 24])
+        dst = inet_ntop(AF_INET6, data[off + 24 : off + 40])
+        suffix = f", ttl {data[off + 7]}, iplen {total}" if self.verbose else ""
+        if fragment == 2:
+            return f"{_proto_tag(proto, direction)} {src} > {dst} frag, length {plen}{suffix}"
+        end = min(n, off + total)
+        return self._transport(
+            data,
+            off,
+            proto,
+            l4,
+            end,
+            plen,
+            src,
+            dst,
+            f"[{src}]",
+            f"[{dst}]",
+            wire_len,
+            direction,
+            suffix,
+        )
+
+    def _transport(
+        self,
+        data: bytes,
+        ip: int,
+        proto: int,
+        l4: int,
+        end: int,
+        plen: int,
+        src: str,
+        dst: str,
+        psrc: str,
+        pdst: str,
+        wire_len: int,
+        direction: int,
+        suffix: str,
+    ) -> str:
+        """The tag and everything after it, once the IP layer is known.
+
+        ``ip`` is where the IP header starts, ``src``/``dst`` are the address texts,
+        ``psrc``/``pdst`` the same as they print before a port (bracketed for IPv6); ``plen`` is
+        the IP payload length from the header, ``end`` the end of the captured part of it.
+        """
+        if proto == 6 or proto == 17:
+            if l4 + 4 > end:
+                return f"{_proto_tag(proto, direction)} ??? len={wire_len}"
+            sport, dport = _PORTS(data, l4)
+            return self._ports(
+                data,
+                ip,
+                proto,
+                l4,
+                end,
+                plen,
+                f"{psrc}:{sport} > {pdst}:{dport}",
+                wire_len,
+                direction,
+                suffix,
+            )
+        if proto == 1 or proto == 58:
+            tags = _TAG_ICMP if proto == 1 else _TAG_ICMP6
+            if l4 + 4 > end:
+                return f"{tags[direction]} ??? len={wire_len}"
+            text = icmp_text(data, l4, end) if proto == 1 else icmp6_text(data, l4, end)
+            line = f"{tags[direction]} {src} > {dst} {text}, length {plen}{suffix}"
+            if self.ascii:
+                line += ascii_lines(data, l4 + 8, end)
+            return line
+        line = f"{_proto_tag(proto, direction)} {src} > {dst} length {plen}{suffix}"
+        if self.ascii:
+            line += ascii_lines(data, l4, end)
+        return line
+
+    def _ports(
+        self,
+        data: bytes,
+        ip: int,
+        proto: int,
+        l4: int,
+        end: int,
+        plen: int,
+        endpoints: str,
+        wire_len: int,
+        direction: int,
+        suffix: str,
+    ) -> str:
+        """The line of a TCP or UDP packet, given its endpoint text (``a:p > b:q``).
+
+        Arguments as for ``_transport``; ``endpoints`` replaces the address texts; ``proto`` is 6
+        (TCP) or anything else for UDP.
+        """
+        if proto == 6:
+            if l4 + 20 > end:
+                return f"{_TAG_TCP[direction]} ??? len={wire_len}"
+            thl = (data[l4 + 12] >> 4) * 4
+            paylen = plen - thl
+            if thl < 20 or paylen < 0:
+                return f"{_TAG_TCP[direction]} ??? len={wire_len}"
+            sport, dport = _PORTS(data, l4)
+            bits = data[l4 + 13]
+            pos = l4 + thl
+            line = f"{_TAG_TCP[direction]} {endpoints} [{TCP_FLAGS[bits]}]"
+            if self.verbose:
+                line += self._tcp_verbose(data, ip, l4, thl, end, bits, paylen, sport, dport)
+                line += f", length {paylen}{suffix}"
+            else:
+                line += f" length {paylen}"
+            if pos < end:
+                note = None
+                if data[pos] in ANNOTATED_FIRST_BYTES:
+                    note = annotate_tcp(data, pos, end)
+                if note is None and (sport == 53 or dport == 53) and pos + 2 < end:
+                    note = dns_summary(data, pos + 2, end, _U16(data, pos)[0])
+                if note is not None:
+                    line += ": " + note
+                if self.ascii:
+                    line += ascii_lines(data, pos, end)
+            return line
+        if l4 + 8 > end:
+            return f"{_TAG_UDP[direction]} ??? len={wire_len}"
+        sport, dport = _PORTS(data, l4)
+        ulen = data[l4 + 4] << 8 | data[l4 + 5]
+        if not 8 <= ulen <= plen:
+            ulen = plen
+        pos = l4 + 8
+        stop = min(end, l4 + ulen)
+        line = f"{_TAG_UDP[direction]} {endpoints} "
+        note = None
+        if sport in DNS_PORTS or dport in DNS_PORTS:
+            note = dns_summary(data, pos, stop, ulen - 8)
+        line += (note if note is not None else f"length {ulen - 8}") + suffix
+        if self.ascii:
+            line += ascii_lines(data, pos, stop)
+        return line
+
+    def _tcp_verbose(
+        self,
+        data: bytes,
+        ip: int,
+        l4: int,
+        thl: int,
+        end: int,
+        bits: int,
+        paylen: int,
+        sport: int,
+        dport: int,
+    ) -> str:
+        """`` seq A:B, ack C, win W, options [...]`` with numbers relative to the connection."""
+        seq, ack = _TCP_SEQ_ACK(data, l4 + 4)
+        win = _U16(data, l4 + 14)[0]
+        if data[ip] >> 4 == 4:
+            src, dst = data[ip + 12 : ip + 16], data[ip + 16 : ip + 20]
+        else:
+            src, dst = data[ip + 8 : ip + 24], data[ip + 24 : ip + 40]
+        rel_seq, rel_ack = self.flows.relative(src, sport, dst, dport, seq, ack, bool(bits & 16))
+        text = f" seq {rel_seq}:{(rel_seq + paylen) & 0xFFFFFFFF}" if paylen else f" seq {rel_seq}"
+        if bits & 16:
+            text += f", ack {rel_ack}"
+        text += f", win {win}"
+        if thl > 20:
+            base = self.flows.base(dst, dport, src, sport)
+            text += f", options [{tcp_options(data, l4 + 20, min(end, l4 + thl), base)}]"
+        return text
+
+
+def _proto_tag(proto: int, direction: int) -> str:
+    if proto == 6:
+        return _TAG_TCP[direction]
+    if proto == 17:
+        return _TAG_UDP[direction]
+    if proto == 1:
+        return _TAG_ICMP[direction]
+    if proto == 58:
+        return _TAG_ICMP6[direction]
+    return tag(direction, f"P{proto}")

@@ -1,0 +1,315 @@
+"""Capture files as sources: ``read_capture`` (synchronous, for tools) and ``PcapFileSource``.
+
+Thin IO over ``_capfile.CaptureDecoder``: open the file or take the stream, read large chunks,
+hand them to the decoder, pass its batches on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import IO
+
+import anyio.to_thread
+
+from ..._errors import CaptureFileError
+from ..._packet import LinkType, Matcher, PacketBatch
+from .._base import SourceStats
+from ._decode import CaptureDecoder, Interface
+
+__all__ = ["CaptureFile", "PcapFileSource", "read_capture"]
+
+#: Bytes per read. A read releases the GIL, and while the Session's writer thread formats text
+#: every release can cost the reader a wait for its turn: 256 KiB reads made ``capsvc read``'s
+#: text output about 10% faster than 64 KiB ones, with no loss on the filter path (1 MiB reads
+#: parse slower: the records are sliced out after the chunk has left the CPU cache).
+CHUNK_SIZE = 1 << 18
+#: Packets per batch.
+BATCH_SIZE = 1024
+
+PathOrStream = str | os.PathLike[str] | IO[bytes]
+
+
+class CaptureFile:
+    """An open pcap or pcapng file, iterated as packet batches (see ``read_capture``).
+
+    Attributes:
+        name: the path, or ``"<stream>"`` (the stream's ``name`` when it has a str one).
+        linktype: the link type (pcapng: that of the first interface).
+        snaplen: the header's snapshot length (pcapng: the largest IDB snaplen); 262144 when
+            the file gives none.
+        nanosecond: True when the file's timestamps have nanosecond resolution.
+        interfaces: the file's interfaces (one for pcap).
+        packets: packets decoded so far.
+        regular: True for a regular file (reads return at once); False for a pipe or terminal.
+    """
+
+    def __init__(
+        self, source: PathOrStream, *, chunk_size: int = CHUNK_SIZE, batch_size: int = BATCH_SIZE
+    ) -> None:
+        if isinstance(source, (str, os.PathLike)):
+            self.name = os.fspath(source)
+            self._stream: IO[bytes] = open(source, "rb")  # noqa: SIM115 - closed by close()
+            self._owned = True
+        else:
+            stream_name = getattr(source, "name", None)
+            self.name = stream_name if isinstance(stream_name, str) else "<stream>"
+            self._stream = source
+            self._owned = False
+        self.chunk_size = chunk_size
+        self._decoder = CaptureDecoder(self.name, batch_size)
+        try:
+            self.regular = _is_regular(self._stream)
+            self.read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def read_chunk(self) -> bytes:
+        """Read one chunk (or what the decoder needs to finish a record, if more); b"" at the end.
+
+        For a reader that schedules its own reads and feeds ``decoder``; iterating the
+        ``CaptureFile`` does this itself.
+
+        ``read1`` where the stream has it: on a pipe it returns what is there instead of waiting
+        for a whole chunk, so packets from a slow writer (``tcpdump -w - | ...``) flow at once.
+
+        Raises:
+            CaptureFileError: the read failed (an I/O error of the disk or the pipe).
+        """
+        size = max(self.chunk_size, self._decoder.wanted)
+        read1 = getattr(self._stream, "read1", None)
+        try:
+            data = read1(size) if read1 is not None else self._stream.read(size)
+        except ValueError:  # closed while a worker thread was reading: the reader stops
+            return b""
+        except OSError as exc:
+            raise CaptureFileError(self.name, f"read failed: {exc.strerror or exc}") from exc
+        return bytes(data) if data else b""
+
+    def read_header(self) -> None:
+        """Read until the file's properties are known (blocking; called by the constructor).
+
+        Raises:
+            CaptureFileError: the file is no capture file or cannot be read.
+        """
+        dec = self._decoder
+        while not dec.start() and not dec.finished:
+            dec.feed(self.read_chunk())
+
+    @property
+    def linktype(self) -> LinkType:
+        return self._decoder.linktype
+
+    @property
+    def snaplen(self) -> int:
+        return self._decoder.snaplen
+
+    @property
+    def nanosecond(self) -> bool:
+        return self._decoder.nanosecond
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        return self._decoder.interfaces
+
+    @property
+    def packets(self) -> int:
+        return self._decoder.packets
+
+    @property
+    def records(self) -> int:
+        """Records read so far, kept or not (equal to ``packets`` without a filter)."""
+        return self._decoder.records
+
+    @property
+    def decoder(self) -> CaptureDecoder:
+        """The decoder (for a reader that schedules its own reads, like ``PcapFileSource``)."""
+        return self._decoder
+
+    def __iter__(self) -> Iterator[PacketBatch]:
+        """Yield batches until the end of the file.
+
+        Raises:
+            CaptureFileError: the file is corrupt (after every complete packet before the
+                problem was yielded). A truncated last record is a warning, not an error.
+        """
+        dec = self._decoder
+        while True:
+            batch = dec.next_batch()
+            if batch:
+                yield batch
+            elif dec.finished:
+                return
+            else:
+                dec.feed(self.read_chunk())
+
+    def close(self) -> None:
+        """Close the file if it was opened here (a given stream stays open); idempotent."""
+        if self._owned:
+            self._stream.close()
+
+    def __enter__(self) -> CaptureFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_capture(
+    source: PathOrStream, *, chunk_size: int = CHUNK_SIZE, batch_size: int = BATCH_SIZE
+) -> CaptureFile:
+    """Open a pcap or pcapng file for synchronous reading.
+
+    Args:
+        source: a path, or a binary stream (e.g. ``sys.stdin.buffer``), which stays open.
+        chunk_size: bytes per read (default 256 KiB).
+        batch_size: packets per batch (default 1024).
+
+    Returns:
+        A ``CaptureFile``: iterate it for batches; use it as a context manager to close it.
+        An empty file is a capture without packets (link type RAW).
+
+    Raises:
+        FileNotFoundError: the path does not exist (other OSErrors of ``open`` likewise).
+        CaptureFileError: the file is no capture file; the message names it and says why.
+    """
+    return CaptureFile(source, chunk_size=chunk_size, batch_size=batch_size)
+
+
+def _is_regular(stream: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, AttributeError, ValueError):
+        return True  # an in-memory stream (BytesIO) never blocks
+
+
+class PcapFileSource:
+    """A Source reading a pcap or pcapng file (or stream) for a Session.
+
+    The file is opened and its header read by the constructor, so a bad path or a file that is
+    no capture fails there (for a pipe the constructor waits until the writer sends the header).
+    Reads of a regular file are done inline, 256 KiB at a time: such a read from the page cache
+    takes tens of microseconds, far less than parsing what it returns, while handing each read
+    to a worker thread halved the throughput (bench/bench_read.py). A pipe or terminal
+    (``-r -``) can block for as long as its writer likes, so those reads go to a worker thread.
+
+    Args:
+        path: a path, or a binary stream (which stays open).
+        realtime: replay with the original gaps between packets (``live`` is then True, so a
+            Session drops rather than waits, as for a live capture).
+        filter: a filter expression (for the file's link type) or a Matcher; records it
+            rejects are skipped while reading, before any packet is built, the way a kernel
+            filter spares a live capture. ``stats().received`` still counts every record.
+
+    Attributes:
+        linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
+            largest IDB snaplen or 262144).
+        live: equal to ``realtime``.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        CaptureFileError: the file is no capture file (the message names it and says why).
+        capsvc.filter.FilterSyntaxError: ``filter`` is a malformed expression.
+    """
+
+    def __init__(
+        self, path: PathOrStream, *, realtime: bool = False, filter: str | Matcher | None = None
+    ) -> None:
+        self._file = CaptureFile(path)
+        self.name = self._file.name
+        self.linktype: LinkType = self._file.linktype
+        if filter is not None:
+            try:
+                self._file.decoder.match = _matcher(filter, self.linktype)
+            except BaseException:
+                self._file.close()
+                raise
+        self.snaplen: int = self._file.snaplen
+        self.live: bool = realtime
+        self.realtime = realtime
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        """Yield batches until the end of the file or ``aclose()``."""
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[PacketBatch]:
+        dec = self._file.decoder
+        threaded = not self._file.regular
+        pace = _Pacer() if self.realtime else None
+        while not self._closed:
+            batch = dec.next_batch(fill=not threaded)
+            if batch:
+                if pace is not None:
+                    async for part in pace.replay(batch):
+                        if self._closed:
+                            return
+                        yield part
+                else:
+                    yield batch
+                    await asyncio.sleep(0)  # let the loop run between batches of a fast file
+            elif dec.finished:
+                return
+            elif threaded:
+                chunk = await anyio.to_thread.run_sync(
+                    self._file.read_chunk, abandon_on_cancel=True
+                )
+                if not self._closed:
+                    dec.feed(chunk)
+            else:
+                dec.feed(self._file.read_chunk())
+
+    def stats(self) -> SourceStats:
+        """Records read so far, whether the filter kept them or not (``received``)."""
+        return SourceStats(received=self._file.records)
+
+    async def aclose(self) -> None:
+        """Stop the iteration and close the file if it was opened here; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._file.close()
+
+
+class _Pacer:
+    """Replays packets at their original spacing: packet i is due at start + (ts_i - ts_0)."""
+
+    def __init__(self) -> None:
+        self._first_ts: int | None = None
+        self._start = 0
+
+    async def replay(self, batch: PacketBatch) -> AsyncIterator[PacketBatch]:
+        """Yield runs of ``batch`` whose time has come, sleeping until each is due."""
+        if self._first_ts is None:
+            self._first_ts = batch[0][0]
+            self._start = time.monotonic_ns()
+        i = 0
+        n = len(batch)
+        while i < n:
+            now = time.monotonic_ns() - self._start
+            j = i
+            while j < n and batch[j][0] - self._first_ts <= now:
+                j += 1
+            if j > i:
+                yield batch[i:j]
+                i = j
+            else:
+                await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
+
+
+def _matcher(spec: str | Matcher, linktype: LinkType) -> Callable[[bytes], bool] | None:
+    if isinstance(spec, str):
+        from ...filter import parse_filter
+
+        parsed = parse_filter(spec, linktype)
+        return None if parsed is None else parsed.match
+    return spec.match

@@ -1,0 +1,290 @@
+"""PfRingSource: a Session source reading a PF_RING ring.
+
+How it waits: on ``pfring_get_selectable_fd`` through the event loop where the module has such a
+fd; else a worker thread blocks in ``pfring_poll`` and hands whole batches to the loop (at most
+``PENDING_BATCHES`` in flight, so a slow consumer makes the ring drop, counted, rather than
+memory grow). Either way one wake drains up to ``batch_size`` packets with non-blocking reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+import threading
+from collections.abc import AsyncIterator
+
+from ..._packet import LinkType, PacketBatch
+from .._base import SourceStats
+from ._ffi import PfRingError
+from ._ring import ClusterType, Direction, Flag, Ring, SocketMode
+
+__all__ = ["BATCH_MAX", "PfRingSource"]
+
+log = logging.getLogger("capsvc")
+
+#: Packets read per wake at most (the default ``batch_size``).
+BATCH_MAX = 1024
+#: Batches the poll thread may hand over before the loop took them.
+PENDING_BATCHES = 8
+#: pfring_poll's wait for kernel rings (ms); also bounds how long closing waits for the thread.
+POLL_WAIT_MS = 100
+#: pfring_poll's wait for the ``pcap:`` module, which counts it in seconds.
+POLL_WAIT_PCAP_MODULE = 1
+
+_NOT_SUPPORTED = -7
+_ARPHRD_NONE = 65534
+_PCAP_MAGICS = {0xA1B2C3D4: "<", 0xA1B23C4D: "<", 0xD4C3B2A1: ">", 0x4D3CB2A1: ">"}
+
+
+class PfRingSource:
+    """Packets from a PF_RING ring, in batches (a ``capsvc.sources.Source``).
+
+    The ring is opened, configured and enabled by the constructor; ``aclose()`` closes it.
+
+    Args:
+        device: ``eth0``, ``eth0@1``, ``any``, ``zc:eth0`` or ``pcap:NAME`` (see ``Ring.open``).
+        snaplen: bytes kept of each packet; 0 means 262144.
+        flags: ``Flag`` bits for ``pfring_open``; default ``Flag.PROMISC``. With
+            ``Flag.REENTRANT`` packets are read by copy, else by zero copy (one copy either way).
+        filter: a BPF expression (tcpdump syntax) set on the ring, or None.
+        cluster: ``(cluster_id, ClusterType)`` to join a cluster (see ``parse_cluster``), or None.
+        direction: which packets to capture; the default (both) is not sent to the module.
+        sampling_rate: deliver one packet in this many; 1 (default) delivers all.
+        batch_size: packets read per wake at most; default 1024.
+        linktype: the frames' link type; None reads it from the interface (ARPHRD type) or, for
+            ``pcap:FILE``, from the file's header; Ethernet when neither says.
+        library: libpfring to load; None means ``$CAPSVC_PFRING_LIBRARY`` or the system's.
+
+    Raises:
+        capsvc.BackendUnavailableError: libpfring cannot be loaded (the message says how to
+            install PF_RING).
+        PfRingError: opening or configuring the ring failed (e.g. NOT_SUPPORTED for a cluster
+            on the ``pcap:`` module); the ring is closed again.
+        ValueError: a sampling rate or batch size below 1, or a negative snaplen.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        device: str,
+        *,
+        snaplen: int = 262144,
+        flags: Flag = Flag.PROMISC,
+        filter: str | None = None,
+        cluster: tuple[int, ClusterType] | None = None,
+        direction: Direction = Direction.RECEIVE_AND_TRANSMIT,
+        sampling_rate: int = 1,
+        batch_size: int = BATCH_MAX,
+        linktype: LinkType | None = None,
+        library: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if sampling_rate < 1 or batch_size < 1:
+            raise ValueError("sampling_rate and batch_size must be at least 1")
+        self.device = device
+        self.batch_size = batch_size
+        self.linktype = LinkType(linktype) if linktype is not None else _linktype_of(device)
+        self._ring = Ring.open(device, snaplen, flags, library=library)
+        try:
+            _configure(self._ring, filter, cluster, Direction(direction), sampling_rate)
+        except BaseException:
+            self._ring.close()
+            raise
+        self.snaplen = self._ring.snaplen
+        self._closed = False
+        self._stop = threading.Event()
+        self._wake: asyncio.Event | None = None
+        self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
+        self._worker: asyncio.Future[None] | None = None
+        self._stats_supported = True
+        self._last = SourceStats()
+
+    # -- Source -------------------------------------------------------------------------------
+
+    async def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        """Yield batches of packets until ``aclose()``.
+
+        Raises:
+            PfRingError: a read or poll failed.
+        """
+        if self._closed:
+            return
+        fd = self._ring._selectable_fd()
+        batches = self._iter_selectable(fd) if fd >= 0 else self._iter_polling()
+        async for batch in batches:
+            yield batch
+
+    def stats(self) -> SourceStats:
+        """The ring's counters: received and kernel_dropped from ``pfring_stats``.
+
+        Zeros where the module does not count (``pcap:``); the last values after ``aclose()``.
+        """
+        if self._closed or not self._stats_supported:
+            return self._last
+        try:
+            ring_stats = self._ring.stats()
+        except PfRingError as exc:
+            if exc.code == _NOT_SUPPORTED:
+                self._stats_supported = False
+            return self._last
+        self._last = SourceStats(received=ring_stats.received, kernel_dropped=ring_stats.dropped)
+        return self._last
+
+    async def aclose(self) -> None:
+        """Stop reading and close the ring; idempotent."""
+        if self._closed:
+            return
+        self.stats()
+        self._closed = True
+        self._stop.set()
+        self._remove_reader()
+        if self._wake is not None:
+            self._wake.set()
+        worker = self._worker
+        try:
+            if worker is not None and not worker.done():
+                await asyncio.shield(worker)
+        finally:
+            if worker is None or worker.done():
+                self._ring.close()
+            else:  # cancelled while the thread still runs: it closes the ring when it ends
+                ring = self._ring
+                worker.add_done_callback(lambda _f: ring.close())
+
+    # -- the two ways to wait -----------------------------------------------------------------
+
+    async def _iter_selectable(self, fd: int) -> AsyncIterator[PacketBatch]:
+        loop = asyncio.get_running_loop()
+        ready = self._wake = asyncio.Event()
+        loop.add_reader(fd, ready.set)
+        self._reader = (loop, fd)
+        try:
+            while not self._closed:
+                batch = self._ring._read_batch(self.batch_size)
+                if batch:
+                    yield batch
+                if len(batch) == self.batch_size:
+                    await asyncio.sleep(0)  # more may wait; let the loop run first
+                    continue
+                # a short batch ended with an empty read: the ring is drained, wait for the fd
+                ready.clear()
+                if not self._closed:
+                    await ready.wait()
+        finally:
+            self._remove_reader()
+
+    async def _iter_polling(self) -> AsyncIterator[PacketBatch]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[PacketBatch | Exception | None] = asyncio.Queue()
+        slots = threading.Semaphore(PENDING_BATCHES)
+        ring, stop, limit = self._ring, self._stop, self.batch_size
+        wait = POLL_WAIT_PCAP_MODULE if self.device.startswith("pcap:") else POLL_WAIT_MS
+
+        def hand_over(item: PacketBatch | Exception | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            ready = True  # read first; after a drain came back empty, read only when poll says so
+            try:
+                while not stop.is_set():
+                    if not ready:
+                        ready = ring._poll(wait) > 0
+                        continue
+                    if not slots.acquire(timeout=POLL_WAIT_MS / 1000):
+                        continue
+                    batch = ring._read_batch(limit)
+                    if batch:
+                        hand_over(batch)
+                    else:
+                        slots.release()
+                    ready = len(batch) == limit  # a short batch ended with an empty read
+            except Exception as exc:  # handed to the reader, which raises it
+                hand_over(exc)
+            finally:
+                hand_over(None)
+
+        self._worker = asyncio.ensure_future(asyncio.to_thread(work))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                slots.release()
+                yield item
+        finally:
+            stop.set()
+
+    def _remove_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            loop, fd = reader
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.remove_reader(fd)
+
+
+def _configure(
+    ring: Ring,
+    filter: str | None,
+    cluster: tuple[int, ClusterType] | None,
+    direction: Direction,
+    sampling_rate: int,
+) -> None:
+    """Set up an opened ring for reading and enable it."""
+    try:
+        ring.set_socket_mode(SocketMode.READ_ONLY)
+    except PfRingError as exc:  # a hint to the module only; the pcap: module has no modes
+        if exc.code != _NOT_SUPPORTED:
+            raise
+    if direction != Direction.RECEIVE_AND_TRANSMIT:
+        ring.set_direction(direction)
+    if cluster is not None:
+        cluster_id, cluster_type = cluster
+        ring.set_cluster(cluster_id, ClusterType(cluster_type))
+    if sampling_rate != 1:
+        ring.set_sampling_rate(sampling_rate)
+    if filter:
+        ring.set_bpf_filter(filter)
+    ring.enable()
+
+
+def _linktype_of(device: str) -> LinkType:
+    """The link type of a device's frames: a pcap file's header, else the interface's type."""
+    if device.startswith("pcap:"):
+        name = device[5:]
+        if os.path.isfile(name):
+            return _pcap_file_linktype(name)
+    else:
+        name = device.removeprefix("zc:").partition("@")[0]
+    try:
+        with open(f"/sys/class/net/{name}/type", encoding="ascii") as f:
+            arphrd = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return LinkType.ETHERNET
+    return LinkType.RAW if arphrd == _ARPHRD_NONE else LinkType.ETHERNET
+
+
+def _pcap_file_linktype(path: str) -> LinkType:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return LinkType.ETHERNET
+    if len(head) < 24:
+        return LinkType.ETHERNET
+    order = _PCAP_MAGICS.get(struct.unpack_from("<I", head)[0])
+    if order is None:
+        return LinkType.ETHERNET
+    value = struct.unpack_from(order + "I", head, 20)[0] & 0xFFFF
+    try:
+        return LinkType(value)
+    except ValueError:
+        log.warning(
+            "%s: link type %d is not one capsvc knows; treating it as Ethernet", path, value
+        )
+        return LinkType.ETHERNET

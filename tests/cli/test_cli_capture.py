@@ -1,0 +1,191 @@
+"""``capsvc capture`` and ``capsvc interfaces`` as subprocesses on a private veth pair."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _helpers import ether, ipv4, udp
+from _netns import VethPair, need_root, veth_pair
+
+pytestmark = pytest.mark.netns
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+IFF_PROMISC = 0x100
+
+
+def capsvc(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "capsvc.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+    )
+
+
+def frames(pair: VethPair, count: int, dport: int = 9000) -> list[bytes]:
+    return [
+        ether(
+            ipv4(pair.peer_ip, "10.200.0.1", udp(40000, dport, b"cli" + bytes([i]))),
+            src=pair.peer_mac,
+            dst=pair.host_mac,
+        )
+        for i in range(count)
+    ]
+
+
+def wait_capturing(pair: VethPair, proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
+    """Wait until the capture holds the interface (its promiscuous membership shows)."""
+    flags = Path(f"/sys/class/net/{pair.host}/flags")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if int(flags.read_text(), 16) & IFF_PROMISC:
+            time.sleep(0.2)  # the filter is attached right after the membership
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"capture exited early: {proc.communicate()}")
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("capture did not start")
+
+
+def tcpdump_count(path: Path) -> int:
+    out = subprocess.run(
+        ["tcpdump", "-nr", str(path)], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    return len(out.splitlines())
+
+
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
+@pytest.mark.parametrize("backend", ["afpacket", "libpcap"])
+def test_capture_count_writes_a_pcap_tcpdump_reads(tmp_path: Path, backend: str) -> None:
+    out = tmp_path / "c.pcap"
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-w", str(out), "-c", "10", "--backend", backend)
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 15))
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    assert "10 packets captured, " in stderr
+    assert "dropped by kernel" in stderr and "dropped by queue" in stderr
+    assert tcpdump_count(out) == 10
+
+
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_capture_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
+    out = tmp_path / "s.pcap"
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-w", str(out), "-Q", "in")
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 7))
+        time.sleep(0.3)
+        proc.send_signal(signum)
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        "7 packets captured, 7 received by filter, 0 dropped by kernel, 0 dropped by queue"
+    ), stderr
+    assert tcpdump_count(out) == 7
+
+
+def test_capture_prints_text_without_w() -> None:
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-c", "3")
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 3, dport=9001))
+        stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and all("10.200.0.2" in line and "9001" in line for line in lines)
+
+
+def test_capture_rotates_by_size(tmp_path: Path) -> None:
+    base = tmp_path / "r.pcap"
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-w", str(base), "-C", "0.001", "-c", "40")
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 40))
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0] == "r.pcap" and "r.pcap1" in names and len(names) > 2
+
+
+def test_capture_rotates_by_time_and_stops_after_w_files(tmp_path: Path) -> None:
+    template = str(tmp_path / "g-%s.pcap")
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-w", template, "-G", "1", "-W", "2")
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 30), gap=0.1)  # 3 seconds of traffic
+        _stdout, stderr = proc.communicate(timeout=20)  # ends by itself after 2 files
+    assert proc.returncode == 0, stderr
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2 and all(re.fullmatch(r"g-\d+\.pcap", f.name) for f in files)
+    stamps = [int(f.name[2:-5]) for f in files]
+    assert stamps[1] - stamps[0] >= 1
+
+
+def test_no_such_interface_exits_1_with_one_line() -> None:
+    need_root()
+    proc = capsvc("capture", "-i", "cstmissing9", "-c", "1")
+    _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert stderr.strip() == "capsvc: no such interface: cstmissing9"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-G", "10"], "-G, -C and -W need -w FILE"),
+        (["-w", "-", "-C", "1"], "cannot rotate standard output"),
+        (["-w", "x.pcap", "-W", "3"], "-W needs -G or -C"),
+        (["--sampling", "4"], "--sampling needs --backend pfring"),
+        (["--cluster", "x:hash"], "numeric ID"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    proc = capsvc("capture", "-i", "lo", *args)
+    _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_bad_filter_exits_2_with_the_caret_message() -> None:
+    need_root()
+    try:
+        from capsvc.filter import compile_bpf  # noqa: F401
+    except ImportError:
+        pytest.skip("capsvc.filter.compile_bpf not available yet")
+    with veth_pair() as pair:
+        proc = capsvc("capture", "-i", pair.host, "-c", "1", "udp", "port", "and", "(")
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = stderr.strip().splitlines()
+    assert stderr.startswith("capsvc: ") and "Traceback" not in stderr
+    assert lines[-2].strip() == "udp port and (" and lines[-1].strip() == "^"
+
+
+def test_interfaces_lists_index_flags_and_addresses() -> None:
+    with veth_pair() as pair:
+        proc = capsvc("interfaces")
+        stdout, stderr = proc.communicate(timeout=20)
+        index = pair.host_index
+    assert proc.returncode == 0, stderr
+    assert any(line.startswith(f"{index}.{pair.host} [Up") for line in stdout.splitlines())
+    assert any(
+        line.startswith("1.lo [Up, Running, Loopback]") and "127.0.0.1/8" in line
+        for line in stdout.splitlines()
+    )
+    assert stdout.splitlines()[-1].startswith("0.any ")

@@ -1,0 +1,59 @@
+"""``capsvc filter``: normalized text, -d dumps, link types, and errors with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from capsvc.cli._filter import add_parser
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="capsvc")
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["filter", *argv])
+    code: int = args.run(args)
+    return code
+
+
+def test_prints_the_normalized_expression(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["TCP", "PORT", "443", "&&", "!", "host", "10.0.0.1"]) == 0
+    assert capsys.readouterr().out == "tcp port 443 and not host 10.0.0.1\n"
+
+
+def test_dump(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["-d", "ip"]) == 0
+    assert capsys.readouterr().out == (
+        "(000) ldh      [12]\n"
+        "(001) jeq      #0x800           jt 2\tjf 3\n"
+        "(002) ret      #262144\n"
+        "(003) ret      #0\n"
+    )
+
+
+def test_dump_for_a_link_type(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--linktype", "raw", "-d", "-s", "128", "ip6"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("(000) ldb      [0]\n(001) and      #0xf0\n")
+    assert "ret      #128" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["tcp", "port", "0"], "port 0 outside 1-65535"),
+        (["-d", "(tcp"], "unclosed '('"),
+        (["--linktype", "raw", "vlan"], "'vlan' needs Ethernet frames"),
+        (["--linktype", "token-ring", "ip"], "unknown link type"),
+    ],
+)
+def test_errors_exit_2_with_a_caret(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert words in captured.err
+    if "link type" not in words:
+        assert captured.err.rstrip().endswith("^")
