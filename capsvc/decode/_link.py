@@ -13,12 +13,9 @@ import struct
 from collections.abc import Callable
 
 from .._packet import Direction, LinkType
+from ._const import ETH_P_802_2, ETHERTYPE_IP, ETHERTYPE_IPV6, VLAN_TPIDS
 
 __all__ = [
-    "ETHERTYPE_ARP",
-    "ETHERTYPE_IP",
-    "ETHERTYPE_IPV6",
-    "ETH_P_802_2",
     "LinkDecoder",
     "cooked_direction",
     "decode_ethernet",
@@ -29,14 +26,7 @@ __all__ = [
     "transport_protocol",
 ]
 
-ETHERTYPE_IP = 0x0800
-ETHERTYPE_IPV6 = 0x86DD
-ETHERTYPE_ARP = 0x0806
-#: Pseudo ethertype of an 802.3 frame carrying LLC (Linux ETH_P_802_2).
-ETH_P_802_2 = 0x0004
-
-#: 802.1Q, 802.1ad (QinQ) and the old pre-standard QinQ tag.
-_VLAN_TPIDS = frozenset((0x8100, 0x88A8, 0x9100))
+_VLAN_TPIDS = frozenset(VLAN_TPIDS)
 #: struct ether_header: dst, src, type.
 ETHER_HEADER = struct.Struct("!6s6sH")
 #: struct sll_header: pkttype, hatype, halen, addr[8], protocol.

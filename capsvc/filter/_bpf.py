@@ -13,6 +13,7 @@ from itertools import accumulate
 from typing import NamedTuple
 
 from .._packet import SNAPLEN_DEFAULT
+from ..decode._const import SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, skf_ad
 from ._bpfgraph import (
     ABS,
     ALU,
@@ -256,7 +257,7 @@ def _layout(blocks: list[Block]) -> list[BpfInstruction]:
 
 _LOAD_NAMES = {W: "ld", H: "ldh", B: "ldb"}
 #: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG / _PRESENT), named as tcpdump -d does.
-_ANCILLARY = {0xFFFFF000 + 44: "vlan_tci", 0xFFFFF000 + 48: "vlanp"}
+_ANCILLARY = {skf_ad(SKF_AD_VLAN_TAG): "vlan_tci", skf_ad(SKF_AD_VLAN_TAG_PRESENT): "vlanp"}
 _ALU_NAMES = {
     v: k
     for k, v in {

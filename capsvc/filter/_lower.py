@@ -14,6 +14,24 @@ import sys
 from dataclasses import dataclass
 
 from .._packet import LinkType
+from ..decode._const import (
+    ETHERTYPE_ARP,
+    ETHERTYPE_IP,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_REVARP,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    LINUX_AF_INET,
+    LINUX_AF_INET6,
+    SKF_AD_VLAN_TAG,
+    SKF_AD_VLAN_TAG_PRESENT,
+    VLAN_TPIDS,
+    skf_ad,
+)
 from ._ast import (
     And,
     Arith,
@@ -62,18 +80,28 @@ from ._simplify import simplify, small
 
 __all__ = ["lower"]
 
-ETH_IP, ETH_IP6, ETH_ARP, ETH_RARP = 0x0800, 0x86DD, 0x0806, 0x8035
-_VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
-_AF_INET, _AF_INET6 = 2, 10  # Linux values: libpcap compares the compiling host's AF_ numbers
-_IP_PROTOS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "igmp": 2}
-_PORT_PROTOS = {"tcp": (6,), "udp": (17,), "sctp": (132,), "": (6, 17, 132)}
+ETH_IP, ETH_IP6, ETH_ARP, ETH_RARP = ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP, ETHERTYPE_REVARP
+# Linux values: libpcap compares the compiling host's AF_ numbers.
+_AF_INET, _AF_INET6 = LINUX_AF_INET, LINUX_AF_INET6
+_IP_PROTOS = {
+    "tcp": IPPROTO_TCP,
+    "udp": IPPROTO_UDP,
+    "sctp": IPPROTO_SCTP,
+    "icmp": IPPROTO_ICMP,
+    "igmp": IPPROTO_IGMP,
+}
+_PORT_PROTOS = {
+    "tcp": (IPPROTO_TCP,),
+    "udp": (IPPROTO_UDP,),
+    "sctp": (IPPROTO_SCTP,),
+    "": (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP),
+}
 _LLC_SAPS = (0x06, 0xF0, 0xFE)  # libpcap checks DSAP and SSAP for these
 #: Loads at these offsets read the socket buffer's metadata in a Linux socket filter
 #: (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT / SKF_AD_VLAN_TAG, linux/filter.h): whether the kernel
 #: took an 802.1Q tag out of the frame, and that tag's TCI.
-SKF_AD_OFF = 0xFFFFF000  # -0x1000 as an unsigned 32-bit offset
-KERNEL_VLAN_TAG = SKF_AD_OFF + 44
-KERNEL_VLAN_PRESENT = SKF_AD_OFF + 48
+KERNEL_VLAN_TAG = skf_ad(SKF_AD_VLAN_TAG)
+KERNEL_VLAN_PRESENT = skf_ad(SKF_AD_VLAN_TAG_PRESENT)
 #: Expressions of more tests than this are only factored, not simplified: in a long chain of
 #: alternatives few tests are decided by tests every path has made (the BPF compiler's jump
 #: threading finds the ones decided on each path), and compiling stays fast. Every verdict on a
@@ -352,7 +380,7 @@ class _Lowering:
                 return TRUE
             return Cmp(Alu("&", Ld(2, KERNEL_VLAN_TAG), Imm(0x0FFF)), "eq", node.vid)
         off = self.link.type_off + self.shift
-        tagged = disj(*(Cmp(Ld(2, off), "eq", t) for t in _VLAN_TYPES))
+        tagged = disj(*(Cmp(Ld(2, off), "eq", t) for t in VLAN_TPIDS))
         vid = None
         if node.vid is not None:
             vid = Cmp(Alu("&", Ld(2, self.pl), Imm(0x0FFF)), "eq", node.vid)
@@ -422,7 +450,9 @@ class _Lowering:
                 iguard, self.proto_abbrev(proto, node.pos)
             )
         if proto == "icmp6":
-            guard = conj(iguard, self.linktype_is(ETH_IP6), Cmp(Ld(1, pl + 6), "eq", 58))
+            guard = conj(
+                iguard, self.linktype_is(ETH_IP6), Cmp(Ld(1, pl + 6), "eq", IPPROTO_ICMPV6)
+            )
             return _at(size, pl + 40, index, node.pos, self), guard
         guard = conj(
             self.linktype_is(ETH_IP),

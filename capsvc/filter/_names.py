@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from ..decode._const import (
+    ETHERTYPE_ARP,
+    ETHERTYPE_IP,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_REVARP,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+)
+
 __all__ = ["CONSTANTS", "ETHER_PROTO_NAMES", "IP_PROTO_NAMES", "LOAD_PROTOS", "PROTO_WORDS"]
 
 #: Constants usable in arithmetic: field offsets and values, as tcpdump names them.
@@ -58,13 +71,18 @@ LOAD_PROTOS = frozenset(PROTO_WORDS | {"ether", "link"})
 
 #: Names accepted after ``proto`` / ``ip proto`` / ``ip6 proto``.
 IP_PROTO_NAMES: dict[str, int] = {
-    "icmp": 1,
-    "igmp": 2,
-    "tcp": 6,
-    "udp": 17,
-    "icmp6": 58,
-    "sctp": 132,
+    "icmp": IPPROTO_ICMP,
+    "igmp": IPPROTO_IGMP,
+    "tcp": IPPROTO_TCP,
+    "udp": IPPROTO_UDP,
+    "icmp6": IPPROTO_ICMPV6,
+    "sctp": IPPROTO_SCTP,
 }
 
 #: Names accepted after ``ether proto``.
-ETHER_PROTO_NAMES: dict[str, int] = {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "rarp": 0x8035}
+ETHER_PROTO_NAMES: dict[str, int] = {
+    "ip": ETHERTYPE_IP,
+    "ip6": ETHERTYPE_IPV6,
+    "arp": ETHERTYPE_ARP,
+    "rarp": ETHERTYPE_REVARP,
+}

@@ -31,11 +31,17 @@ from socket import AF_INET6, inet_ntoa, inet_ntop
 
 from .._packet import Direction, LinkType
 from ..decode._annotate import ANNOTATED_FIRST_BYTES, annotate_tcp, ascii_lines
+from ..decode._const import (
+    ETHERTYPE_IP,
+    ETHERTYPE_IPV6,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+)
 from ..decode._dns import DNS_PORTS, dns_summary
 from ..decode._flows import DEFAULT_MAX_FLOWS, FlowTable
 from ..decode._link import (
-    ETHERTYPE_IP,
-    ETHERTYPE_IPV6,
     cooked_direction,
     ipv6_transport,
     link_decoder,
@@ -187,7 +193,7 @@ class TextFormatter:
             return f"{_TAG_IP[direction]} ??? len={wire_len}"
         proto = data[off + 9]
         frag = (data[off + 6] << 8 | data[off + 7]) & 0x1FFF
-        if (proto == 6 or proto == 17) and ihl == 20 and not frag and n >= off + 24:
+        if (proto in (IPPROTO_TCP, IPPROTO_UDP)) and ihl == 20 and not frag and n >= off + 24:
             # Addresses and ports sit together: one slice keys the whole endpoint text.
             key = data[off + 12 : off + 24]
             endpoints = self._endpoints.get(key) or self._endpoints4(key)
@@ -292,7 +298,7 @@ class TextFormatter:
         ``psrc``/``pdst`` the same as they print before a port (bracketed for IPv6); ``plen`` is
         the IP payload length from the header, ``end`` the end of the captured part of it.
         """
-        if proto == 6 or proto == 17:
+        if proto in (IPPROTO_TCP, IPPROTO_UDP):
             if l4 + 4 > end:
                 return f"{_proto_tag(proto, direction)} ??? len={wire_len}"
             sport, dport = _PORTS(data, l4)
@@ -308,11 +314,11 @@ class TextFormatter:
                 direction,
                 suffix,
             )
-        if proto == 1 or proto == 58:
-            tags = _TAG_ICMP if proto == 1 else _TAG_ICMP6
+        if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            tags = _TAG_ICMP if proto == IPPROTO_ICMP else _TAG_ICMP6
             if l4 + 4 > end:
                 return f"{tags[direction]} ??? len={wire_len}"
-            text = icmp_text(data, l4, end) if proto == 1 else icmp6_text(data, l4, end)
+            text = icmp_text(data, l4, end) if proto == IPPROTO_ICMP else icmp6_text(data, l4, end)
             line = f"{tags[direction]} {src} > {dst} {text}, length {plen}{suffix}"
             if self.ascii:
                 line += ascii_lines(data, l4 + 8, end)
@@ -340,7 +346,7 @@ class TextFormatter:
         Arguments as for ``_transport``; ``endpoints`` replaces the address texts; ``proto`` is 6
         (TCP) or anything else for UDP.
         """
-        if proto == 6:
+        if proto == IPPROTO_TCP:
             if l4 + 20 > end:
                 return f"{_TAG_TCP[direction]} ??? len={wire_len}"
             thl = (data[l4 + 12] >> 4) * 4
@@ -415,12 +421,12 @@ class TextFormatter:
 
 
 def _proto_tag(proto: int, direction: int) -> str:
-    if proto == 6:
+    if proto == IPPROTO_TCP:
         return _TAG_TCP[direction]
-    if proto == 17:
+    if proto == IPPROTO_UDP:
         return _TAG_UDP[direction]
-    if proto == 1:
+    if proto == IPPROTO_ICMP:
         return _TAG_ICMP[direction]
-    if proto == 58:
+    if proto == IPPROTO_ICMPV6:
         return _TAG_ICMP6[direction]
     return tag(direction, f"P{proto}")

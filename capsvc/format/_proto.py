@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from socket import AF_INET6, inet_ntoa, inet_ntop
 
-from ..decode._link import ETH_P_802_2, ETHERTYPE_ARP
+from ..decode._const import ETH_P_802_2, ETHERTYPE_ARP, ETHERTYPE_IP, ETHERTYPE_REVARP
 
 __all__ = [
     "ETHER_NAMES",
@@ -98,7 +98,7 @@ _ICMP6_ID_SEQ = frozenset((128, 129))
 ETHER_NAMES = {
     ETH_P_802_2: "LLC",
     ETHERTYPE_ARP: "ARP",
-    0x8035: "RARP",
+    ETHERTYPE_REVARP: "RARP",
     0x809B: "ATALK",
     0x80F3: "AARP",
     0x8137: "IPX",
@@ -242,7 +242,7 @@ def arp_text(data: bytes, pos: int, length: int) -> str:
         return f"ARP, length {length}"
     hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", data, pos)
     opname = _ARP_OPS.get(op, f"op {op}")
-    if hrd == 1 and pro == 0x0800 and hln == 6 and pln == 4 and len(data) >= pos + 28:
+    if hrd == 1 and pro == ETHERTYPE_IP and hln == 6 and pln == 4 and len(data) >= pos + 28:
         _h, _p, _hl, _pl, _op, sha, spa, _tha, tpa = ARP_ETHER_IPV4.unpack_from(data, pos)
         if op == 1:
             return f"ARP, Request who-has {inet_ntoa(tpa)} tell {inet_ntoa(spa)}, length {length}"
@@ -264,7 +264,7 @@ def link_text(data: bytes, ethertype: int, pos: int, length: int) -> tuple[str, 
         ``(tag name, text)``, e.g. ``("ARP", "ARP, Request who-has ...")`` or
         ``("LLDP", "LLDP, ethertype 0x88cc, length 60")``.
     """
-    if ethertype == ETHERTYPE_ARP or ethertype == 0x8035:
+    if ethertype in (ETHERTYPE_ARP, ETHERTYPE_REVARP):
         text = arp_text(data, pos, length)
         return ("ARP", text) if ethertype == ETHERTYPE_ARP else ("RARP", "R" + text)
     if ethertype == ETH_P_802_2:

@@ -28,7 +28,15 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from .._packet import LinkType, PacketBatch
-from ..decode._link import ETHERTYPE_IP, ETHERTYPE_IPV6, link_decoder, transport_protocol
+from ..decode._const import (
+    ETHERTYPE_IP,
+    ETHERTYPE_IPV6,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+)
+from ..decode._link import link_decoder, transport_protocol
 
 if TYPE_CHECKING:
     from .._session import Stats
@@ -40,7 +48,8 @@ PROTOCOL_NAMES = ("tcp", "udp", "icmp", "icmp6", "other")
 _OTHER = 4
 #: IP protocol number -> slot in the breakdown; index -1 (not IP) lands on the last, "other".
 _SLOT: tuple[int, ...] = tuple(
-    {6: 0, 17: 1, 1: 2, 58: 3}.get(proto, _OTHER) for proto in range(257)
+    {IPPROTO_TCP: 0, IPPROTO_UDP: 1, IPPROTO_ICMP: 2, IPPROTO_ICMPV6: 3}.get(proto, _OTHER)
+    for proto in range(257)
 )
 
 

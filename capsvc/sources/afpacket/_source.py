@@ -20,6 +20,7 @@ from typing import cast
 
 from ..._errors import CaptureError, PermissionNeededError
 from ..._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
+from ...decode._const import ETH_P_ALL
 from .._base import SourceStats
 from .._ifaces import (
     ARPHRD_LOOPBACK,
@@ -54,7 +55,6 @@ PACKET_FANOUT = 18
 PACKET_IGNORE_OUTGOING = 23
 PACKET_MR_PROMISC = 1
 TPACKET_V3 = 2
-ETH_P_ALL = 0x0003
 SO_ATTACH_FILTER = 26
 
 #: struct packet_mreq: mr_ifindex, mr_type, mr_alen, mr_address[8].

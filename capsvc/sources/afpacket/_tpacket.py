@@ -18,6 +18,14 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from ..._packet import Direction, Packet, PacketBatch
+from ...decode._const import (
+    ETHERTYPE_8021Q,
+    SKF_AD_HATYPE,
+    SKF_AD_IFINDEX,
+    SKF_AD_PKTTYPE,
+    SKF_AD_PROTOCOL,
+    skf_ad,
+)
 
 __all__ = [
     "FANOUT_FLAGS",
@@ -65,7 +73,6 @@ PACKET_OTHERHOST = 3
 PACKET_OUTGOING = 4
 
 TPACKET_ALIGNMENT = 16
-ETH_P_8021Q = 0x8100
 
 # Classic BPF (linux/filter.h, linux/bpf_common.h).
 BPF_LD = 0x00
@@ -80,11 +87,6 @@ BPF_LD_B_ABS = BPF_LD | BPF_B | BPF_ABS
 BPF_LD_W_ABS = BPF_LD | BPF_W | BPF_ABS
 BPF_JMP_JEQ_K = 0x15
 BPF_RET_K = 0x06
-SKF_AD_OFF = -0x1000
-SKF_AD_PROTOCOL = 0
-SKF_AD_PKTTYPE = 4
-SKF_AD_IFINDEX = 8
-SKF_AD_HATYPE = 28
 
 #: Fanout modes by name (PACKET_FANOUT_*).
 FANOUT_MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "random": 4, "qm": 5}
@@ -343,7 +345,7 @@ def _vlan_tag(buf: RingBuffer, off: int, status: int) -> bytes:
     """The 802.1Q tag the kernel took off the packet whose tpacket3_hdr is at ``off``."""
     tci, tpid = _VLAN_FIELDS.unpack_from(buf, off + _VLAN_FIELDS_OFFSET)
     if not status & TP_STATUS_VLAN_TPID_VALID:
-        tpid = ETH_P_8021Q
+        tpid = ETHERTYPE_8021Q
     return _VLAN_TAG.pack(tpid, tci & 0xFFFF)
 
 
@@ -380,7 +382,7 @@ def uncook_program(program: Iterable[Instruction]) -> list[tuple[int, int, int, 
             if k >= SLL2_LEN:
                 k -= SLL2_LEN
             elif klass == BPF_LD and mode == BPF_ABS and (k, code & 0x18) in _SLL2_ANCILLARY:
-                k = (SKF_AD_OFF + _SLL2_ANCILLARY[k, code & 0x18]) & 0xFFFFFFFF
+                k = skf_ad(_SLL2_ANCILLARY[k, code & 0x18])
             else:
                 return None
         result.append((code, jt, jf, k))
@@ -399,7 +401,7 @@ def bpf_direction_prefix(direction: str) -> list[tuple[int, int, int, int]]:
     """
     if direction == "inout":
         return []
-    load = (BPF_LD_B_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_PKTTYPE) & 0xFFFFFFFF)
+    load = (BPF_LD_B_ABS, 0, 0, skf_ad(SKF_AD_PKTTYPE))
     if direction == "out":
         test = (BPF_JMP_JEQ_K, 1, 0, PACKET_OUTGOING)
     else:
@@ -424,9 +426,9 @@ def bpf_loopback_outgoing_prefix(ifindexes: list[int]) -> list[tuple[int, int, i
     if not n:
         return []
     out = [
-        (BPF_LD_B_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_PKTTYPE) & 0xFFFFFFFF),
+        (BPF_LD_B_ABS, 0, 0, skf_ad(SKF_AD_PKTTYPE)),
         (BPF_JMP_JEQ_K, 0, n + 2, PACKET_OUTGOING),
-        (BPF_LD_W_ABS, 0, 0, (SKF_AD_OFF + SKF_AD_IFINDEX) & 0xFFFFFFFF),
+        (BPF_LD_W_ABS, 0, 0, skf_ad(SKF_AD_IFINDEX)),
     ]
     for i, ifindex in enumerate(ifindexes, 1):
         out.append((BPF_JMP_JEQ_K, n - i, 1 if i == n else 0, ifindex))
