@@ -14,29 +14,42 @@ if TYPE_CHECKING:
         CapsvcError,
         CaptureError,
         CaptureFileError,
+        ConfigError,
+        FilterCompileError,
+        FilterError,
+        FilterSyntaxError,
+        NoSuchInterfaceError,
+        OptionError,
+        PathOutsideError,
         PermissionNeededError,
     )
-    from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch
-    from ._session import Session, Stats
-    from .service import CaptureService, ConfigError, ServiceConfig, load_config
+    from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
+    from ._session import Session
+    from .service import CaptureService, ServiceConfig, load_config
     from .sources._base import Source, SourceStats
 
+_ERRORS = (
+    "BackendUnavailableError",
+    "CapsvcError",
+    "CaptureError",
+    "CaptureFileError",
+    "ConfigError",
+    "FilterCompileError",
+    "FilterError",
+    "FilterSyntaxError",
+    "NoSuchInterfaceError",
+    "OptionError",
+    "PathOutsideError",
+    "PermissionNeededError",
+)
 _WHERE = {
-    "BackendUnavailableError": "._errors",
-    "CapsvcError": "._errors",
-    "CaptureError": "._errors",
-    "CaptureFileError": "._errors",
-    "PermissionNeededError": "._errors",
-    "SNAPLEN_DEFAULT": "._packet",
-    "Direction": "._packet",
-    "LinkType": "._packet",
-    "Matcher": "._packet",
-    "Packet": "._packet",
-    "PacketBatch": "._packet",
+    **dict.fromkeys(_ERRORS, "._errors"),
+    **dict.fromkeys(
+        ("SNAPLEN_DEFAULT", "Direction", "LinkType", "Matcher", "Packet", "PacketBatch", "Stats"),
+        "._packet",
+    ),
     "Session": "._session",
-    "Stats": "._session",
     "CaptureService": ".service",
-    "ConfigError": ".service",
     "ServiceConfig": ".service",
     "load_config": ".service",
     "Source": ".sources._base",
@@ -52,10 +65,16 @@ __all__ = [
     "CaptureService",
     "ConfigError",
     "Direction",
+    "FilterCompileError",
+    "FilterError",
+    "FilterSyntaxError",
     "LinkType",
     "Matcher",
+    "NoSuchInterfaceError",
+    "OptionError",
     "Packet",
     "PacketBatch",
+    "PathOutsideError",
     "PermissionNeededError",
     "ServiceConfig",
     "Session",
@@ -64,5 +83,5 @@ __all__ = [
     "Stats",
     "load_config",
 ]
-__getattr__ = lazy_exports(__name__, globals(), _WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)
 __version__ = "0.1.0"

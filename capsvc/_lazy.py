@@ -16,13 +16,18 @@ __all__ = ["lazy_exports"]
 
 def lazy_exports(
     package: str, namespace: dict[str, Any], where: Mapping[str, str]
-) -> Callable[[str], Any]:
-    """Return a module ``__getattr__`` that imports ``where[name]`` (relative) on first use.
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Return a module's ``__getattr__`` and ``__dir__`` for names imported on first use.
 
     Args:
         package: the package's ``__name__``.
         namespace: the package's ``globals()``; each name is cached there once imported.
         where: public name -> module relative to the package (``"._session"``).
+
+    Returns:
+        ``(__getattr__, __dir__)``: the first imports ``where[name]`` and caches the value; the
+        second lists the public names and the module's dunders (``__version__``, ``__all__``),
+        so ``dir()`` and tab completion show the API before anything is imported.
     """
 
     def __getattr__(name: str) -> Any:
@@ -33,4 +38,7 @@ def lazy_exports(
         namespace[name] = value
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*where, *(n for n in namespace if n.startswith("__"))})
+
+    return __getattr__, __dir__

@@ -1,4 +1,4 @@
-"""Packet and batch types, directions, link types.
+"""Packet and batch types, directions, link types, and the Session's counters.
 
 Pure module: no IO. A packet is a small tuple so the hot paths can build one cheaply; a batch is a
 plain list of them. Everything that crosses a boundary that costs something crosses as a batch.
@@ -9,7 +9,17 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple, Protocol
 
-__all__ = ["SNAPLEN_DEFAULT", "Direction", "LinkType", "Matcher", "Packet", "PacketBatch"]
+from ._errors import OptionError
+
+__all__ = [
+    "SNAPLEN_DEFAULT",
+    "Direction",
+    "LinkType",
+    "Matcher",
+    "Packet",
+    "PacketBatch",
+    "Stats",
+]
 
 #: The snapshot length used when 0 is given (tcpdump's default).
 SNAPLEN_DEFAULT = 262144
@@ -64,7 +74,7 @@ class LinkType(enum.IntEnum):
             return cls[text]
         except KeyError:
             names = ", ".join(m.name.lower() for m in cls)
-            raise ValueError(f"unknown link type {value!r} (one of: {names})") from None
+            raise OptionError(f"unknown link type {value!r} (one of: {names})") from None
 
 
 _LINKTYPE_ALIASES = {
@@ -105,3 +115,32 @@ class Matcher(Protocol):
     def match(self, data: bytes) -> bool:
         """Return True when the frame passes."""
         ...
+
+
+class Stats(NamedTuple):
+    """A session's counters (frozen snapshot).
+
+    For every session, offered = packets + dropped + filtered, exactly (offers after ``stop()``
+    are ignored and counted nowhere).
+
+    Attributes:
+        packets: packets accepted into the queue.
+        bytes: wire bytes of the accepted packets.
+        dropped: packets refused because the queue was full.
+        filtered: packets the matcher rejected.
+        kernel_dropped: packets the source's kernel or library dropped (0 without a source).
+        sink_errors: sink failures (each failed sink is disabled after its first).
+        written: accepted packets handed to at least one sink that took them.
+        queued: packets waiting in the queue now.
+        received: packets the source reported as received by its kernel or library.
+    """
+
+    packets: int = 0
+    bytes: int = 0
+    dropped: int = 0
+    filtered: int = 0
+    kernel_dropped: int = 0
+    sink_errors: int = 0
+    written: int = 0
+    queued: int = 0
+    received: int = 0

@@ -18,14 +18,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from time import time_ns
 from types import TracebackType
-from typing import IO, Any, NamedTuple, Self
+from typing import IO, Any, Self
 
-from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch
+from ._errors import OptionError
+from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
 from ._sinkthread import Writer
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 
-__all__ = ["Matcher", "Session", "Stats"]
+__all__ = ["Session"]
 
 log = logging.getLogger("capsvc")
 
@@ -39,35 +40,6 @@ SOURCE_STOP_TIMEOUT = 5.0
 _INBOUND = Direction.INBOUND
 _OUTBOUND = Direction.OUTBOUND
 _new_packet = tuple.__new__
-
-
-class Stats(NamedTuple):
-    """A session's counters (frozen snapshot).
-
-    For every session, offered = packets + dropped + filtered, exactly (offers after ``stop()``
-    are ignored and counted nowhere).
-
-    Attributes:
-        packets: packets accepted into the queue.
-        bytes: wire bytes of the accepted packets.
-        dropped: packets refused because the queue was full.
-        filtered: packets the matcher rejected.
-        kernel_dropped: packets the source's kernel or library dropped (0 without a source).
-        sink_errors: sink failures (each failed sink is disabled after its first).
-        written: accepted packets handed to at least one sink that took them.
-        queued: packets waiting in the queue now.
-        received: packets the source reported as received by its kernel or library.
-    """
-
-    packets: int = 0
-    bytes: int = 0
-    dropped: int = 0
-    filtered: int = 0
-    kernel_dropped: int = 0
-    sink_errors: int = 0
-    written: int = 0
-    queued: int = 0
-    received: int = 0
 
 
 class Session:
@@ -95,7 +67,8 @@ class Session:
     Raises:
         ValueError: no sink at all was given ("at least one output sink required"), or a
             negative snaplen or bufsize.
-        capsvc.filter.FilterSyntaxError: ``matcher`` is a malformed filter expression.
+        capsvc.FilterError: ``matcher`` is a filter expression that is malformed or that the
+            link type cannot express.
     """
 
     def __init__(
@@ -116,9 +89,9 @@ class Session:
     ) -> None:
         extra = list(sinks)
         if output is None and text_output is None and not extra:
-            raise ValueError("at least one output sink required")
+            raise OptionError("at least one output sink required")
         if snaplen < 0 or bufsize < 0:
-            raise ValueError("snaplen and bufsize must not be negative")
+            raise OptionError("snaplen and bufsize must not be negative")
         self._source = source
         self.linktype = LinkType(source.linktype) if source is not None else LinkType(linktype)
         self.snaplen = snaplen or SNAPLEN_DEFAULT

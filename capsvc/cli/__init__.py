@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .._errors import CapsvcError
+from .._errors import CapsvcError, ConfigError, FilterError, OptionError
 from ._common import EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error
 
 __all__ = ["main"]
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print_error(str(exc))
         return EXIT_USAGE
-    except ValueError as exc:  # a malformed filter: FilterSyntaxError is a ValueError
+    except (FilterError, OptionError, ConfigError) as exc:  # a filter's message has its caret
         print_error(str(exc))
         return EXIT_USAGE
     except (CapsvcError, OSError) as exc:

@@ -15,8 +15,9 @@ import importlib
 import sys
 from typing import IO, Any
 
-from .._session import Session, Stats
-from ..filter import FilterSyntaxError
+from .._errors import OptionError
+from .._packet import Stats
+from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
 from ..sources._open import BACKENDS, open_live_source
@@ -179,11 +180,8 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
             direction=args.direction,
             **options,
         )
-    except FilterSyntaxError:
-        raise  # its message shows the expression with a caret; exit status 2
-    except ValueError as exc:  # a malformed argument
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        raise UsageError(f"{reason} (filter: {expression!r})" if expression else reason) from exc
+    except OptionError as exc:  # a malformed argument; a filter error keeps its caret
+        raise UsageError(str(exc)) from exc
 
 
 async def _capture(args: argparse.Namespace) -> tuple[Stats, BaseException | None]:

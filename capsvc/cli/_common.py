@@ -14,7 +14,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, TypeVar
 
-from .._session import Session, Stats
+from .._errors import CapsvcError
+from .._packet import Stats
+from .._session import Session
 
 __all__ = [
     "EXIT_OK",
@@ -35,7 +37,7 @@ EXIT_USAGE = 2
 T = TypeVar("T")
 
 
-class UsageError(Exception):
+class UsageError(CapsvcError):
     """A mistake in the command line; printed as one line, exit status 2."""
 
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .._packet import LinkType
-from ..filter import FilterSyntaxError, bpf_dump, compile_bpf, parse
+from ..filter import FilterError, bpf_dump, compile_bpf, parse
 
 __all__ = ["add_parser", "run"]
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if node is not None:
             compile_bpf(node, linktype)  # reports what the link type cannot express
         print("" if node is None else str(node))
-    except FilterSyntaxError as exc:
+    except FilterError as exc:
         print(f"capsvc filter: {exc}", file=sys.stderr)
         return 2
     return 0

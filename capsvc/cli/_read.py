@@ -13,7 +13,8 @@ import sys
 import time
 from typing import IO, Any
 
-from .._session import Session, Stats
+from .._packet import Stats
+from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
 from ._common import (

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .._errors import OptionError
+
 __all__ = ["DEFAULT_MAX_FLOWS", "FlowTable"]
 
 #: Connections remembered when no size is given.
@@ -41,7 +43,7 @@ class FlowTable:
 
     def __init__(self, max_flows: int = DEFAULT_MAX_FLOWS) -> None:
         if max_flows < 1:
-            raise ValueError(f"max_flows must be at least 1, not {max_flows}")
+            raise OptionError(f"max_flows must be at least 1, not {max_flows}")
         self.max_flows = max_flows
         self._flows: OrderedDict[_FlowKey, list[int]] = OrderedDict()
 

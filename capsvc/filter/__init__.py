@@ -38,11 +38,11 @@ tcp-syn, tcp-ack, icmp6type, ...). A keyword may be written with a leading backs
 
 from __future__ import annotations
 
+from .._errors import FilterCompileError, FilterError, FilterSyntaxError
 from .._packet import SNAPLEN_DEFAULT, LinkType
 from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
 from ._compiled import Filter, Matcher, parse_filter
-from ._errors import FilterCompileError, FilterSyntaxError
 from ._gc import gc_paused
 from ._lower import lower
 from ._parser import parse
@@ -51,6 +51,7 @@ __all__ = [
     "BpfInstruction",
     "Filter",
     "FilterCompileError",
+    "FilterError",
     "FilterSyntaxError",
     "Matcher",
     "Node",

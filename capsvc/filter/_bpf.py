@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
+from .._errors import FilterCompileError
 from .._packet import SNAPLEN_DEFAULT
 from ..decode._const import SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, skf_ad
 from ._bpfgraph import (
@@ -47,7 +48,6 @@ from ._bpfgraph import (
     order,
     thread,
 )
-from ._errors import FilterCompileError
 from ._ir import (
     Alu,
     Cmp,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
+from .._errors import FilterCompileError, FilterSyntaxError
 from .._packet import LinkType
 from ._ast import And, Host, IpProto, Node, Port
 from ._codegen import build
-from ._errors import FilterSyntaxError
 from ._gc import gc_paused
 from ._lower import lower
 from ._parser import parse
@@ -64,13 +64,14 @@ def parse_filter(expr: str, linktype: LinkType | int = LinkType.RAW) -> Matcher 
         A Matcher, or None for an empty or blank expression (match everything).
 
     Raises:
-        FilterSyntaxError: the expression is malformed, or (as its subclass FilterCompileError)
-            asks for something the link type cannot express. Nothing else is raised.
+        FilterSyntaxError: the expression is malformed.
+        FilterCompileError: it asks for something the link type cannot express. Both are
+            FilterErrors; nothing else is raised.
     """
     try:
         kind = LinkType(linktype)
     except ValueError:
-        raise FilterSyntaxError(f"unsupported link type {linktype!r}", expr, 0) from None
+        raise FilterCompileError(f"unsupported link type {linktype!r}", expr, 0) from None
     with gc_paused():
         node = parse(expr)
         return None if node is None else Matcher(node, kind, expr)

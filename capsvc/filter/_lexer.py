@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ._errors import FilterSyntaxError
+from .._errors import FilterSyntaxError
 
 __all__ = ["Token", "tokenize"]
 

@@ -13,6 +13,7 @@ import ipaddress
 import sys
 from dataclasses import dataclass
 
+from .._errors import FilterCompileError
 from .._packet import LinkType
 from ..decode._const import (
     ETHERTYPE_ARP,
@@ -53,7 +54,6 @@ from ._ast import (
     Proto,
     Vlan,
 )
-from ._errors import FilterCompileError
 from ._ir import (
     FALSE,
     MASK32,

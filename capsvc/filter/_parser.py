@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from .._errors import FilterSyntaxError
 from ._ast import (
     ARITH_PRECEDENCE,
     And,
@@ -31,7 +32,6 @@ from ._ast import (
     Proto,
     Vlan,
 )
-from ._errors import FilterSyntaxError
 from ._lexer import Token, tokenize
 from ._names import CONSTANTS, ETHER_PROTO_NAMES, IP_PROTO_NAMES, LOAD_PROTOS, PROTO_WORDS
 

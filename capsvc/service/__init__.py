@@ -20,6 +20,7 @@ directory, 404 unknown session or interface, 409 name taken or limit reached, 50
 missing.
 """
 
+from .._errors import ConfigError, ConflictError, NotFoundError, PathOutsideError, ServiceError
 from ._config import (
     ServiceConfig,
     ServiceSettings,
@@ -30,9 +31,8 @@ from ._config import (
     parse_config,
     parse_session_spec,
 )
-from ._errors import ConfigError, PathOutsideError
 from ._managed import ServiceSession
-from ._service import CaptureService, ConflictError, NotFoundError, ServiceError
+from ._service import CaptureService
 
 __all__ = [
     "CaptureService",

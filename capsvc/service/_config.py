@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import ConfigError, PathOutsideError
+from .._errors import ConfigError, FilterError, PathOutsideError
 from ._validate import (
     as_bool,
     as_int,
@@ -457,5 +457,5 @@ def _check_filter(expr: str, origin: str, key: str) -> None:
 
     try:
         parse_filter(expr, LinkType.ETHERNET)
-    except ValueError as exc:
+    except FilterError as exc:
         raise ConfigError(origin, key, f"bad filter:\n{exc}") from exc

@@ -22,13 +22,22 @@ from typing import Any
 
 from aiohttp import web
 
-from .._errors import BackendUnavailableError, CapsvcError
+from .._errors import (
+    BackendUnavailableError,
+    CapsvcError,
+    ConfigError,
+    FilterError,
+    NoSuchInterfaceError,
+    NotFoundError,
+    PathOutsideError,
+    ServiceError,
+)
 from .._packet import PacketBatch
 from ..sinks._pcap import pcap_header
-from ._config import ConfigError, PathOutsideError, parse_session_spec
+from ._config import parse_session_spec
 from ._metrics import CONTENT_TYPE, SessionSample, metrics_text
-from ._outputs import InterfaceNotFoundError, interface_exists
-from ._service import CaptureService, NotFoundError, ServiceError, ServiceSession
+from ._outputs import interface_exists
+from ._service import CaptureService, ServiceSession
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, BatchEncoder, Subscriber, Taken
 
 __all__ = ["PCAP_CONTENT_TYPE", "SERVICE_KEY", "TokenRef", "build_app"]
@@ -92,11 +101,11 @@ def build_app(service: CaptureService, token: TokenRef) -> web.Application:
             return _error(exc.status, exc.reason)
         except PathOutsideError as exc:
             return _error(403, str(exc))
-        except InterfaceNotFoundError as exc:
+        except NoSuchInterfaceError as exc:
             return _error(404, str(exc))
         except ServiceError as exc:
             return _error(exc.status, str(exc))
-        except ValueError as exc:  # ConfigError, FilterSyntaxError (with its caret lines)
+        except (ConfigError, FilterError) as exc:  # a filter's message has its caret lines
             return _error(400, str(exc))
         except BackendUnavailableError as exc:
             return _error(503, str(exc))
@@ -161,9 +170,7 @@ def build_app(service: CaptureService, token: TokenRef) -> web.Application:
         if not interface:
             raise ConfigError("request", "interface", "missing (?interface=NAME)")
         if not interface_exists(interface):
-            raise InterfaceNotFoundError(
-                "request", "interface", f"no interface named {interface!r}"
-            )
+            raise NoSuchInterfaceError(interface)
         fmt = q.get("format", "pcap")
         if fmt not in ("pcap", "text"):
             raise ConfigError("request", "format", f"expected pcap or text, got {fmt!r}")

@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._packet import LinkType
-from .._session import Session, Stats
+from .._packet import LinkType, Stats
+from .._session import Session
 from ..sinks._pcap import encode_records
 from ._config import SessionSpec
 from ._outputs import PcapFile

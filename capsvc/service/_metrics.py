@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from .._session import Stats
+from .._packet import Stats
 
 __all__ = ["CONTENT_TYPE", "SessionSample", "SessionsCollector", "metrics_text"]
 

@@ -14,14 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+from .._errors import NoSuchInterfaceError, PathOutsideError
 from .._packet import LinkType, PacketBatch
 from ..sinks._base import Sink
 from ..sinks._pcap import encode_records, pcap_header
 from ..sources._base import Source
-from ._config import ConfigError, PathOutsideError, SessionSpec, SinkSpec, SourceSpec
+from ._config import SessionSpec, SinkSpec, SourceSpec
 
 __all__ = [
-    "InterfaceNotFoundError",
     "NullSink",
     "PcapFile",
     "build_sinks",
@@ -30,10 +30,6 @@ __all__ = [
     "open_source",
     "worker_path",
 ]
-
-
-class InterfaceNotFoundError(ConfigError):
-    """The interface a spec names does not exist on this machine."""
 
 
 class NullSink:
@@ -273,7 +269,7 @@ def open_source(
         The open source; the caller closes it.
 
     Raises:
-        InterfaceNotFoundError: a live source names an unknown interface.
+        NoSuchInterfaceError: a live source names an unknown interface.
         PathOutsideError: a file source leaves the output directory.
         capsvc.CaptureError, OSError: the source cannot be opened.
     """
@@ -287,9 +283,7 @@ def open_source(
         file_source: Source = PcapFileSource(path, **dict(src.options))
         return file_source
     if not interface_exists(src.interface):
-        raise InterfaceNotFoundError(
-            origin, "source.interface", f"no interface named {src.interface!r}"
-        )
+        raise NoSuchInterfaceError(src.interface)
     from ..sources._open import open_live_source
 
     options: dict[str, Any] = dict(src.options)

@@ -17,38 +17,21 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .._errors import CapsvcError
-from .._session import Session, Stats
+from .._errors import CapsvcError, ConflictError, NotFoundError, ServiceError
+from .._packet import Stats
+from .._session import Session
 from ..sinks._base import Sink
 from ._config import ServiceConfig, SessionSpec, SourceSpec, parse_session_spec
 from ._managed import ServiceSession
 from ._outputs import build_sinks, open_source
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, Subscriber
 
-__all__ = ["CaptureService", "ConflictError", "NotFoundError", "ServiceError", "ServiceSession"]
+__all__ = ["CaptureService", "ServiceSession"]
 
 log = logging.getLogger("capsvc.service")
 
 #: Stopped sessions remembered (with their final stats) for GET until deleted.
 FINISHED_KEPT = 64
-
-
-class ServiceError(CapsvcError):
-    """An API-level refusal; ``status`` is the HTTP status it maps to."""
-
-    status = 500
-
-
-class NotFoundError(ServiceError):
-    """No session by that name."""
-
-    status = 404
-
-
-class ConflictError(ServiceError):
-    """The name is taken or a limit is reached."""
-
-    status = 409
 
 
 class CaptureService:
@@ -147,8 +130,8 @@ class CaptureService:
         Raises:
             ConflictError: the name is taken or ``max_sessions`` are running.
             capsvc.service.ConfigError: a bad spec; PathOutsideError for a path leaving the
-                output directory; InterfaceNotFoundError for an unknown interface.
-            ValueError: a malformed filter (capsvc.filter.FilterSyntaxError, with its caret).
+                output directory; NoSuchInterfaceError for an unknown interface.
+            FilterError: a malformed filter (with its caret).
             capsvc.CapsvcError, OSError: the source or a file could not be opened.
         """
         if not isinstance(spec, SessionSpec):
@@ -294,7 +277,7 @@ class CaptureService:
         Raises:
             NotFoundError: no running session by that name.
             ConflictError: ``max_subscribers`` reached, or the session runs in workers.
-            ValueError: a malformed filter (with its caret message).
+            FilterError: a malformed filter (with its caret message).
         """
         managed = self._running.get(name)
         if managed is None or managed.session is None:
@@ -413,7 +396,7 @@ class CaptureService:
                 try:
                     await self.start_session(spec, origin=origin)
                     started.append(name)
-                except (CapsvcError, OSError, ValueError) as exc:
+                except (CapsvcError, OSError) as exc:
                     log.error("reload: session %s failed to start: %s", name, exc)
         return started, stopped
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = ["as_bool", "as_int", "as_num", "as_str", "key_of", "no_unknown", "table"]
 

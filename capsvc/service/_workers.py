@@ -20,8 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .._errors import CaptureError
-from .._packet import LinkType
-from .._session import Session, Stats
+from .._packet import LinkType, Stats
+from .._session import Session
 from ._config import SessionSpec
 from ._managed import sum_stats
 from ._outputs import build_sinks, open_source

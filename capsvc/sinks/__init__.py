@@ -34,4 +34,4 @@ __all__ = [
     "StatsSink",
     "TextWriter",
 ]
-__getattr__ = lazy_exports(__name__, globals(), _WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from .._packet import LinkType, PacketBatch
-
-if TYPE_CHECKING:
-    from .._session import Stats
+from .._packet import LinkType, PacketBatch, Stats
 
 __all__ = ["SessionAware", "Sink"]
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from .._errors import OptionError
 from .._packet import SNAPLEN_DEFAULT, LinkType, Packet, PacketBatch
 from ._pcap import PCAP_RECORD, PcapWriter
 from ._pcapng import PcapNgWriter
@@ -100,7 +101,7 @@ class RotatingWriter:
         on_finished: Callable[[], None] | None = None,
     ) -> None:
         if rotate_seconds < 0 or rotate_bytes < 0 or max_files < 0:
-            raise ValueError("rotate_seconds, rotate_bytes and max_files must not be negative")
+            raise OptionError("rotate_seconds, rotate_bytes and max_files must not be negative")
         self.template = os.fspath(path_template)
         self.linktype = LinkType(linktype)
         self.snaplen = snaplen or SNAPLEN_DEFAULT

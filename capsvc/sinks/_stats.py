@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from .._packet import LinkType, PacketBatch
+from .._errors import OptionError
+from .._packet import LinkType, PacketBatch, Stats
 from ..decode._const import (
     ETHERTYPE_IP,
     ETHERTYPE_IPV6,
@@ -37,9 +38,6 @@ from ..decode._const import (
     IPPROTO_UDP,
 )
 from ..decode._link import link_decoder, transport_protocol
-
-if TYPE_CHECKING:
-    from .._session import Stats
 
 __all__ = ["PROTOCOL_NAMES", "ProtocolCounter", "StatsSink", "stats_record"]
 
@@ -169,7 +167,7 @@ class StatsSink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not interval > 0:
-            raise ValueError(f"interval must be positive, not {interval!r}")
+            raise OptionError(f"interval must be positive, not {interval!r}")
         self.stream = stream
         self.interval = float(interval)
         self._linktype = linktype

@@ -40,4 +40,4 @@ __all__ = [
     "open_live_source",
     "read_capture",
 ]
-__getattr__ = lazy_exports(__name__, globals(), _WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

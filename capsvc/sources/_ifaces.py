@@ -12,7 +12,7 @@ import socket
 import subprocess
 from typing import NamedTuple
 
-from .._errors import CaptureError
+from .._errors import CaptureError, NoSuchInterfaceError
 from .._packet import LinkType
 
 __all__ = [
@@ -93,39 +93,40 @@ def arphrd_of(name: str) -> int:
     """The ARPHRD type of interface ``name``.
 
     Raises:
-        CaptureError: there is no such interface.
+        NoSuchInterfaceError: there is no such interface.
     """
     try:
         return _read_int(name, "type")
     except (OSError, ValueError) as exc:
-        raise CaptureError(f"no such interface: {name}") from exc
+        raise NoSuchInterfaceError(name) from exc
 
 
 def interface_flags(name: str) -> int:
     """The IFF_ flags of interface ``name`` (/sys/class/net/NAME/flags).
 
     Raises:
-        CaptureError: there is no such interface.
+        NoSuchInterfaceError: there is no such interface.
     """
     try:
         return _read_int(name, "flags")
     except (OSError, ValueError) as exc:
-        raise CaptureError(f"no such interface: {name}") from exc
+        raise NoSuchInterfaceError(name) from exc
 
 
 def check_interface(name: str) -> int:
     """Check that ``name`` exists and is up; return its index.
 
     Raises:
-        CaptureError: no such interface, or the interface is down (the message says how to
+        NoSuchInterfaceError: no such interface.
+        CaptureError: the interface is down (the message says how to
             bring it up).
     """
     if not name or "/" in name or name in (".", ".."):
-        raise CaptureError(f"no such interface: {name!r}")
+        raise NoSuchInterfaceError(name)
     try:
         index = socket.if_nametoindex(name)
     except OSError as exc:
-        raise CaptureError(f"no such interface: {name}") from exc
+        raise NoSuchInterfaceError(name) from exc
     if not interface_flags(name) & IFF_UP:
         raise CaptureError(f"interface {name} is down: bring it up first (ip link set {name} up)")
     return index

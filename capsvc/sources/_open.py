@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, cast
 
-from .._errors import BackendUnavailableError
+from .._errors import BackendUnavailableError, OptionError
 from .._packet import SNAPLEN_DEFAULT, Direction
 from ._base import Source
 
@@ -26,7 +26,7 @@ def direction_of(direction: str) -> Direction:
     try:
         return _DIRECTIONS[direction]
     except KeyError:
-        raise ValueError(f"direction must be 'in', 'out' or 'inout': {direction!r}") from None
+        raise OptionError(f"direction must be 'in', 'out' or 'inout': {direction!r}") from None
 
 
 def _backend_module(module: str, backend: str) -> Any:
@@ -127,4 +127,4 @@ def open_live_source(
                 **options,
             ),
         )
-    raise ValueError(f"unknown backend {backend!r} (one of: {', '.join(BACKENDS)})")
+    raise OptionError(f"unknown backend {backend!r} (one of: {', '.join(BACKENDS)})")

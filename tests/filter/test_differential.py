@@ -34,7 +34,7 @@ from _packets import frames
 from capsvc._packet import LinkType
 from capsvc.filter import (
     FilterCompileError,
-    FilterSyntaxError,
+    FilterError,
     Node,
     compile_bpf,
     parse,
@@ -149,7 +149,7 @@ def _differences(linktype: LinkType, pk: list[bytes]) -> tuple[list[str], int]:
         try:
             matcher = parse_filter(expr, linktype)
             program = compile_bpf(expr, linktype)
-        except FilterSyntaxError as exc:
+        except FilterError as exc:
             problems.append(f"{expr!r}: libpcap accepts, we refuse: {exc.reason}")
             continue
         assert matcher is not None
@@ -361,7 +361,7 @@ def test_the_reference_interpreter_agrees_with_libpcap(
 def test_deliberately_refused(expr: str) -> None:
     compiled = Compiled(expr, 1)  # libpcap accepts it
     compiled.close()
-    with pytest.raises(FilterSyntaxError):
+    with pytest.raises(FilterError):
         parse_filter(expr, LinkType.ETHERNET)
 
 

@@ -16,7 +16,7 @@ from _service import frames, read_pcap_numbers, session_spec
 from prometheus_client.parser import text_string_to_metric_families
 
 import capsvc.filter
-from capsvc import Direction, Packet, Stats
+from capsvc import Direction, NoSuchInterfaceError, Packet, Stats
 from capsvc.service import (
     CaptureService,
     ConflictError,
@@ -26,7 +26,6 @@ from capsvc.service import (
     parse_session_spec,
 )
 from capsvc.service._metrics import SessionSample, metrics_text
-from capsvc.service._outputs import InterfaceNotFoundError
 from capsvc.service._subscribers import BatchEncoder, Subscriber
 from capsvc.sinks import PcapWriter
 
@@ -155,7 +154,7 @@ async def test_start_is_all_or_nothing(tmp_path: Path, veth: VethPair) -> None:
     service = service_for(
         tmp_path, session_spec("first", veth.host), session_spec("second", "cstnosuch0")
     )
-    with pytest.raises(InterfaceNotFoundError, match="cstnosuch0"):
+    with pytest.raises(NoSuchInterfaceError, match="cstnosuch0"):
         await service.start()
     assert service.sessions()[0].name == "first" and not service.sessions()[0].running
     assert [s for s in service.sessions() if s.running] == []

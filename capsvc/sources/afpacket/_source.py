@@ -18,7 +18,7 @@ import struct
 from collections.abc import AsyncIterator, Iterable
 from typing import cast
 
-from ..._errors import CaptureError, PermissionNeededError
+from ..._errors import CaptureError, OptionError, PermissionNeededError
 from ..._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
 from ...decode._const import ETH_P_ALL
 from .._base import SourceStats
@@ -108,7 +108,7 @@ class AfPacketSource:
         PermissionNeededError: the process lacks CAP_NET_RAW.
         capsvc.filter.FilterCompileError: the filter cannot be expressed as classic BPF (and
             ``userspace_fallback`` is False).
-        capsvc.filter.FilterSyntaxError: the filter is malformed.
+        capsvc.FilterSyntaxError: the filter is malformed.
         ValueError: a malformed argument (direction, fanout, sizes).
     """
 
@@ -130,9 +130,9 @@ class AfPacketSource:
         userspace_fallback: bool = False,
     ) -> None:
         if direction not in _DIRECTIONS:
-            raise ValueError(f"direction must be 'in', 'out' or 'inout': {direction!r}")
+            raise OptionError(f"direction must be 'in', 'out' or 'inout': {direction!r}")
         if snaplen < 0:
-            raise ValueError(f"snaplen must not be negative: {snaplen}")
+            raise OptionError(f"snaplen must not be negative: {snaplen}")
         fanout_value = fanout_arg(fanout)
         geometry = ring_geometry(ring_size, block_size, block_timeout_ms, page_size=mmap.PAGESIZE)
         self.interface = interface

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from ..._errors import OptionError
 from ..._packet import Direction, Packet, PacketBatch
 from ...decode._const import (
     ETHERTYPE_8021Q,
@@ -201,18 +202,18 @@ def ring_geometry(
             the kernel can count, or the timeout is out of range.
     """
     if block_size <= 0 or block_size % page_size:
-        raise ValueError(
+        raise OptionError(
             f"block_size must be a positive multiple of the page size {page_size}: {block_size}"
         )
     if ring_size < block_size:
-        raise ValueError(f"ring_size {ring_size} is smaller than block_size {block_size}")
+        raise OptionError(f"ring_size {ring_size} is smaller than block_size {block_size}")
     if not 1 <= block_timeout_ms <= 0xFFFF:
-        raise ValueError(f"block_timeout_ms must be 1..65535: {block_timeout_ms}")
+        raise OptionError(f"block_timeout_ms must be 1..65535: {block_timeout_ms}")
     block_nr = max(2, ring_size // block_size)
     frame_size = 2048
     frame_nr = block_nr * (block_size // frame_size)
     if block_size > 0xFFFFFFFF or frame_nr > 0xFFFFFFFF:
-        raise ValueError(f"ring_size {ring_size} is too large for a TPACKET_V3 ring")
+        raise OptionError(f"ring_size {ring_size} is too large for a TPACKET_V3 ring")
     return RingGeometry(block_size, block_nr, frame_size, frame_nr, block_timeout_ms)
 
 
@@ -446,13 +447,13 @@ def fanout_arg(fanout: tuple[int, str] | None) -> int | None:
         return None
     group, spec = fanout
     if not 0 <= group <= 0xFFFF:
-        raise ValueError(f"fanout group id must be 0..65535: {group}")
+        raise OptionError(f"fanout group id must be 0..65535: {group}")
     words = [w for w in spec.replace(",", "+").lower().split("+") if w]
     if not words or words[0] not in FANOUT_MODES:
-        raise ValueError(f"fanout mode must be one of {', '.join(FANOUT_MODES)} (got {spec!r})")
+        raise OptionError(f"fanout mode must be one of {', '.join(FANOUT_MODES)} (got {spec!r})")
     value = FANOUT_MODES[words[0]]
     for flag in words[1:]:
         if flag not in FANOUT_FLAGS:
-            raise ValueError(f"unknown fanout flag {flag!r} (one of: defrag, rollover)")
+            raise OptionError(f"unknown fanout flag {flag!r} (one of: defrag, rollover)")
         value |= FANOUT_FLAGS[flag]
     return group | value << 16

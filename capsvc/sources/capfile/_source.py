@@ -219,7 +219,7 @@ class PcapFileSource:
     Raises:
         FileNotFoundError: the path does not exist.
         CaptureFileError: the file is no capture file (the message names it and says why).
-        capsvc.filter.FilterSyntaxError: ``filter`` is a malformed expression.
+        capsvc.FilterError: ``filter`` is malformed or the file's link type cannot express it.
     """
 
     def __init__(

@@ -11,6 +11,7 @@ import math
 from types import TracebackType
 from typing import Self
 
+from ..._errors import OptionError
 from ..._packet import SNAPLEN_DEFAULT
 from . import _ffi as ffi
 from ._handle import Handle
@@ -139,7 +140,7 @@ class InactiveHandle:
             ValueError: another word.
         """
         if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be 'micro' or 'nano', not {precision!r}")
+            raise OptionError(f"precision must be 'micro' or 'nano', not {precision!r}")
         rc = ffi.lib().pcap_set_tstamp_precision(self._p, _PRECISIONS[precision])
         self._set("setting the time stamp precision", rc)
 

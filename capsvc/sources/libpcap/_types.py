@@ -12,7 +12,13 @@ import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ..._errors import CaptureError, CaptureFileError, PermissionNeededError
+from ..._errors import (
+    CaptureError,
+    CaptureFileError,
+    NoSuchInterfaceError,
+    OptionError,
+    PermissionNeededError,
+)
 from . import _ffi as ffi
 
 __all__ = [
@@ -74,8 +80,15 @@ class CannotSetRFMonError(LibpcapError):
     """The device cannot be put in monitor mode."""
 
 
-class NoSuchDeviceError(LibpcapError):
-    """There is no such capture device."""
+class NoSuchDeviceError(NoSuchInterfaceError, LibpcapError):
+    """There is no such capture device (gopacket's name; a ``capsvc.NoSuchInterfaceError``).
+
+    ``str()`` is libpcap's own message; ``interface`` is empty when libpcap did not say which.
+    """
+
+    def __init__(self, message: str, interface: str = "") -> None:
+        self.interface = interface
+        CaptureError.__init__(self, message)
 
 
 class LibpcapPermissionError(PermissionNeededError, LibpcapError):
@@ -256,7 +269,7 @@ def _instructions_program(instructions: Sequence[tuple[int, int, int, int]]) -> 
     """Copy ``(code, jt, jf, k)`` tuples into a Python-owned bpf_program."""
     n = len(instructions)
     if not 0 < n <= MAX_BPF_INSTRUCTIONS:
-        raise ValueError(f"a BPF program needs 1 to {MAX_BPF_INSTRUCTIONS} instructions, not {n}")
+        raise OptionError(f"a BPF program needs 1 to {MAX_BPF_INSTRUCTIONS} instructions, not {n}")
     insns = (ffi.bpf_insn * n)(*(ffi.bpf_insn(*map(int, ins)) for ins in instructions))
     return _owned_program(insns)
 
@@ -333,7 +346,7 @@ def datalink_name_to_val(name: str) -> int:
     """
     value = int(ffi.lib().pcap_datalink_name_to_val(name.encode()))
     if value < 0:
-        raise ValueError(f"unknown link type name {name!r}")
+        raise OptionError(f"unknown link type name {name!r}")
     return value
 
 
@@ -355,7 +368,7 @@ def timestamp_source_from_string(name: str) -> TimestampSource:
     """
     value = int(ffi.lib().pcap_tstamp_type_name_to_val(name.encode()))
     if value < 0:
-        raise ValueError(f"unknown time stamp source {name!r}")
+        raise OptionError(f"unknown time stamp source {name!r}")
     return TimestampSource(value)
 
 

@@ -15,6 +15,7 @@ import threading
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+from ..._errors import OptionError
 from ..._packet import Direction as PacketDirection
 from ..._packet import Packet, PacketBatch
 from . import _ffi as ffi
@@ -92,7 +93,7 @@ class ClusterType(enum.IntEnum):
             return cls[key]
         except KeyError:
             names = ", ".join(m.name.lower() for m in cls)
-            raise ValueError(f"unknown cluster type {text!r} (one of: {names})") from None
+            raise OptionError(f"unknown cluster type {text!r} (one of: {names})") from None
 
 
 class Direction(enum.IntEnum):
@@ -151,7 +152,7 @@ def parse_cluster(text: str) -> tuple[int, ClusterType]:
     ident, _, kind = text.partition(":")
     ident = ident.strip()
     if not ident.isdigit():
-        raise ValueError(f"cluster id must be a non-negative integer, not {ident!r}")
+        raise OptionError(f"cluster id must be a non-negative integer, not {ident!r}")
     return int(ident), ClusterType.parse(kind) if kind else ClusterType.PER_FLOW
 
 
@@ -226,7 +227,7 @@ class Ring:
             ValueError: a negative snaplen.
         """
         if snaplen < 0:
-            raise ValueError("snaplen must not be negative")
+            raise OptionError("snaplen must not be negative")
         snaplen = snaplen or SNAPLEN_DEFAULT
         so = ffi.lib(library)
         handle = so.pfring_open(os.fsencode(device), snaplen, int(flags))
@@ -398,7 +399,7 @@ class Ring:
         view = memoryview(buffer).cast("B")
         size = len(view)
         if size == 0:
-            raise ValueError("read_packet_data_into needs a non-empty buffer")
+            raise OptionError("read_packet_data_into needs a non-empty buffer")
         target = (ctypes.c_char * size).from_buffer(view)
         address = ctypes.addressof(target)
         with self._lock:

@@ -16,6 +16,7 @@ import struct
 import threading
 from collections.abc import AsyncIterator
 
+from ..._errors import OptionError
 from ..._packet import LinkType, PacketBatch
 from .._base import SourceStats
 from ._ffi import PfRingError
@@ -83,7 +84,7 @@ class PfRingSource:
         library: str | os.PathLike[str] | None = None,
     ) -> None:
         if sampling_rate < 1 or batch_size < 1:
-            raise ValueError("sampling_rate and batch_size must be at least 1")
+            raise OptionError("sampling_rate and batch_size must be at least 1")
         self.device = device
         self.batch_size = batch_size
         self.linktype = LinkType(linktype) if linktype is not None else _linktype_of(device)
