@@ -10,6 +10,7 @@ import enum
 from typing import NamedTuple, Protocol
 
 from ._errors import OptionError
+from ._linktypes import LINKTYPE_NAMES
 
 __all__ = [
     "SNAPLEN_DEFAULT",
@@ -43,26 +44,64 @@ _DIRECTION_TAGS = {Direction.UNKNOWN: "---", Direction.INBOUND: "IN", Direction.
 
 
 class LinkType(enum.IntEnum):
-    """pcap LINKTYPE_ values of the link types capsvc reads, writes and filters."""
+    """pcap LINKTYPE_ values.
+
+    Every value a capture file can hold is a LinkType: the members below are the link types
+    capsvc decodes (text, stats) or filters; any other number is a member made on first use and
+    named after libpcap's table (``LinkType(147).name == "LINKTYPE_147"`` for a number libpcap
+    does not name, ``LinkType(245).name == "NFC_LLCP"``). Capture files, rotation, streams and
+    counts pass every link type through unchanged.
+    """
 
     NULL = 0
     ETHERNET = 1
+    SLIP = 8
+    PPP = 9
+    PPP_HDLC = 50
     RAW = 101
+    C_HDLC = 104
+    IEEE802_11 = 105
+    FRELAY = 107
     LOOP = 108
     LINUX_SLL = 113
+    SUNATM = 123
+    IEEE802_11_RADIO = 127
     IPV4 = 228
     IPV6 = 229
+    NFLOG = 239
+    IPOIB = 242
+    PKTAP = 258
     LINUX_SLL2 = 276
+    DSA_TAG_BRCM = 281
+    DSA_TAG_BRCM_PREPEND = 282
+    DSA_TAG_DSA = 284
+    DSA_TAG_EDSA = 285
+
+    @classmethod
+    def _missing_(cls, value: object) -> LinkType | None:
+        if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = _LINKTYPE_NAME.get(value, f"LINKTYPE_{value}")
+        member._value_ = value
+        return cls._value2member_map_.setdefault(value, member)  # type: ignore[return-value]
+
+    @property
+    def description(self) -> str:
+        """libpcap's description (``"802.11 plus radiotap header"``), or the name when it has
+        none."""
+        return _LINKTYPE_DESCRIPTION.get(int(self), self.name)
 
     @classmethod
     def parse(cls, value: str | int) -> LinkType:
         """Return the link type named by ``value``.
 
-        Accepts a member name in any case (``"ethernet"``, ``"RAW"``, ``"linux_sll2"``), the
-        libpcap DLT spellings ``EN10MB`` and ``SLL``/``SLL2``, or a number.
+        Accepts a member name in any case (``"ethernet"``, ``"RAW"``, ``"linux_sll2"``), a name
+        of libpcap's table (``EN10MB``, ``SLL``, ``IEEE802_11_RADIO``, ``PPP_SERIAL``), or a
+        number (0..4294967295).
 
         Raises:
-            ValueError: the value names no supported link type.
+            capsvc.OptionError: the value names no link type.
         """
         if isinstance(value, int):
             return cls(value)
@@ -73,8 +112,14 @@ class LinkType(enum.IntEnum):
         try:
             return cls[text]
         except KeyError:
-            names = ", ".join(m.name.lower() for m in cls)
-            raise OptionError(f"unknown link type {value!r} (one of: {names})") from None
+            pass
+        number = _LINKTYPE_VALUE.get(text)
+        if number is None:
+            raise OptionError(
+                f"unknown link type {value!r} (a number, or a name such as ethernet, raw, "
+                "linux_sll2, ieee802_11_radio)"
+            )
+        return cls(number)
 
 
 _LINKTYPE_ALIASES = {
@@ -84,7 +129,11 @@ _LINKTYPE_ALIASES = {
     "SLL2": "LINUX_SLL2",
     "LINUX_SLL_V2": "LINUX_SLL2",
     "IP": "RAW",
+    "PPP_SERIAL": "PPP_HDLC",
 }
+_LINKTYPE_NAME = {value: name for value, (name, _) in LINKTYPE_NAMES.items()}
+_LINKTYPE_VALUE = {name: value for value, (name, _) in LINKTYPE_NAMES.items()}
+_LINKTYPE_DESCRIPTION = {value: text for value, (_, text) in LINKTYPE_NAMES.items()}
 
 
 class Packet(NamedTuple):

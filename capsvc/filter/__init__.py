@@ -44,10 +44,11 @@ from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
 from ._compiled import Filter, Matcher, parse_filter
 from ._gc import gc_paused
-from ._lower import lower
+from ._lower import FILTER_LINKTYPES, lower
 from ._parser import parse
 
 __all__ = [
+    "FILTER_LINKTYPES",
     "BpfInstruction",
     "Filter",
     "FilterCompileError",

@@ -78,7 +78,7 @@ from ._ir import (
 )
 from ._simplify import simplify, small
 
-__all__ = ["lower"]
+__all__ = ["FILTER_LINKTYPES", "lower"]
 
 ETH_IP, ETH_IP6, ETH_ARP, ETH_RARP = ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP, ETHERTYPE_REVARP
 # Linux values: libpcap compares the compiling host's AF_ numbers.
@@ -126,6 +126,8 @@ _LINKS = {
     LinkType.IPV4: _Link("ip", 0, 0),
     LinkType.IPV6: _Link("ip6", 0, 0),
 }
+#: The link types filters compile for.
+FILTER_LINKTYPES = frozenset(_LINKS)
 
 
 def lower(
@@ -170,7 +172,14 @@ def lower(
 class _Lowering:
     def __init__(self, linktype: LinkType, expr: str, *, tag_in_metadata: bool = False) -> None:
         self.linktype = LinkType(linktype)
-        self.link = _LINKS[self.linktype]
+        link = _LINKS.get(self.linktype)
+        if link is None:
+            raise FilterCompileError(
+                f"filters are not supported on link type {self.linktype.name} ({self.linktype:d})",
+                expr,
+                0,
+            )
+        self.link = link
         self.expr = expr
         self.tag_in_metadata = tag_in_metadata  # the first "vlan" reads the kernel's metadata
         self.vlans = 0  # "vlan" primitives lowered so far

@@ -33,6 +33,7 @@ from _packets import frames
 
 from capsvc._packet import LinkType
 from capsvc.filter import (
+    FILTER_LINKTYPES,
     FilterCompileError,
     FilterError,
     Node,
@@ -102,7 +103,7 @@ Frames = dict[LinkType, tuple[list[bytes], set[int]]]
 
 @pytest.fixture(scope="module")
 def generated() -> Frames:
-    return {lt: frames(lt, FRAMES_PER_LINKTYPE) for lt in LinkType}
+    return {lt: frames(lt, FRAMES_PER_LINKTYPE) for lt in FILTER_LINKTYPES}
 
 
 def test_the_corpus_is_big_enough(generated: Frames) -> None:
@@ -179,7 +180,7 @@ def _differences(linktype: LinkType, pk: list[bytes]) -> tuple[list[str], int]:
     return problems, tolerated
 
 
-@pytest.mark.parametrize("linktype", list(LinkType), ids=lambda lt: lt.name)
+@pytest.mark.parametrize("linktype", sorted(FILTER_LINKTYPES), ids=lambda lt: lt.name)
 def test_matcher_and_bpf_equal_libpcap(linktype: LinkType, generated: Frames) -> None:
     pk, _ = generated[linktype]
     problems, tolerated = _differences(linktype, pk)
@@ -234,7 +235,7 @@ def test_the_kernel_accepts_every_program() -> None:
         sockets.append(socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
     refused = []
     try:
-        for linktype in LinkType:
+        for linktype in sorted(FILTER_LINKTYPES):
             for expr in EXPRESSIONS + LARGE:
                 try:
                     program = compile_bpf(expr, linktype)
@@ -284,7 +285,7 @@ CORPUS_EXPRESSIONS = [
     "igmp",
     "udp port 123 or udp port 161",
 ]
-_SUPPORTED = {int(lt) for lt in LinkType}
+_SUPPORTED = {int(lt) for lt in FILTER_LINKTYPES}
 
 
 def _read_pcap(path: Path) -> tuple[int, list[bytes]] | None:

@@ -316,6 +316,22 @@ def test_truncated_pcapng_block_warns(tmp_path: Path, caplog: pytest.LogCaptureF
     assert any("cut.pcapng" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("linktype", [147, 127, 104, 65535])
+def test_any_link_type_reads_with_its_name(tmp_path: Path, linktype: int) -> None:
+    """A link type capsvc does not decode is still read, packet for packet (tcpdump does)."""
+    path = write(tmp_path, pcap_file([(1, 5, b"\x01\x02\x03", 9)], linktype=linktype))
+    with read_capture(path) as capture:
+        assert int(capture.linktype) == linktype
+        assert capture.linktype.name == {
+            147: "LINKTYPE_147",
+            127: "IEEE802_11_RADIO",
+            104: "C_HDLC",
+            65535: "LINKTYPE_65535",
+        }[linktype]
+    got = read_all(path)
+    assert [(p.data, p.wire_len) for p in got] == [(b"\x01\x02\x03", 9)]
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -323,7 +339,6 @@ def test_truncated_pcapng_block_warns(tmp_path: Path, caplog: pytest.LogCaptureF
         (b"\x1f\x8b\x08\x00" + bytes(40), "gzip"),
         (b"\xd4\xc3\xb2\xa1\x02\x00", "truncated pcap file header"),
         (b"\xd4\xc3", "too short"),
-        (pcap_file([], linktype=147), "link type 147 is not supported"),
         (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 0, 0, 0, 0, 1), "too old"),
         (pcap_file([(1, 1, bytes(300_000), 300_000)]), "captured length 300000"),
         (shb() + epb("<", 0, 1, b"x" * 20), "no interface description"),
