@@ -7,6 +7,7 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from ._errors import OptionError
@@ -20,6 +21,7 @@ __all__ = [
     "Packet",
     "PacketBatch",
     "Stats",
+    "sum_stats",
 ]
 
 #: The snapshot length used when 0 is given (tcpdump's default).
@@ -193,3 +195,12 @@ class Stats(NamedTuple):
     written: int = 0
     queued: int = 0
     received: int = 0
+
+
+def sum_stats(parts: Iterable[Stats]) -> Stats:
+    """Add stats field by field (the stats of several workers of one capture as one)."""
+    total = [0] * len(Stats._fields)
+    for s in parts:
+        for i, v in enumerate(s):
+            total[i] += v
+    return Stats(*total)
