@@ -12,6 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from ..._bpf import BPF_MAXINSNS, BpfInstruction
 from ..._errors import (
     CaptureError,
     CaptureFileError,
@@ -52,7 +53,7 @@ __all__ = [
 #: A read timeout meaning "wait as long as it takes, but deliver each packet at once".
 BLOCK_FOREVER = -1.0
 #: The most instructions a classic BPF program may have (BPF_MAXINSNS).
-MAX_BPF_INSTRUCTIONS = ffi.BPF_MAXINSNS
+MAX_BPF_INSTRUCTIONS = BPF_MAXINSNS
 
 _IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 # pcap_compile was not thread-safe before libpcap 1.8; one compile at a time costs nothing.
@@ -169,13 +170,8 @@ class Stats(NamedTuple):
     packets_if_dropped: int
 
 
-class BPFInstruction(NamedTuple):
-    """One classic BPF instruction, as ``tcpdump -dd`` prints it."""
-
-    code: int
-    jt: int
-    jf: int
-    k: int
+#: gopacket's name of a BPF instruction: capsvc's one instruction type, ``BpfInstruction``.
+BPFInstruction = BpfInstruction
 
 
 class Datalink(NamedTuple):
