@@ -41,8 +41,34 @@ class Direction(enum.IntEnum):
     def __str__(self) -> str:
         return _DIRECTION_TAGS[self]
 
+    @classmethod
+    def parse(cls, value: Direction | str) -> Direction:
+        """The direction a capture keeps, from a Direction or tcpdump's ``-Q`` word.
+
+        ``"in"`` is INBOUND, ``"out"`` OUTBOUND, ``"inout"`` UNKNOWN: as a capture direction,
+        UNKNOWN means both (libpcap's PCAP_D_INOUT). Member names are accepted in any case.
+
+        Raises:
+            capsvc.OptionError: any other value.
+        """
+        if isinstance(value, Direction):
+            return value
+        text = str(value).strip().lower()
+        found = _DIRECTION_WORDS.get(text)
+        if found is None:
+            raise OptionError(f"direction must be 'in', 'out' or 'inout': {value!r}")
+        return found
+
 
 _DIRECTION_TAGS = {Direction.UNKNOWN: "---", Direction.INBOUND: "IN", Direction.OUTBOUND: "OUT"}
+_DIRECTION_WORDS = {
+    "in": Direction.INBOUND,
+    "out": Direction.OUTBOUND,
+    "inout": Direction.UNKNOWN,
+    "inbound": Direction.INBOUND,
+    "outbound": Direction.OUTBOUND,
+    "unknown": Direction.UNKNOWN,
+}
 
 
 class LinkType(enum.IntEnum):

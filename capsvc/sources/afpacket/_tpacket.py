@@ -396,20 +396,20 @@ def uncook_program(program: Iterable[Instruction]) -> list[tuple[int, int, int, 
     return result
 
 
-def bpf_direction_prefix(direction: str) -> list[tuple[int, int, int, int]]:
+def bpf_direction_prefix(direction: Direction) -> list[tuple[int, int, int, int]]:
     """Classic BPF instructions that drop packets of the other direction, to run first.
 
     Args:
-        direction: "in" keeps everything but PACKET_OUTGOING, "out" keeps only it, "inout"
-            keeps all (no instructions).
+        direction: INBOUND keeps everything but PACKET_OUTGOING, OUTBOUND keeps only it,
+            UNKNOWN keeps both (no instructions).
 
     Returns:
         Instructions ending with a fall-through into the program that follows them.
     """
-    if direction == "inout":
+    if direction == Direction.UNKNOWN:
         return []
     load = (BPF_LD_B_ABS, 0, 0, skf_ad(SKF_AD_PKTTYPE))
-    if direction == "out":
+    if direction == Direction.OUTBOUND:
         test = (BPF_JMP_JEQ_K, 1, 0, PACKET_OUTGOING)
     else:
         test = (BPF_JMP_JEQ_K, 0, 1, PACKET_OUTGOING)
