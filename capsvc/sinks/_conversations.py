@@ -4,10 +4,12 @@ Counts, for every IP address pair, every TCP or UDP 5-tuple and every IP endpoin
 wire bytes in each direction and when it was first and last seen. Each kind is kept twice, in a
 heavy-hitter table weighted by bytes and in one weighted by packets (``_topk.SpaceSaving``), so
 the top by either measure carries the table's error bound. Counts are exact until a table has
-seen more distinct keys than its capacity; from then on a key's figures are upper bounds
-``error`` above the truth at most, ``error <= N / capacity`` (N: the table's total weight), and no
-key heavier than that bound is ever lost. A scan or a flood of one-packet flows fills the tables
-and evicts their lightest entries; it cannot grow them.
+seen more distinct keys than its capacity. From then on a key's figures are what the table
+counted since the key last entered it, so they may miss what came before: its true value of the
+ranked measure lies between the figure and the figure plus ``error``, ``error <= N / capacity``
+(N: the table's total weight); rows are ranked by that upper end, and no key heavier than the
+table's error bound is ever lost. A scan or a flood of one-packet flows fills the tables and
+evicts their lightest entries; it cannot grow them.
 
 Per packet the sink reads the addresses (``decode._addresses``) and counts into a dict of the
 batch's own conversations; the tables are updated once per distinct conversation and batch,
@@ -72,7 +74,8 @@ class Conversation(NamedTuple):
         bytes_ba: their wire bytes.
         first_ns: the earliest packet's time (ns since the epoch).
         last_ns: the latest packet's time.
-        error: how much the ranked measure (bytes or packets) may exceed the truth; 0 is exact.
+        error: how much more the ranked measure (bytes or packets) may truly be than the
+            figures say (what came before the conversation last entered its table); 0 is exact.
         order: the order in which conversations entered the table (tshark lists ties so).
     """
 
@@ -114,7 +117,7 @@ class Endpoint(NamedTuple):
         rx_bytes: their wire bytes.
         first_ns: its earliest packet's time.
         last_ns: its latest packet's time.
-        error: how much the ranked measure may exceed the truth; 0 is exact.
+        error: how much more the ranked measure may truly be than the figures say; 0 is exact.
         order: the order in which endpoints entered the table.
     """
 
@@ -144,7 +147,7 @@ class ConversationTable(NamedTuple):
     """The top rows of one table and how far they can be trusted.
 
     Attributes:
-        rows: the rows, largest first by the ranked measure.
+        rows: the rows, largest first by the ranked measure (its figure plus its error).
         held: keys the table holds now.
         capacity: keys it holds at most.
         evictions: keys pushed out so far (0: every figure is exact).
@@ -454,7 +457,7 @@ def _conversation_table(
         len(table),
         table.capacity,
         table.evictions,
-        table.min_count(),
+        table.error_bound(),
         table.total,
     )
 
@@ -476,5 +479,5 @@ def _endpoint_table(table: SpaceSaving[bytes], top: list[tuple[bytes, list[int]]
         for address, e in top
     ]
     return EndpointTable(
-        rows, len(table), table.capacity, table.evictions, table.min_count(), table.total
+        rows, len(table), table.capacity, table.evictions, table.error_bound(), table.total
     )

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from .._errors import OptionError
 from .._packet import Direction, Packet, PacketBatch
 
-__all__ = ["CHUNK_SIZE", "RECORD", "PacketRing", "RingView"]
+__all__ = ["CHUNK_SIZE", "RECORD", "RecordRing", "RingView"]
 
 #: A record's header: ts_ns, captured length, wire length, direction, 3 pad bytes, ifindex.
 RECORD = struct.Struct("<qIIBxxxI")
@@ -69,7 +69,7 @@ class RingView(NamedTuple):
     last_ns: int | None
 
 
-class PacketRing:
+class RecordRing:
     """The most recent packets within a byte and a time bound.
 
     Args:

@@ -1,7 +1,7 @@
 """The flight recorder: the last seconds of traffic in bounded memory, written out on demand or
 when a trigger packet arrives.
 
-A Session sink. Packets go into a ``_recbuf.PacketRing`` (bounded by ``max_bytes`` and by
+A Session sink. Packets go into a ``_recbuf.RecordRing`` (bounded by ``max_bytes`` and by
 ``seconds`` of packet time, oldest out first, every eviction counted). Nothing is written until:
 
 - ``dump()`` / ``dump_file()`` is called, from any thread: what is held is written while capture
@@ -35,7 +35,7 @@ from .._files import Directory
 from .._packet import SNAPLEN_DEFAULT, LinkType, Matcher, PacketBatch, Stats
 from ._pcap import PcapWriter
 from ._pcapng import PcapNgWriter
-from ._recbuf import RECORD, PacketRing, RingView
+from ._recbuf import RECORD, RecordRing, RingView
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -208,7 +208,7 @@ class FlightRecorder:
         self._match = _matcher(trigger, self.linktype)
         self._clock = clock
         self._lock = threading.Lock()
-        self._ring = PacketRing(max_bytes, self.seconds)
+        self._ring = RecordRing(max_bytes, self.seconds)
         self._state = RecorderState.RECORDING
         self._trigger_ns = 0
         self._deadline_ns = 0
@@ -455,7 +455,7 @@ class FlightRecorder:
             writer = PcapNgWriter(stream, self.snaplen, self.linktype)
         else:
             writer = PcapWriter(stream, self.snaplen, self.linktype, nanosecond=True)
-        for batch in PacketRing.read(view):
+        for batch in RecordRing.read(view):
             writer.write_batch(batch)
         writer.flush()
         with self._lock:

@@ -7,8 +7,8 @@ error (Metwally, Agrawal and El Abbadi's Space-Saving, with weights). For every 
 ``N`` the total weight seen:
 
 - ``count - error <= true weight <= count``;
-- ``error <= min_count() <= N / capacity``;
-- every key whose true weight exceeds ``min_count()`` is held, so the top keys by true weight
+- ``error <= error_bound() <= N / capacity``;
+- every key whose true weight exceeds ``error_bound()`` is held, so the top keys by true weight
   above ``N / capacity`` are never lost, whatever came between them (a scan, a flood of
   one-packet flows).
 
@@ -80,10 +80,10 @@ class SpaceSaving(Generic[K]):
         """True while no key was ever evicted: every count is then the true weight."""
         return self.evictions == 0
 
-    def min_count(self) -> int:
-        """The largest error any entry can have: the smallest count once the table is full,
-        0 before (every count is exact then)."""
-        if len(self.entries) < self.capacity or not self._heap:
+    def error_bound(self) -> int:
+        """The largest error any entry can have: 0 while no key was ever evicted (every count
+        is exact), else the smallest count held (at most ``total / capacity``)."""
+        if not self.evictions:
             return 0
         return self._fresh_min()[0]
 
