@@ -131,7 +131,11 @@ class RecordRing:
     # -- appending --------------------------------------------------------------------------
 
     def append(self, batch: PacketBatch) -> None:
-        """Append a batch, evicting the oldest records as the bounds require."""
+        """Append a batch, evicting the oldest records as the bounds require.
+
+        The byte bound is kept per packet (one batch never holds more than ``max_bytes``);
+        the time bound once per batch.
+        """
         if not batch:
             return
         chunks = self._chunks
@@ -139,30 +143,51 @@ class RecordRing:
             chunks.append(self._new_chunk(0))
         tail = chunks[-1]
         pack = RECORD.pack_into
+        head_of = _HEAD.unpack_from
+        header = RECORD.size
         max_bytes = self.max_bytes
         newest = self.newest_ns
+        packets, held, charged, evicted = self.packets, self.bytes, self.charged, 0
+        buf, at = tail.buf, tail.end
+        room = len(buf)
         for ts, data, wire, direction, ifindex in batch:
             n = len(data)
-            need = RECORD.size + n
-            at = tail.end
-            if at + need > len(tail.buf):
+            need = header + n
+            if at + need > room:
+                tail.end = at
                 tail = self._new_chunk(need)
                 chunks.append(tail)
-                at = 0
+                buf, at = tail.buf, 0
+                room = len(buf)
             try:
-                pack(tail.buf, at, ts, n, wire, direction, ifindex)
+                pack(buf, at, ts, n, wire, direction, ifindex)
             except struct.error:
-                pack(tail.buf, at, ts, n, min(max(wire, n), _TOP32), direction, ifindex & _TOP32)
-            tail.buf[at + RECORD.size : at + need] = data
-            tail.end = at + need
-            self.packets += 1
-            self.bytes += n
-            self.charged += need
+                pack(buf, at, ts, n, min(max(wire, n), _TOP32), direction, ifindex & _TOP32)
+            at += need
+            buf[at - n : at] = data
+            tail.end = at
+            packets += 1
+            held += n
+            charged += need
             if newest is None or ts > newest:
                 newest = ts
-            if self.charged > max_bytes:
-                self._evict_for_size()
-                tail = chunks[-1]
+            while charged > max_bytes:  # evict the oldest (inlined: this runs per packet)
+                head = chunks[0]
+                if head.start == head.end:
+                    self._drop_empty_head()
+                    continue
+                size = head_of(head.buf, head.start)[1]
+                head.start += header + size
+                packets -= 1
+                held -= size
+                charged -= header + size
+                evicted += 1
+                if head.start == head.end:
+                    self._drop_empty_head()  # may reset the tail, when it is the head
+                    tail = chunks[-1]
+                    buf, at, room = tail.buf, tail.end, len(tail.buf)
+        self.packets, self.bytes, self.charged = packets, held, charged
+        self.evicted_size += evicted
         self.appended += len(batch)
         self.newest_ns = newest
         self._last_ns = batch[-1][0]
@@ -175,11 +200,6 @@ class RecordRing:
             spare.start = spare.end = 0
             return spare
         return _Chunk(max(self.chunk_size, need))
-
-    def _evict_for_size(self) -> None:
-        while self.charged > self.max_bytes:
-            self._pop()
-            self.evicted_size += 1
 
     def evict_old(self) -> None:
         """Evict the records older than the time bound (after an append, or when
