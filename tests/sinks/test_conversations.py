@@ -69,7 +69,9 @@ def test_space_saving_bounds_hold_for_any_stream(
     capacity: int, stream: list[tuple[int, int]]
 ) -> None:
     """For every key held: count - error <= true <= count, error <= N / capacity; every key
-    heavier than the smallest count held is held."""
+    heavier than the smallest count held is held. Mutation: taking the heap's top as the
+    smallest without checking it is fresh (its count may have grown) evicts the wrong key and
+    fails it."""
     table = SpaceSaving[int](capacity)
     truth: Counter[int] = Counter()
     for key, weight in stream:

@@ -124,7 +124,8 @@ def test_the_tighter_bound_wins_and_counts_add_up() -> None:
 
 def test_memory_stays_bounded_under_ten_times_overload() -> None:
     """Ten times what fits, in one batch and in many: the memory Python allocates never
-    exceeds max_bytes plus the two buffers the module docstring allows for."""
+    exceeds max_bytes plus the two buffers the module docstring allows for. Mutation: evicting
+    for size once per batch instead of per packet (a 43 MiB batch sits whole) fails it."""
     max_bytes = 4 << 20
     packets = stream(30_000, size=1400)  # about 43 MiB: ten times the bound
     recorder = FlightRecorder(seconds=0, max_bytes=max_bytes, linktype=LinkType.ETHERNET)
@@ -248,6 +249,24 @@ def test_dump_while_the_writer_appends() -> None:
     assert dumps >= 3 and recorder.stats().appended == total
 
 
+def test_a_view_survives_appends_and_evictions() -> None:
+    """What a view saw stays readable while the ring appends past it and evicts everything
+    it held many times over. Mutation: reusing an emptied buffer while a view is open (as the
+    spare) overwrites the records the view still reads; this fails."""
+    ring = RecordRing(64 * 1024, 0, chunk_size=8192)
+    first = stream(300, size=200)
+    ring.append(first)
+    view = ring.view()
+    seen = [p for b in RecordRing.read(view) for p in b]
+    for i in range(20):
+        ring.append(stream(300, size=200, start=1000 * (i + 1)))
+    assert ring.evicted > 20 * 300
+    assert [p for b in RecordRing.read(view) for p in b] == seen == first[-len(seen) :]
+    ring.release(view)
+    ring.append(stream(300, size=200, start=99_000))  # buffers are reused again
+    assert ring._spare is not None or len(ring._chunks) > 1
+
+
 def test_dump_file_names_and_collisions(tmp_path: Path) -> None:
     dumped: list[DumpInfo] = []
     recorder = FlightRecorder(
@@ -282,7 +301,9 @@ def storm_stream() -> list[Packet]:
 def test_a_storm_makes_one_file_and_a_later_reset_another(tmp_path: Path, batch: int) -> None:
     """Trigger on resets with 10 s before and 5 s after, holdoff 10 s (the default, = seconds):
     the storm from 100 s gives one file holding 90 .. 105 s; the reset at 150 s a second one
-    holding 140 .. 155 s. Each is named with its trigger's time and read back by tcpdump."""
+    holding 140 .. 155 s. Each is named with its trigger's time and read back by tcpdump.
+    Mutation: not holding back to the trigger's time during the window (the usual bound, 10 s
+    before the newest packet, would start the dump at 95 s) fails it."""
     packets = storm_stream()
     recorder = FlightRecorder(
         seconds=10,
@@ -318,7 +339,9 @@ def test_holdoff_zero_makes_a_file_per_window(tmp_path: Path) -> None:
 
 def test_after_window_ends_by_the_clock_when_traffic_stops(tmp_path: Path) -> None:
     """No packet comes after the trigger: the window ends at the first flush once as much
-    time has passed since the last packet arrived as the window still had to run."""
+    time has passed since the last packet arrived as the window still had to run. Mutation:
+    ending the window by the clock alone (5 s of clock after the last arrival, or the wall
+    clock against old packet times) fails one of its checks."""
     clock = FakeClock()
     recorder = FlightRecorder(
         seconds=10, trigger=RST, after=5, directory=tmp_path, linktype=LinkType.ETHERNET,
