@@ -45,8 +45,17 @@ CONTENT_TYPES = {"pcap": "application/vnd.tcpdump.pcap", "pcapng": "application/
 SEND_CHUNK = 1 << 18
 
 
+#: Sessions remembered (name and file pattern) after the service has forgotten them.
+OWNERS_KEPT = 1024
+
+
 class FilesState:
-    """What the files API keeps: the service (for its directory and sessions) and the catalogue.
+    """What the files API keeps: the service, the catalogue, and which session wrote what.
+
+    A session started over the API and stopped again is forgotten by the service, but its
+    files stay: the (name, file pattern) of every session seen is remembered (the last
+    ``OWNERS_KEPT``), from the moment any response is prepared while it exists (the answer to
+    the POST that started it, at the latest).
 
     Args:
         service: the running service.
@@ -55,6 +64,31 @@ class FilesState:
     def __init__(self, service: CaptureService) -> None:
         self.service = service
         self.catalog = Catalog()
+        self._seen: dict[tuple[str, str], tuple[str, re.Pattern[str]]] = {}
+
+    def remember(self) -> None:
+        """Note the sessions the service has now (cheap: called for every response)."""
+        for managed in self.service.sessions():
+            pattern = session_patterns(managed.spec)
+            if pattern is None:
+                continue
+            key = (managed.name, pattern.pattern)
+            self._seen.pop(key, None)
+            self._seen[key] = (managed.name, pattern)  # most recent last
+        while len(self._seen) > OWNERS_KEPT:
+            del self._seen[next(iter(self._seen))]
+
+    def owners(self) -> list[tuple[str, re.Pattern[str]]]:
+        """(session name, pattern), best first: running sessions, stopped ones the service
+        still lists, the config's, then those remembered (the most recent first)."""
+        self.remember()
+        out: list[tuple[str, re.Pattern[str]]] = []
+        for spec in [m.spec for m in self.service.sessions()] + list(self.service.config.sessions):
+            pattern = session_patterns(spec)
+            if pattern is not None:
+                out.append((spec.name, pattern))
+        out += reversed(self._seen.values())
+        return out
 
     def directory(self) -> Directory:
         """The output directory, opened (the caller closes it).
@@ -76,7 +110,13 @@ ROUTES = web.RouteTableDef()
 
 def setup(app: web.Application, service: CaptureService) -> None:
     """Add the files API's routes and state to ``app``."""
-    app[FILES_KEY] = FilesState(service)
+    state = FilesState(service)
+    app[FILES_KEY] = state
+
+    async def remember(_request: web.Request, _response: web.StreamResponse) -> None:
+        state.remember()
+
+    app.on_response_prepare.append(remember)
     app.add_routes(ROUTES)
 
 
@@ -117,20 +157,6 @@ def session_patterns(spec: SessionSpec) -> re.Pattern[str] | None:
             for t in templates
         ]
     return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
-
-
-def _owners(service: CaptureService) -> list[tuple[str, re.Pattern[str]]]:
-    """(session name, pattern): running sessions first, then stopped ones, then the config's."""
-    seen: set[str] = set()
-    specs: list[SessionSpec] = [m.spec for m in service.sessions()]
-    specs += list(service.config.sessions)
-    out: list[tuple[str, re.Pattern[str]]] = []
-    for spec in specs:
-        pattern = session_patterns(spec)
-        if spec.name not in seen and pattern is not None:
-            seen.add(spec.name)
-            out.append((spec.name, pattern))
-    return out
 
 
 def _session_of(name: str, owners: Iterable[tuple[str, re.Pattern[str]]]) -> str | None:
@@ -186,7 +212,7 @@ async def list_files(request: web.Request) -> web.Response:
     state = request.app[FILES_KEY]
     only = request.query.get("session")
     found, writing = await asyncio.to_thread(_scan, state)
-    owners = _owners(state.service)
+    owners = state.owners()
     files = []
     for f in found:
         session = _session_of(f.name, owners)
@@ -318,5 +344,5 @@ async def delete_file(request: web.Request) -> web.Response:
     """Delete a file no session is writing."""
     name = request.match_info["name"]
     state = request.app[FILES_KEY]
-    size = await asyncio.to_thread(_delete, state, name, _owners(state.service))
+    size = await asyncio.to_thread(_delete, state, name, state.owners())
     return web.json_response({"name": name, "deleted": True, "size": size})
