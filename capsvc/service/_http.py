@@ -1,11 +1,14 @@
 """The HTTP control API over a CaptureService (aiohttp).
 
 Thin IO module: handlers parse the request, call the service, and turn its answers and errors into
-JSON. Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (compared in constant
-time). ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
-packets, at most and by default 4096). Error statuses: 400 bad spec or filter, 401 no or wrong
-token, 403 path outside the output directory, 404 unknown session or interface, 409 name taken or
-limit reached, 503 capture backend not installed, 500 anything else (the message says what).
+JSON. Every route but ``/healthz`` and the page's static shell (``_ui``) needs
+``Authorization: Bearer <token>`` (compared in constant time); ``/metrics`` too unless
+``metrics_auth`` is off. The files API (``_files_api``), ``/openapi.json`` (``_openapi``) and the
+page add their routes in ``build_app``. ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and
+``queue`` (the subscriber's queue in packets, at most and by default 4096). Error statuses: 400
+bad spec or filter, 401 no or wrong token, 403 path outside the output directory, 404 unknown
+session or interface, 409 name taken or limit reached, 503 capture backend not installed, 500
+anything else (the message says what).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -217,3 +219,65 @@ async def test_metrics_auth_switch(
         ) as r:
             doc: dict[str, Any] = await r.json()
     assert doc["paths"]["/metrics"]["get"]["security"] == []
+
+
+def readme_scrape_config() -> str:
+    """The Prometheus scrape configuration the README shows."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "scrape_configs:" in block and "credentials_file:" in block
+    return block
+
+
+async def test_the_readme_scrape_config_scrapes(serve: Starter, tmp_path: Path) -> None:
+    """Prometheus itself (where installed: Debian's prometheus) scrapes the service with the
+    README's configuration, the bearer token read from its credentials_file."""
+    prometheus = shutil.which("prometheus")
+    promtool = shutil.which("promtool")
+    if prometheus is None or promtool is None:
+        pytest.skip("needs prometheus and promtool (Debian package prometheus)")
+    srv = await serve()
+    (tmp_path / "capsvc.token").write_text(srv.token + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        web_port = s.getsockname()[1]
+    config = "global:\n  scrape_interval: 1s\n" + readme_scrape_config().replace(
+        "/etc/prometheus/capsvc.token", str(tmp_path / "capsvc.token")
+    ).replace("127.0.0.1:8321", srv.url.removeprefix("http://"))
+    (tmp_path / "prometheus.yml").write_text(config)
+    checked = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    process = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{web_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    query = f"http://127.0.0.1:{web_port}/api/v1/query"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            result: list[Any] = []
+            with contextlib.suppress(aiohttp.ClientError):
+                params = {"query": 'capsvc_build_info{job="capsvc"}'}
+                async with srv.client.get(query, params=params) as resp:
+                    result = (await resp.json())["data"]["result"]
+            if result:
+                break
+            assert time.monotonic() < deadline, "Prometheus scraped nothing"
+            await asyncio.sleep(0.5)
+        assert result[0]["metric"]["version"] == capsvc.__version__
+        async with srv.client.get(query, params={"query": 'up{job="capsvc"}'}) as resp:
+            assert (await resp.json())["data"]["result"][0]["value"][1] == "1"
+    finally:
+        process.terminate()
+        process.wait(15)

@@ -100,7 +100,8 @@ function si(value, unit = "") {
   }
   const sign = value < 0 ? "-" : "";
   const digits = v >= 100 || i === 0 ? 0 : v >= 10 ? 1 : 2;
-  const text = i === 0 && !Number.isInteger(v) ? v.toFixed(v >= 10 ? 0 : 1) : v.toFixed(digits);
+  let text = i === 0 && !Number.isInteger(v) ? v.toFixed(v >= 10 ? 0 : 1) : v.toFixed(digits);
+  if (text.includes(".")) text = text.replace(/\.?0+$/, "");
   return `${sign}${text}${unit ? " " : ""}${steps[i]}${unit}`;
 }
 
@@ -511,14 +512,25 @@ function niceMax(value) {
   return 10 * base;
 }
 
+// The time shown: the last five minutes, or less (at least one) while the page has less.
+function span(points, now) {
+  const first = points.length ? points[0].t : now;
+  return Math.min(WINDOW_S, Math.max(60, now - first));
+}
+
+function ago(seconds) {
+  return seconds >= 90 ? `${Math.round(seconds / 60)} min ago` : `${Math.round(seconds)} s ago`;
+}
+
 function chart(canvas, points, series) {
   const { ctx, w, h } = prepare(canvas);
   const left = 56, right = 8, top = 8, bottom = 20;
   const now = Date.now() / 1000;
-  const t0 = now - WINDOW_S;
+  const width = span(points, now);
+  const t0 = now - width;
   const shown = points.filter((p) => p.t >= t0);
   const max = niceMax(Math.max(0, ...shown.flatMap((p) => series.map(([k]) => p[k]))));
-  const x = (t) => left + ((t - t0) / WINDOW_S) * (w - left - right);
+  const x = (t) => left + ((t - t0) / width) * (w - left - right);
   const y = (v) => top + (1 - v / max) * (h - top - bottom);
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillStyle = css("--muted");
@@ -534,7 +546,7 @@ function chart(canvas, points, series) {
     ctx.fillText(si(v), left - 6, y(v) + 4);
   }
   ctx.textAlign = "left";
-  ctx.fillText(`${WINDOW_S / 60} min ago`, left, h - 4);
+  ctx.fillText(ago(width), left, h - 4);
   ctx.textAlign = "right";
   ctx.fillText("now", w - right, h - 4);
   for (const [key, name] of series) {
@@ -554,7 +566,9 @@ function chart(canvas, points, series) {
 function sparkline(canvas, rates) {
   if (!canvas.isConnected) return;
   const { ctx, w, h } = prepare(canvas);
-  const t0 = Date.now() / 1000 - WINDOW_S;
+  const now = Date.now() / 1000;
+  const width = span(rates, now);
+  const t0 = now - width;
   const shown = rates.filter((p) => p.t >= t0);
   if (shown.length < 2) return;
   const max = Math.max(1, ...shown.map((p) => p.pps));
@@ -562,7 +576,7 @@ function sparkline(canvas, rates) {
   ctx.lineWidth = 1.25;
   ctx.beginPath();
   shown.forEach((p, i) => {
-    const px = ((p.t - t0) / WINDOW_S) * w;
+    const px = ((p.t - t0) / width) * w;
     const py = h - 2 - (p.pps / max) * (h - 4);
     if (i) ctx.lineTo(px, py); else ctx.moveTo(px, py);
   });
