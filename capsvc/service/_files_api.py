@@ -237,7 +237,7 @@ def _etag(info: os.stat_result) -> str:
     return f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"'
 
 
-def _wanted_range(request: web.Request, size: int, etag: str, modified: str) -> slice | None:
+def _wanted_range(request: web.Request, etag: str, modified: str) -> slice | None:
     """The one byte range asked for, or None for the whole file.
 
     A malformed or multi-range ``Range`` is ignored (the whole file, as RFC 9110 allows), and so
@@ -258,12 +258,14 @@ def _wanted_range(request: web.Request, size: int, etag: str, modified: str) -> 
 
 
 def _disposition(name: str) -> str:
+    """``attachment`` with the base name: plain ASCII in ``filename`` (quotes, backslashes and
+    control characters replaced), the exact name in ``filename*`` (RFC 6266)."""
     base = os.path.basename(name)
-    plain = base.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in base)
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{urllib.parse.quote(base)}"
 
 
-@ROUTES.get("/v1/files/{name:.+}")
+@ROUTES.get(r"/v1/files/{name:[\s\S]+}")  # any name, a newline too
 async def download_file(request: web.Request) -> web.StreamResponse:
     """Download a file (one byte range with ``Range``)."""
     state = request.app[FILES_KEY]
@@ -282,7 +284,7 @@ async def download_file(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         }
-        wanted = _wanted_range(request, size, etag, modified)
+        wanted = _wanted_range(request, etag, modified)
         start, stop, status = 0, size, 200
         if wanted is not None:
             start, stop, _ = wanted.indices(size)  # bytes=-N is slice(-N, None): the last N
@@ -339,7 +341,7 @@ def _delete(state: FilesState, name: str, owners: list[tuple[str, re.Pattern[str
     return info.st_size
 
 
-@ROUTES.delete("/v1/files/{name:.+}")
+@ROUTES.delete(r"/v1/files/{name:[\s\S]+}")
 async def delete_file(request: web.Request) -> web.Response:
     """Delete a file no session is writing."""
     name = request.match_info["name"]

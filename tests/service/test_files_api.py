@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,14 @@ async def test_download_types_and_refusals(serve: Starter, tmp_path: Path) -> No
     status, headers, body = await fetch(srv, "/v1/files/sub/n.txt")
     assert (status, body) == (200, b"hello")
     assert headers["Content-Type"] == "application/octet-stream"
+    odd = 'a "b"\\c\nd é.pcap'  # quotes, a backslash, a newline: no header injection
+    write_pcap(out / odd, 1)
+    status, headers, body = await fetch(srv, "/v1/files/" + urllib.parse.quote(odd))
+    assert status == 200 and body == (out / odd).read_bytes()
+    assert headers["Content-Disposition"] == (
+        "attachment; filename=\"a _b__c_d _.pcap\"; "
+        "filename*=UTF-8''a%20%22b%22%5Cc%0Ad%20%C3%A9.pcap"
+    )
     write_pcap(tmp_path / "secret.pcap", 1)
     (out / "link.pcap").symlink_to(tmp_path / "secret.pcap")
     os.mkfifo(out / "fifo")
