@@ -45,6 +45,10 @@ _HTTP_METHODS = (
     b"HTTP/2 ",
 )
 
+#: The words that name a payload, and the longest: a payload the capture cuts inside one is
+#: marked rather than ignored.
+_CUT_WORDS = (*_HTTP_METHODS, b"SSH-")
+_METHOD_MAX = max(len(w) for w in _CUT_WORDS)
 #: Printable ASCII and space stay, everything else (tabs, CR, bytes >= 0x7f) becomes "." ...
 _PRINTABLE = bytes(b if 32 <= b < 127 else 0x2E for b in range(256))
 #: ... and for multi-line ASCII output, LF stays too.
@@ -121,6 +125,8 @@ def annotate_tcp(data: bytes, start: int, end: int, cut: bool = False) -> str | 
     if start >= end:
         return None
     first = data[start]
+    if cut and end - start < _METHOD_MAX and _is_cut_word(data[start:end]):
+        return "[|ssh]" if b"SSH-".startswith(data[start:end]) else "[|http]"
     if first in (_TLS_HANDSHAKE, _TLS_ALERT):
         return _tls(data, start, end, cut)
     if first == 0x53 and data.startswith(b"SSH-", start, end):
@@ -130,6 +136,12 @@ def annotate_tcp(data: bytes, start: int, end: int, cut: bool = False) -> str | 
             if data.startswith(method, start, end):
                 return _line_or_cut(data, start, end, cut, "http")
     return None
+
+
+def _is_cut_word(head: bytes) -> bool:
+    """Whether ``head`` is the start of an HTTP method or status line or an SSH banner, cut
+    before the word that names it ends."""
+    return any(word.startswith(head) and word != head for word in _CUT_WORDS)
 
 
 def _line_or_cut(data: bytes, start: int, end: int, cut: bool, proto: str) -> str:

@@ -53,15 +53,7 @@ def decode_ethernet(data: bytes) -> tuple[int, int]:
         et = data[off + 2] << 8 | data[off + 3]
         off += 4
     if et < 0x0600:
-        if (
-            n >= off + 8
-            and data[off] == 0xAA
-            and data[off + 1] == 0xAA
-            and data[off + 2] == 3
-            and data[off + 3] == data[off + 4] == data[off + 5] == 0
-        ):
-            return data[off + 6] << 8 | data[off + 7], off + 8
-        return ETH_P_802_2, off
+        return llc_snap(data, off)
     return et, off
 
 
@@ -86,14 +78,14 @@ def ethertype_at(data: bytes, off: int) -> tuple[int, int]:
 def llc_snap(data: bytes, off: int) -> tuple[int, int]:
     """Decode an 802.2 LLC header at ``off``: SNAP with a zero OUI (RFC 1042) or Cisco's
     (00:00:f8, 802.1H bridge tunnel) gives the ethertype inside; any other LLC frame
-    ``ETH_P_802_2`` at ``off``."""
-    if (
-        len(data) >= off + 8
-        and data[off] == 0xAA
-        and data[off + 1] == 0xAA
-        and data[off + 2] == 3
-        and data[off + 3] == data[off + 4] == 0
-        and data[off + 5] in (0, 0xF8)
-    ):
-        return data[off + 6] << 8 | data[off + 7], off + 8
+    ``ETH_P_802_2`` at ``off``; a SNAP header (or an LLC header) the capture cuts,
+    ``LINK_TRUNCATED``."""
+    n = len(data)
+    if n < off + 3:
+        return _CUT if n == off or data[off] == 0xAA else (ETH_P_802_2, off)
+    if data[off] == 0xAA and data[off + 1] == 0xAA and data[off + 2] == 3:
+        if n < off + 8:
+            return _CUT
+        if data[off + 3] == data[off + 4] == 0 and data[off + 5] in (0, 0xF8):
+            return data[off + 6] << 8 | data[off + 7], off + 8
     return ETH_P_802_2, off

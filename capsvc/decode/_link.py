@@ -118,19 +118,23 @@ def decode_raw(data: bytes) -> tuple[int, int]:
 
 def decode_ipv4(data: bytes) -> tuple[int, int]:
     """Decode LINKTYPE_IPV4: an IPv4 packet, nothing else."""
-    return _IP4 if data and data[0] >> 4 == 4 else _NONE
+    if not data:
+        return _CUT
+    return _IP4 if data[0] >> 4 == 4 else _NONE
 
 
 def decode_ipv6(data: bytes) -> tuple[int, int]:
     """Decode LINKTYPE_IPV6: an IPv6 packet, nothing else."""
-    return _IP6 if data and data[0] >> 4 == 6 else _NONE
+    if not data:
+        return _CUT
+    return _IP6 if data[0] >> 4 == 6 else _NONE
 
 
 def decode_null(data: bytes) -> tuple[int, int]:
     """Decode a BSD loopback header (LINKTYPE_NULL): a 4-byte address family in the capturing
     host's byte order, told apart by which half of the word is zero."""
     if len(data) < 4:
-        return _NONE
+        return _CUT
     family = data[0] | data[1] << 8 | data[2] << 16 | data[3] << 24
     if family > 0xFFFF:
         family = data[3] | data[2] << 8 | data[1] << 16 | data[0] << 24

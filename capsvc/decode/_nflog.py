@@ -130,7 +130,8 @@ def decode_nflog(data: bytes) -> tuple[int, int]:
             if family == LINUX_AF_INET6:
                 return ETHERTYPE_IPV6, pos
             return LINK_MESSAGE, 0
-    return _CUT if cut else (LINK_MESSAGE, 0)
+    # Cut before any TLV, or inside one: the packet may be in what is missing.
+    return _CUT if cut or not tlvs else (LINK_MESSAGE, 0)
 
 
 def _u32(data: bytes, pos: int, size: int) -> int | None:

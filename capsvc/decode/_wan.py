@@ -145,6 +145,8 @@ def ppp_header(data: bytes, off: int = 0) -> PppHeader | None:
     """Read a PPP header at ``off``: optional address/control ``ff 03``, then a 1-byte
     (compressed, odd) or 2-byte protocol. None when the frame ends inside it."""
     n = len(data)
+    if n == off + 1 and data[off] == 0xFF:
+        return None  # the address byte, its control byte cut
     if n >= off + 2 and data[off] == 0xFF and data[off + 1] == 0x03:
         off += 2
     if n < off + 1:
@@ -193,7 +195,9 @@ def _chdlc_payload(data: bytes, off: int) -> tuple[int, int]:
         return _MSG
     if protocol == ETHERTYPE_OSI:
         # Cisco puts a padding byte before the OSI PDU unless the NLPID comes first.
-        if len(data) > pos + 1 and data[pos] not in (NLPID_CLNP, NLPID_ESIS, NLPID_ISIS):
+        if len(data) <= pos + 1:
+            return _CUT
+        if data[pos] not in (NLPID_CLNP, NLPID_ESIS, NLPID_ISIS):
             pos += 1
         return ETHERTYPE_OSI, pos
     return protocol, pos

@@ -48,9 +48,9 @@ from ..decode._udpapps import DHCP6_TYPES, DHCP_TYPES, NTP_MODES, dhcp, dhcp6, n
 
 __all__ = ["IP_PROTOCOLS", "TCP_PORTS", "UDP_PORTS", "AppFormatter", "Inner", "IpFormatter"]
 
-#: Renders an encapsulated packet: ``(kind, data, pos, end) -> text``; ``kind`` is
-#: ``INNER_ETHER`` or an ethertype (IP, IPv6).
-Inner = Callable[[int, bytes, int, int], str]
+#: Renders an encapsulated packet: ``(kind, data, pos, end, length) -> text``; ``kind`` is
+#: ``INNER_ETHER`` or an ethertype (IP, IPv6), ``length`` its length on the wire.
+Inner = Callable[[int, bytes, int, int, int], str]
 AppFormatter = Callable[[bytes, int, int, int, Inner], "str | None"]
 IpFormatter = Callable[[bytes, int, int, int, Inner], "tuple[str, str] | None"]
 _ETHERTYPE_IP, _ETHERTYPE_IPV6 = 0x0800, 0x86DD
@@ -60,8 +60,19 @@ _PROTO_NAMES = {_ETHERTYPE_IP: "IP", _ETHERTYPE_IPV6: "IPv6", 0x6558: "TEB", 0x8
 _MAX_PREFIXES = 3
 
 
+def _mark(text: str, pos: int, end: int, length: int, proto: str) -> str:
+    """``text`` with the ``[|proto]`` marker when the capture ends before the message does
+    (what follows the fields read may be missing) and it has none yet."""
+    if end - pos < length and "[|" not in text:
+        return f"{text} [|{proto}]"
+    return text
+
+
 def _dns(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
-    return dns_summary(data, pos, end, length)
+    text = dns_summary(data, pos, end, length)
+    if text is None and end - pos < min(length, 12):  # the capture cut the header
+        return f"[|domain] ({length})"
+    return text
 
 
 def _dhcp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
@@ -81,8 +92,7 @@ def _dhcp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | N
         text += f", server {msg.server}"
     if msg.hostname:
         text += f", hostname {msg.hostname!r}"
-    text += f", length {length}"
-    return text + " [|bootp]" if msg.truncated and end - pos < length else text
+    return _mark(f"{text}, length {length}", pos, end, length, "bootp")
 
 
 def _dhcp6(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
@@ -91,7 +101,7 @@ def _dhcp6(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | 
         return f"DHCPv6, length {length} [|dhcp6]" if end - pos < length else None
     text = "DHCPv6 " + DHCP6_TYPES.get(msg.msg_type, f"type {msg.msg_type}")
     text += f", hops {msg.hops}" if msg.xid is None else f", xid 0x{msg.xid:06x}"
-    return f"{text}, length {length}"
+    return _mark(f"{text}, length {length}", pos, end, length, "dhcp6")
 
 
 def _ntp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
@@ -105,12 +115,14 @@ def _ntp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | No
         text += f", stratum {msg.stratum}, poll {msg.poll}, precision {msg.precision}"
         if msg.stratum:
             text += f", ref {msg.refid}"
-    return f"{text}, length {length}"
+    return _mark(f"{text}, length {length}", pos, end, length, "ntp")
 
 
 def _quic(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
     header = quic_header(data, pos, end)
     if header is None:
+        if pos < end and data[pos] & 0x80 and end - pos < min(length, 64):
+            return f"QUIC, length {length} [|quic]"  # a long header the capture cut
         return None
     version = QUIC_VERSIONS[header.version][0] if header.version else ""
     text = f"QUIC {header.kind} {version}".rstrip() + f", dcid {header.dcid.hex() or '-'}"
@@ -122,14 +134,15 @@ def _quic(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | N
             header.pn_offset < 0 or header.pn_offset + header.length > end
         ) and end - pos < length:
             return f"{text}, length {length} [|quic]"
-    return f"{text}, length {length}"
+    return _mark(f"{text}, length {length}", pos, end, length, "quic")
 
 
 def _vxlan(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
     header = vxlan_header(data, pos, end)
     if header is None:
         return f"VXLAN, length {length} [|vxlan]" if end - pos < length else None
-    return f"VXLAN vni {header.vni}: {inner(INNER_ETHER, data, header.inner, end)}"
+    rest = length - (header.inner - pos)
+    return f"VXLAN vni {header.vni}: {inner(INNER_ETHER, data, header.inner, end, rest)}"
 
 
 def _geneve(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
@@ -141,7 +154,8 @@ def _geneve(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str |
         text += f", options {header.options_len}"
     if header.inner_type == -1:
         return f"{text}, proto 0x{header.protocol:04x}, length {length}"
-    return f"{text}: {inner(header.inner_type, data, header.inner, end)}"
+    rest = length - (header.inner - pos)
+    return f"{text}: {inner(header.inner_type, data, header.inner, end, rest)}"
 
 
 #: UDP port -> formatter (the destination port is looked up first).
@@ -183,10 +197,12 @@ def _bgp_text(msg: BgpMessage) -> str:
 def _bgp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> str | None:
     found = bgp_messages(data, pos, end)
     if found is None:
+        if end - pos < min(length, 16) and data[pos:end] == b"\xff" * (end - pos):
+            return "BGP [|bgp]"  # the capture cut the marker
         return None
     messages, cut = found
     text = "BGP " + "; ".join(_bgp_text(m) for m in messages)
-    return text + " [|bgp]" if cut else text
+    return text + " [|bgp]" if cut else _mark(text, pos, end, length, "bgp")
 
 
 #: TCP port -> formatter, for payloads the first-byte annotations did not recognise.
@@ -213,14 +229,16 @@ def _gre(data: bytes, pos: int, end: int, length: int, inner: Inner) -> tuple[st
             text += f", key 0x{header.key:x}"
     if header.inner_type == -1:
         return "GRE", f"{text}, length {length}"
-    return "GRE", f"{text}: {inner(header.inner_type, data, header.inner, end)}"
+    rest = length - (header.inner - pos)
+    return "GRE", f"{text}: {inner(header.inner_type, data, header.inner, end, rest)}"
 
 
 def _esp(data: bytes, pos: int, end: int, length: int, inner: Inner) -> tuple[str, str] | None:
     header = esp_header(data, pos, end)
     if header is None:
         return "ESP", f"ESP, length {length} [|esp]"
-    return "ESP", f"ESP spi 0x{header.spi:08x}, seq {header.seq}, length {length}"
+    return "ESP", _mark(f"ESP spi 0x{header.spi:08x}, seq {header.seq}, length {length}", pos,
+                        end, length, "esp")  # fmt: skip
 
 
 def _ah(data: bytes, pos: int, end: int, length: int, inner: Inner) -> tuple[str, str] | None:
@@ -237,14 +255,14 @@ def _ospf(data: bytes, pos: int, end: int, length: int, inner: Inner) -> tuple[s
         return "OSPF", f"OSPF, length {length} [|ospf]"
     kind = OSPF_TYPES.get(header.type, f"type {header.type}")
     text = f"OSPFv{header.version} {kind}, router {header.router}, area {header.area}"
-    return "OSPF", f"{text}, length {length}"
+    return "OSPF", _mark(f"{text}, length {length}", pos, end, length, "ospf")
 
 
 def _ipip(data: bytes, pos: int, end: int, length: int, inner: Inner) -> tuple[str, str] | None:
     if pos >= end:
         return "IPIP", f"IPIP, length {length} [|ip]"
     kind = _ETHERTYPE_IPV6 if data[pos] >> 4 == 6 else _ETHERTYPE_IP
-    return "IPIP", f"IPIP: {inner(kind, data, pos, end)}"
+    return "IPIP", f"IPIP: {inner(kind, data, pos, end, length)}"
 
 
 #: IP protocol -> formatter of the payload, giving the tag name too.

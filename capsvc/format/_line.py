@@ -424,7 +424,7 @@ class TextFormatter:
             return f"{_proto_tag(proto, direction)} ??? len={wire_len}"
         return f"{_proto_tag(proto, direction)} {endpoints} [|{name}]"
 
-    def _inner(self, kind: int, data: bytes, pos: int, end: int) -> str:
+    def _inner(self, kind: int, data: bytes, pos: int, end: int, length: int) -> str:
         """The text of a packet inside a tunnel: its tag name, then its line's endpoints and
         details (``TCP 10.0.0.1:80 > 10.0.0.2:5000 [S] length 0``)."""
         if self._depth >= _MAX_DEPTH:
@@ -436,16 +436,17 @@ class TextFormatter:
                 ethertype, off = decode_ethernet(inner)
             else:
                 ethertype, off = kind, 0
+            wire = max(length, len(inner))
             if ethertype == ETHERTYPE_IP:
-                line = self._ipv4(inner, off, len(inner), 0)
+                line = self._ipv4(inner, off, wire, 0)
             elif ethertype == ETHERTYPE_IPV6:
-                line = self._ipv6(inner, off, len(inner), 0)
+                line = self._ipv6(inner, off, wire, 0)
             elif ethertype == LINK_TRUNCATED:
                 line = f"{_TAG_BAD[0]} [|ether]"
             elif ethertype < 0:
                 line = f"{_TAG_BAD[0]} ??? len={len(inner)}"
             else:
-                name, text = link_text(inner, ethertype, off, len(inner) - off)
+                name, text = link_text(inner, ethertype, off, wire - off)
                 line = f"{tag(0, name)} {text}"
         finally:
             self._depth -= 1
@@ -515,6 +516,8 @@ class TextFormatter:
         app = _UDP_PORTS.get(dport) or _UDP_PORTS.get(sport)
         if app is not None:
             note = app(data, pos, stop, ulen - 8, self._inner)
+            if note is None and stop < l4 + ulen and pos >= stop:
+                note = f"length {ulen - 8} [|udp]"  # the payload is not captured at all
         line += (note if note is not None else f"length {ulen - 8}") + suffix
         if self.ascii:
             line += ascii_lines(data, pos, stop)

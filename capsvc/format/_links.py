@@ -159,6 +159,8 @@ def chdlc_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
             )
             if msg.uptime_ms is not None:
                 text += f", link uptime={_uptime(msg.uptime_ms)}"
+            elif length >= 18:
+                text += " [|slarp]"
         elif msg.code in (0, 1):
             text += _SLARP_CODES[msg.code]
             if msg.code == 1:
@@ -206,7 +208,7 @@ def nflog_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
     if fields.prefix:
         text += f", prefix {fields.prefix!r}"
     text += f", length {max(wire_len, len(data))}"
-    if fields.truncated:
+    if fields.truncated or len(data) < wire_len:
         text += " [|nflog]"
     return "NFLOG", text
 

@@ -195,12 +195,16 @@ def icmp_text(data: bytes, pos: int, end: int) -> str:
         pos: where the ICMP header starts; at least 4 bytes must be captured there.
         end: where the captured message ends.
     """
+    if end - pos < 4:
+        return "[|icmp]"
     kind, code = data[pos], data[pos + 1]
     name = ICMP_TYPES.get(kind)
     text = name if name is not None else f"type {kind}"
     if code:
         text += f", code {code}"
-    if kind in _ICMP_ID_SEQ and pos + 8 <= end:
+    if (kind in _ICMP_ID_SEQ or kind == 5 or (kind == 3 and code == 4)) and pos + 8 > end:
+        return f"{text} [|icmp]"
+    if kind in _ICMP_ID_SEQ:
         ident, seq = _U16(data, pos + 4)[0], _U16(data, pos + 6)[0]
         return f"{text}, id {ident}, seq {seq}"
     if kind == 3 and code == 4 and pos + 8 <= end:
@@ -221,12 +225,18 @@ def icmp6_text(data: bytes, pos: int, end: int) -> str:
         pos: where the ICMPv6 header starts; at least 4 bytes must be captured there.
         end: where the captured message ends.
     """
+    if end - pos < 4:
+        return "[|icmp6]"
     kind, code = data[pos], data[pos + 1]
     name = ICMP6_TYPES.get(kind)
     text = name if name is not None else f"type {kind}"
     if code:
         text += f", code {code}"
-    if kind in _ICMP6_ID_SEQ and pos + 8 <= end:
+    if (kind in _ICMP6_ID_SEQ or kind == 2) and pos + 8 > end:
+        return f"{text} [|icmp6]"
+    if kind in (135, 136, 137) and pos + 24 > end:
+        return f"{text} [|icmp6]"
+    if kind in _ICMP6_ID_SEQ:
         ident, seq = _U16(data, pos + 4)[0], _U16(data, pos + 6)[0]
         return f"{text}, id {ident}, seq {seq}"
     if kind == 2 and pos + 8 <= end:
@@ -315,7 +325,9 @@ def link_text(data: bytes, ethertype: int, pos: int, length: int) -> tuple[str, 
     if ethertype == ETHERTYPE_OSI:
         return osi_text(data, pos, length)
     if ethertype == ETH_P_802_2:
-        if len(data) >= pos + 3 and data[pos] == data[pos + 1] == _LLC_OSI:
+        if len(data) < pos + 3:
+            return "LLC", f"LLC, length {length} [|llc]"
+        if data[pos] == data[pos + 1] == _LLC_OSI:
             return osi_text(data, pos + 3, length - 3)
         if len(data) >= pos + 2:
             return (

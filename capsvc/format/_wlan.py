@@ -67,7 +67,7 @@ def _ssid(raw: bytes | None) -> str:
     return "" if raw is None else f" ({raw.translate(_PRINTABLE).decode('ascii')})"
 
 
-def _mgmt(data: bytes, h: Dot11, end: int) -> str:
+def _mgmt(data: bytes, h: Dot11, end: int, cut: bool) -> str:
     name = MGMT_NAMES.get(h.subtype, f"Management subtype {h.subtype}")
     body = mgmt_body(data, h.subtype, h.body, end)
     text = name
@@ -95,7 +95,7 @@ def _mgmt(data: bytes, h: Dot11, end: int) -> str:
         text += f" ({_mac(h.addr2)}): {reason}"
     elif h.subtype in (13, 14) and h.body < end:
         text += f" (category {data[h.body]})"
-    if body.truncated or h.truncated:
+    if body.truncated or h.truncated or cut:
         text += " [|802.11]"
     return text
 
@@ -127,12 +127,12 @@ def _data(data: bytes, h: Dot11, end: int) -> str:
     return name
 
 
-def _frame_text(data: bytes, off: int, end: int, verbose: bool) -> str:
+def _frame_text(data: bytes, off: int, end: int, verbose: bool, cut: bool) -> str:
     h = dot11_header(data, off, end)
     if h.type == -1:
         return "[|802.11]"
     if h.type == TYPE_MGMT:
-        text = _mgmt(data, h, end)
+        text = _mgmt(data, h, end, cut)
     elif h.type == TYPE_CONTROL:
         text = _control(data, h)
     elif h.type == TYPE_DATA:
@@ -146,15 +146,16 @@ def _frame_text(data: bytes, off: int, end: int, verbose: bool) -> str:
 
 def wlan_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
     """The tag name and text of an 802.11 frame that carries no network layer (LINKTYPE
-    IEEE802_11). Verbose adds the addresses (``BSSID:.. DA:.. SA:..``)."""
-    return "WLAN", _frame_text(data, 0, len(data), verbose)
+    IEEE802_11). Verbose adds the addresses (``BSSID:.. DA:.. SA:..``). A management frame the
+    capture cut (fewer bytes than ``wire_len``) ends with ``[|802.11]``."""
+    return "WLAN", _frame_text(data, 0, len(data), verbose, len(data) < wire_len)
 
 
 def wlan_radio_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
     """As ``wlan_message`` after a radiotap header; verbose adds the radiotap summary."""
     rt = radiotap(data)
     end = len(data) - 4 if rt.flags is not None and rt.flags & FLAG_FCS else len(data)
-    text = _frame_text(data, rt.length, end, verbose)
+    text = _frame_text(data, rt.length, end, verbose, len(data) < wire_len)
     if verbose:
         text += f", radiotap: {radiotap_text(rt)}"
     return "WLAN", text
