@@ -598,3 +598,31 @@ async def test_session_text_output() -> None:
         "12:30:45.123457 [OUT  UDP] 10.0.0.2:53 > 10.0.0.1:1 length 0",
     ]
     assert not out.closed
+
+
+def test_truncated_dns_response_line_ends_with_the_domain_marker() -> None:
+    """A DNS response cut inside its answer's fixed part prints ``[|domain]``.
+
+    Mutation: ``if pos + 10 > end: raise _Malformed`` removed from ``dns_summary``: with the
+    formatter's catch-all the line turns into ``??? len=N`` (caught here); with the catch-all
+    also narrowed (``_DECODE_ERRORS`` without struct.error), ``write_packet`` raises (caught
+    here too)."""
+    query = dns_query(0x1A2B, "example.com")
+    response = dns_answer(query, [(1, bytes([93, 184, 216, 34]))])
+    frame = ipv4("10.0.0.53", "10.0.0.1", udp(53, 40000, response))
+    cut = frame[: len(frame) - 8]  # inside the answer's TYPE/CLASS/TTL/RDLENGTH
+    assert line(cut, wire_len=len(frame)) == (
+        "[IN   UDP] 10.0.0.53:53 > 10.0.0.1:40000 1a2b q: A? example.com. 1/0/0 [|domain] (45)"
+    )
+
+
+def test_interface_names_on_cooked_v2_frames() -> None:
+    """``-i any`` frames (LINUX_SLL2) name their interface when the writer has a map."""
+    out = io.StringIO()
+    writer = TextWriter(out, linktype=LinkType.LINUX_SLL2, interfaces={3: "eth0"})
+    writer.write_packet(T0, sll2(TCP_SYN, ifindex=3, pkttype=4))
+    writer.write_packet(T0, sll2(TCP_SYN, ifindex=9))
+    first, second = out.getvalue().splitlines()
+    assert first.startswith(f"{STAMP} eth0 [OUT  TCP] ")
+    assert second.startswith(f"{STAMP} if9 [IN   TCP] ")
+    assert line(sll2(TCP_SYN, ifindex=3), linktype=LinkType.LINUX_SLL2).startswith("[IN   TCP]")
