@@ -73,6 +73,12 @@ _DECODE_ERRORS = (IndexError, struct.error, ValueError, UnicodeError, OverflowEr
 _ADDR_CACHE_MAX = 65536
 
 
+#: The IP layer of a packet as the transport formatters need it: where the IP header starts, the
+#: IP protocol, where the transport header starts, the end of the captured part of the IP
+#: payload, and the payload length the IP header states. A plain tuple: cheap per packet.
+_Ip = tuple[int, int, int, int, int]
+
+
 def tag(direction: int, name: str) -> str:
     """The tag of a line: ``[%-3s %4s]`` of the direction and protocol name (``[IN   TCP]``)."""
     return f"[{DIRECTION_TAGS[direction]:<3} {name:>4}]"
@@ -256,18 +262,8 @@ class TextFormatter:
             if self.verbose:
                 suffix = f", ttl {data[off + 8]}, id {_U16(data, off + 4)[0]}, iplen {total}"
             end = off + total
-            return self._ports(
-                data,
-                off,
-                proto,
-                off + 20,
-                end if end < n else n,
-                total - 20,
-                endpoints,
-                wire_len,
-                direction,
-                suffix,
-            )
+            ip = (off, proto, off + 20, end if end < n else n, total - 20)
+            return self._ports(data, ip, endpoints, wire_len, direction, suffix)
         cached = self._addr.get
         raw = data[off + 12 : off + 16]
         src = cached(raw) or self._v4(raw)
@@ -284,21 +280,8 @@ class TextFormatter:
                 f"{_proto_tag(proto, direction)} {src} > {dst} frag id "
                 f"{_U16(data, off + 4)[0]}, offset {frag * 8}, length {plen}{suffix}"
             )
-        return self._transport(
-            data,
-            off,
-            proto,
-            off + ihl,
-            min(n, off + total),
-            plen,
-            src,
-            dst,
-            src,
-            dst,
-            wire_len,
-            direction,
-            suffix,
-        )
+        ip = (off, proto, off + ihl, min(n, off + total), plen)
+        return self._transport(data, ip, (src, dst, src, dst), wire_len, direction, suffix)
 
     def _ipv6(self, data: bytes, off: int, wire_len: int, direction: int) -> str:
         n = len(data)
@@ -325,62 +308,32 @@ class TextFormatter:
                 f"{_proto_tag(proto, direction)} {src} > {dst} frag id {ident}, "
                 f"offset {offset}, length {plen}{suffix}"
             )
-        end = min(n, off + total)
-        return self._transport(
-            data,
-            off,
-            proto,
-            l4,
-            end,
-            plen,
-            src,
-            dst,
-            f"[{src}]",
-            f"[{dst}]",
-            wire_len,
-            direction,
-            suffix,
-        )
+        ip = (off, proto, l4, min(n, off + total), plen)
+        addrs = (src, dst, f"[{src}]", f"[{dst}]")
+        return self._transport(data, ip, addrs, wire_len, direction, suffix)
 
     def _transport(
         self,
         data: bytes,
-        ip: int,
-        proto: int,
-        l4: int,
-        end: int,
-        plen: int,
-        src: str,
-        dst: str,
-        psrc: str,
-        pdst: str,
+        ip: _Ip,
+        addrs: tuple[str, str, str, str],
         wire_len: int,
         direction: int,
         suffix: str,
     ) -> str:
         """The tag and everything after it, once the IP layer is known.
 
-        ``ip`` is where the IP header starts, ``src``/``dst`` are the address texts,
-        ``psrc``/``pdst`` the same as they print before a port (bracketed for IPv6); ``plen`` is
-        the IP payload length from the header, ``end`` the end of the captured part of it.
+        ``ip`` is the IP layer (``_Ip``); ``addrs`` the address texts ``src``, ``dst`` and the
+        same as they print before a port (bracketed for IPv6); ``suffix`` what ``-v`` adds.
         """
+        _, proto, l4, end, plen = ip
+        src, dst, psrc, pdst = addrs
         if proto in (IPPROTO_TCP, IPPROTO_UDP):
             if l4 + 4 > end:
-                return self._cut_transport(data, ip, proto, l4, end, plen, src, dst, wire_len,
-                                           direction, f"{src} > {dst}")  # fmt: skip
+                return self._cut_transport(ip, wire_len, direction, f"{src} > {dst}")
             sport, dport = _PORTS(data, l4)
-            return self._ports(
-                data,
-                ip,
-                proto,
-                l4,
-                end,
-                plen,
-                f"{psrc}:{sport} > {pdst}:{dport}",
-                wire_len,
-                direction,
-                suffix,
-            )
+            endpoints = f"{psrc}:{sport} > {pdst}:{dport}"
+            return self._ports(data, ip, endpoints, wire_len, direction, suffix)
         if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
             tags = _TAG_ICMP if proto == IPPROTO_ICMP else _TAG_ICMP6
             if l4 + 4 > end:
@@ -402,22 +355,10 @@ class TextFormatter:
             line += ascii_lines(data, l4, end)
         return line
 
-    def _cut_transport(
-        self,
-        data: bytes,
-        ip: int,
-        proto: int,
-        l4: int,
-        end: int,
-        plen: int,
-        src: str,
-        dst: str,
-        wire_len: int,
-        direction: int,
-        endpoints: str,
-    ) -> str:
+    def _cut_transport(self, ip: _Ip, wire_len: int, direction: int, endpoints: str) -> str:
         """The line of a TCP or UDP packet whose header is not all there: ``[|tcp]`` when the
         capture ends inside it, ``???`` when the IP header says the segment is shorter."""
+        _, proto, l4, end, plen = ip
         need = 20 if proto == IPPROTO_TCP else 8
         name = "tcp" if proto == IPPROTO_TCP else "udp"
         if plen < need and l4 + plen <= end:
@@ -455,27 +396,17 @@ class TextFormatter:
         return rest if rest.startswith(name) else f"{name} {rest}"
 
     def _ports(
-        self,
-        data: bytes,
-        ip: int,
-        proto: int,
-        l4: int,
-        end: int,
-        plen: int,
-        endpoints: str,
-        wire_len: int,
-        direction: int,
-        suffix: str,
+        self, data: bytes, ip: _Ip, endpoints: str, wire_len: int, direction: int, suffix: str
     ) -> str:
         """The line of a TCP or UDP packet, given its endpoint text (``a:p > b:q``).
 
-        Arguments as for ``_transport``; ``endpoints`` replaces the address texts; ``proto`` is 6
-        (TCP) or anything else for UDP.
+        Arguments as for ``_transport``; ``endpoints`` replaces the address texts; the protocol
+        is TCP or, for anything else, UDP.
         """
+        _, proto, l4, end, plen = ip
         if proto == IPPROTO_TCP:
             if l4 + 20 > end:
-                return self._cut_transport(data, ip, proto, l4, end, plen, "", "", wire_len,
-                                           direction, endpoints)  # fmt: skip
+                return self._cut_transport(ip, wire_len, direction, endpoints)
             thl = (data[l4 + 12] >> 4) * 4
             paylen = plen - thl
             if thl < 20 or paylen < 0:
@@ -485,7 +416,7 @@ class TextFormatter:
             pos = l4 + thl
             line = f"{_TAG_TCP[direction]} {endpoints} [{TCP_FLAGS[bits]}]"
             if self.verbose:
-                line += self._tcp_verbose(data, ip, l4, thl, end, bits, paylen, sport, dport)
+                line += self._tcp_verbose(data, ip, thl, bits, paylen)
                 line += f", length {paylen}{suffix}"
             else:
                 line += f" length {paylen}"
@@ -503,8 +434,7 @@ class TextFormatter:
                     line += ascii_lines(data, pos, end)
             return line
         if l4 + 8 > end:
-            return self._cut_transport(data, ip, proto, l4, end, plen, "", "", wire_len,
-                                       direction, endpoints)  # fmt: skip
+            return self._cut_transport(ip, wire_len, direction, endpoints)
         sport, dport = _PORTS(data, l4)
         ulen = data[l4 + 4] << 8 | data[l4 + 5]
         if not 8 <= ulen <= plen:
@@ -523,25 +453,16 @@ class TextFormatter:
             line += ascii_lines(data, pos, stop)
         return line
 
-    def _tcp_verbose(
-        self,
-        data: bytes,
-        ip: int,
-        l4: int,
-        thl: int,
-        end: int,
-        bits: int,
-        paylen: int,
-        sport: int,
-        dport: int,
-    ) -> str:
+    def _tcp_verbose(self, data: bytes, ip: _Ip, thl: int, bits: int, paylen: int) -> str:
         """`` seq A:B, ack C, win W, options [...]`` with numbers relative to the connection."""
+        off, _, l4, end, _ = ip
+        sport, dport = _PORTS(data, l4)
         seq, ack = _TCP_SEQ_ACK(data, l4 + 4)
         win = _U16(data, l4 + 14)[0]
-        if data[ip] >> 4 == 4:
-            src, dst = data[ip + 12 : ip + 16], data[ip + 16 : ip + 20]
+        if data[off] >> 4 == 4:
+            src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         else:
-            src, dst = data[ip + 8 : ip + 24], data[ip + 24 : ip + 40]
+            src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
         rel_seq, rel_ack = self.flows.relative(src, sport, dst, dport, seq, ack, bool(bits & 16))
         text = f" seq {rel_seq}:{(rel_seq + paylen) & 0xFFFFFFFF}" if paylen else f" seq {rel_seq}"
         if bits & 16:
