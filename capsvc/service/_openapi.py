@@ -24,7 +24,7 @@ class Param:
     """A query or path parameter."""
 
     name: str
-    where: str  # "query" or "path"
+    where: str  # "query", "path" or "header"
     description: str
     type: str = "string"
     required: bool = False
@@ -69,8 +69,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         responses={200: ("HTML.", "text/html")},
     ),
     ("GET", "/static/{file}"): Operation(
-        "The operator page's script and style sheet",
-        params=(Param("file", "path", "app.js or app.css.", required=True),),
+        "The operator page's scripts and style sheet",
+        params=(
+            Param("file", "path", "app.js, chart.js, pcap.js, util.js or app.css.", required=True),
+        ),
         responses={200: ("The file.", "text/javascript"), 404: ("No such file.", _JSON)},
     ),
     ("GET", "/openapi.json"): Operation(

@@ -21,6 +21,9 @@ __all__ = ["ASSETS", "ROUTES", "SECURITY_HEADERS", "is_shell", "setup"]
 ASSETS = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "chart.js": "text/javascript; charset=utf-8",
+    "pcap.js": "text/javascript; charset=utf-8",
+    "util.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 #: Sent with every file of the shell.
@@ -73,7 +76,7 @@ async def index(request: web.Request) -> web.Response:
 
 @ROUTES.get("/static/{file}")
 async def static(request: web.Request) -> web.Response:
-    """The page's script and style sheet."""
+    """The page's scripts and style sheet."""
     name = request.match_info["file"]
     if name not in ASSETS:
         raise web.HTTPNotFound()

@@ -7,9 +7,12 @@
 // service has (I/O series, top talkers, flight-recorder dump) is read from /openapi.json.
 // Everything the service returns is put in the page as text (textContent), never as markup.
 
+import { chart, sparkline, WINDOW_S } from "./chart.js";
+import { formatPacket, PcapReader } from "./pcap.js";
+import { el, si, when } from "./util.js";
+
 const TOKEN_KEY = "capsvc.token";
 const POLL_MS = 1000;
-const WINDOW_S = 300; // the charts show the last five minutes
 const STREAM_LINES = 200;
 
 const $ = (id) => document.getElementById(id);
@@ -72,46 +75,7 @@ const enc = encodeURIComponent;
 const sessionPath = (name, rest = "") => `/v1/sessions/${enc(name)}${rest}`;
 const filePath = (name) => "/v1/files/" + name.split("/").map(enc).join("/");
 
-// -- small helpers ---------------------------------------------------------------------------
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function si(value, unit = "") {
-  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
-  const steps = ["", "k", "M", "G", "T"];
-  let i = 0;
-  let v = Math.abs(value);
-  while (v >= 1000 && i < steps.length - 1) {
-    v /= 1000;
-    i += 1;
-  }
-  const sign = value < 0 ? "-" : "";
-  const digits = v >= 100 || i === 0 ? 0 : v >= 10 ? 1 : 2;
-  let text = i === 0 && !Number.isInteger(v) ? v.toFixed(v >= 10 ? 0 : 1) : v.toFixed(digits);
-  if (text.includes(".")) text = text.replace(/\.?0+$/, "");
-  return `${sign}${text}${unit ? " " : ""}${steps[i]}${unit}`;
-}
-
-function when(seconds) {
-  if (seconds === null || seconds === undefined) return "—";
-  const d = new Date(seconds * 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
+// -- messages --------------------------------------------------------------------------------
 
 let toastTimer = 0;
 function toast(message, isError = false) {
@@ -487,102 +451,6 @@ function renderTalkers(body) {
   if (!flat.length) $("talkers-error").textContent = "No conversations yet.";
 }
 
-function css(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
-}
-
-function prepare(canvas) {
-  const ratio = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth || canvas.width;
-  const h = canvas.clientHeight || canvas.height;
-  if (canvas.width !== Math.round(w * ratio)) {
-    canvas.width = Math.round(w * ratio);
-    canvas.height = Math.round(h * ratio);
-  }
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
-  return { ctx, w, h };
-}
-
-function niceMax(value) {
-  if (!(value > 0)) return 1;
-  const base = 10 ** Math.floor(Math.log10(value));
-  for (const m of [1, 2, 5, 10]) if (value <= m * base) return m * base;
-  return 10 * base;
-}
-
-// The time shown: the last five minutes, or less (at least one) while the page has less.
-function span(points, now) {
-  const first = points.length ? points[0].t : now;
-  return Math.min(WINDOW_S, Math.max(60, now - first));
-}
-
-function ago(seconds) {
-  return seconds >= 90 ? `${Math.round(seconds / 60)} min ago` : `${Math.round(seconds)} s ago`;
-}
-
-function chart(canvas, points, series) {
-  const { ctx, w, h } = prepare(canvas);
-  const left = 56, right = 8, top = 8, bottom = 20;
-  const now = Date.now() / 1000;
-  const width = span(points, now);
-  const t0 = now - width;
-  const shown = points.filter((p) => p.t >= t0);
-  const max = niceMax(Math.max(0, ...shown.flatMap((p) => series.map(([k]) => p[k]))));
-  const x = (t) => left + ((t - t0) / width) * (w - left - right);
-  const y = (v) => top + (1 - v / max) * (h - top - bottom);
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.fillStyle = css("--muted");
-  ctx.strokeStyle = css("--grid");
-  ctx.lineWidth = 1;
-  for (let i = 0; i <= 4; i += 1) {
-    const v = (max * i) / 4;
-    ctx.beginPath();
-    ctx.moveTo(left, y(v) + 0.5);
-    ctx.lineTo(w - right, y(v) + 0.5);
-    ctx.stroke();
-    ctx.textAlign = "right";
-    ctx.fillText(si(v), left - 6, y(v) + 4);
-  }
-  ctx.textAlign = "left";
-  ctx.fillText(ago(width), left, h - 4);
-  ctx.textAlign = "right";
-  ctx.fillText("now", w - right, h - 4);
-  for (const [key, name] of series) {
-    ctx.strokeStyle = css(`--${name}`);
-    ctx.lineWidth = 1.75;
-    ctx.beginPath();
-    shown.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p[key])) : ctx.moveTo(x(p.t), y(p[key]))));
-    ctx.stroke();
-  }
-  if (!shown.length) {
-    ctx.textAlign = "center";
-    ctx.fillStyle = css("--muted");
-    ctx.fillText("collecting…", (left + w) / 2, h / 2);
-  }
-}
-
-function sparkline(canvas, rates) {
-  if (!canvas.isConnected) return;
-  const { ctx, w, h } = prepare(canvas);
-  const now = Date.now() / 1000;
-  const width = span(rates, now);
-  const t0 = now - width;
-  const shown = rates.filter((p) => p.t >= t0);
-  if (shown.length < 2) return;
-  const max = Math.max(1, ...shown.map((p) => p.pps));
-  ctx.strokeStyle = css("--packets");
-  ctx.lineWidth = 1.25;
-  ctx.beginPath();
-  shown.forEach((p, i) => {
-    const px = ((p.t - t0) / width) * w;
-    const py = h - 2 - (p.pps / max) * (h - 4);
-    if (i) ctx.lineTo(px, py); else ctx.moveTo(px, py);
-  });
-  ctx.stroke();
-}
-
 // -- starting a session ----------------------------------------------------------------------
 
 function formSpec() {
@@ -794,131 +662,6 @@ function addLine(text) {
   box.append(el("div", {}, text));
   while (box.childElementCount > STREAM_LINES) box.firstElementChild.remove();
   box.scrollTop = box.scrollHeight;
-}
-
-class PcapReader {
-  constructor(onPacket) {
-    this.onPacket = onPacket;
-    this.buf = new Uint8Array(0);
-    this.header = null;
-  }
-
-  push(chunk) {
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    let pos = 0;
-    const view = new DataView(joined.buffer);
-    if (!this.header) {
-      if (joined.length < 24) { this.buf = joined; return; }
-      const magic = view.getUint32(0, true);
-      const little = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-      const nano = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
-      this.header = { little, nano, linktype: view.getUint32(20, little) & 0x03ffffff };
-      pos = 24;
-    }
-    const { little, nano, linktype } = this.header;
-    while (pos + 16 <= joined.length) {
-      const incl = view.getUint32(pos + 8, little);
-      if (pos + 16 + incl > joined.length) break;
-      const sec = view.getUint32(pos, little);
-      const frac = view.getUint32(pos + 4, little);
-      this.onPacket({
-        sec,
-        usec: nano ? Math.floor(frac / 1000) : frac,
-        wire: view.getUint32(pos + 12, little),
-        data: joined.subarray(pos + 16, pos + 16 + incl),
-      }, linktype);
-      pos += 16 + incl;
-    }
-    this.buf = joined.slice(pos);
-  }
-}
-
-function ipv4(d, o) {
-  return `${d[o]}.${d[o + 1]}.${d[o + 2]}.${d[o + 3]}`;
-}
-
-function ipv6(d, o) {
-  const words = [];
-  for (let i = 0; i < 16; i += 2) words.push(((d[o + i] << 8) | d[o + i + 1]).toString(16));
-  const text = words.join(":");
-  const runs = text.match(/(^|:)0(:0)+(:|$)/g);
-  if (!runs) return text;
-  const longest = runs.reduce((a, b) => (b.length > a.length ? b : a));
-  return text.replace(longest, "::");
-}
-
-const PROTOCOLS = { 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMP6", 132: "SCTP" };
-
-function transport(d, o, proto, src, dst) {
-  const name = PROTOCOLS[proto] || `proto ${proto}`;
-  if ((proto === 6 || proto === 17 || proto === 132) && o + 4 <= d.length) {
-    const sport = (d[o] << 8) | d[o + 1];
-    const dport = (d[o + 2] << 8) | d[o + 3];
-    let flags = "";
-    if (proto === 6 && o + 14 <= d.length) {
-      const f = d[o + 13];
-      flags = " [" + [[2, "S"], [16, "."], [1, "F"], [4, "R"], [8, "P"]]
-        .filter(([bit]) => f & bit).map(([, c]) => c).join("") + "]";
-    }
-    return `${name} ${src}.${sport} > ${dst}.${dport}${flags}`;
-  }
-  if ((proto === 1 || proto === 58) && o < d.length) return `${name} ${src} > ${dst} type ${d[o]}`;
-  return `${name} ${src} > ${dst}`;
-}
-
-function network(d, o, ethertype) {
-  if (ethertype === 0x0800 && o + 20 <= d.length) {
-    const ihl = (d[o] & 0x0f) * 4;
-    return transport(d, o + ihl, d[o + 9], ipv4(d, o + 12), ipv4(d, o + 16));
-  }
-  if (ethertype === 0x86dd && o + 40 <= d.length) {
-    return transport(d, o + 40, d[o + 6], ipv6(d, o + 8), ipv6(d, o + 24));
-  }
-  if (ethertype === 0x0806 && o + 28 <= d.length) {
-    const op = (d[o + 6] << 8) | d[o + 7];
-    return op === 1 ? `ARP who-has ${ipv4(d, o + 24)} tell ${ipv4(d, o + 14)}` :
-      `ARP reply ${ipv4(d, o + 14)}`;
-  }
-  return `ethertype 0x${ethertype.toString(16).padStart(4, "0")}`;
-}
-
-function summary(d, linktype) {
-  const u16 = (o) => (d[o] << 8) | d[o + 1];
-  switch (linktype) {
-    case 1: { // Ethernet, with VLAN tags skipped
-      let o = 12;
-      let type = u16(o);
-      while ((type === 0x8100 || type === 0x88a8) && o + 6 <= d.length) {
-        o += 4;
-        type = u16(o);
-      }
-      return network(d, o + 2, type);
-    }
-    case 101: case 228: case 229: // raw IP
-      return network(d, 0, (d[0] >> 4) === 6 ? 0x86dd : 0x0800);
-    case 113: return network(d, 16, u16(14)); // Linux cooked v1
-    case 276: return network(d, 20, u16(0)); // Linux cooked v2
-    case 0: case 108: { // BSD loopback: address family, host or network order
-      const family = d[0] || d[3];
-      return network(d, 4, family === 2 ? 0x0800 : 0x86dd);
-    }
-    default: return `link type ${linktype}`;
-  }
-}
-
-function formatPacket(pkt, linktype) {
-  const d = new Date(pkt.sec * 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(pkt.usec, 6)}`;
-  let text;
-  try {
-    text = pkt.data.length >= 14 || linktype !== 1 ? summary(pkt.data, linktype) : "???";
-  } catch (_) {
-    text = "???";
-  }
-  return `${time} ${text}, length ${pkt.wire}`;
 }
 
 // -- wiring ----------------------------------------------------------------------------------
