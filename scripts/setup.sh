@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(tcpdump tshark libpcap0.8 libpcap-dev netsniff-ng iproute2 gcc libc6-dev make
-          python3-venv)
+          python3-venv chromium chromium-driver)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
