@@ -45,10 +45,12 @@ from ._bpf import BpfInstruction, bpf_dump, emit
 from ._compiled import Filter, Matcher, parse_filter
 from ._gc import gc_paused
 from ._lower import FILTER_LINKTYPES, lower
-from ._parser import parse
+from ._parser import MAX_DEPTH, MAX_LENGTH, parse, read_as
 
 __all__ = [
     "FILTER_LINKTYPES",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
     "BpfInstruction",
     "Filter",
     "FilterCompileError",
@@ -60,7 +62,9 @@ __all__ = [
     "compile_bpf",
     "parse",
     "parse_filter",
+    "read_as",
 ]
+_KERNEL_LIMIT = 4096
 
 
 def compile_bpf(
@@ -69,6 +73,7 @@ def compile_bpf(
     snaplen: int = SNAPLEN_DEFAULT,
     *,
     kernel_vlan: bool = False,
+    max_length: int | None = None,
 ) -> list[BpfInstruction]:
     """Compile a filter to a classic BPF program for ``SO_ATTACH_FILTER``.
 
@@ -84,27 +89,49 @@ def compile_bpf(
             does on Linux), and offsets after it only move for a tag found in the frame. Such
             a program runs in the Linux kernel only; without ``vlan`` it is the same program.
             False (default) gives a program for frames as they are, for any BPF interpreter.
+            Either way ``inbound``, ``outbound`` and ``ifindex`` on link types whose frames do
+            not carry them read the kernel's packet metadata, as libpcap compiles them on
+            Linux: such a program is for a live socket only.
+        max_length: the longest expression accepted, in characters (default ``MAX_LENGTH``).
 
     Returns:
         The instructions, at most 4096 long (the kernel's limit), as ``tcpdump -d`` would list.
+        ``len`` in them is the packet's length on the wire, as in libpcap and the kernel.
 
     Raises:
-        FilterSyntaxError: the expression is malformed.
+        FilterSyntaxError: the expression is malformed, too long or nested too deeply.
         FilterCompileError: the link type cannot express a primitive, or the program is too long.
     """
     if isinstance(expr_or_node, str):
         expr = expr_or_node
         with gc_paused():
-            node = parse(expr)
+            node = parse(expr, max_length=max_length)
     else:
         node, expr = expr_or_node, str(expr_or_node)
     snap = snaplen or SNAPLEN_DEFAULT
     if node is None:
         return [BpfInstruction(0x06, 0, 0, snap)]
-    with gc_paused():
-        program = emit(lower(node, LinkType(linktype), expr, kernel_vlan=kernel_vlan), snap)
-    if len(program) > 4096:
+    kind = _linktype(linktype, expr)
+    radiotap = kind == LinkType.IEEE802_11_RADIO
+    try:
+        with gc_paused():
+            formula = lower(node, kind, expr, kernel_vlan=kernel_vlan)
+            program = emit(formula, snap, radiotap=radiotap, limit=_KERNEL_LIMIT)
+    except FilterCompileError as exc:
+        if exc.expr:
+            raise
+        raise FilterCompileError(exc.reason, expr, exc.offset) from None
+    except RecursionError as exc:
+        raise FilterSyntaxError("expression nested too deeply to compile", expr, 0) from exc
+    if len(program) > _KERNEL_LIMIT:
         raise FilterCompileError(
             f"program of {len(program)} instructions exceeds the kernel's limit of 4096", expr, 0
         )
     return program
+
+
+def _linktype(linktype: LinkType | int, expr: str) -> LinkType:
+    try:
+        return LinkType(linktype)
+    except ValueError:
+        raise FilterCompileError(f"unsupported link type {linktype!r}", expr, 0) from None
