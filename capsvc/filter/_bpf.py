@@ -150,49 +150,51 @@ def emit(
     return prologue + _layout(blocks)
 
 
+class _Jset(NamedTuple):
+    """A ``jset #k`` of the prologue, to labels."""
+
+    k: int
+    jt: str
+    jf: str
+
+
 def _prologue(names: set[str], radiotap: bool) -> list[BpfInstruction]:
     """The instructions computing the 802.11 offsets into their scratch words, as libpcap's
     prologue does (same reads, same conditions); they run before the expression's tests."""
     if not names:
         return []
     pl, hdr = VAR_SLOTS["pl"], VAR_SLOTS["hdr"]
-    code: list[tuple[int, int, int, int] | str] = []
+    code: list[tuple[int, int] | _Jset | str] = []  # (code, k), a jump, or a label
     if radiotap:
-        code += [(LD | B | ABS, 0, 0, 3), (ALU | 0x60 | K, 0, 0, 8), (MISC | TAX, 0, 0, 0)]
-        code += [(LD | B | ABS, 0, 0, 2), (ALU | 0x40 | X, 0, 0, 0), (ST, 0, 0, hdr)]
+        code += [(LD | B | ABS, 3), (ALU | 0x60 | K, 8), (MISC | TAX, 0), (LD | B | ABS, 2)]
+        code += [(ALU | 0x40 | X, 0), (ST, hdr)]
     if "pl" in names:
+        code += [(MISC | TAX, 0)] if radiotap else [(LDX | IMM, 0), (MISC | TXA, 0)]
+        code += [(ALU | K, 24), (ST, pl), (LD | B | IND, 0)]
+        code += [_Jset(0x08, "a", "end"), "a", _Jset(0x04, "end", "b"), "b"]
+        code += [_Jset(0x80, "c", "d" if radiotap else "end"), "c"]
+        code += [(LD | MEM, pl), (ALU | K, 2), (ST, pl), "d"]
         if radiotap:
-            code += [(MISC | TAX, 0, 0, 0)]
-        else:
-            code += [(LDX | IMM, 0, 0, 0), (MISC | TXA, 0, 0, 0)]
-        code += [(ALU | K, 0, 0, 24), (ST, 0, 0, pl), (LD | B | IND, 0, 0, 0)]
-        code += [("jset", 0x08, "a", "end"), "a", ("jset", 0x04, "end", "b"), "b"]
-        code += [("jset", 0x80, "c", "d" if radiotap else "end"), "c"]
-        code += [(LD | MEM, 0, 0, pl), (ALU | K, 0, 0, 2), (ST, 0, 0, pl), "d"]
-        if radiotap:
-            code += [(LD | W | ABS, 0, 0, 4), ("jset", 0x2000000, "e", "end"), "e"]
-            code += [("jset", 0x80, "end", "f"), "f", ("jset", 0x1000000, "g", "h"), "g"]
-            code += [(LD | B | ABS, 0, 0, 16), ("jset", 0x20, "pad", "end"), "h"]
-            code += [(LD | B | ABS, 0, 0, 8), ("jset", 0x20, "pad", "end"), "pad"]
-            code += [(LD | MEM, 0, 0, pl), (ALU | K, 0, 0, 3), (ALU | 0x50 | K, 0, 0, 0xFFFFFFFC)]
-            code += [(ST, 0, 0, pl)]
+            code += [(LD | W | ABS, 4), _Jset(0x2000000, "e", "end"), "e"]
+            code += [_Jset(0x80, "end", "f"), "f", _Jset(0x1000000, "g", "h"), "g"]
+            code += [(LD | B | ABS, 16), _Jset(0x20, "pad", "end"), "h"]
+            code += [(LD | B | ABS, 8), _Jset(0x20, "pad", "end"), "pad"]
+            code += [(LD | MEM, pl), (ALU | K, 3), (ALU | 0x50 | K, 0xFFFFFFFC), (ST, pl)]
     code.append("end")
     labels: dict[str, int] = {}
-    out: list[tuple[int, int, int, int] | tuple[str, int, str, str]] = []
+    items: list[tuple[int, int] | _Jset] = []
     for item in code:
         if isinstance(item, str):
-            labels[item] = len(out)
+            labels[item] = len(items)
         else:
-            out.append(item)  # type: ignore[arg-type]
+            items.append(item)
     program = []
-    for n, item in enumerate(out):
-        if item[0] == "jset":
-            _, k, jt, jf = item
-            program.append(
-                BpfInstruction(JMP | JSET | K, labels[jt] - n - 1, labels[jf] - n - 1, k)  # type: ignore[index]
-            )
+    for n, item in enumerate(items):
+        if isinstance(item, _Jset):
+            jt, jf = labels[item.jt] - n - 1, labels[item.jf] - n - 1
+            program.append(BpfInstruction(JMP | JSET | K, jt, jf, item.k))
         else:
-            program.append(BpfInstruction(*item))  # type: ignore[arg-type]
+            program.append(BpfInstruction(item[0], 0, 0, item[1]))
     return program
 
 

@@ -153,6 +153,7 @@ def wlan_data(low: _Lowering) -> Formula:
 
 def _wlan(low: _Lowering, proto: int) -> Formula:
     """gen_llc_linktype on an 802.11 data frame's LLC header."""
+    test: Formula
     if proto in (LLCSAP_ISONS, LLCSAP_IP, LLCSAP_NETBEUI):
         test = Cmp(_llc(low, 2, 0), "eq", proto << 8 | proto)
     elif proto == ETHERTYPE_ATALK:
@@ -195,10 +196,10 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
             family = int.from_bytes(family.to_bytes(4, "little"), "big")
         return Cmp(Ld(4, link.type_off), "eq", family)
     if kind == "version":
-        version = {ETHERTYPE_IP: 0x40, ETHERTYPE_IPV6: 0x60}.get(proto)
-        if version is None:
+        nibble = {ETHERTYPE_IP: 0x40, ETHERTYPE_IPV6: 0x60}.get(proto)
+        if nibble is None:
             return FALSE
-        return Cmp(Alu("&", Ld(1, link.type_off), Imm(0xF0)), "eq", version)
+        return Cmp(Alu("&", Ld(1, link.type_off), Imm(0xF0)), "eq", nibble)
     if kind == "nflog":
         raise low.fail(
             "NFLOG frames cannot be filtered by protocol (their payload is in a TLV; libpcap "

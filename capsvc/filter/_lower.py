@@ -309,9 +309,10 @@ class _Lowering:
                 return neg(Cmp(val, "ge", node.value))
             return Cmp(val, "gt" if node.op == ">" else "eq", node.value)
         if kind != "wlan":
+            where = getattr(node, "pos", 0)
             raise self.fail(
-                f"802.11 primitives need 802.11 frames, not {self.linktype.name}", node.pos
-            )  # type: ignore[attr-defined]
+                f"802.11 primitives need 802.11 frames, not {self.linktype.name}", where
+            )
         if isinstance(node, WlanHost):
             return wlan_addr(self, node.which, node.addr)
         if isinstance(node, WlanType):

@@ -126,7 +126,7 @@ def _wlan(rng: random.Random, ethertype: int, payload: bytes) -> bytes:
     """An 802.11 frame: management, control or data (QoS or not, every DS combination), data
     frames carrying LLC/SNAP (sometimes a VLAN tag inside) or a bare 802.2 SAP."""
     kind = rng.random()
-    addrs = [mac(rng.choice(MACS + ["12:34:56:78:9a:bc"])) for _ in range(4)]
+    addrs = [mac(rng.choice([*MACS, "12:34:56:78:9a:bc"])) for _ in range(4)]
     fc1 = rng.randrange(4) | rng.choice([0, 0, 0x40, 0x10])
     if kind < 0.15:  # management
         fc0 = rng.choice([0x80, 0x40, 0x50, 0x00, 0xB0, 0xC0])
@@ -172,9 +172,10 @@ def _radiotap(rng: random.Random, inner: bytes) -> bytes:
     header = struct.pack("<BBHI", 0, 0, 8 + len(fields), present) + fields
     data = len(inner) > 1 and inner[0] & 0x0C == 0x08
     if pad and data and shape in ("flags", "tsft", "rate"):
+        # The frame body starts at the next multiple of 4 of the packet (as libpcap reads it).
         hdrlen = 26 if inner[0] & 0x80 else 24
-        if hdrlen % 4:
-            inner = inner[:hdrlen] + b"\0" * (4 - hdrlen % 4) + inner[hdrlen:]
+        end = len(header) + hdrlen
+        inner = inner[:hdrlen] + b"\0" * (-end % 4) + inner[hdrlen:]
     return header + inner
 
 

@@ -8,7 +8,7 @@ tables (every spelling TESTrun lists: with and without ``wlan``, by name and by 
 from __future__ import annotations
 
 from capsvc._packet import LinkType
-from capsvc.filter._names import WLAN_DIRS, WLAN_SUBTYPES, WLAN_TYPES
+from capsvc.filter._names import CONSTANTS, WLAN_DIRS, WLAN_SUBTYPES, WLAN_TYPES
 
 _ROWS = r"""
 ETHERNET|
@@ -522,9 +522,6 @@ RAW|ip6 dst net ff11:2233:4455:6677:8899::/80
 RAW|ip6 dst net ff11:2233:4455:6677:8899:aabb:ccdd:ee00/120
 RAW|ip6 dst net ff11:2233:4455:6677:8899:aabb:204.221.238.0/120
 IPV6|ip6 multicast
-ETHERNET|0 == icmp-echoreply && 3 == icmp-unreach && 4 == icmp-sourcequench && 5 == icmp-redirect && 8 == icmp-echo && 9 == icmp-routeradvert && 10 == icmp-routersolicit && 11 == icmp-timxceed && 12 == icmp-paramprob && 13 == icmp-tstamp && 14 == icmp-tstampreply && 15 == icmp-ireq && 16 == icmp-ireqreply && 17 == icmp-maskreq && 18 == icmp-maskreply
-IPV6|1 == icmp6-destinationunreach && 2 == icmp6-packettoobig && 3 == icmp6-timeexceeded && 4 == icmp6-parameterproblem && 128 == icmp6-echo && 129 == icmp6-echoreply && 130 == icmp6-multicastlistenerquery && 131 == icmp6-multicastlistenerreportv1 && 132 == icmp6-multicastlistenerdone && 133 == icmp6-routersolicit && 134 == icmp6-routeradvert && 135 == icmp6-neighborsolicit && 136 == icmp6-neighboradvert && 137 == icmp6-redirect && 138 == icmp6-routerrenum && 139 == icmp6-nodeinformationquery && 140 == icmp6-nodeinformationresponse && 141 == icmp6-ineighbordiscoverysolicit && 142 == icmp6-ineighbordiscoveryadvert && 143 == icmp6-multicastlistenerreportv2 && 144 == icmp6-homeagentdiscoveryrequest && 145 == icmp6-homeagentdiscoveryreply && 146 == icmp6-mobileprefixsolicit && 147 == icmp6-mobileprefixadvert && 148 == icmp6-certpathsolicit && 149 == icmp6-certpathadvert && 151 == icmp6-multicastrouteradvert && 152 == icmp6-multicastroutersolicit && 153 == icmp6-multicastrouterterm
-ETHERNET|0x01 == tcp-fin && 0x02 == tcp-syn && 0x04 == tcp-rst && 0x08 == tcp-push && 0x10 == tcp-ack && 0x20 == tcp-urg && 0x40 == tcp-ece && 0x80 == tcp-cwr
 ETHERNET|icmptype == 0 && icmpcode == 1 && icmp6type == 0 && icmp6code == 1 && tcpflags == 13
 ETHERNET|tcp port 25
 ETHERNET|tcp port smtp
@@ -641,7 +638,25 @@ def _wlan() -> list[tuple[LinkType, str]]:
     return [(LinkType.IEEE802_11, e) for e in dict.fromkeys(out)]
 
 
+def _named_constants() -> list[tuple[LinkType, str]]:
+    """TESTrun's checks that every named constant has its value: one long conjunction each
+    for the ICMP types, ICMPv6 types, TCP flags and named offsets."""
+    icmp = [f"{v} == {k}" for k, v in CONSTANTS.items() if k.startswith("icmp-")]
+    icmp6 = [f"{v} == {k}" for k, v in CONSTANTS.items() if k.startswith("icmp6-")]
+    flags = [f"{v:#04x} == {k}" for k, v in CONSTANTS.items() if k.startswith("tcp-")]
+    offsets = [f"{k} == {v}" for k in ("icmptype", "icmpcode", "icmp6type", "icmp6code",
+               "tcpflags") for v in (CONSTANTS[k],)]  # fmt: skip
+    return [
+        (LinkType.ETHERNET, " && ".join(icmp)),
+        (LinkType.IPV6, " && ".join(icmp6)),
+        (LinkType.ETHERNET, " && ".join(flags)),
+        (LinkType.ETHERNET, " && ".join(offsets)),
+    ]
+
+
 #: (link type, expression) pairs.
-TESTRUN: list[tuple[LinkType, str]] = [
-    (LinkType[lt], expr) for lt, expr in (row.split("|", 1) for row in _ROWS.split("\n") if row)
-] + _wlan()
+TESTRUN: list[tuple[LinkType, str]] = (
+    [(LinkType[lt], expr) for lt, expr in (row.split("|", 1) for row in _ROWS.split("\n") if row)]
+    + _wlan()
+    + _named_constants()
+)

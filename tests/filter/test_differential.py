@@ -162,7 +162,9 @@ def test_the_corpus_is_big_enough(generated: Frames) -> None:
     assert any(len(p) > 20 and p[0] > 0x45 and p[0] >> 4 == 4 for p in raw), "no IPv4 options"
     assert any(len(p) > 40 and p[0] >> 4 == 6 and p[6] in (0, 43, 44, 60) for p in raw)
     assert any(len(p) < 20 for p in raw), "no truncated frames"
-    cut = [(p, w) for lt in generated for p, w in zip(generated[lt][0], generated[lt][2])]
+    cut = [
+        (p, w) for lt in generated for p, w in zip(generated[lt][0], generated[lt][2], strict=True)
+    ]
     assert sum(w > len(p) for p, w in cut) > 100, "no frames cut by a snapshot length"
     radio = packets[LinkType.IEEE802_11_RADIO]
     assert any(len(p) > 8 and p[4] & 0x02 and p[8] & 0x20 for p in radio), "no radiotap padding"
@@ -201,7 +203,7 @@ def _differences(
                 problems.append(f"{expr!r}: libpcap refuses ({ref_error}), we accept")
                 continue
             assert matcher is not None
-            if any(matcher.match(p, w) for p, w in zip(pk, wire)):
+            if any(matcher.match(p, w) for p, w in zip(pk, wire, strict=True)):
                 problems.append(f"{expr!r}: libpcap rejects all packets, we match some")
             continue
         try:
@@ -218,7 +220,7 @@ def _differences(
             else:
                 problems.append(f"{expr!r}: libpcap accepts, we refuse: {exc.reason}")
                 continue
-        ours = [matcher.match(p, w) for p, w in zip(pk, wire)] if matcher else None
+        ours = [matcher.match(p, w) for p, w in zip(pk, wire, strict=True)] if matcher else None
         theirs_bpf = run_program(program, pk, wire)
         short: set[int] | None = None
         unoptimized: list[bool] | None = None
@@ -292,7 +294,7 @@ def test_large_expressions_equal_libpcap(linktype: LinkType, generated: Frames) 
         ref_prog.close()
         # Large programs get the cheaper compile path; still no longer than twice libpcap's.
         assert len(compile_bpf(expr, linktype)) <= 2 * ref_len, expr
-        ours = [matcher.match(p, w) for p, w in zip(pk, wire)]
+        ours = [matcher.match(p, w) for p, w in zip(pk, wire, strict=True)]
         bpf = run_program(compile_bpf(expr, linktype), pk, wire)
         short = too_short(libpcap_text(expr), linktype, pk, wire)
         for i in range(len(pk)):
@@ -441,7 +443,9 @@ def test_the_reference_interpreter_agrees_with_libpcap(
         program = plain.instructions()
         plain.close()
         theirs = run_program(program, pk, wire)
-        assert [bool(bpfvm.run(program, p, wire_len=w)) for p, w in zip(pk, wire)] == theirs
+        assert [
+            bool(bpfvm.run(program, p, wire_len=w)) for p, w in zip(pk, wire, strict=True)
+        ] == theirs
 
 
 @pytest.mark.parametrize("expr", sorted(WE_REFUSE))
