@@ -46,6 +46,7 @@ from ._compiled import Filter, Matcher, parse_filter
 from ._gc import gc_paused
 from ._lower import FILTER_LINKTYPES, lower
 from ._parser import MAX_DEPTH, MAX_LENGTH, parse, read_as
+from ._shared import lowered
 
 __all__ = [
     "FILTER_LINKTYPES",
@@ -102,20 +103,21 @@ def compile_bpf(
         FilterSyntaxError: the expression is malformed, too long or nested too deeply.
         FilterCompileError: the link type cannot express a primitive, or the program is too long.
     """
-    if isinstance(expr_or_node, str):
-        expr = expr_or_node
-        with gc_paused():
-            node = parse(expr, max_length=max_length)
-    else:
-        node, expr = expr_or_node, str(expr_or_node)
     snap = snaplen or SNAPLEN_DEFAULT
-    if node is None:
-        return [BpfInstruction(0x06, 0, 0, snap)]
-    kind = _linktype(linktype, expr)
+    text = expr_or_node if isinstance(expr_or_node, str) else str(expr_or_node)
+    kind = _linktype(linktype, text)
     radiotap = kind == LinkType.IEEE802_11_RADIO
     try:
+        if isinstance(expr_or_node, str):
+            expr = expr_or_node
+            node, formula = lowered(expr, kind, kernel_vlan=kernel_vlan, max_length=max_length)
+            if formula is None:
+                return [BpfInstruction(0x06, 0, 0, snap)]
+        else:
+            node, expr = expr_or_node, text
+            with gc_paused():
+                formula = lower(node, kind, expr, kernel_vlan=kernel_vlan)
         with gc_paused():
-            formula = lower(node, kind, expr, kernel_vlan=kernel_vlan)
             program = emit(formula, snap, radiotap=radiotap, limit=_KERNEL_LIMIT)
     except FilterCompileError as exc:
         if exc.expr:

@@ -14,8 +14,9 @@ from .._packet import LinkType
 from ._ast import And, Host, IpProto, Node, Port
 from ._codegen import build
 from ._gc import gc_paused
+from ._ir import Formula
 from ._lower import lower
-from ._parser import parse
+from ._shared import lowered
 
 __all__ = ["Filter", "Matcher", "parse_filter"]
 
@@ -40,8 +41,17 @@ class Matcher:
 
     match: Callable[..., bool]
 
-    def __init__(self, node: Node, linktype: LinkType = LinkType.RAW, expr: str = "") -> None:
+    def __init__(
+        self,
+        node: Node,
+        linktype: LinkType = LinkType.RAW,
+        expr: str = "",
+        formula: Formula | None = None,
+    ) -> None:
         """Compile ``node`` for ``linktype``.
+
+        ``formula``, when given, is ``node`` already lowered for ``linktype`` without packet
+        metadata (what ``parse_filter`` shares with ``compile_bpf``).
 
         Raises:
             FilterCompileError: the link type cannot express a primitive.
@@ -52,7 +62,8 @@ class Matcher:
         radiotap = self.linktype == LinkType.IEEE802_11_RADIO
         try:
             with gc_paused():
-                formula = lower(node, self.linktype, text, metadata=False)
+                if formula is None:
+                    formula = lower(node, self.linktype, text, metadata=False)
                 self.source, self.match = build(formula, "<filter>", radiotap=radiotap)
         except RecursionError as exc:
             raise FilterSyntaxError("expression nested too deeply to compile", text, 0) from exc
@@ -88,9 +99,8 @@ def parse_filter(
         kind = LinkType(linktype)
     except ValueError:
         raise FilterCompileError(f"unsupported link type {linktype!r}", expr, 0) from None
-    with gc_paused():
-        node = parse(expr, max_length=max_length)
-        return None if node is None else Matcher(node, kind, expr)
+    node, formula = lowered(expr, kind, metadata=False, max_length=max_length)
+    return None if node is None else Matcher(node, kind, expr, formula)
 
 
 _Addr = str | ipaddress.IPv4Address | ipaddress.IPv6Address | None
