@@ -3,37 +3,49 @@
 One parser builds an AST; two back-ends share one lowering of it (``_lower``): a generated Python
 matcher (``parse_filter(expr, linktype).match``) and a classic BPF compiler (``compile_bpf``).
 libpcap's meaning of every primitive is the reference (see docs/filter.md for the few deliberate
-differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, ``[ ]`` optional)::
+differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, ``[ ]`` optional;
+``and`` and ``or`` have equal precedence and group from the left, as in libpcap)::
 
-    expr      = and_expr { ( "or" | "||" ) and_expr } ;
-    and_expr  = unary { [ "and" | "&&" ] unary } ;          (* juxtaposition is "and" *)
+    expr      = unary { ( "and" | "&&" | "or" | "||" | (* side by side: and *) ) unary } ;
     unary     = ( "not" | "!" ) unary | "(" expr ")" | primitive | id ;
-    id        = ADDRESS | NUMBER ;        (* after and/or/not: reuses the previous qualifiers *)
-    primitive = [ host_proto ] [ dir ] ( "host" ADDRESS | "net" PREFIX ) | [ dir ] ADDRESS
-              | [ port_proto ] [ dir ] ( "port" PORT | "portrange" PORT "-" PORT )
-              | "ether" ( [ dir ] [ "host" ] MAC | "host" MAC | "proto" ( NUMBER | ether_name ) )
-              | [ "ip" | "ip6" ] "proto" ( NUMBER | ip_name )
-              | "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp" | "icmp" | "icmp6"
-              | "igmp" | "vlan" [ NUMBER ] | "less" NUMBER | "greater" NUMBER
-              | arith relop arith ;
-    host_proto = "ip" | "ip6" | "arp" | "rarp" ;
-    port_proto = "tcp" | "udp" | "sctp" ;
-    dir       = "src" | "dst" | "src" ( "or" | "and" ) "dst" | "dst" ( "or" | "and" ) "src" ;
-    PREFIX    = ADDRESS "/" NUMBER | ADDRESS "mask" IPV4 | ADDRESS ;
+    id        = ADDRESS | NUMBER | NAME ;  (* after and/or/not: the previous qualifiers *)
+    primitive = [ proto ] [ dir ] [ kind ] ids
+              | [ proto ] "proto" ( NUMBER | NAME ) | [ link ] ( "broadcast" | "multicast" )
+              | ( "ip" | "ip6" ) ( "broadcast" | "multicast" )
+              | proto_word | link_word | "vlan" [ NUMBER ] | "mpls" [ NUMBER ]
+              | "pppoed" | "pppoes" [ NUMBER ] | "llc" [ LLC_KIND ] | "inbound" | "outbound"
+              | "ifindex" NUMBER | "byte" NUMBER ( "=" | "<" | ">" | "&" | "|" ) NUMBER
+              | [ "wlan" ] ( "type" TYPE [ "subtype" SUBTYPE ] | "subtype" SUBTYPE | "dir" DIR )
+              | ( "less" | "greater" ) NUMBER | arith relop arith ;
+    ids       = id | "(" [ "not" ] id { ( "and" | "or" ) [ "not" ] id } ")" ;
+    proto     = "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp" | link ;
+    link      = "ether" | "link" | "fddi" | "tr" | "wlan" ;
+    dir       = "src" | "dst" | "src" ( "or" | "and" ) "dst" | "dst" ( "or" | "and" ) "src"
+              | "addr1" | "addr2" | "addr3" | "addr4" | "ra" | "ta" ;
+    kind      = "host" | "net" | "port" | "portrange" ;
+    proto_word = "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp" | "icmp" | "icmp6"
+              | "igmp" | "ah" | "esp" | "pim" | "vrrp" | "carp" | "igrp" ;
+    link_word = "atalk" | "aarp" | "decnet" | "lat" | "sca" | "mopdl" | "moprc" | "iso"
+              | "stp" | "ipx" | "netbeui" ;
+    ADDRESS   = IPV4 [ ( "/" NUMBER | "mask" IPV4 ) ] | IPV6 [ "/" NUMBER ] | MAC ;
     relop     = ">" | "<" | ">=" | "<=" | "=" | "==" | "!=" ;
     arith     = term { ( "|" | "^" ) term } ;  term = shift { "&" shift } ;
     shift     = sum { ( "<<" | ">>" ) sum } ;   sum = product { ( "+" | "-" ) product } ;
     product   = atom { ( "*" | "/" | "%" ) atom } ;
-    atom      = NUMBER | CONSTANT | "len" | "(" arith ")"
+    atom      = NUMBER | CONSTANT | "len" | "length" | "-" atom | "(" arith ")"
               | load_proto "[" arith [ ":" ( "1" | "2" | "4" ) ] "]" ;
-    load_proto = "ether" | "link" | "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp" | "sctp"
-               | "icmp" | "icmp6" | "igmp" ;
-    ip_name   = "icmp" | "igmp" | "tcp" | "udp" | "icmp6" | "sctp" ;
-    ether_name = "ip" | "ip6" | "arp" | "rarp" ;
+    load_proto = link | "ppp" | "slip" | "ip" | "ip6" | "arp" | "rarp" | "tcp" | "udp"
+               | "sctp" | "icmp" | "icmp6" | "igmp" ;
 
-NUMBER is decimal, 0x-hex or 0-octal; PORT is 1-65535; ADDRESS is IPv4 or IPv6; MAC is six
-colon-separated hex bytes; CONSTANT is one of tcpdump's names (icmptype, icmp-echo, tcpflags,
-tcp-syn, tcp-ack, icmp6type, ...). A keyword may be written with a leading backslash (``\\tcp``).
+NUMBER is decimal, 0x-hex or 0-octal. IPV4 is a dotted address of 1-4 parts (fewer parts: a
+network of 8 bits a part) or a NUMBER (a whole address for ``host``, classful for ``net``);
+IPV6 includes IPv4-mapped forms; MAC is six hex bytes separated by ``:``, ``.`` or ``-``,
+``xxxx.xxxx.xxxx`` or twelve hex digits. NAME is a service name (``port http``, a range of them
+``ftp-data-ftp``), an IP protocol name (``proto ospf``) or an ethertype name (``ether proto
+lldp``), from the tables shipped with capsvc; host names are never resolved. A port is 0-65535.
+CONSTANT is one of tcpdump's names (icmptype, icmp-echo, tcpflags, tcp-syn, icmp6type, ...). A
+keyword written with a leading backslash (``\\tcp``) is a name. An expression is at most
+``MAX_LENGTH`` characters and ``MAX_DEPTH`` levels deep.
 """
 
 from __future__ import annotations

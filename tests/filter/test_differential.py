@@ -378,7 +378,9 @@ CORPUS_EXPRESSIONS = [
 _SUPPORTED = {int(lt) for lt in FILTER_LINKTYPES}
 
 
-def _read_pcap(path: Path) -> tuple[int, list[bytes]] | None:
+def _read_pcap(path: Path, wire: list[int] | None = None) -> tuple[int, list[bytes]] | None:
+    """The link type and frames of a pcap file (each record's original length appended to
+    ``wire`` when given)."""
     data = path.read_bytes()
     if len(data) < 24:
         return None
@@ -392,10 +394,85 @@ def _read_pcap(path: Path) -> tuple[int, list[bytes]] | None:
     linktype = struct.unpack(end + "I", data[20:24])[0] & 0xFFFF
     out, pos = [], 24
     while pos + 16 <= len(data):
-        incl = struct.unpack(end + "I", data[pos + 8 : pos + 12])[0]
+        incl, orig = struct.unpack(end + "II", data[pos + 8 : pos + 16])
         out.append(data[pos + 16 : pos + 16 + incl])
+        if wire is not None:
+            wire.append(orig)
         pos += 16 + incl
     return linktype, out
+
+
+LINKTYPE_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "pcaps-linktypes"
+#: For the captures of other link types: the IP-level primitives and the 802.11 ones.
+LINKTYPE_EXPRESSIONS = [
+    *CORPUS_EXPRESSIONS,
+    "ip",
+    "host 10.0.0.1 or net 192.168.0.0/16",
+    "proto 89 or ip proto ospf",
+    "tcp port bgp",
+    "len > 100 and ip",
+    "ip6 and not icmp6",
+    "iso or stp",
+    "mpls",
+    "wlan type mgt subtype beacon",
+    "wlan type data and not wlan subtype qos-data",
+    "wlan addr2 00:00:00:00:00:00 or wlan ra ff:ff:ff:ff:ff:ff",
+    "broadcast or multicast",
+    "wlan dir tods",
+    "inbound",
+]
+
+
+def test_real_captures_of_other_link_types_match_libpcap() -> None:
+    """The real frames of ../shared/pcaps-linktypes (802.11 with and without radiotap, PPP,
+    Cisco HDLC, NFLOG, SLIP; their record's length on the wire): where libpcap compiles an
+    expression for the file's link type, the same verdicts; elsewhere a FilterCompileError
+    naming the link type."""
+    if not LINKTYPE_CORPUS.is_dir():
+        pytest.skip(f"{LINKTYPE_CORPUS} is absent")
+    checked = 0
+    problems = []
+    for path in sorted(LINKTYPE_CORPUS.glob("*.pcap")):
+        wire: list[int] = []
+        read = _read_pcap(path, wire)
+        if read is None or not read[1]:
+            continue
+        linktype, pk = LinkType(read[0]), read[1]
+        for expr in LINKTYPE_EXPRESSIONS:
+            try:
+                ref_prog = Compiled(expr, dlt(linktype))
+            except OracleError as exc:
+                if "rejects all" in str(exc):
+                    ref: list[bool] | None = [False] * len(pk)
+                else:
+                    ref = None
+            else:
+                ref = ref_prog.verdicts(pk, wire)
+                ref_prog.close()
+            if linktype not in FILTER_LINKTYPES:
+                with pytest.raises(FilterCompileError, match=linktype.name):
+                    parse_filter(expr, linktype)
+                continue
+            try:
+                program = compile_bpf(expr, linktype)
+                matcher = parse_filter(expr, linktype)
+            except FilterError as exc:
+                if ref is not None and "live capture" not in exc.reason:
+                    problems.append(f"{path.name} {expr!r}: libpcap accepts, we refuse")
+                continue
+            if ref is None:
+                problems.append(f"{path.name} {expr!r}: libpcap refuses, we accept")
+                continue
+            assert matcher is not None
+            ours = [matcher.match(p, w) for p, w in zip(pk, wire, strict=True)]
+            bpf = run_program(program, pk, wire)
+            checked += len(pk)
+            for name, verdicts in (("match", ours), ("BPF", bpf)):
+                if verdicts != ref:
+                    i = next(i for i in range(len(pk)) if verdicts[i] != ref[i])
+                    problems.append(f"{path.name} {expr!r} frame {i}: {name}={verdicts[i]}")
+    assert checked > 1000
+    assert not problems, "\n".join(problems[:20])
 
 
 def test_real_captures_match_libpcap(corpus: Path) -> None:
