@@ -458,3 +458,28 @@ class WlanDir(Node):
 
     def __str__(self) -> str:
         return f"wlan dir {self.value}"
+
+
+@dataclass(frozen=True)
+class IsoProto(Node):
+    """``iso proto N`` (the NLPID of an OSI packet: clnp, esis, isis) or ``isis proto N`` (an
+    IS-IS PDU type; ``family`` "isis")."""
+
+    number: int
+    family: str = "iso"
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.family} proto {self.number:#04x}"
+
+
+@dataclass(frozen=True)
+class DecnetHost(Node):
+    """``decnet [src|dst] host AREA.NODE``; ``addr`` is AREA << 10 | NODE."""
+
+    addr: int
+    direction: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"decnet {_dir(self.direction)}host {self.addr >> 10}.{self.addr & 0x3FF}"

@@ -52,12 +52,14 @@ class Link:
         type_off: offset of the type field (of the 802.11 header for "wlan").
         payload: offset of the network-layer header (for "wlan": from the 802.11 payload).
         radiotap: the 802.11 header follows a radiotap header of variable length.
+        var: the offsets count from the 802.11 payload (PPP in a PPPoE session on 802.11).
     """
 
     kind: str
     type_off: int
     payload: int
     radiotap: bool = False
+    var: bool = False
 
 
 LINKS = {
@@ -182,7 +184,10 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
     if kind == "sll2":
         return Cmp(Ld(2, link.type_off), "eq", proto)
     if kind == "ppp":
-        return Cmp(Ld(2, link.type_off + low.shift), "eq", PPP_TYPES.get(proto, proto))
+        field: Val = Ld(2, link.type_off + low.shift)
+        if link.var:
+            field = LdI(2, link.type_off + low.shift, Var("pl"))
+        return Cmp(field, "eq", PPP_TYPES.get(proto, proto))
     if kind == "chdlc":
         value = proto << 8 | proto if proto == LLCSAP_ISONS else proto
         return Cmp(Ld(2, link.type_off), "eq", value)

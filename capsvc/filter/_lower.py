@@ -40,11 +40,13 @@ from ._ast import (
     Byte,
     Cast,
     Compare,
+    DecnetHost,
     EtherHost,
     EtherProto,
     Host,
     IfIndex,
     IpProto,
+    IsoProto,
     Length,
     Llc,
     Load,
@@ -121,6 +123,7 @@ PACKET_OUTGOING = 4
 #: frame long enough for the expression is the same.
 SIMPLIFY_UP_TO = 150
 _BROADCAST = b"\xff" * 6
+_ETHER_WAYS = ("", "src", "dst", "src and dst")
 
 
 def lower(
@@ -200,17 +203,18 @@ class _Lowering:
 
     @property
     def pl(self) -> int:
+        """Offset of the network-layer header (from the 802.11 payload on 802.11)."""
         return self.link.payload + self.shift + self.extra
 
     def at(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of the network-layer header."""
-        if self.link.kind == "wlan":
+        if self.link.kind == "wlan" or self.link.var:
             return LdI(size, self.pl + off, Var("pl"))
         return Ld(size, self.pl + off)
 
     def transport(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of an IPv4 packet's transport header."""
-        if self.link.kind == "wlan":
+        if self.link.kind == "wlan" or self.link.var:
             ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
             return LdI(size, self.pl + off, Alu("+", Var("pl"), ihl))
         return LdX(size, self.pl + off, self.pl)
@@ -301,6 +305,10 @@ class _Lowering:
             return self.pppoe(node)
         if isinstance(node, Llc):
             return self.llc(node)
+        if isinstance(node, IsoProto):
+            return self.iso(node)
+        if isinstance(node, DecnetHost):
+            return self.decnet(node)
         if isinstance(node, Byte):
             val: Val = Ld(1, node.offset)
             if node.op in ("&", "|"):
@@ -308,6 +316,9 @@ class _Lowering:
             if node.op == "<":
                 return neg(Cmp(val, "ge", node.value))
             return Cmp(val, "gt" if node.op == ">" else "eq", node.value)
+        if isinstance(node, WlanHost) and kind == "ether" and node.which in _ETHER_WAYS:
+            # "wlan" is another name of the link layer: on Ethernet, the Ethernet address.
+            return self.ether_host(EtherHost(node.addr, node.which, node.pos))
         if kind != "wlan":
             where = getattr(node, "pos", 0)
             raise self.fail(
@@ -320,6 +331,39 @@ class _Lowering:
         if isinstance(node, WlanDir):
             return Cmp(Alu("&", link_bytes(self, 1, 1), Imm(0x03)), "eq", node.value)
         raise TypeError(f"not a filter node: {node!r}")
+
+    def iso(self, node: IsoProto) -> Formula:
+        """OSI: the NLPID after the 802.2 header (where libpcap reads it on each link type);
+        for ``isis proto``, the IS-IS PDU type 4 bytes further."""
+        nlpid = {"ether": 3, "wlan": -5, "chdlc": 1}.get(self.link.kind, 0)
+        if node.family == "iso":
+            return conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", node.number))
+        isis = conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", 0x83))
+        pdu = Cmp(Alu("&", self.at(1, nlpid + 4), Imm(0x1F)), "eq", node.number)
+        return conj(isis, pdu)
+
+    def decnet(self, node: DecnetHost) -> Formula:
+        """libpcap's gen_dnhostop: the address in the short or long data header, with or
+        without a pad byte (the address is little-endian on the wire)."""
+        addr = (node.addr & 0xFF) << 8 | node.addr >> 8
+
+        def one(short: int, long: int) -> Formula:
+            flags = self.at(1, 2)
+            parts = (
+                (Alu("&", flags, Imm(0x07)), 0x02, 2 + short),
+                (Alu("&", self.at(2, 2), Imm(0xFF07)), 0x8102, 3 + short),
+                (Alu("&", flags, Imm(0x07)), 0x06, 2 + long),
+                (Alu("&", self.at(2, 2), Imm(0xFF07)), 0x8106, 3 + long),
+            )
+            return disj(
+                *(
+                    conj(Cmp(val, "eq", k), Cmp(self.at(2, off), "eq", addr))
+                    for val, k, off in parts
+                )
+            )
+
+        src, dst = one(3, 15), one(1, 7)
+        return conj(self.linktype_is(0x6003, node.pos), _direction(node.direction, src, dst))
 
     def kernel(self, offset: int, what: str, pos: int) -> int:
         if not self.metadata:
@@ -365,7 +409,9 @@ class _Lowering:
     def mpls_label(self, node: Mpls) -> Formula:
         if self.mpls:
             head: Formula = Cmp(Alu("&", self.at(1, -2), Imm(0x01)), "eq", 0)
-        elif self.link.kind in ("ether", "chdlc", "ppp"):
+        elif self.link.kind in ("ether", "chdlc") or (
+            self.link.kind == "ppp" and self.linktype != LinkType.PPP_HDLC
+        ):
             head = self.linktype_is(ETHERTYPE_MPLS, node.pos)
         else:
             raise self.fail(f"'mpls' is not supported on {self.linktype.name}", node.pos)
@@ -377,16 +423,18 @@ class _Lowering:
         return conj(head, label)
 
     def pppoe(self, node: Pppoe) -> Formula:
-        if self.link.kind != "ether":
-            raise self.fail(f"'{node}' needs Ethernet frames, not {self.linktype.name}", node.pos)
+        if self.link.kind == "nflog":
+            raise self.fail(f"'{node}' is not supported on {self.linktype.name}", node.pos)
         if not node.session:
             return self.linktype_is(0x8863, node.pos)
         test = self.linktype_is(0x8864, node.pos)
         sid = None
         if node.sid is not None:
-            sid = Cmp(Alu("&", Ld(4, self.pl), Imm(0xFFFF)), "eq", node.sid)
+            sid = Cmp(Alu("&", self.at(4, 0), Imm(0xFFFF)), "eq", node.sid)
         # What follows is PPP inside the session: its protocol field, then the network layer.
-        self.link = Link("ppp", self.pl + 6 - self.shift, self.pl + 8 - self.shift)
+        var = self.link.kind == "wlan" or self.link.var
+        here = self.pl - self.shift
+        self.link = Link("ppp", here + 6, here + 8, self.link.radiotap, var)
         self.extra = 0
         return conj(test, sid)
 
@@ -607,7 +655,7 @@ class _Lowering:
         if isinstance(index, Imm):
             _offset(self.pl + index.k, node.pos, self)
             return self.transport(size, index.k), guard
-        if self.link.kind == "wlan":
+        if self.link.kind == "wlan" or self.link.var:
             ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
             return LdI(size, self.pl, Alu("+", Alu("+", index, Var("pl")), ihl)), guard
         return LdI(size, self.pl, Alu("+", index, Msh(self.pl))), guard
@@ -620,7 +668,7 @@ class _Lowering:
         return self.indexed(size, base, index, network=True)
 
     def indexed(self, size: int, base: int, index: Val, *, network: bool) -> Val:
-        if self.link.kind == "wlan" and network:
+        if (self.link.kind == "wlan" or self.link.var) and network:
             return LdI(size, self.pl + base, Alu("+", index, Var("pl")))
         if self.link.radiotap and not network:
             return LdI(size, base, Alu("+", index, Var("hdr")))

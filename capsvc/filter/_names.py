@@ -21,6 +21,8 @@ __all__ = [
     "ETHER_WORDS",
     "IP_PROTO_NAMES",
     "IP_WORDS",
+    "ISIS_WORDS",
+    "ISO_PROTOS",
     "LLC_KINDS",
     "LOAD_PROTOS",
     "PROTO_WORDS",
@@ -121,6 +123,25 @@ ETHER_WORDS: dict[str, int] = {
     "stp": 0x42,
     "ipx": 0xE0,
     "netbeui": 0xF0,
+}
+
+#: OSI network-layer protocol ids (``iso proto NAME``, and the words standing for them).
+ISO_PROTOS: dict[str, int] = {
+    "clnp": 0x81,
+    "esis": 0x82,
+    "es-is": 0x82,
+    "isis": 0x83,
+    "is-is": 0x83,
+}
+#: Words standing for sets of IS-IS PDU types (``isis proto N or ...``).
+ISIS_WORDS: dict[str, tuple[int, ...]] = {
+    "l1": (0x1A, 0x18, 0x12, 0x0F, 0x11),
+    "l2": (0x1B, 0x19, 0x14, 0x10, 0x11),
+    "iih": (0x11, 0x0F, 0x10),
+    "lsp": (0x12, 0x14),
+    "snp": (0x1B, 0x1A, 0x18, 0x19),
+    "csnp": (0x18, 0x19),
+    "psnp": (0x1A, 0x1B),
 }
 
 #: ``llc KIND``: (mask, value) of the LLC control byte.

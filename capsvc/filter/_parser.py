@@ -23,6 +23,7 @@ from ._ast import (
     EtherProto,
     IfIndex,
     IpProto,
+    IsoProto,
     Length,
     Llc,
     Load,
@@ -43,6 +44,8 @@ from ._names import (
     CONSTANTS,
     ETHER_WORDS,
     IP_WORDS,
+    ISIS_WORDS,
+    ISO_PROTOS,
     LINK_WORDS,
     LLC_KINDS,
     LOAD_PROTOS,
@@ -65,8 +68,7 @@ _UNSUPPORTED = frozenset(
      "rset", "ruleset", "srnr", "subrulenum", "action", "fisu", "lssu", "msu", "hfisu", "hlssu",
      "hmsu", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls", "vpi", "vci", "lane",
      "oamf4sc", "oamf4ec", "oamf4", "oam", "metac", "bcc", "sc", "ilmic", "connectmsg",
-     "metaconnect", "clnp", "esis", "es-is", "isis", "is-is", "l1", "l2", "iih", "lsp", "snp",
-     "csnp", "psnp"}
+     "metaconnect"}
 )  # fmt: skip
 _UINT32 = 0xFFFFFFFF
 #: Levels of nesting an expression may have at most (see the module docstring).
@@ -367,7 +369,18 @@ class _Parser:
         if word in ETHER_WORDS and not self.is_word("src", "dst", "host", "proto", ahead=1):
             self.advance()
             return EtherProto(ETHER_WORDS[word], tok.pos)
-        if word in PROTO_WORDS or word in LINK_WORDS or word in ETHER_WORDS:
+        if word in ISO_PROTOS and not self.is_word("proto", ahead=1):
+            self.advance()
+            return IsoProto(ISO_PROTOS[word], "iso", tok.pos)
+        if word in ISIS_WORDS:
+            self.advance()
+            node: Node | None = None
+            for pdu in ISIS_WORDS[word]:
+                item = IsoProto(pdu, "isis", tok.pos)
+                node = item if node is None else Or(node, item)
+            assert node is not None
+            return node
+        if word in PROTO_WORDS or word in LINK_WORDS or word in ETHER_WORDS or word == "isis":
             return self.qualified_proto(tok)
         if word in (*_DIRS, *_KINDS):
             return self.qualified("", tok.pos)

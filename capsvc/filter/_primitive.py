@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, NamedTuple
 from .._errors import FilterSyntaxError
 from ._ast import (
     And,
+    DecnetHost,
     EtherHost,
     EtherProto,
     Host,
     IpProto,
+    IsoProto,
     Net,
     Node,
     Not,
@@ -32,6 +34,8 @@ from ._names import (
     ETHER_WORDS,
     IP_PROTO_NAMES,
     IP_WORDS,
+    ISIS_WORDS,
+    ISO_PROTOS,
     LINK_WORDS,
     PROTO_WORDS,
 )
@@ -48,6 +52,8 @@ KEYWORDS = frozenset(
     | LINK_WORDS
     | set(IP_WORDS)
     | set(ETHER_WORDS)
+    | set(ISO_PROTOS)
+    | set(ISIS_WORDS)
     | {
         "and", "or", "not", "src", "dst", "host", "net", "mask", "port", "portrange", "proto",
         "protochain", "gateway", "less", "greater", "len", "length", "vlan", "mpls", "pppoed",
@@ -74,6 +80,12 @@ def primitive(p: _Parser, q: Quals) -> Node:
     """The node for the identifier at the parser's cursor under qualifiers ``q``."""
     if p.is_op("("):
         return _id_list(p, q)
+    if p.is_word("not") or p.is_op("!"):  # libpcap's "decnet src not 1.1": the id negated
+        p.nest()
+        p.advance()
+        node: Node = Not(primitive(p, q))
+        p.depth -= 1
+        return node
     node = _one(p, q)
     p.last = q
     return node
@@ -124,6 +136,15 @@ def _one(p: _Parser, q: Quals) -> Node:
 def _proto(p: _Parser, q: Quals) -> Node:
     tok = p.peek()
     link = q.proto in LINK_WORDS
+    if q.proto in ("iso", "isis"):
+        if tok.kind == "num" and tok.value <= 0xFF:
+            number = tok.value
+        elif tok.kind == "word" and q.proto == "iso" and tok.text in ISO_PROTOS:
+            number = ISO_PROTOS[tok.text]
+        else:
+            raise p.error(f"expected an {q.proto.upper()} protocol number, found {p.describe(tok)}")
+        p.advance()
+        return IsoProto(number, q.proto, q.pos)
     if q.proto not in ("", "ip", "ip6") and not link:
         raise FilterSyntaxError(f"{q.proto!r} cannot qualify 'proto'", p.expr, q.pos)
     limit = 0xFFFF if link else 0xFF
@@ -177,8 +198,9 @@ def _port(p: _Parser, q: Quals) -> Node:
             raise p.error(
                 f"expected the end of the port range, found {p.describe(high_tok)}", high_tok
             )
-        low, proto = _port_of(p, tok.text, tok, q.proto)
-        high, proto = _port_of(p, high_tok.text, high_tok, proto)
+        low, lproto = _port_of(p, tok.text, tok, q.proto)
+        high, hproto = _port_of(p, high_tok.text, high_tok, q.proto)
+        proto = lproto if lproto == hproto else q.proto  # as libpcap: both ends must agree
     elif tok.kind == "num":
         low, proto = _port_of(p, tok.text, tok, q.proto)
         high = low
@@ -195,10 +217,10 @@ def _name_range(p: _Parser, tok: Token, proto: str) -> tuple[int, int, str]:
     for cut in cuts:
         try:
             low, lproto = _port_of(p, text[:cut], tok, proto)
-            high, hproto = _port_of(p, text[cut + 1 :], tok, lproto)
+            high, hproto = _port_of(p, text[cut + 1 :], tok, proto)
         except FilterSyntaxError:
             continue
-        return low, high, hproto
+        return low, high, lproto if lproto == hproto else proto
     if not cuts:
         port, proto = _port_of(p, text, tok, proto)
         return port, port, proto
@@ -231,6 +253,8 @@ def _address(p: _Parser, q: Quals) -> Node:
         return EtherHost(hw, q.direction, q.pos)
     if q.direction.startswith("addr") or q.direction in ("ra", "ta"):
         raise FilterSyntaxError(f"{q.direction!r} takes a MAC address", p.expr, q.pos)
+    if q.proto == "decnet":
+        return _decnet(p, q)
     if q.proto not in _HOST_PROTOS:
         raise FilterSyntaxError(f"{q.proto!r} cannot qualify {q.kind or 'host'!r}", p.expr, q.pos)
     kind = q.kind or "host"
@@ -307,3 +331,18 @@ def _v4(p: _Parser, q: Quals, value: int, bits: int, tok: Token, kind: str) -> N
     if bits == 32 and kind == "host":
         return Host(addr, q.direction, q.proto, q.pos)
     return Net(ipaddress.IPv4Network(f"{addr}/{bits}"), q.direction, q.proto, q.pos)
+
+
+def _decnet(p: _Parser, q: Quals) -> Node:
+    """A DECnet address AREA.NODE (area 1-63, node 0-1023)."""
+    tok = p.peek()
+    if q.kind not in ("", "host"):
+        raise FilterSyntaxError(f"'decnet' cannot qualify {q.kind!r}", p.expr, q.pos)
+    parts = tok.text.split(".") if tok.kind in ("addr", "num") else []
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise p.error(f"expected a DECnet address AREA.NODE, found {p.describe(tok)}")
+    area, node = int(parts[0]), int(parts[1])
+    if area > 63 or node > 1023:
+        raise p.error(f"invalid DECnet address {tok.text!r} (area 0-63, node 0-1023)")
+    p.advance()
+    return DecnetHost(area << 10 | node, q.direction, q.pos)

@@ -130,10 +130,7 @@ _COMPARISON = re.compile(r"[<>=]|\bless\b|\bgreater\b")
 NEWER_NAMES = re.compile(r"subtype (bar|ba)$")
 #: Syntax capsvc does not implement (docs/filter.md, "Not supported"): refused with a
 #: FilterSyntaxError naming the keyword, never misread.
-NOT_SUPPORTED = re.compile(
-    r"\b(decnet (src |dst )?(host )?\d|protochain|geneve|vxlan|clnp|esis|es-is|isis|is-is|"
-    r"iso proto|^l1$|^l2$|^iih$|^lsp$|^snp$|^csnp$|^psnp$)"
-)
+NOT_SUPPORTED = re.compile(r"\b(protochain|geneve|vxlan)\b")
 
 
 def dlt(linktype: LinkType) -> int:
