@@ -81,8 +81,8 @@ def number(text: str) -> int | None:
 _OPS_RE = "|".join(re.escape(op) for op in _OPERATORS)
 _TOKEN_OUTSIDE = re.compile(
     r"(\s+)"
-    r"|\\?([0-9A-Fa-f]{1,2}(?:-[0-9A-Fa-f]{1,2}){5}(?![A-Za-z0-9_.:-])"  # a MAC with dashes
-    r"|[A-Za-z][A-Za-z0-9_.:]*(?:-[A-Za-z0-9][A-Za-z0-9_.:]*)*"
+    r"|\\?([A-Za-z][A-Za-z0-9_.:]*(?:-[A-Za-z0-9][A-Za-z0-9_.:]*)*"
+    r"|[0-9][0-9A-Fa-f]?(?:-[0-9A-Fa-f]{1,2}){5}(?![A-Za-z0-9_.:-])"  # a MAC with dashes
     r"|(?:[0-9]|:(?=[:0-9A-Fa-f]))[A-Za-z0-9_.:]*)"
     rf"|({_OPS_RE})"
     r"|(.)",

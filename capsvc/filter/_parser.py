@@ -71,6 +71,11 @@ _UNSUPPORTED = frozenset(
      "metaconnect"}
 )  # fmt: skip
 _UINT32 = 0xFFFFFFFF
+_DIRS_KINDS = frozenset((*_DIRS, *_KINDS))
+_ANY_DIRS = frozenset((*_DIRS, *_WLAN_DIRS))
+_QUALIFIERS = frozenset((*_DIRS, *_KINDS, *_WLAN_DIRS))
+#: Words most expressions start primitives with, dispatched before the rest.
+_COMMON = frozenset({"host", "net", "port", "portrange", "src", "dst", "tcp", "udp", "ip", "ip6"})
 #: Levels of nesting an expression may have at most (see the module docstring).
 MAX_DEPTH = 64
 #: Characters an expression may have at most (64 KiB); ``parse(..., max_length=)`` overrides.
@@ -121,7 +126,8 @@ def _parse(expr: str, max_length: int | None) -> tuple[Node | None, bool]:
         )
     parser = _Parser(expr)
     node = parser.parse()
-    if node is not None:
+    # A bound from what the parser counted: when even it is shallow enough, no walk is needed.
+    if node is not None and parser.deepest + parser.levels + 2 > MAX_DEPTH:
         depth, pos = nesting(node)
         if depth > MAX_DEPTH:
             raise FilterSyntaxError(
@@ -164,9 +170,16 @@ class _Parser:
         self.last: Quals | None = None
         self.depth = 0
         self.mixed = False  # a chain changed between "and" and "or" without parentheses
+        # For a bound on the tree's depth: the deepest nesting seen, and the levels (nestings,
+        # changes between and/or, arithmetic operators) met anywhere.
+        self.deepest = 0
+        self.levels = 0
 
     def nest(self) -> None:
         self.depth += 1
+        self.levels += 1
+        if self.depth > self.deepest:
+            self.deepest = self.depth
         if self.depth > MAX_DEPTH:
             raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
 
@@ -233,6 +246,7 @@ class _Parser:
                 return left
             if previous and word != previous:
                 self.mixed = True
+                self.levels += 1
             previous = word
             right = self.unary()
             left = And(left, right) if word == "and" else Or(left, right)
@@ -310,6 +324,10 @@ class _Parser:
         word = tok.text
         if tok.value and self.last is not None:  # an escaped word is an identifier
             return self.reuse()
+        if word in _COMMON and not self.is_op("[", ahead=1):  # the usual words first
+            if word in _DIRS or word in _KINDS:
+                return self.qualified("", tok.pos)
+            return self.qualified_proto(tok)
         if word not in KEYWORDS and word not in CONSTANTS:
             if self.last is not None or word in _UNSUPPORTED:
                 if word in _UNSUPPORTED:
@@ -382,7 +400,7 @@ class _Parser:
             return node
         if word in PROTO_WORDS or word in LINK_WORDS or word in ETHER_WORDS or word == "isis":
             return self.qualified_proto(tok)
-        if word in (*_DIRS, *_KINDS):
+        if word in _DIRS_KINDS:
             return self.qualified("", tok.pos)
         if word in ("and", "or", "not"):
             raise self.error(f"expected a primitive before {word!r}")
@@ -408,7 +426,7 @@ class _Parser:
             return primitive(self, Quals(word, "", "proto", tok.pos))
         if self.is_word("protochain", "gateway"):
             raise self.error(f"unsupported keyword {self.peek().text!r}")
-        if self.is_word(*_DIRS, *_KINDS, *_WLAN_DIRS):
+        if self.peek().text in _QUALIFIERS and self.peek().kind == "word":
             return self.qualified(word, tok.pos)
         if word in LINK_WORDS:
             if word == "ppp" or word == "slip":
@@ -432,7 +450,9 @@ class _Parser:
         return first.replace("address", "addr")
 
     def qualified(self, proto: str, pos: int) -> Node:
-        direction = self.direction() if self.is_word(*_DIRS, *_WLAN_DIRS) else ""
+        tok = self.peek()
+        word = tok.kind == "word"
+        direction = self.direction() if word and tok.text in _ANY_DIRS else ""
         kind = ""
         if self.is_word(*_KINDS):
             kind = self.advance().text

@@ -78,9 +78,12 @@ class Quals(NamedTuple):
 
 def primitive(p: _Parser, q: Quals) -> Node:
     """The node for the identifier at the parser's cursor under qualifiers ``q``."""
-    if p.is_op("("):
+    tok = p.peek()
+    kind, text = tok.kind, tok.text
+    if kind == "op" and text == "(":
         return _id_list(p, q)
-    if p.is_word("not") or p.is_op("!"):  # libpcap's "decnet src not 1.1": the id negated
+    if (kind == "word" and text == "not") or (kind == "op" and text == "!"):
+        # libpcap's "decnet src not 1.1": the id negated
         p.nest()
         p.advance()
         node: Node = Not(primitive(p, q))
@@ -233,6 +236,17 @@ def _address(p: _Parser, q: Quals) -> Node:
     tok = p.peek()
     text = tok.text
     link = q.proto in LINK_WORDS
+    if (
+        not link
+        and tok.kind == "addr"
+        and q.proto in _HOST_PROTOS
+        and not q.direction.startswith(("addr", "r", "t"))
+        and ":" not in text
+    ):
+        found = dotted(text)  # the usual case, a dotted IPv4 address: no MAC reading to try
+        if found is not None:
+            p.advance()
+            return _v4(p, q, found[0], found[1], tok, q.kind or "host")
     hw = mac(text) if tok.kind in ("addr", "word") else None
     if tok.kind == "num" and len(text) == 12 and all(c in "0123456789abcdefABCDEF" for c in text):
         hw = mac(text)  # twelve digits are a MAC address, as in libpcap
@@ -302,6 +316,14 @@ def _address(p: _Parser, q: Quals) -> Node:
 def _v4(p: _Parser, q: Quals, value: int, bits: int, tok: Token, kind: str) -> Node:
     if q.proto == "ip6":
         raise p.error("IPv4 address used with 'ip6'", tok)
+    nxt = p.peek()
+    if (
+        bits == 32
+        and kind == "host"
+        and not (nxt.kind == "op" and nxt.text == "/")
+        and not (nxt.kind == "word" and nxt.text == "mask")
+    ):  # the usual case: one address
+        return Host(ipaddress.IPv4Address(value), q.direction, q.proto, q.pos)
     mask = (_MASK32 << (32 - bits)) & _MASK32
     if p.is_op("/"):
         if kind == "host":
