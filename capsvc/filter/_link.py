@@ -19,7 +19,7 @@ from ..decode._const import ETHERTYPE_IP, ETHERTYPE_IPV6, LINUX_AF_INET, LINUX_A
 from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, neg
 
 if TYPE_CHECKING:
-    from ._lower import _Lowering
+    from ._lowerbase import LoweringBase as _Lowering
 
 __all__ = ["FILTER_LINKTYPES", "LINKS", "Link", "linktype_is", "wlan_addr"]
 

@@ -12,12 +12,13 @@ arithmetic operators), so no back-end ever runs out of recursion.
 from __future__ import annotations
 
 from .._errors import FilterSyntaxError
+from ._arith import RELOPS as _RELOPS
+from ._arith import Arithmetic
 from ._ast import (
     ARITH_PRECEDENCE,
     And,
     Arith,
     BinOp,
-    Byte,
     Cast,
     Compare,
     EtherProto,
@@ -36,9 +37,8 @@ from ._ast import (
     Proto,
     Vlan,
     Way,
-    WlanDir,
-    WlanType,
 )
+from ._cursor import MAX_DEPTH
 from ._lexer import Token, tokenize
 from ._names import (
     CONSTANTS,
@@ -50,15 +50,11 @@ from ._names import (
     LLC_KINDS,
     LOAD_PROTOS,
     PROTO_WORDS,
-    WLAN_DIRS,
-    WLAN_SUBTYPES,
-    WLAN_TYPES,
 )
 from ._primitive import KEYWORDS, Quals, primitive
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "nesting", "parse", "read_as"]
 
-_RELOPS = {">": ">", "<": "<", ">=": ">=", "<=": "<=", "=": "==", "==": "==", "!=": "!="}
 _KINDS = ("host", "net", "port", "portrange")
 _DIRS = ("src", "dst")
 _WLAN_DIRS = ("addr1", "addr2", "addr3", "addr4", "address1", "address2", "address3",
@@ -76,8 +72,6 @@ _ANY_DIRS = frozenset((*_DIRS, *_WLAN_DIRS))
 _QUALIFIERS = frozenset((*_DIRS, *_KINDS, *_WLAN_DIRS))
 #: Words most expressions start primitives with, dispatched before the rest.
 _COMMON = frozenset({"host", "net", "port", "portrange", "src", "dst", "tcp", "udp", "ip", "ip6"})
-#: Levels of nesting an expression may have at most (see the module docstring).
-MAX_DEPTH = 64
 #: Characters an expression may have at most (64 KiB); ``parse(..., max_length=)`` overrides.
 MAX_LENGTH = 65536
 
@@ -161,58 +155,11 @@ def nesting(node: Node | Arith) -> tuple[int, int]:
     return best, where
 
 
-class _Parser:
+class _Parser(Arithmetic):
     def __init__(self, expr: str) -> None:
-        self.expr = expr
-        self.toks = tokenize(expr)
-        self.toks += [self.toks[-1]] * 3  # look-ahead past the end sees "end"
-        self.i = 0
+        super().__init__(expr, tokenize(expr))
         self.last: Quals | None = None
-        self.depth = 0
         self.mixed = False  # a chain changed between "and" and "or" without parentheses
-        # For a bound on the tree's depth: the deepest nesting seen, and the levels (nestings,
-        # changes between and/or, arithmetic operators) met anywhere.
-        self.deepest = 0
-        self.levels = 0
-
-    def nest(self) -> None:
-        self.depth += 1
-        self.levels += 1
-        if self.depth > self.deepest:
-            self.deepest = self.depth
-        if self.depth > MAX_DEPTH:
-            raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)")
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def peek(self, ahead: int = 0) -> Token:
-        return self.toks[self.i + ahead]
-
-    def advance(self) -> Token:
-        tok = self.toks[self.i]
-        if tok.kind != "end":
-            self.i += 1
-        return tok
-
-    def error(self, message: str, tok: Token | None = None) -> FilterSyntaxError:
-        tok = tok or self.peek()
-        return FilterSyntaxError(message, self.expr, tok.pos)
-
-    def describe(self, tok: Token) -> str:
-        return "end of expression" if tok.kind == "end" else repr(tok.text)
-
-    def is_word(self, *words: str, ahead: int = 0) -> bool:
-        tok = self.toks[self.i + ahead]
-        return tok.kind == "word" and tok.text in words
-
-    def is_op(self, *ops: str, ahead: int = 0) -> bool:
-        tok = self.toks[self.i + ahead]
-        return tok.kind == "op" and tok.text in ops
-
-    def expect_op(self, op: str, what: str) -> Token:
-        if not self.is_op(op):
-            raise self.error(f"expected {what}, found {self.describe(self.peek())}")
-        return self.advance()
 
     # -- boolean structure -------------------------------------------------------------------
 
@@ -457,147 +404,3 @@ class _Parser:
         if self.is_word(*_KINDS):
             kind = self.advance().text
         return primitive(self, Quals(proto, direction, kind, pos))
-
-    def optional_number(self, limit: int, what: str) -> int | None:
-        tok = self.peek()
-        if tok.kind != "num":
-            return None
-        self.advance()
-        if tok.value > limit:
-            raise self.error(f"{what} {tok.value} outside 0-{limit}", tok)
-        return tok.value
-
-    def number(self, what: str) -> int:
-        tok = self.peek()
-        if tok.kind != "num":
-            raise self.error(f"expected {what}, found {self.describe(tok)}")
-        if tok.value > _UINT32:
-            raise self.error(f"number {tok.text} does not fit in 32 bits")
-        self.advance()
-        return tok.value
-
-    def byte(self) -> Node:
-        start = self.advance()
-        offset = self.number("a byte offset")
-        tok = self.peek()
-        op = tok.text if tok.kind == "op" else ""
-        if op not in ("=", "==", "<", ">", "&", "|"):
-            raise self.error(
-                f"expected one of = < > & | after the offset, found {self.describe(tok)}"
-            )
-        self.advance()
-        value = self.number("a byte value")
-        if value > 255:
-            raise self.error(f"byte value {value} outside 0-255")
-        return Byte(offset, "=" if op == "==" else op, value, start.pos)
-
-    def wlan(self, pos: int) -> Node:
-        """``type T [subtype S]``, ``subtype S`` and ``dir D`` of 802.11 frames."""
-        word = self.advance().text
-        if word in ("dir", "direction"):
-            tok = self.advance()
-            if tok.kind == "num" and tok.value <= 3:
-                return WlanDir(tok.value, pos)
-            if tok.kind == "word" and tok.text in WLAN_DIRS:
-                return WlanDir(WLAN_DIRS[tok.text], pos)
-            raise self.error(f"unknown 802.11 direction {tok.text!r}", tok)
-        if word == "subtype":
-            tok = self.advance()
-            for ftype, names in WLAN_SUBTYPES.items():
-                if tok.text in names:
-                    return WlanType(ftype | names[tok.text], 0xFC, pos)
-            raise self.error(f"unknown 802.11 subtype {tok.text!r}", tok)
-        tok = self.advance()
-        if tok.kind == "num" and tok.value <= 0xFF:
-            ftype = tok.value & 0x0C
-            if ftype != tok.value:
-                raise self.error(f"invalid 802.11 type {tok.text}", tok)
-        elif tok.kind == "word" and tok.text in WLAN_TYPES:
-            ftype = WLAN_TYPES[tok.text]
-        else:
-            raise self.error(f"unknown 802.11 type {tok.text!r}", tok)
-        if not self.is_word("subtype"):
-            return WlanType(ftype, 0x0C, pos)
-        self.advance()
-        sub = self.advance()
-        names = WLAN_SUBTYPES.get(ftype, {})
-        if sub.kind == "num" and sub.value <= 0xF0 and not sub.value & 0x0F:
-            return WlanType(ftype | sub.value, 0xFC, pos)
-        if sub.kind == "word" and sub.text in names:
-            return WlanType(ftype | names[sub.text], 0xFC, pos)
-        raise self.error(f"unknown 802.11 subtype {sub.text!r} for this type", sub)
-
-    # -- arithmetic --------------------------------------------------------------------------
-
-    def comparison(self) -> Compare:
-        pos = self.peek().pos
-        left = self.arith(1)
-        tok = self.peek()
-        if tok.kind != "op" or tok.text not in _RELOPS:
-            raise self.error(f"expected a comparison (== != < <= > >=), found {self.describe(tok)}")
-        self.advance()
-        right = self.arith(1)
-        return Compare(left, _RELOPS[tok.text], right, pos)
-
-    def arith(self, min_prec: int) -> Arith:
-        left = self.primary()
-        while True:
-            tok = self.peek()
-            prec = ARITH_PRECEDENCE.get(tok.text, 0) if tok.kind == "op" else 0
-            if prec < min_prec or prec == 0:
-                return left
-            self.advance()
-            operand = self.peek()
-            self.nest()
-            right = self.arith(prec + 1)
-            self.depth -= 1
-            if isinstance(right, Num):
-                if tok.text in ("/", "%") and right.value == 0:
-                    raise self.error("division by zero", operand)
-                if tok.text in ("<<", ">>") and right.value > 31:
-                    raise self.error("shift by more than 31 bits", operand)
-            left = BinOp(tok.text, left, right)
-
-    def primary(self) -> Arith:
-        tok = self.peek()
-        if tok.kind == "num":
-            return Num(self.number("a number"))
-        if tok.kind == "op" and tok.text == "-":  # unary minus, as 0 - x
-            self.advance()
-            self.nest()
-            operand = self.primary()
-            self.depth -= 1
-            if isinstance(operand, Num):
-                return Num(-operand.value & _UINT32)
-            return BinOp("-", Num(0), operand)
-        if tok.kind == "word":
-            if tok.text in ("len", "length"):
-                self.advance()
-                return Length()
-            if tok.text in CONSTANTS:
-                self.advance()
-                return Num(CONSTANTS[tok.text])
-            if tok.text in LOAD_PROTOS and self.is_op("[", ahead=1):
-                self.nest()
-                self.advance()
-                self.advance()
-                offset = self.arith(1)
-                size = 1
-                if self.is_op(":"):
-                    self.advance()
-                    size_tok = self.peek()
-                    size = self.number("a size")
-                    if size not in (1, 2, 4):
-                        raise self.error("size must be 1, 2 or 4", size_tok)
-                self.expect_op("]", "']'")
-                self.depth -= 1
-                proto = "link" if tok.text in LINK_WORDS - {"ether"} else tok.text
-                return Load(proto, offset, size, tok.pos)
-        if self.is_op("("):
-            self.nest()
-            self.advance()
-            inner = self.arith(1)
-            self.expect_op(")", "')'")
-            self.depth -= 1
-            return inner
-        raise self.error(f"expected a number, 'len' or PROTO[OFFSET], found {self.describe(tok)}")
