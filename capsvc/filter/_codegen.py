@@ -126,8 +126,6 @@ def generate(formula: Formula, on_short: str = "False", radiotap: bool = False) 
     writer = _Writer(not small(formula, COMPACT_ABOVE), first)
     body, _ = writer.formula(formula)
     prologue = ""
-    if writer.length:
-        prologue += "        if n is None:\n            n = len(d)\n"
     if writer.vars:
         prologue += _RADIOTAP_HDR if radiotap else "        hdr = 0\n"
         if "pl" in writer.vars:
@@ -437,8 +435,9 @@ class _Writer:
         if isinstance(v, Imm):
             return str(v.k)
         if isinstance(v, Len):
+            # Where it is read only (an "if" up front would cost every frame a test).
             self.length = True
-            return "n"
+            return "(len(d) if n is None else n)"
         if isinstance(v, Var):
             self.vars.add(v.name)
             return v.name

@@ -69,7 +69,7 @@ class Matcher:
             raise FilterSyntaxError("expression nested too deeply to compile", text, 0) from exc
         except (SyntaxError, MemoryError) as exc:
             raise FilterSyntaxError("expression too complex to compile", text, 0) from exc
-        self.wire_length = "if n is None:" in self.source
+        self.wire_length = "if n is None else n" in self.source
 
     def __repr__(self) -> str:
         return f"Matcher({str(self.node)!r}, {self.linktype.name})"

@@ -267,7 +267,9 @@ class _Lowering(LoweringBase):
             disj(*(Cmp(self.at(1, 6), "eq", p) for p in protos)),
             direction(node.direction, test(self.at(2, 40)), test(self.at(2, 42))),
         )
-        return disj(v6, v4)
+        # IPv4 first (libpcap tests IPv6 first): the usual frame is decided a test sooner, and
+        # the verdict is the same, as each branch first tests the type field already read.
+        return disj(v4, v6)
 
     def vlan(self, node: Vlan) -> Formula:
         if self.link.kind == "wlan":
