@@ -318,7 +318,9 @@ def measure(rounds: int, count: int) -> dict[str, object]:
             ref.close()
             c_rate, c_matched = c_loop.rate(expr, rounds)
             if c_matched != sum(verdicts):
-                raise SystemExit(f"the C loop matched {c_matched} of {expr!r}, capsvc {sum(verdicts)}")
+                raise SystemExit(
+                    f"the C loop matched {c_matched} for {expr!r}, capsvc {sum(verdicts)}"
+                )
             rows.append(
                 {
                     "name": name,
