@@ -64,8 +64,8 @@ def worker(
     """
     sys.path.insert(0, str(ROOT))
     from capsvc import Session
+    from capsvc._run import run_async, run_session
     from capsvc.cli._capture import summary_line
-    from capsvc.cli._common import run_async, run_session
     from capsvc.sources import open_live_source
 
     options: dict[str, int | bool] = {}

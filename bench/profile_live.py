@@ -132,104 +132,107 @@ class Probe:
 
 def _probed_source_class() -> type:
     from capsvc.sources.afpacket._source import AfPacketSource
-    from capsvc.sources.afpacket._tpacket import TP_STATUS_USER
-
-    desc = struct.Struct("<IIIIQIIII")  # version, priv, status, num, first, len, seq, ts x2
 
     class ProbedSource(AfPacketSource):  # type: ignore[misc]
         probe: Probe
-        max_blocks = 0
-        room: Any = None  # a callable: packets the queue can still take
 
         def _on_readable(self) -> None:
             self.probe.readable += 1
             super()._on_readable()
 
-        def _ready_blocks(self) -> list[tuple[int, int, int, int]]:
-            ring = self._ring
-            found = []
-            index = self._block
-            for _ in range(self._block_nr):
-                fields = desc.unpack_from(ring, index * self._block_size)
-                if not fields[2] & TP_STATUS_USER:
-                    break
-                found.append(fields[2:4] + fields[-2:])
-                index = (index + 1) % self._block_nr
-            return found
-
-        def _read_ready(self) -> list[Any]:
-            probe = self.probe
-            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-            ready = self._ready_blocks()
-            take = len(ready)
-            if self.max_blocks:
-                take = min(take, self.max_blocks)
-            if self.room is not None and ready:
-                room = self.room()
-                fits = 0
-                left = room
-                for _status, num, _s, _ns in ready[:take]:
-                    if num > left:
-                        break
-                    left -= num
-                    fits += 1
-                take = fits  # nothing when the queue cannot take the next block: it waits
-            lag = 0
-            if ready and take:
-                _status, _num, sec, nsec = ready[0]
-                lag = time.time_ns() - (sec * 1_000_000_000 + nsec)
-            batch: list[Any] = []
-            if take < len(ready):
-                batch = self._read_some(take) if take else []
-            elif take:
-                before = self._block
-                batch = super()._read_ready()  # what the source does
-                take = (self._block - before) % self._block_nr or self._block_nr
-                ready = ready + self._ready_after(before, take - len(ready))
-            for status, num, _s, _ns in ready[:take]:
-                probe.block_pkts.append(num)
-                if status & 0x20:  # TP_STATUS_BLK_TMO
-                    probe.block_tmo += 1
-            probe.reads.append(
-                (
-                    t0,
-                    take,
-                    len(batch),
-                    time.perf_counter_ns() - t0,
-                    time.thread_time_ns() - c0,
-                    lag,
-                )
-            )
-            return batch
-
-        def _ready_after(self, before: int, extra: int) -> list[tuple[int, int, int, int]]:
-            """Blocks that became ready while the source was reading (already returned: their
-            packet counts are read from the batch's own numbers instead)."""
-            return [(0, 0, 0, 0)] * max(0, extra)
-
-        def _read_some(self, take: int) -> list[Any]:
-            from capsvc.sources.afpacket._tpacket import parse_block
-
-            ring = self._ring
-            batch: list[Any] = []
-            index = self._block
-            for _ in range(take):
-                base = index * self._block_size
-                parse_block(
-                    ring, base, cooked=self._cooked, restore_vlan=self._restore_vlan, out=batch
-                )
-                ring[base + 8 : base + 12] = b"\0\0\0\0"
-                index = (index + 1) % self._block_nr
-            self._block = index
-            return batch
-
-        def _ready(self) -> bool:
-            if self.room is not None and self._ring is not None:
-                ready = self._ready_blocks()
-                return bool(ready) and ready[0][1] <= self.room()
-            return bool(super()._ready())
-
     return ProbedSource
+
+
+class ProbedRing:
+    """Stands in for the source's PacketRing: counts and times every read, and can read fewer
+    blocks (``max_blocks``) or only what the queue has room for (``room``). Everything else is
+    the ring's own."""
+
+    _desc = struct.Struct("<IIIIQIIII")  # version, priv, status, num, first, len, seq, ts x2
+
+    def __init__(self, ring: Any, probe: Probe) -> None:
+        self._inner = ring
+        self.probe = probe
+        self.max_blocks = 0
+        self.room: Any = None  # a callable: packets the queue can still take
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _ready_blocks(self) -> list[tuple[int, int, int, int]]:
+        from capsvc.sources.afpacket._tpacket import TP_STATUS_USER
+
+        inner = self._inner
+        mm = inner._ring
+        found: list[tuple[int, int, int, int]] = []
+        if mm is None:
+            return found
+        index = inner.block
+        for _ in range(inner.block_nr):
+            fields = self._desc.unpack_from(mm, index * inner.block_size)
+            if not fields[2] & TP_STATUS_USER:
+                break
+            found.append((fields[2], fields[3], fields[-2], fields[-1]))
+            index = (index + 1) % inner.block_nr
+        return found
+
+    def read_ready(self, *, cooked: bool, restore_vlan: bool) -> list[Any]:
+        inner, probe = self._inner, self.probe
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        ready = self._ready_blocks()
+        take = len(ready)
+        if self.max_blocks:
+            take = min(take, self.max_blocks)
+        if self.room is not None and ready:
+            left, fits = self.room(), 0
+            for _status, num, _s, _ns in ready[:take]:
+                if num > left:
+                    break
+                left -= num
+                fits += 1
+            take = fits  # nothing when the queue cannot take the next block: it waits
+        lag = 0
+        if ready and take:
+            _status, _num, sec, nsec = ready[0]
+            lag = time.time_ns() - (sec * 1_000_000_000 + nsec)
+        batch: list[Any] = []
+        if take < len(ready):
+            batch = self._read_some(take, cooked, restore_vlan) if take else []
+        elif take:
+            before = inner.block
+            batch = inner.read_ready(cooked=cooked, restore_vlan=restore_vlan)  # the source's
+            take = (inner.block - before) % inner.block_nr or inner.block_nr
+            # Blocks that became ready while it read: counted, their sizes unknown here.
+            ready = ready + [(0, 0, 0, 0)] * max(0, take - len(ready))
+        for status, num, _s, _ns in ready[:take]:
+            probe.block_pkts.append(num)
+            if status & 0x20:  # TP_STATUS_BLK_TMO
+                probe.block_tmo += 1
+        probe.reads.append(
+            (t0, take, len(batch), time.perf_counter_ns() - t0, time.thread_time_ns() - c0, lag)
+        )
+        return batch
+
+    def _read_some(self, take: int, cooked: bool, restore_vlan: bool) -> list[Any]:
+        from capsvc.sources.afpacket._tpacket import parse_block
+
+        inner = self._inner
+        mm = inner._ring
+        batch: list[Any] = []
+        index = inner.block
+        for _ in range(take):
+            base = index * inner.block_size
+            parse_block(mm, base, cooked=cooked, restore_vlan=restore_vlan, out=batch)
+            mm[base + 8 : base + 12] = b"\0\0\0\0"
+            index = (index + 1) % inner.block_nr
+        inner.block = index
+        return batch
+
+    def ready(self) -> bool:
+        if self.room is not None:
+            ready = self._ready_blocks()
+            return bool(ready) and ready[0][1] <= self.room()
+        return bool(self._inner.ready())
 
 
 def _thread_table() -> dict[str, dict[str, int]]:
@@ -258,7 +261,7 @@ def worker(interface: str, output: str, options: dict[str, Any]) -> None:
     import uvloop
 
     from capsvc import Session
-    from capsvc.cli._common import run_session
+    from capsvc._run import run_session
 
     if "switch_interval" in options:
         sys.setswitchinterval(options["switch_interval"])
@@ -269,7 +272,10 @@ def worker(interface: str, output: str, options: dict[str, Any]) -> None:
     }
     source = cls(interface, promisc=False, filter=live.FILTER, userspace_fallback=True, **kwargs)
     source.probe = probe
-    source.max_blocks = options.get("max_blocks", 0)
+    geometry = (source._ring.block_nr, source._ring.block_size)
+    if not options.get("direct"):
+        source._ring = ProbedRing(source._ring, probe)
+        source._ring.max_blocks = options.get("max_blocks", 0)
     result: dict[str, Any] = {}
 
     async def sample_drops() -> None:
@@ -303,7 +309,7 @@ def worker(interface: str, output: str, options: dict[str, Any]) -> None:
             kwargs["bufsize"] = options["bufsize"]
         session = Session(**kwargs)
         if options.get("hold_in_ring"):
-            source.room = lambda: session.bufsize - len(session._queue)
+            source._ring.room = lambda: session.bufsize - len(session._queue)
         _probe_session(session, probe)
 
         async def run() -> dict[str, Any]:
@@ -326,8 +332,8 @@ def worker(interface: str, output: str, options: dict[str, Any]) -> None:
         "kernel_drops": probe.kernel_drops,
         "loop_tid": probe.loop_tid,
         "writer_tid": probe.writer_tid,
-        "block_nr": source._block_nr,
-        "block_size": source._block_size,
+        "block_nr": geometry[0],
+        "block_size": geometry[1],
     }
     # To a file: a large line on a pipe is lost whole if the process dies while writing it.
     Path(options["result_path"]).write_text(json.dumps(result))
@@ -373,7 +379,8 @@ async def direct(
 
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, pcap_header(262144, source.linktype, nanosecond=True))
-    ring, size, count = source._ring, source._block_size, source._block_nr
+    packet_ring = source._ring
+    ring, size, count = packet_ring._ring, packet_ring.block_size, packet_ring.block_nr
     hdr = struct.Struct("<IIIIIIHH")  # tpacket3_hdr up to tp_net
     record = struct.Struct("<IIII")
     out = bytearray(size * 2)
