@@ -9,6 +9,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         tcpdump tshark libpcap0.8 libpcap-dev netsniff-ng iproute2 gcc libc6-dev python3-venv \
+        bison flex make \
         >/dev/null
 else
     echo "setup: not root or no apt-get: install tcpdump tshark libpcap0.8 netsniff-ng iproute2 gcc yourself" >&2

@@ -257,7 +257,7 @@ def test_socket_mode_only_before_enable(fake: FakeRing) -> None:
 def test_zero_copy_and_copy_reads(fake: FakeRing) -> None:
     """A copy read into a small buffer: the kernel module cuts the copy to the buffer but not
     the header's caplen, so the ring must (mutation: drop the ``buffer_len`` cut in
-    ``_wait_one`` and ``capture_length`` reads 60, past the 20-byte buffer)."""
+    ``_wait_one`` and ``capture_length`` reads 62, past the 20-byte buffer)."""
     with Ring.open("fake0", library=fake.library) as ring:
         ring.enable()
         view, info0 = ring.zero_copy_read_packet_data()

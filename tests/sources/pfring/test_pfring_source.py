@@ -4,6 +4,7 @@ configuration sequence, statistics, link types, errors and closing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
@@ -137,11 +138,16 @@ async def test_kernel_sampling_is_not_sampled_again(fake: FakeRing) -> None:
     """The kernel module samples itself (mutation: sample in the ring for every module and
     only frames 0 and 9 arrive)."""
     source = PfRingSource("fake0", sampling_rate=3, library=fake.library)
-    packets = []
-    async for batch in source:
-        packets.extend(batch)
-        if len(packets) >= 4:
-            break
+    packets: list[Packet] = []
+
+    async def collect() -> None:
+        async for batch in source:
+            packets.extend(batch)
+            if len(packets) >= 4:
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(collect(), 2)
     await source.aclose()
     assert [p.data for p in packets] == FRAMES[0::3]
     assert source.kernel_stats
