@@ -152,19 +152,22 @@ class PfRingFilterError(FilterError):
     the caret of ``str()`` marks the whole expression, as the library does not say where.
 
     Attributes:
-        code: the return code.
+        code: the return code (-2 too for an expression refused before the library saw it).
         code_name: its name.
+        detail: libpcap's reason where it is known, else "".
     """
 
-    def __init__(self, code: int, expr: str) -> None:
+    def __init__(self, code: int, expr: str, detail: str = "") -> None:
         self.code = code
         self.code_name = ERROR_NAMES.get(code, "UNKNOWN")
+        self.detail = detail
         reason = f"PF_RING cannot compile this filter (pfring_set_bpf_filter: {self.code_name}"
-        super().__init__(f"{reason} ({code}))", expr, 0)
+        reason = f"{reason} ({code}))" + (f": {detail}" if detail else "")
+        super().__init__(reason, expr, 0)
 
-    def __reduce__(self) -> tuple[type[PfRingFilterError], tuple[int, str]]:  # type: ignore[override]
-        """Pickle by the code and the expression."""
-        return (type(self), (self.code, self.expr))
+    def __reduce__(self) -> tuple[type[PfRingFilterError], tuple[int, str, str]]:  # type: ignore[override]
+        """Pickle by the code, the expression and the detail."""
+        return (type(self), (self.code, self.expr, self.detail))
 
 
 def check(rc: int, operation: str) -> int:

@@ -9,24 +9,41 @@ from __future__ import annotations
 
 import ctypes
 import errno as errnos
+import functools
+import logging
 import os
 import sys
 from types import TracebackType
 from typing import Self
 
 from ... import _packet
-from ..._errors import CaptureFileError, OptionError
+from ..._errors import BackendUnavailableError, CaptureError, CaptureFileError, OptionError
+from ..._packet import LinkType
 from . import _ffi as ffi
 from ._ffi import PfRingError, PfRingFilterError
 from ._reader import RingReader
-from ._types import ClusterType, Direction, Flag, SocketMode, Stats, pcap_module_name
+from ._types import (
+    DEFAULT_MODULE,
+    ClusterType,
+    Direction,
+    Flag,
+    SocketMode,
+    Stats,
+    module_of,
+    pcap_module_name,
+)
 
 __all__ = ["SNAPLEN_DEFAULT", "Ring"]
 
 #: The snapshot length used when 0 is given (the library lowers it to ``ffi.MAX_CAPLEN``).
 SNAPLEN_DEFAULT = 262144
 
+log = logging.getLogger("capsvc")
+
 _NO_FLAGS = Flag(0)
+_ARPHRD_NONE = 65534
+#: DLT_ values libpcap's compiler wants where they differ from the LINKTYPE_ (Linux).
+_DLT_OF = {LinkType.RAW: 12}
 #: Modules whose reads ignore the sampling rate (pfring_set_sampling_rate returns 0 anyway).
 _SAMPLING_IGNORED = frozenset({"pcap"})
 
@@ -137,14 +154,32 @@ class Ring(RingReader):
         """
         self._call("pfring_disable_ring", feature="disabling the ring")
 
-    def set_bpf_filter(self, expr: str) -> None:
+    @functools.cached_property
+    def linktype(self) -> LinkType:
+        """The link type of the frames: a ``pcap:FILE``'s header (pcap or pcapng), else the
+        interface's (ARPHRD type; ``pcap:any`` is Linux cooked); Ethernet when neither says."""
+        return _linktype_of(self.device, self.reads_file)
+
+    def set_bpf_filter(self, expr: str, *, linktype: LinkType | None = None) -> None:
         """Set a BPF filter in tcpdump syntax, replacing any earlier one.
 
+        On the ``pcap:`` module the expression is first compiled with libpcap for the frames'
+        link type: where the module cannot compile it, libpfring falls back to a filter
+        compiled for Ethernet, which it applies to zero-copy reads only, so ``ether host X``
+        on a raw-IP file would silently match nothing, or everything when reading by copy.
+
+        Args:
+            expr: the expression.
+            linktype: the link type to check it against on the ``pcap:`` module; None means
+                ``self.linktype``.
+
         Raises:
-            PfRingFilterError: the library cannot compile the expression (a
-                ``capsvc.FilterError``; libpfring answers -1 or -2).
+            PfRingFilterError: the expression does not compile (a ``capsvc.FilterError``;
+                libpfring answers -1 or -2; the ``pcap:`` module's check gives libpcap's reason).
             PfRingError: the module cannot filter.
         """
+        if self.module == "pcap":
+            _check_filter(expr, self.linktype if linktype is None else linktype, self.snaplen)
         rc = int(
             self._lib.pfring_set_bpf_filter(
                 self._handle(), ctypes.create_string_buffer(expr.encode())
@@ -302,3 +337,50 @@ _DIRECTION_OF = {
     Direction.RECEIVE_ONLY: _packet.Direction.INBOUND,
     Direction.TRANSMIT_ONLY: _packet.Direction.OUTBOUND,
 }
+
+
+def _check_filter(expr: str, linktype: LinkType, snaplen: int) -> None:
+    """Compile ``expr`` with libpcap for ``linktype``, as the ``pcap:`` module will.
+
+    Raises:
+        PfRingFilterError: libpcap cannot compile it (its reason in ``detail``).
+    """
+    from ..libpcap import new_bpf
+
+    try:
+        new_bpf(_DLT_OF.get(linktype, int(linktype)), snaplen, expr)
+    except BackendUnavailableError:  # no libpcap binding: the library's own answer must do
+        return
+    except CaptureError as exc:  # LibpcapError: the expression is bad for this link type
+        detail = f"{exc} ({linktype.name} frames)"
+        raise PfRingFilterError(ffi.PF_RING_ERROR_INVALID_ARGUMENT, expr, detail) from exc
+
+
+def _linktype_of(device: str, reads_file: bool) -> LinkType:
+    """The link type of a device's frames: a capture file's header, else the interface's."""
+    module = module_of(device)
+    name = device if module == DEFAULT_MODULE else device.partition(":")[2]
+    if reads_file:
+        return _file_linktype(name)
+    if module == "pcap" and name == "any":
+        return LinkType.LINUX_SLL  # libpcap's "any" device, opened with pcap_open_live
+    try:
+        with open(f"/sys/class/net/{name.partition('@')[0]}/type", encoding="ascii") as f:
+            arphrd = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return LinkType.ETHERNET
+    return LinkType.RAW if arphrd == _ARPHRD_NONE else LinkType.ETHERNET
+
+
+def _file_linktype(path: str) -> LinkType:
+    """The link type of a pcap or pcapng file (the first interface's), as libpcap reads it."""
+    from ..capfile import CaptureFile
+
+    if path == "-":  # standard input: its header is libpcap's to read
+        return LinkType.ETHERNET
+    try:
+        with CaptureFile(path) as capture:
+            return capture.linktype
+    except (CaptureFileError, OSError):  # libpcap read it: the header is all that matters
+        log.warning("%s: cannot read the link type; treating the frames as Ethernet", path)
+        return LinkType.ETHERNET

@@ -20,13 +20,13 @@ import os
 import threading
 from collections.abc import AsyncIterator
 
-from ..._errors import CaptureFileError, OptionError
+from ..._errors import OptionError
 from ..._packet import LinkType, PacketBatch
 from .._base import SourceStats
 from . import _ffi as ffi
 from ._ffi import PfRingError
 from ._ring import Ring
-from ._types import DEFAULT_MODULE, ClusterType, Direction, Flag, SocketMode, module_of
+from ._types import ClusterType, Direction, Flag, SocketMode
 
 __all__ = ["BATCH_MAX", "IDLE_WAIT", "PfRingSource"]
 
@@ -43,8 +43,6 @@ POLL_WAIT_PCAP_MODULE = 1
 #: Seconds between reads of a drained live ``pcap:`` ring; bounds how long stopping takes.
 #: libpcap hands packets over in blocks at most a second old anyway, so this adds little.
 IDLE_WAIT = 0.02
-
-_ARPHRD_NONE = 65534
 
 
 class PfRingSource:
@@ -102,11 +100,9 @@ class PfRingSource:
         self.batch_size = batch_size
         self._ring = Ring.open(device, snaplen, flags, library=library)
         try:
-            _configure(self._ring, filter, cluster, Direction(direction), sampling_rate)
-            self.linktype = (
-                LinkType(linktype)
-                if linktype is not None
-                else _linktype_of(device, self._ring.reads_file)
+            self.linktype = LinkType(linktype) if linktype is not None else self._ring.linktype
+            _configure(
+                self._ring, filter, cluster, Direction(direction), sampling_rate, self.linktype
             )
         except BaseException:
             self._ring.close()
@@ -275,6 +271,7 @@ def _configure(
     cluster: tuple[int, ClusterType] | None,
     direction: Direction,
     sampling_rate: int,
+    linktype: LinkType,
 ) -> None:
     """Set up an opened ring for reading and enable it."""
     try:
@@ -290,35 +287,5 @@ def _configure(
     if sampling_rate != 1:
         ring.set_sampling_rate(sampling_rate)
     if filter:
-        ring.set_bpf_filter(filter)
+        ring.set_bpf_filter(filter, linktype=linktype)
     ring.enable()
-
-
-def _linktype_of(device: str, reads_file: bool) -> LinkType:
-    """The link type of a device's frames: a capture file's header, else the interface's."""
-    module = module_of(device)
-    name = device if module == DEFAULT_MODULE else device.partition(":")[2]
-    if reads_file:
-        return _file_linktype(name)
-    if module == "pcap" and name == "any":
-        return LinkType.LINUX_SLL  # libpcap's "any" device, opened with pcap_open_live
-    try:
-        with open(f"/sys/class/net/{name.partition('@')[0]}/type", encoding="ascii") as f:
-            arphrd = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return LinkType.ETHERNET
-    return LinkType.RAW if arphrd == _ARPHRD_NONE else LinkType.ETHERNET
-
-
-def _file_linktype(path: str) -> LinkType:
-    """The link type of a pcap or pcapng file (the first interface's), as libpcap reads it."""
-    from ..capfile import CaptureFile
-
-    if path == "-":  # standard input: its header is libpcap's to read
-        return LinkType.ETHERNET
-    try:
-        with CaptureFile(path) as capture:
-            return capture.linktype
-    except (CaptureFileError, OSError):  # libpcap read it: the header is all that matters
-        log.warning("%s: cannot read the link type; treating the frames as Ethernet", path)
-        return LinkType.ETHERNET

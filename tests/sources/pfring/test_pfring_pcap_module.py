@@ -242,6 +242,34 @@ def test_bpf_filter_and_a_bad_one(any_library: Path, frames_pcap: Path) -> None:
     assert "PF_RING cannot compile this filter" in str(bad.value) and "port port" in str(bad.value)
 
 
+@pytest.mark.parametrize("flags", [Flag(0), Flag.REENTRANT], ids=["zero-copy", "copy"])
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("ether host 02:00:00:00:00:01", "ethernet addresses supported only on"),
+        ("vlan", "no VLAN support for Raw IP"),
+    ],
+)
+def test_a_filter_for_another_link_type_is_refused(
+    any_library: Path, tmp_path: Path, flags: Flag, expr: str, reason: str
+) -> None:
+    """Where the pcap: module cannot compile a filter, the real libpfring falls back to one
+    compiled for Ethernet, applied to zero-copy reads only: on raw IP, ``ether host`` matched
+    nothing and ``vlan`` everything read by copy. The ring refuses such an expression with
+    libpcap's reason (mutation: drop ``_check_filter`` from ``set_bpf_filter`` and the real
+    library accepts it)."""
+    path = write_pcap(tmp_path / "raw.pcap", [f[14:] for f in FRAMES], linktype=101)
+    with Ring.open(f"pcap:{path}", flags=flags, library=any_library) as ring:
+        assert ring.linktype == LinkType.RAW
+        with pytest.raises(PfRingFilterError) as bad:
+            ring.set_bpf_filter(expr)
+        ring.set_bpf_filter("udp")  # fits raw IP
+        ring.enable()
+        batch = ring._read_batch(100)
+    assert reason in bad.value.detail and "(RAW frames)" in str(bad.value)
+    assert [p.data for p in batch] == [f[14:] for f in FRAMES[0::2]]
+
+
 @pytest.mark.parametrize(
     ("call", "feature"),
     [
