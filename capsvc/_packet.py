@@ -7,6 +7,7 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from ._errors import OptionError
@@ -20,6 +21,7 @@ __all__ = [
     "Packet",
     "PacketBatch",
     "Stats",
+    "sum_stats",
 ]
 
 #: The snapshot length used when 0 is given (tcpdump's default).
@@ -39,8 +41,34 @@ class Direction(enum.IntEnum):
     def __str__(self) -> str:
         return _DIRECTION_TAGS[self]
 
+    @classmethod
+    def parse(cls, value: Direction | str) -> Direction:
+        """The direction a capture keeps, from a Direction or tcpdump's ``-Q`` word.
+
+        ``"in"`` is INBOUND, ``"out"`` OUTBOUND, ``"inout"`` UNKNOWN: as a capture direction,
+        UNKNOWN means both (libpcap's PCAP_D_INOUT). Member names are accepted in any case.
+
+        Raises:
+            capsvc.OptionError: any other value.
+        """
+        if isinstance(value, Direction):
+            return value
+        text = str(value).strip().lower()
+        found = _DIRECTION_WORDS.get(text)
+        if found is None:
+            raise OptionError(f"direction must be 'in', 'out' or 'inout': {value!r}")
+        return found
+
 
 _DIRECTION_TAGS = {Direction.UNKNOWN: "---", Direction.INBOUND: "IN", Direction.OUTBOUND: "OUT"}
+_DIRECTION_WORDS = {
+    "in": Direction.INBOUND,
+    "out": Direction.OUTBOUND,
+    "inout": Direction.UNKNOWN,
+    "inbound": Direction.INBOUND,
+    "outbound": Direction.OUTBOUND,
+    "unknown": Direction.UNKNOWN,
+}
 
 
 class LinkType(enum.IntEnum):
@@ -193,3 +221,12 @@ class Stats(NamedTuple):
     written: int = 0
     queued: int = 0
     received: int = 0
+
+
+def sum_stats(parts: Iterable[Stats]) -> Stats:
+    """Add stats field by field (the stats of several workers of one capture as one)."""
+    total = [0] * len(Stats._fields)
+    for s in parts:
+        for i, v in enumerate(s):
+            total[i] += v
+    return Stats(*total)

@@ -22,7 +22,7 @@ from typing import IO, Any, Self
 
 from ._errors import OptionError
 from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
-from ._sinkthread import Writer
+from ._sinkthread import SinkThread
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 
@@ -104,7 +104,6 @@ class Session:
             matcher = getattr(source, "userspace_filter", None)
         self._match = _resolve_matcher(matcher, self.linktype)
 
-        self._owned: list[IO[Any]] = []
         built: list[Sink] = []
         if output is not None:
             built.append(self._binary_sink(output, pcapng))
@@ -120,7 +119,7 @@ class Session:
         self._closed = False  # offers are ignored from here on
         self._stopping: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._writer: Writer | None = None
+        self._writer: SinkThread | None = None
         self._space = asyncio.Event()
         self._source_task: asyncio.Task[None] | None = None
         #: Set once the writer has drained the queue, flushed and closed the sinks, and exited.
@@ -134,35 +133,35 @@ class Session:
 
     # -- construction helpers ---------------------------------------------------------------
 
-    def _open_owned(self, path: str | os.PathLike[str], mode: str) -> IO[Any]:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        stream: IO[Any] = (
-            os.fdopen(fd, "wb") if mode == "b" else os.fdopen(fd, "w", encoding="utf-8")
-        )
-        self._owned.append(stream)
-        return stream
+    def _path_sink(self, kind: str, path: str | os.PathLike[str], **options: Any) -> Sink:
+        """A sink owning a file it creates at ``path`` (0600; never through a symbolic link,
+        never a FIFO or device: ``capsvc._files``)."""
+        from ._files import Directory
+        from .sinks._build import SinkSpec, open_sink
+
+        where, name = os.path.split(os.path.abspath(os.fspath(path)))
+        with Directory(where) as directory:
+            return open_sink(
+                SinkSpec(kind, name, **options), directory, self.linktype, self.snaplen
+            )
 
     def _binary_sink(self, output: IO[bytes] | str | os.PathLike[str], pcapng: bool) -> Sink:
-        stream: IO[bytes] = (
-            self._open_owned(output, "b") if isinstance(output, str | os.PathLike) else output
-        )
-        if pcapng:
-            from .sinks._pcapng import PcapNgWriter
+        kind = "pcapng" if pcapng else "pcap"
+        if isinstance(output, str | os.PathLike):
+            return self._path_sink(kind, output)
+        from .sinks._build import SinkSpec, stream_sink
 
-            return PcapNgWriter(stream, self.snaplen, self.linktype)
-        from .sinks._pcap import PcapWriter
-
-        return PcapWriter(stream, self.snaplen, self.linktype, nanosecond=True)
+        return stream_sink(SinkSpec(kind), output, self.linktype, self.snaplen)
 
     def _text_sink(
         self, output: IO[str] | str | os.PathLike[str], verbose: bool, ascii: bool
     ) -> Sink:
-        from .sinks._text import TextWriter
+        if isinstance(output, str | os.PathLike):
+            return self._path_sink("text", output, verbose=verbose, ascii=ascii)
+        from .sinks._build import SinkSpec, stream_sink
 
-        stream: IO[str] = (
-            self._open_owned(output, "t") if isinstance(output, str | os.PathLike) else output
-        )
-        return TextWriter(stream, verbose, ascii, linktype=self.linktype)
+        spec = SinkSpec("text", verbose=verbose, ascii=ascii)
+        return stream_sink(spec, output, self.linktype, self.snaplen)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -194,14 +193,13 @@ class Session:
         for sink in self._sinks:
             if isinstance(sink, SessionAware):
                 sink.bind_session(self.stats, self.linktype)
-        self._writer = Writer(
+        self._writer = SinkThread(
             self._queue,
             self._sinks,
             loop,
             on_space=self._space.set,
             on_all_failed=self.sinks_failed.set,
             on_done=self._writer_done,
-            owned=self._owned,
         )
         self._writer.start()
         if self._queue:

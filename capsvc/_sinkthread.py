@@ -17,12 +17,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import IO, Any
 
 from ._packet import Packet, PacketBatch
 from .sinks._base import Sink
 
-__all__ = ["IDLE_FLUSH_INTERVAL", "Writer"]
+__all__ = ["IDLE_FLUSH_INTERVAL", "SinkThread"]
 
 log = logging.getLogger("capsvc")
 
@@ -40,7 +39,7 @@ class _SinkSlot:
         self.failed = False
 
 
-class Writer:
+class SinkThread:
     """Owns the sinks and the thread that writes to them.
 
     Args:
@@ -50,7 +49,6 @@ class Writer:
         on_space: called on the loop after the writer took packets, when ``want_space`` is set.
         on_all_failed: called on the loop once every sink has failed.
         on_done: called on the loop once the writer has drained, closed the sinks and ended.
-        owned: streams to close after the sinks (the files the Session opened itself).
     """
 
     def __init__(
@@ -62,7 +60,6 @@ class Writer:
         on_space: Callable[[], None],
         on_all_failed: Callable[[], None],
         on_done: Callable[[], None],
-        owned: list[IO[Any]] | None = None,
     ) -> None:
         self.queue = queue
         self.slots = [_SinkSlot(s) for s in sinks]
@@ -74,7 +71,6 @@ class Writer:
         self._on_space = on_space
         self._on_all_failed = on_all_failed
         self._on_done = on_done
-        self._owned = owned or []
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="capsvc-writer", daemon=True)
@@ -135,33 +131,32 @@ class Writer:
                     slot.sink.write_batch(batch)
                 slot.sink.flush()
                 delivered = True
-            except Exception as exc:  # isolate any failing sink; the capture goes on
+            except BaseException as exc:  # even SystemExit: one sink's failure is its own
                 self._failed(slot, exc)
         if delivered:
             self.written += len(batch)
 
     def _close_sinks(self) -> None:
+        """Close every sink; a failed one too (it may hold a file), without counting again."""
         for slot in self.slots:
-            if slot.failed:
-                continue
             try:
                 slot.sink.close()
-            except Exception as exc:
-                self._failed(slot, exc)
-        for stream in self._owned:
-            try:
-                stream.close()
-            except OSError as exc:
-                self.sink_errors += 1
-                log.error("closing capture output failed: %s", exc)
+            except BaseException as exc:
+                if not slot.failed:
+                    self._failed(slot, exc)
 
-    def _failed(self, slot: _SinkSlot, exc: Exception) -> None:
+    def _failed(self, slot: _SinkSlot, exc: BaseException) -> None:
         slot.failed = True
         self.sink_errors += 1
-        log.error("sink %s failed and is disabled: %s", type(slot.sink).__name__, exc)
+        log.error("sink %s failed and is disabled: %s", _describe(slot.sink), exc or repr(exc))
         if all(s.failed for s in self.slots):
             self._notify(self._on_all_failed)
 
     def _notify(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
             self._loop.call_soon_threadsafe(callback)
+
+
+def _describe(sink: Sink) -> str:
+    """A sink's class name, with what it writes to when it says (``PcapWriter('out/a.pcap')``)."""
+    return type(sink).__name__ if type(sink).__repr__ is object.__repr__ else repr(sink)

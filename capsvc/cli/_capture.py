@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import sys
-from typing import IO, Any
+from typing import Any
 
 from .._errors import OptionError
 from .._packet import Stats
+from .._run import run_async, run_session
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
@@ -28,9 +28,8 @@ from ._common import (
     add_output_args,
     filter_expression,
     non_negative,
+    output_sinks,
     print_error,
-    run_async,
-    run_session,
 )
 
 __all__ = ["add_parser", "summary_line"]
@@ -194,43 +193,18 @@ async def _capture(args: argparse.Namespace) -> tuple[Stats, bool, BaseException
     loop = asyncio.get_running_loop()
     finished = asyncio.Event()
     sinks: list[Sink] = []
-    output: IO[bytes] | str | None = None
-    text_output: IO[str] | None = None
     try:
-        if args.write and (args.rotate_seconds or args.rotate_mb):
-            from ..sinks._rotate import RotatingWriter
-
-            sinks.append(
-                RotatingWriter(
-                    args.write,
-                    linktype=source.linktype,
-                    snaplen=args.snaplen or source.snaplen,
-                    pcapng=args.pcapng,
-                    rotate_seconds=args.rotate_seconds,
-                    rotate_bytes=int(args.rotate_mb * 1_000_000),
-                    max_files=args.max_files,
-                    on_finished=lambda: _call_soon(loop, finished.set),
-                )
-            )
-        elif args.write == "-":
-            output = sys.stdout.buffer
-        elif args.write:
-            output = args.write
-        else:
-            text_output = sys.stdout
-        if args.stats:
-            stats_module = importlib.import_module(".sinks._stats", __package__)
-            sinks.append(stats_module.StatsSink(sys.stderr, 1.0, linktype=source.linktype))
+        sinks = output_sinks(
+            args,
+            source.linktype,
+            args.snaplen or source.snaplen,
+            on_finished=lambda: _call_soon(loop, finished.set),
+        )
         session = Session(
             source=source,
-            output=output,
-            text_output=text_output,
             sinks=sinks,
             matcher=getattr(source, "userspace_filter", None),
-            verbose=args.verbose,
-            ascii=args.ascii,
             snaplen=args.snaplen,
-            pcapng=args.pcapng,
             limit=args.count,
         )
     except BaseException:

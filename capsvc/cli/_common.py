@@ -1,4 +1,4 @@
-"""What the command-line jobs share: output options, running a session to its end, exit codes.
+"""What the command-line jobs share: output options and the sinks they ask for, exit codes.
 
 Thin IO module: argparse options, signal handling and the event loop live here; the capture logic
 stays in Session, sources and sinks.
@@ -7,16 +7,17 @@ stays in Session, sources and sinks.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import signal
+import os
 import sys
-from collections.abc import Callable, Coroutine
-from typing import IO, Any, TypeVar
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from .._errors import CapsvcError
-from .._packet import Stats
-from .._session import Session
+from .._packet import LinkType
+
+if TYPE_CHECKING:
+    from ..sinks._base import Sink
 
 __all__ = [
     "EXIT_OK",
@@ -26,15 +27,12 @@ __all__ = [
     "add_output_args",
     "filter_expression",
     "non_negative",
-    "run_async",
-    "run_session",
+    "output_sinks",
 ]
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-
-T = TypeVar("T")
 
 
 class UsageError(CapsvcError):
@@ -104,55 +102,57 @@ def filter_expression(args: argparse.Namespace) -> str:
     return " ".join(args.filter).strip()
 
 
-def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``main()`` on uvloop when it is importable, else on asyncio's own loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main())
-    result: T = uvloop.run(main())
-    return result
-
-
-async def run_session(
-    session: Session,
+def output_sinks(
+    args: argparse.Namespace,
+    linktype: LinkType,
+    snaplen: int,
     *,
-    duration: float | None = None,
-    until_source_ends: bool = True,
-) -> Stats:
-    """Start ``session`` and stop it when it is done; return the final stats.
+    on_finished: Callable[[], None] | None = None,
+) -> list[Sink]:
+    """The sinks a job's ``-w``/``--pcapng``/``-G``/``-C``/``-W``/``-v``/``-A``/``--stats`` ask
+    for (built by ``capsvc.sinks._build``, the one place sinks are made from options).
 
-    Done means the first of: the source is exhausted (when ``until_source_ends``), the packet
-    limit is reached, every sink has failed (a closed pipe), ``duration`` seconds have passed,
-    or SIGINT/SIGTERM arrived. Stopping drains
-    the queue to every sink and flushes.
+    ``-w -`` writes to standard output; a ``-w`` file is opened as tcpdump does (a FIFO or
+    ``/dev/null`` may be named, never through a symbolic link); the names rotation makes are
+    created below the ``-w`` name's directory and checked to stay there. Without ``-w`` the
+    text log goes to standard output.
     """
-    loop = asyncio.get_running_loop()
-    interrupted = asyncio.Event()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, interrupted.set)
-            installed.append(signum)
+    from .._files import Directory, open_named
+    from ..sinks._build import OwnedStream, SinkSpec, open_sink, stream_sink
+    from ..sinks._rotate import split_template
+
+    kind = "pcapng" if args.pcapng else "pcap"
+    rotate_seconds = float(getattr(args, "rotate_seconds", 0) or 0)
+    rotate_mb = float(getattr(args, "rotate_mb", 0) or 0)
+    max_files = int(getattr(args, "max_files", 0) or 0)
+    sinks: list[Sink] = []
     try:
-        await session.start()
-        waits: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(interrupted.wait()),
-            asyncio.ensure_future(session.limit_reached.wait()),
-            asyncio.ensure_future(session.sinks_failed.wait()),
-        ]
-        if until_source_ends and session.source is not None:
-            waits.append(asyncio.ensure_future(session.wait_source()))
-        try:
-            await asyncio.wait(waits, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
-        await session.stop()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-    return session.stats()
+        if args.write == "-":
+            sinks.append(stream_sink(SinkSpec(kind), sys.stdout.buffer, linktype, snaplen))
+        elif args.write and (rotate_seconds or rotate_mb):
+            where, name = split_template(args.write)
+            with Directory(where) as directory:
+                spec = SinkSpec(kind, name, rotate_seconds, rotate_mb, max_files)
+                sinks.append(open_sink(spec, directory, linktype, snaplen, on_finished=on_finished))
+        elif args.write:
+            stream = os.fdopen(open_named(args.write, write=True), "wb")
+            try:
+                inner = stream_sink(SinkSpec(kind), stream, linktype, snaplen)
+            except BaseException:
+                stream.close()
+                raise
+            sinks.append(OwnedStream(inner, stream, args.write))
+        else:
+            spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
+            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
+        if args.stats:
+            sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))
+    except BaseException:
+        for sink in sinks:
+            with contextlib.suppress(OSError):
+                sink.close()
+        raise
+    return sinks
 
 
 def print_error(message: str, stream: IO[str] | None = None) -> None:

@@ -14,8 +14,8 @@ import time
 from typing import IO, Any
 
 from .._packet import Stats
+from .._run import run_async, run_session
 from .._session import Session
-from ..sinks._base import Sink
 from ..sources._base import Source
 from ._common import (
     EXIT_OK,
@@ -23,8 +23,7 @@ from ._common import (
     UsageError,
     add_output_args,
     filter_expression,
-    run_async,
-    run_session,
+    output_sinks,
 )
 
 __all__ = ["add_parser"]
@@ -90,31 +89,19 @@ def _open_source(path: str, backend: str, expression: str) -> Source:
 
 
 def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:
-    text_output: IO[str] | None = None
-    output: IO[bytes] | str | None = None
-    if args.write is None:
-        text_output = sys.stdout
-    elif args.write == "-":
-        output = sys.stdout.buffer
-    else:
-        output = args.write
-    sinks: list[Sink] = []
-    if args.stats:
-        from ..sinks._stats import StatsSink
-
-        sinks.append(StatsSink(sys.stderr, 1.0))
-    return Session(
-        output=output,
-        text_output=text_output,
-        sinks=sinks,
-        matcher=expression or None,
-        verbose=args.verbose,
-        ascii=args.ascii,
-        snaplen=args.snaplen,
-        pcapng=args.pcapng,
-        source=source,
-        limit=args.count,
-    )
+    sinks = output_sinks(args, source.linktype, args.snaplen or source.snaplen)
+    try:
+        return Session(
+            sinks=sinks,
+            matcher=expression or None,
+            snaplen=args.snaplen,
+            source=source,
+            limit=args.count,
+        )
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
 
 
 async def _read(session: Session, source: Source) -> Stats:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import EXIT_RUNTIME, EXIT_USAGE, print_error, run_async
+from .._run import run_async
+from ._common import EXIT_RUNTIME, EXIT_USAGE, print_error
 
 __all__ = ["add_parser", "run"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError, FilterError, PathOutsideError
+from ..sinks._build import SinkSpec
 from ._validate import (
     as_bool,
     as_int,
@@ -101,32 +102,6 @@ class SourceSpec:
     promisc: bool = True
     direction: str = "inout"
     options: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class SinkSpec:
-    """One output of a session.
-
-    Attributes:
-        type: ``pcap``, ``pcapng``, ``text`` or ``stats``.
-        path: file relative to the output directory (a stats sink without one logs to stderr).
-            pcap paths may hold strftime fields when rotating by time (as tcpdump -G).
-        rotate_seconds: start a new file every this many seconds; 0 means never.
-        rotate_mb: start a new file past this many megabytes (10**6); 0 means never.
-        max_files: keep at most this many files (as tcpdump -W); 0 means no limit.
-        verbose: text sinks: tcpdump -v style lines.
-        ascii: text sinks: payload in ASCII.
-        interval: stats sinks: seconds between lines (default 1.0).
-    """
-
-    type: str
-    path: str = ""
-    rotate_seconds: float = 0.0
-    rotate_mb: float = 0.0
-    max_files: int = 0
-    verbose: bool = False
-    ascii: bool = False
-    interval: float = 1.0
 
 
 @dataclass(frozen=True)

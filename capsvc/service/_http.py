@@ -1,11 +1,14 @@
 """The HTTP control API over a CaptureService (aiohttp).
 
 Thin IO module: handlers parse the request, call the service, and turn its answers and errors into
-JSON. Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (compared in constant
-time). ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
-packets, at most and by default 4096). Error statuses: 400 bad spec or filter, 401 no or wrong
-token, 403 path outside the output directory, 404 unknown session or interface, 409 name taken or
-limit reached, 503 capture backend not installed, 500 anything else (the message says what).
+JSON. Every route but ``/healthz`` and the page's static shell (``_ui``) needs
+``Authorization: Bearer <token>`` (compared in constant time); ``/metrics`` too unless
+``metrics_auth`` is off. The files API (``_files_api``), ``/openapi.json`` (``_openapi``) and the
+page add their routes in ``build_app``. ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and
+``queue`` (the subscriber's queue in packets, at most and by default 4096). Error statuses: 400
+bad spec or filter, 401 no or wrong token, 403 path outside the output directory, 404 unknown
+session or interface, 409 name taken or limit reached, 503 capture backend not installed, 500
+anything else (the message says what).
 """
 
 from __future__ import annotations
@@ -32,15 +35,24 @@ from .._errors import (
     PathOutsideError,
     ServiceError,
 )
-from .._packet import PacketBatch
+from .._packet import SNAPLEN_DEFAULT, PacketBatch
 from ..sinks._pcap import pcap_header
+from . import _files_api, _openapi, _ui
 from ._config import parse_session_spec
-from ._metrics import CONTENT_TYPE, SessionSample, metrics_text
+from ._metrics import CONTENT_TYPE, scrape
 from ._outputs import interface_exists
 from ._service import CaptureService, ServiceSession
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, BatchEncoder, Subscriber, Taken
 
-__all__ = ["PCAP_CONTENT_TYPE", "SERVICE_KEY", "TokenRef", "build_app"]
+__all__ = [
+    "METRICS_AUTH_KEY",
+    "PCAP_CONTENT_TYPE",
+    "ROUTES",
+    "SERVICE_KEY",
+    "TOKEN_KEY",
+    "TokenRef",
+    "build_app",
+]
 
 log = logging.getLogger("capsvc.service")
 
@@ -76,139 +88,168 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message, "status": status}, status=status)
 
 
-def build_app(service: CaptureService, token: TokenRef) -> web.Application:
+#: Where the application keeps its bearer token.
+TOKEN_KEY = web.AppKey("token", TokenRef)
+#: Whether /metrics needs the token.
+METRICS_AUTH_KEY = web.AppKey("metrics_auth", bool)
+
+
+def build_app(
+    service: CaptureService, token: TokenRef, *, metrics_auth: bool = True
+) -> web.Application:
     """Build the aiohttp application.
 
     Args:
         service: the service it controls (started by the caller).
-        token: the bearer token every route but /healthz requires.
+        token: the bearer token every route but /healthz and the page's static shell requires.
+        metrics_auth: /metrics needs the token too (default True).
 
     Returns:
         The application; run it with ``aiohttp.web.AppRunner``.
     """
-
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != "/healthz" and not token.check(request.headers.get("Authorization")):
-            resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="capsvc"'
-            return resp
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return _error(exc.status, exc.reason)
-        except PathOutsideError as exc:
-            return _error(403, str(exc))
-        except NoSuchInterfaceError as exc:
-            return _error(404, str(exc))
-        except ServiceError as exc:
-            return _error(exc.status, str(exc))
-        except (ConfigError, FilterError) as exc:  # a filter's message has its caret lines
-            return _error(400, str(exc))
-        except BackendUnavailableError as exc:
-            return _error(503, str(exc))
-        except (CapsvcError, OSError) as exc:
-            log.error("%s %s failed: %s", request.method, request.path, exc)
-            return _error(500, str(exc))
-
-    app = web.Application(middlewares=[guard])
+    app = web.Application(middlewares=[_guard])
     app[SERVICE_KEY] = service
-    routes = web.RouteTableDef()
-
-    @routes.get("/healthz")
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})  # nothing more without the token
-
-    @routes.get("/v1/sessions")
-    async def list_sessions(request: web.Request) -> web.Response:
-        return web.json_response({"sessions": [s.info() for s in service.sessions()]})
-
-    @routes.post("/v1/sessions")
-    async def create_session(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError("request", "", f"body is not JSON: {exc}") from exc
-        spec = parse_session_spec(body, origin="request")
-        managed = await service.start_session(spec, origin="request")
-        return web.json_response(managed.info(), status=201)
-
-    @routes.get("/v1/sessions/{name}")
-    async def get_session(request: web.Request) -> web.Response:
-        return web.json_response(service.get(request.match_info["name"]).info())
-
-    @routes.get("/v1/sessions/{name}/stats")
-    async def get_stats(request: web.Request) -> web.Response:
-        managed = service.get(request.match_info["name"])
-        return web.json_response(_stats_body(managed))
-
-    @routes.delete("/v1/sessions/{name}")
-    async def delete_session(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        final = await service.stop_session(name)
-        return web.json_response({"name": name, "state": "stopped", "stats": final._asdict()})
-
-    @routes.get("/v1/sessions/{name}/pcap")
-    async def stream_session(request: web.Request) -> web.StreamResponse:
-        queue = _query_number(request.query.get("queue", "0"), "queue", integer=True)
-        managed, sub = service.subscribe(
-            request.match_info["name"],
-            request.query.get("filter", ""),
-            min(int(queue), SUBSCRIBER_QUEUE_DEFAULT) or SUBSCRIBER_QUEUE_DEFAULT,
-        )
-        try:
-            return await _stream_pcap(request, managed, sub)
-        finally:
-            service.unsubscribe(managed, sub)
-
-    @routes.get("/v1/capture")
-    async def capture(request: web.Request) -> web.StreamResponse:
-        q = request.query
-        interface = q.get("interface", "")
-        if not interface:
-            raise ConfigError("request", "interface", "missing (?interface=NAME)")
-        if not interface_exists(interface):
-            raise NoSuchInterfaceError(interface)
-        fmt = q.get("format", "pcap")
-        if fmt not in ("pcap", "text"):
-            raise ConfigError("request", "format", f"expected pcap or text, got {fmt!r}")
-        duration = _query_number(q.get("duration", "0"), "duration")
-        snaplen = int(_query_number(q.get("snaplen", "0"), "snaplen", integer=True))
-        if snaplen > 262144:
-            raise ConfigError("request", "snaplen", "must be at most 262144")
-        if not service.config.service.max_duration and not duration:
-            raise ConfigError("request", "duration", "required (no max_duration configured)")
-        managed, sub = await service.adhoc(interface, q.get("filter", ""), duration, snaplen)
-        try:
-            if fmt == "text":
-                return await _stream_text(request, managed, sub)
-            return await _stream_pcap(request, managed, sub)
-        finally:
-            service.unsubscribe(managed, sub)
-            with contextlib.suppress(NotFoundError):  # its duration ended it already
-                await service.stop_session(managed.name)
-
-    @routes.get("/metrics")
-    async def metrics(request: web.Request) -> web.Response:
-        samples = [
-            SessionSample(
-                m.name,
-                m.stats(),
-                len(m.subscribers),
-                m.dropped_by_gone_subscribers + sum(s.dropped for s in m.subscriber_stats()),
-                m.spec.workers,
-            )
-            for m in service.sessions()
-            if m.running
-        ]
-        resp = web.Response(body=metrics_text(samples))
-        resp.headers["Content-Type"] = CONTENT_TYPE
-        return resp
-
-    app.add_routes(routes)
+    app[TOKEN_KEY] = token
+    app[METRICS_AUTH_KEY] = metrics_auth
+    app.add_routes(ROUTES)
+    _ui.setup(app)
+    _files_api.setup(app, service)
+    _openapi.setup(app, metrics_auth=metrics_auth)
     return app
+
+
+def _public(request: web.Request) -> bool:
+    """Served without the token: /healthz, the page's static shell, /metrics if so configured."""
+    path = request.path
+    if path == "/healthz" or _ui.is_shell(path):
+        return True
+    return path == "/metrics" and not request.app[METRICS_AUTH_KEY]
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the token, then turn every refusal capsvc raises into a JSON error."""
+    token = request.app[TOKEN_KEY]
+    if not _public(request) and not token.check(request.headers.get("Authorization")):
+        resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="capsvc"'
+        return resp
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+    except PathOutsideError as exc:
+        return _error(403, str(exc))
+    except NoSuchInterfaceError as exc:
+        return _error(404, str(exc))
+    except ServiceError as exc:
+        return _error(exc.status, str(exc))
+    except (ConfigError, FilterError) as exc:  # a filter's message has its caret lines
+        return _error(400, str(exc))
+    except BackendUnavailableError as exc:
+        return _error(503, str(exc))
+    except (CapsvcError, OSError) as exc:
+        log.error("%s %s failed: %s", request.method, request.path, exc)
+        return _error(500, str(exc))
+
+
+ROUTES = web.RouteTableDef()
+
+
+def _service(request: web.Request) -> CaptureService:
+    return request.app[SERVICE_KEY]
+
+
+@ROUTES.get("/healthz")
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})  # nothing more without the token
+
+
+@ROUTES.get("/v1/sessions")
+async def _list_sessions(request: web.Request) -> web.Response:
+    return web.json_response({"sessions": [s.info() for s in _service(request).sessions()]})
+
+
+@ROUTES.post("/v1/sessions")
+async def _create_session(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("request", "", f"body is not JSON: {exc}") from exc
+    spec = parse_session_spec(body, origin="request")
+    managed = await _service(request).start_session(spec, origin="request")
+    return web.json_response(managed.info(), status=201)
+
+
+@ROUTES.get("/v1/sessions/{name}")
+async def _get_session(request: web.Request) -> web.Response:
+    return web.json_response(_service(request).get(request.match_info["name"]).info())
+
+
+@ROUTES.get("/v1/sessions/{name}/stats")
+async def _get_stats(request: web.Request) -> web.Response:
+    managed = _service(request).get(request.match_info["name"])
+    return web.json_response(_stats_body(managed))
+
+
+@ROUTES.delete("/v1/sessions/{name}")
+async def _delete_session(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    final = await _service(request).stop_session(name)
+    return web.json_response({"name": name, "state": "stopped", "stats": final._asdict()})
+
+
+@ROUTES.get("/v1/sessions/{name}/pcap")
+async def _stream_session(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    queue = _query_number(request.query.get("queue", "0"), "queue", integer=True)
+    managed, sub = service.subscribe(
+        request.match_info["name"],
+        request.query.get("filter", ""),
+        min(int(queue), SUBSCRIBER_QUEUE_DEFAULT) or SUBSCRIBER_QUEUE_DEFAULT,
+    )
+    try:
+        return await _stream_pcap(request, managed, sub)
+    finally:
+        service.unsubscribe(managed, sub)
+
+
+@ROUTES.get("/v1/capture")
+async def _capture(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    q = request.query
+    interface = q.get("interface", "")
+    if not interface:
+        raise ConfigError("request", "interface", "missing (?interface=NAME)")
+    if not interface_exists(interface):
+        raise NoSuchInterfaceError(interface)
+    fmt = q.get("format", "pcap")
+    if fmt not in ("pcap", "text"):
+        raise ConfigError("request", "format", f"expected pcap or text, got {fmt!r}")
+    duration = _query_number(q.get("duration", "0"), "duration")
+    snaplen = int(_query_number(q.get("snaplen", "0"), "snaplen", integer=True))
+    if snaplen > SNAPLEN_DEFAULT:
+        raise ConfigError("request", "snaplen", f"must be at most {SNAPLEN_DEFAULT}")
+    if not service.config.service.max_duration and not duration:
+        raise ConfigError("request", "duration", "required (no max_duration configured)")
+    managed, sub = await service.adhoc(interface, q.get("filter", ""), duration, snaplen)
+    try:
+        if fmt == "text":
+            return await _stream_text(request, managed, sub)
+        return await _stream_pcap(request, managed, sub)
+    finally:
+        service.unsubscribe(managed, sub)
+        with contextlib.suppress(NotFoundError):  # its duration ended it already
+            await service.stop_session(managed.name)
+
+
+@ROUTES.get("/metrics")
+async def _metrics(request: web.Request) -> web.Response:
+    resp = web.Response(body=scrape(_service(request)))
+    resp.headers["Content-Type"] = CONTENT_TYPE
+    return resp
 
 
 def _stats_body(managed: ServiceSession) -> dict[str, Any]:

@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._packet import LinkType, Stats
 from .._session import Session
-from ..sinks._pcap import encode_records
+from ..sinks._pcap import PcapWriter, encode_records
 from ._config import SessionSpec
-from ._outputs import PcapFile
 from ._subscribers import BatchEncoder, Subscriber, SubscriberStats
 
 if TYPE_CHECKING:
     from ._workers import WorkerGroup
 
-__all__ = ["ServiceSession", "sum_stats"]
-
-
-def sum_stats(parts: Iterable[Stats]) -> Stats:
-    """Add stats field by field (workers' stats summed into one)."""
-    total = [0] * len(Stats._fields)
-    for s in parts:
-        for i, v in enumerate(s):
-            total[i] += v
-    return Stats(*total)
+__all__ = ["ServiceSession"]
 
 
 class ServiceSession:
@@ -74,11 +63,12 @@ class ServiceSession:
         )
         self._monitor: asyncio.Task[None] | None = None
         self._stopping: asyncio.Task[Stats] | None = None
-        self._pcap_file: PcapFile | None = None
+        self._pcap_file: PcapWriter | None = None
         if session is not None:
             for sink in session.sink_list():
-                if isinstance(sink, PcapFile) and sink.snaplen == snaplen:
-                    self._pcap_file = sink
+                inner = getattr(sink, "inner", sink)  # a file the sink owns (OwnedStream)
+                if isinstance(inner, PcapWriter) and inner.nanosecond and inner.snaplen == snaplen:
+                    self._pcap_file = inner
                     break
 
     def share_records(self, on: bool) -> None:

@@ -173,7 +173,7 @@ class CaptureService:
         sinks: list[Sink] = []
         try:
             snaplen = min(spec.snaplen or source.snaplen, source.snaplen)
-            sinks = build_sinks(spec, self.output_dir, source.linktype, snaplen, origin=origin)
+            sinks = build_sinks(spec, self.output_dir, source.linktype, snaplen)
             # Live sources filter in the kernel (the Session matches what BPF cannot hold);
             # a file source is filtered by the Session.
             matcher: str | None = getattr(source, "userspace_filter", None)

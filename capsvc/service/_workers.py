@@ -20,10 +20,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .._errors import CaptureError
-from .._packet import LinkType, Stats
+from .._packet import LinkType, Stats, sum_stats
 from .._session import Session
 from ._config import SessionSpec
-from ._managed import sum_stats
 from ._outputs import build_sinks, open_source
 
 __all__ = ["REPORT_INTERVAL", "WorkerGroup", "worker_main"]
@@ -208,7 +207,7 @@ def worker_main(
         origin: named in errors.
         user: drop root to this user after opening the socket and files, or None.
     """
-    from ..cli._common import run_async
+    from .._run import run_async
 
     # Signals to the process group (Ctrl-C, systemd's stop) are the parent's to handle: it tells
     # each worker to stop and drain; a worker whose parent is gone stops on its own (pipe EOF).
@@ -230,9 +229,7 @@ async def _worker(
         source = open_source(spec, output_dir, origin=origin, fanout=fanout)
         try:
             snaplen = min(spec.snaplen or source.snaplen, source.snaplen)
-            sinks = build_sinks(
-                spec, output_dir, source.linktype, snaplen, origin=origin, worker=index
-            )
+            sinks = build_sinks(spec, output_dir, source.linktype, snaplen, worker=index)
         except BaseException:
             await source.aclose()
             raise

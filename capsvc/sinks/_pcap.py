@@ -9,6 +9,7 @@ and written with one ``write()`` call.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import IO
 
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
@@ -100,6 +101,14 @@ class PcapWriter:
         snaplen: snapshot length in the header and the cap on each record; 0 means 262144.
         linktype: link type in the header.
         nanosecond: nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds.
+
+    The global header is written with the first batch, or at the first flush when no packet
+    came: a capture that matched nothing is still a valid 24-byte pcap file (as tcpdump's).
+
+    Attributes:
+        publish: when set, called as ``publish(batch, records)`` after each batch is written,
+            with the batch's encoded records (no header): live streams of the same session
+            send those bytes without encoding the batch again.
     """
 
     def __init__(
@@ -114,6 +123,7 @@ class PcapWriter:
         self.snaplen = snaplen or SNAPLEN_DEFAULT
         self.linktype = LinkType(linktype)
         self.nanosecond = nanosecond
+        self.publish: Callable[[PacketBatch, bytes], None] | None = None
         self._header_written = False
 
     def write_header(self) -> None:
@@ -137,14 +147,21 @@ class PcapWriter:
             return
         body = encode_records(batch, self.snaplen, nanosecond=self.nanosecond)
         if not self._header_written:
-            body = pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond) + body
-            write_all(self.stream, body)
+            write_all(
+                self.stream,
+                pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond) + body,
+            )
             self._header_written = True
-            return
-        write_all(self.stream, body)
+        else:
+            write_all(self.stream, body)
+        publish = self.publish
+        if publish is not None:
+            publish(batch, body)
 
     def flush(self) -> None:
-        """Flush the stream."""
+        """Write the header if nothing was written yet, then flush the stream."""
+        if not self._header_written:
+            self.write_header()
         self.stream.flush()
 
     def close(self) -> None:

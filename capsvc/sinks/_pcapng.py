@@ -147,8 +147,9 @@ class PcapNgWriter:
     The first packet brings the Section Header Block; the first packet from each interface
     (by ``Packet.ifindex``) brings its Interface Description Block. ifindex 0 is the default
     interface, named ``interface_name``; another ifindex is named by the system
-    (``socket.if_indextoname``) where it can be, else ``interface_name``. An empty capture
-    writes 0 bytes.
+    (``socket.if_indextoname``) where it can be, else ``interface_name``. A capture with no
+    packet is still a valid file: the first flush writes the Section Header Block and the
+    default interface's description.
 
     Args:
         stream: where to write; never closed by the writer.
@@ -219,7 +220,16 @@ class PcapNgWriter:
             self._interface_ids = new_ids
 
     def flush(self) -> None:
-        """Flush the stream."""
+        """Write the headers if nothing was written yet, then flush the stream."""
+        if not self._header_written:
+            name = _interface_name(0, self.interface_name)
+            write_all(
+                self.stream,
+                section_header_block()
+                + interface_description_block(self.linktype, self.snaplen, name),
+            )
+            self._header_written = True
+            self._interface_ids = {0: 0}
         self.stream.flush()
 
     def close(self) -> None:

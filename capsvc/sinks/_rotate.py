@@ -11,6 +11,10 @@ tcpdump's rules, kept here:
   ``-W N`` the counter wraps after N files (a ring: ``out.pcap0`` .. ``out.pcapN-1``, zero padded
   to the width of N-1).
 - Both: a new period resets the counter.
+
+Every name is formatted first and then created below the directory the writer was given, by
+``capsvc._files.Directory`` (no symbolic link followed, regular files only, 0600): a strftime
+field that yields ``/`` makes subdirectories inside it, never a path outside.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from collections.abc import Callable
 from typing import IO
 
 from .._errors import OptionError
+from .._files import Directory
 from .._packet import SNAPLEN_DEFAULT, LinkType, Packet, PacketBatch
 from ._pcap import PCAP_RECORD, PcapWriter
 from ._pcapng import PcapNgWriter
 
-__all__ = ["RotatingWriter", "rotated_name"]
+__all__ = ["RotatingWriter", "rotated_name", "split_template"]
 
 _BUFFER = 1 << 20
 # An upper bound of what a pcapng EPB adds to the captured bytes (header, padding, options).
@@ -59,6 +64,25 @@ def rotated_name(template: str, period_start: float | None, counter: int, width:
     return f"{name}{counter:0{width}d}"
 
 
+def split_template(template: str) -> tuple[str, str]:
+    """Split a ``-w`` name into the directory that holds every file and the name below it.
+
+    The directory is the longest leading part without strftime fields (``caps/%Y/x.pcap`` ->
+    ``("caps", "%Y/x.pcap")``; ``out.pcap`` -> ``(".", "out.pcap")``).
+    """
+    head, _, name = template.rpartition("/")
+    parts = head.split("/") if head else []
+    fixed: list[str] = []
+    for part in parts:
+        if "%" in part:
+            break
+        fixed.append(part)
+    rest = [*parts[len(fixed) :], name]
+    if template.startswith("/") and not fixed[1:]:
+        return "/", "/".join(rest)
+    return ("/".join(fixed) or "."), "/".join(rest)
+
+
 class RotatingWriter:
     """Writes pcap or pcapng files, starting new ones by time and size like tcpdump.
 
@@ -66,7 +90,10 @@ class RotatingWriter:
     set); rotations are decided per packet by its timestamp and the file's size.
 
     Args:
-        path_template: the file name; with ``rotate_seconds`` a strftime(3) format.
+        path_template: the file name; with ``rotate_seconds`` a strftime(3) format. Relative to
+            ``directory`` when one is given, else split by ``split_template``.
+        directory: where every file is created (None: the template's own directory). The
+            writer keeps a descriptor of its own (``Directory.dup``) until it is closed.
         linktype: the link type of every frame.
         snaplen: snapshot length in the headers; 0 means 262144.
         pcapng: write pcapng instead of pcap.
@@ -79,11 +106,12 @@ class RotatingWriter:
         on_finished: called once, from the thread writing, when ``max_files`` ends the writing.
 
     Attributes:
-        files: every file name opened so far, in order (a ring's names repeat).
+        files: every file opened so far (full paths), in order (a ring's names repeat).
         finished: True once ``max_files`` periods are done; later packets are ignored.
 
     Raises:
-        ValueError: a negative size, period or file count.
+        OptionError: a negative size, period or file count.
+        PathOutsideError: a formatted name leaves the directory or is no regular file.
         OSError: the first file cannot be created.
     """
 
@@ -91,6 +119,7 @@ class RotatingWriter:
         self,
         path_template: str | os.PathLike[str],
         *,
+        directory: Directory | None = None,
         linktype: LinkType | int,
         snaplen: int = 0,
         pcapng: bool = False,
@@ -102,7 +131,14 @@ class RotatingWriter:
     ) -> None:
         if rotate_seconds < 0 or rotate_bytes < 0 or max_files < 0:
             raise OptionError("rotate_seconds, rotate_bytes and max_files must not be negative")
-        self.template = os.fspath(path_template)
+        template = os.fspath(path_template)
+        if directory is None:
+            where, template = split_template(template)
+            directory = Directory(where)
+        else:
+            directory = directory.dup()
+        self.directory = directory
+        self.template = template
         self.linktype = LinkType(linktype)
         self.snaplen = snaplen or SNAPLEN_DEFAULT
         self.pcapng = pcapng
@@ -121,7 +157,11 @@ class RotatingWriter:
         self._stream: IO[bytes] | None = None
         self._writer: PcapWriter | PcapNgWriter | None = None
         self._size = 0
-        self._open(rotated_name(self.template, self._start_or_none(), 0, self._width))
+        try:
+            self._open(rotated_name(self.template, self._start_or_none(), 0, self._width))
+        except BaseException:
+            directory.close()
+            raise
 
     def _start_or_none(self) -> float | None:
         return self._period_start if self.rotate_seconds else None
@@ -132,10 +172,10 @@ class RotatingWriter:
         return int((start + self.rotate_seconds) * 1_000_000_000)
 
     def _open(self, name: str) -> None:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = self.directory.create(name)
         stream = io.BufferedWriter(io.FileIO(fd, "wb"), _BUFFER)
         self._stream = stream
-        self.files.append(name)
+        self.files.append(os.path.join(self.directory.path, name))
         if self.pcapng:
             self._writer = PcapNgWriter(stream, self.snaplen, self.linktype)
         else:
@@ -213,5 +253,8 @@ class RotatingWriter:
             self._stream.flush()
 
     def close(self) -> None:
-        """Flush and close the current file. Idempotent."""
-        self._close_current()
+        """Flush and close the current file and the writer's directory descriptor. Idempotent."""
+        try:
+            self._close_current()
+        finally:
+            self.directory.close()

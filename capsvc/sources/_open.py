@@ -9,24 +9,10 @@ from .._errors import BackendUnavailableError, OptionError
 from .._packet import SNAPLEN_DEFAULT, Direction
 from ._base import Source
 
-__all__ = ["BACKENDS", "direction_of", "open_live_source"]
+__all__ = ["BACKENDS", "open_live_source"]
 
 #: Backend names ``open_live_source`` accepts.
 BACKENDS = ("afpacket", "libpcap", "pfring")
-
-_DIRECTIONS = {"in": Direction.INBOUND, "out": Direction.OUTBOUND, "inout": Direction.UNKNOWN}
-
-
-def direction_of(direction: str) -> Direction:
-    """The Direction for "in", "out" or "inout" (UNKNOWN: both), as libpcap and PF_RING take it.
-
-    Raises:
-        ValueError: any other word.
-    """
-    try:
-        return _DIRECTIONS[direction]
-    except KeyError:
-        raise OptionError(f"direction must be 'in', 'out' or 'inout': {direction!r}") from None
 
 
 def _backend_module(module: str, backend: str) -> Any:
@@ -36,16 +22,11 @@ def _backend_module(module: str, backend: str) -> Any:
         raise BackendUnavailableError(f"the {backend} backend is not available: {exc}") from exc
 
 
-def _backend_class(modules: tuple[str, ...], name: str, backend: str) -> Any:
-    """``name`` from the first of ``modules`` that has it (the public module first)."""
-    for module in modules:
-        found = getattr(_backend_module(module, backend), name, None)
-        if found is not None:
-            return found
-    raise BackendUnavailableError(f"the {backend} backend is not available: no {name}")
-
-
-_PFRING_DIRECTIONS = {"in": "RECEIVE_ONLY", "out": "TRANSMIT_ONLY", "inout": "RECEIVE_AND_TRANSMIT"}
+_PFRING_DIRECTIONS = {
+    Direction.INBOUND: "RECEIVE_ONLY",
+    Direction.OUTBOUND: "TRANSMIT_ONLY",
+    Direction.UNKNOWN: "RECEIVE_AND_TRANSMIT",
+}
 
 
 def open_live_source(
@@ -55,7 +36,7 @@ def open_live_source(
     snaplen: int = SNAPLEN_DEFAULT,
     promisc: bool = True,
     filter: str | None = None,
-    direction: str = "inout",
+    direction: Direction | str = Direction.UNKNOWN,
     **options: Any,
 ) -> Source:
     """Open a live capture on ``interface`` with the named backend.
@@ -67,7 +48,8 @@ def open_live_source(
         snaplen: bytes kept of each packet; 0 means 262144.
         promisc: promiscuous mode.
         filter: a filter expression applied in the kernel or library; None captures everything.
-        direction: "in", "out" or "inout".
+        direction: INBOUND, OUTBOUND or UNKNOWN (both; default), or tcpdump's ``-Q`` words
+            "in", "out", "inout" (``Direction.parse``).
         **options: backend-specific keywords, passed on: for afpacket ``cooked``, ``fanout``,
             ``ring_size``, ``block_size``, ``block_timeout_ms``, ``userspace_fallback``; for
             libpcap ``timeout_ms``, ``buffer_size``, ``immediate``; for pfring ``flags``,
@@ -78,40 +60,39 @@ def open_live_source(
         The open source.
 
     Raises:
-        ValueError: an unknown backend or direction.
+        capsvc.OptionError: an unknown backend or direction.
         capsvc.BackendUnavailableError: the backend's library cannot be loaded.
         capsvc.CaptureError: the backend could not open the interface.
     """
     snaplen = snaplen or SNAPLEN_DEFAULT
+    wanted = Direction.parse(direction)
     if backend == "afpacket":
-        from .afpacket._source import AfPacketSource
+        from .afpacket import AfPacketSource
 
-        direction_of(direction)
         return AfPacketSource(
             interface,
             snaplen=snaplen,
             promisc=promisc,
             filter=filter,
-            direction=direction,
+            direction=wanted,
             **options,
         )
     if backend == "libpcap":
-        cls = _backend_class(("libpcap", "_libpcap_source"), "LibpcapSource", backend)
+        libpcap = _backend_module("libpcap", backend)
         return cast(
             Source,
-            cls(
+            libpcap.LibpcapSource(
                 interface,
                 snaplen=snaplen,
                 promisc=promisc,
                 filter=filter,
-                direction=direction_of(direction),
+                direction=wanted,
                 **options,
             ),
         )
     if backend == "pfring":
-        direction_of(direction)
         pfring = _backend_module("pfring", backend)
-        cls = _backend_class(("pfring", "_pfring_source"), "PfRingSource", backend)
+        cls = pfring.PfRingSource
         cluster = options.pop("cluster", None)
         if isinstance(cluster, str):
             cluster = pfring.parse_cluster(cluster)
@@ -123,7 +104,7 @@ def open_live_source(
                 snaplen=snaplen,
                 filter=filter,
                 cluster=cluster,
-                direction=pfring.Direction[_PFRING_DIRECTIONS[direction]],
+                direction=pfring.Direction[_PFRING_DIRECTIONS[wanted]],
                 **options,
             ),
         )

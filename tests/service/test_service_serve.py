@@ -151,8 +151,10 @@ def test_session_failing_to_start_leaves_nothing_running(tmp_path: Path, veth: V
     )
     assert done.returncode != 0
     assert "cstnosuch0" in done.stderr and "listening" not in done.stderr
-    # The first session was stopped again: its file is complete (empty capture: no bytes).
-    assert (tmp_path / "out" / "a.pcap").stat().st_size == 0
+    # The first session was stopped again: its file is complete, a valid empty capture (the
+    # 24-byte header alone, as tcpdump writes for a capture that matched nothing).
+    assert (tmp_path / "out" / "a.pcap").read_bytes()[:4] == b"\x4d\x3c\xb2\xa1"
+    assert (tmp_path / "out" / "a.pcap").stat().st_size == 24
 
 
 @pytest.mark.parametrize("workers", [1, 2])

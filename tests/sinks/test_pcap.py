@@ -88,15 +88,22 @@ def test_microsecond_records_golden() -> None:
     assert body.hex() == "00f15365" + "40e20100" + "02000000" + "3c000000" + "0102"
 
 
-def test_empty_capture_is_zero_bytes() -> None:
+def test_empty_capture_is_the_header_alone(tmp_path: Path) -> None:
+    """A capture that matched nothing is a valid pcap file, as tcpdump writes it (a 0-byte file
+    is refused by tcpdump as "truncated dump file")."""
     out = CountingStream()
-    w = PcapWriter(out)
+    w = PcapWriter(out, 0, LinkType.ETHERNET, nanosecond=True)
     w.write_batch([])
     w.flush()
     w.close()
-    assert out.getvalue() == b""
-    assert out.writes == 0
+    assert out.getvalue() == pcap_header(0, LinkType.ETHERNET, nanosecond=True)
+    assert out.writes == 1
     assert not out.closed
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(out.getvalue())
+    done = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
 
 
 def test_header_retried_after_failed_write() -> None:

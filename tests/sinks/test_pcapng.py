@@ -108,14 +108,21 @@ def test_first_packet_brings_shb_and_idb() -> None:
     assert kinds == [0x0A0D0D0A, 1, 6]
 
 
-def test_empty_capture_is_zero_bytes_and_stream_stays_open() -> None:
+def test_empty_capture_is_a_valid_file_and_stream_stays_open(tmp_path: Path) -> None:
+    """No packet still gives a readable pcapng file: the section header and one interface."""
     out = CountingStream()
-    w = PcapNgWriter(out)
+    w = PcapNgWriter(out, 0, LinkType.ETHERNET)
     w.write_batch([])
     w.close()
-    assert out.getvalue() == b""
-    assert out.writes == 0
+    assert out.writes == 1
     assert not out.closed
+    path = tmp_path / "empty.pcapng"
+    path.write_bytes(out.getvalue())
+    done = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    info = subprocess.run(["capinfos", "-E", str(path)], capture_output=True, text=True)
+    assert "Ethernet" in info.stdout, info.stdout
 
 
 def test_header_and_idb_retried_after_failed_write() -> None:

@@ -17,6 +17,21 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from ..._bpf import (
+    BPF_ABS,
+    BPF_B,
+    BPF_H,
+    BPF_IND,
+    BPF_JEQ,
+    BPF_JMP,
+    BPF_K,
+    BPF_LD,
+    BPF_LDX,
+    BPF_MSH,
+    BPF_RET,
+    BPF_W,
+    BpfInstruction,
+)
 from ..._errors import OptionError
 from ..._packet import Direction, Packet, PacketBatch
 from ...decode._const import (
@@ -75,19 +90,10 @@ PACKET_OUTGOING = 4
 
 TPACKET_ALIGNMENT = 16
 
-# Classic BPF (linux/filter.h, linux/bpf_common.h).
-BPF_LD = 0x00
-BPF_LDX = 0x01
-BPF_W = 0x00
-BPF_H = 0x08
-BPF_B = 0x10
-BPF_ABS = 0x20
-BPF_IND = 0x40
-BPF_MSH = 0xA0
 BPF_LD_B_ABS = BPF_LD | BPF_B | BPF_ABS
 BPF_LD_W_ABS = BPF_LD | BPF_W | BPF_ABS
-BPF_JMP_JEQ_K = 0x15
-BPF_RET_K = 0x06
+BPF_JMP_JEQ_K = BPF_JMP | BPF_JEQ | BPF_K
+BPF_RET_K = BPF_RET | BPF_K
 
 #: Fanout modes by name (PACKET_FANOUT_*).
 FANOUT_MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "random": 4, "qm": 5}
@@ -97,8 +103,8 @@ FANOUT_FLAGS = {"rollover": 0x1000, "defrag": 0x8000}
 #: Bytes the SLL2 header adds in front of a cooked frame.
 SLL2_LEN = 20
 
-#: One classic BPF instruction: (code, jt, jf, k).
-Instruction = Sequence[int]
+#: One classic BPF instruction: a BpfInstruction, or any (code, jt, jf, k) of ints.
+Instruction = BpfInstruction | Sequence[int]
 
 # -- C structs ------------------------------------------------------------------------------
 
@@ -390,20 +396,20 @@ def uncook_program(program: Iterable[Instruction]) -> list[tuple[int, int, int, 
     return result
 
 
-def bpf_direction_prefix(direction: str) -> list[tuple[int, int, int, int]]:
+def bpf_direction_prefix(direction: Direction) -> list[tuple[int, int, int, int]]:
     """Classic BPF instructions that drop packets of the other direction, to run first.
 
     Args:
-        direction: "in" keeps everything but PACKET_OUTGOING, "out" keeps only it, "inout"
-            keeps all (no instructions).
+        direction: INBOUND keeps everything but PACKET_OUTGOING, OUTBOUND keeps only it,
+            UNKNOWN keeps both (no instructions).
 
     Returns:
         Instructions ending with a fall-through into the program that follows them.
     """
-    if direction == "inout":
+    if direction == Direction.UNKNOWN:
         return []
     load = (BPF_LD_B_ABS, 0, 0, skf_ad(SKF_AD_PKTTYPE))
-    if direction == "out":
+    if direction == Direction.OUTBOUND:
         test = (BPF_JMP_JEQ_K, 1, 0, PACKET_OUTGOING)
     else:
         test = (BPF_JMP_JEQ_K, 0, 1, PACKET_OUTGOING)

@@ -323,7 +323,8 @@ class CaptureDecoder:
             self.snaplen = parser.snaplen
         else:
             self.snaplen = parser.snaplen
-        self.linktype = parser.linktype or LinkType.RAW
+        # NULL (0) is a link type like any other: only a missing one defaults to RAW.
+        self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
         self.ready = True

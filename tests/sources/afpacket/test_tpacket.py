@@ -208,12 +208,12 @@ def test_ring_geometry_refuses_bad_sizes(ring: int, block: int, tov: int, messag
 
 
 def test_direction_prefix_drops_the_other_way_and_falls_through() -> None:
-    assert bpf_direction_prefix("inout") == []
-    load, test, drop = bpf_direction_prefix("out")
+    assert bpf_direction_prefix(Direction.UNKNOWN) == []
+    load, test, drop = bpf_direction_prefix(Direction.OUTBOUND)
     assert load == (0x30, 0, 0, 0xFFFFF004)  # ldb [SKF_AD_OFF + SKF_AD_PKTTYPE]
     assert test == (0x15, 1, 0, PACKET_OUTGOING)  # outgoing: skip the drop
     assert drop == (0x06, 0, 0, 0)
-    assert bpf_direction_prefix("in")[1] == (0x15, 0, 1, PACKET_OUTGOING)
+    assert bpf_direction_prefix(Direction.INBOUND)[1] == (0x15, 0, 1, PACKET_OUTGOING)
 
 
 @pytest.mark.parametrize(

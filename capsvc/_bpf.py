@@ -1,0 +1,79 @@
+"""Classic BPF: the instruction type and the opcode fields, one home for every user.
+
+Pure module of constants. The filter's code generator, the AF_PACKET source (which prefixes and
+rewrites programs for the kernel) and the libpcap binding (``bpf_insn``) all speak in
+``BpfInstruction``. Opcode fields follow linux/bpf_common.h; the composed names are those of
+linux/filter.h.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "BPF_ABS",
+    "BPF_ALU",
+    "BPF_B",
+    "BPF_H",
+    "BPF_IMM",
+    "BPF_IND",
+    "BPF_JA",
+    "BPF_JEQ",
+    "BPF_JGE",
+    "BPF_JGT",
+    "BPF_JMP",
+    "BPF_JSET",
+    "BPF_K",
+    "BPF_LD",
+    "BPF_LDX",
+    "BPF_LEN",
+    "BPF_MAXINSNS",
+    "BPF_MEM",
+    "BPF_MEMWORDS",
+    "BPF_MISC",
+    "BPF_MSH",
+    "BPF_RET",
+    "BPF_ST",
+    "BPF_TAX",
+    "BPF_TXA",
+    "BPF_W",
+    "BPF_X",
+    "BpfInstruction",
+]
+
+
+class BpfInstruction(NamedTuple):
+    """One classic BPF instruction, as ``struct sock_filter`` / ``struct bpf_insn`` (and as
+    ``tcpdump -dd`` prints it)."""
+
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+
+# Instruction classes.
+BPF_LD, BPF_LDX, BPF_ST, BPF_ALU, BPF_JMP, BPF_RET, BPF_MISC = (
+    0x00,
+    0x01,
+    0x02,
+    0x04,
+    0x05,
+    0x06,
+    0x07,
+)
+# Load sizes.
+BPF_W, BPF_H, BPF_B = 0x00, 0x08, 0x10
+# Load modes.
+BPF_IMM, BPF_ABS, BPF_IND, BPF_MEM, BPF_LEN, BPF_MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+# Jumps.
+BPF_JA, BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+# Operand sources.
+BPF_K, BPF_X = 0x00, 0x08
+# Miscellaneous operations.
+BPF_TAX, BPF_TXA = 0x00, 0x80
+
+#: The most instructions a program may have (the kernel's and libpcap's limit).
+BPF_MAXINSNS = 4096
+#: Scratch memory words.
+BPF_MEMWORDS = 16
