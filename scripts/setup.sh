@@ -3,11 +3,17 @@
 # holding capsvc (editable) and its test tools. Safe to run again, and quick then: apt-get runs
 # only when a package is missing, pip only when pyproject.toml changed since the last install.
 # Quiet unless something is installed.
+#   bash scripts/setup.sh          what running capsvc needs (libpcap, iproute2, tcpdump)
+#   bash scripts/setup.sh --test   and what the tests use as peers and judges: tshark, trafgen,
+#                                  a C compiler, chromium and chromedriver, prometheus (promtool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(tcpdump tshark libpcap0.8 libpcap-dev netsniff-ng iproute2 gcc libc6-dev make
-          python3-venv chromium chromium-driver bison flex)
+PACKAGES=(tcpdump libpcap0.8 iproute2 python3-venv)
+if [ "${1:-}" = --test ]; then
+    PACKAGES+=(tshark libpcap-dev netsniff-ng gcc libc6-dev make chromium chromium-driver
+               prometheus bison flex)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
