@@ -5,7 +5,8 @@
 # Quiet unless something is installed.
 #   bash scripts/setup.sh          what running capsvc needs (libpcap, iproute2, tcpdump)
 #   bash scripts/setup.sh --test   and what the tests use as peers and judges: tshark, trafgen,
-#                                  a C compiler, chromium and chromedriver, prometheus (promtool)
+#                                  a C compiler, chromium and chromedriver, prometheus (promtool),
+#                                  bison and flex (to build the real libpfring)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -56,7 +56,9 @@ def tcpdump(path: Path, *args: str) -> list[str]:
         "resp_1_benchmark.pcap",  # Linux cooked
         "babel_rtt.pcap",  # raw IP
         "ipv6_mobility_1.pcap",  # IPv6
+        "ikev2four.pcap",  # BSD loopback (NULL)
         "bgp-role.pcapng",  # pcapng, Linux cooked
+        "empty.pcap",  # no packet at all: the end comes first
     ],
 )
 def test_a_file_captured_reads_as_the_file(
@@ -75,14 +77,6 @@ def test_a_file_captured_reads_as_the_file(
         "available, 0 dropped by queue"
     )
     assert sum(NO_STATS in line for line in lines) == 1 and "failed" not in done.stderr
-
-
-def test_a_file_without_packets_ends_at_once(real_library: Path, corpus: Path) -> None:
-    done = capture(real_library, "-i", f"pcap:{corpus / 'empty.pcap'}")
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1] == (
-        "0 packets captured, kernel statistics not available, 0 dropped by queue"
-    )
 
 
 @needs_tcpdump
