@@ -5,14 +5,15 @@
 # Quiet unless something is installed.
 #   bash scripts/setup.sh          what running capsvc needs (libpcap, iproute2, tcpdump)
 #   bash scripts/setup.sh --test   and what the tests use as peers and judges: tshark, trafgen,
-#                                  a C compiler, chromium and chromedriver, prometheus (promtool)
+#                                  a C compiler, chromium and chromedriver, prometheus (promtool),
+#                                  bison and flex (to build the real libpfring)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(tcpdump libpcap0.8 iproute2 python3-venv)
 if [ "${1:-}" = --test ]; then
     PACKAGES+=(tshark libpcap-dev netsniff-ng gcc libc6-dev make chromium chromium-driver
-               prometheus)
+               prometheus bison flex)
 fi
 
 missing=()
