@@ -437,6 +437,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="200k/600k frames, 1 repeat")
     parser.add_argument("--packets", type=int, default=0, help="frames of the short burst")
     parser.add_argument("--repeat", type=int, default=0, help="runs per cell (median reported)")
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="only the defaults table (no 64 MiB rows)"
+    )
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -461,6 +464,11 @@ def main() -> int:
             config = workdir / "frame.cfg"
             trafgen_config(net, config)
             defaults = {n: run_plan(net, config, workdir, DEFAULTS, n, repeat) for n in counts}
+            if args.defaults_only:
+                for n, results in defaults.items():
+                    out.extend(table(results, n))
+                print("\n".join(out))
+                return 0
             big = {n: run_plan(net, config, workdir, BIG, n, repeat) for n in counts}
             filtered: dict[int, tuple[list[Result], list[Result]]] = {}
             for tov in BLOCK_TIMEOUTS_MS:

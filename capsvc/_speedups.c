@@ -155,6 +155,12 @@ fail:
     return NULL;
 }
 
+/* A view taken by record_fields: released only when it came from the buffer protocol. */
+static inline void release(Py_buffer *view) {
+    if (view->obj != NULL)
+        PyBuffer_Release(view);
+}
+
 /* One record's fields, clamped to what a pcap record holds (as _pcap._clamped does). */
 static int record_fields(PyObject *packet, long long *ts, unsigned long long *wire,
                          Py_buffer *data) {
@@ -174,8 +180,14 @@ static int record_fields(PyObject *packet, long long *ts, unsigned long long *wi
         return -1;
     if (overflow > 0 || w > 4294967295LL) w = 4294967295LL;
     if (overflow < 0 || w < 0) w = 0;
-    if (PyObject_GetBuffer(PyTuple_GET_ITEM(packet, 1), data, PyBUF_SIMPLE) < 0)
+    PyObject *d = PyTuple_GET_ITEM(packet, 1);
+    if (PyBytes_CheckExact(d)) { /* the common case: no buffer protocol round trip */
+        data->obj = NULL;
+        data->buf = PyBytes_AS_STRING(d);
+        data->len = PyBytes_GET_SIZE(d);
+    } else if (PyObject_GetBuffer(d, data, PyBUF_SIMPLE) < 0) {
         return -1;
+    }
     *ts = t;
     *wire = (unsigned long long)w;
     return 0;
@@ -195,7 +207,8 @@ static PyObject *encode_records(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_TypeError, "a batch holds Packet tuples");
             return NULL;
         }
-        Py_ssize_t len = PyObject_Length(PyTuple_GET_ITEM(p, 1));
+        PyObject *d = PyTuple_GET_ITEM(p, 1);
+        Py_ssize_t len = PyBytes_CheckExact(d) ? PyBytes_GET_SIZE(d) : PyObject_Length(d);
         if (len < 0)
             return NULL;
         total += 16 + (len < snaplen ? len : snaplen);
@@ -215,7 +228,7 @@ static PyObject *encode_records(PyObject *self, PyObject *args) {
         }
         Py_ssize_t incl = data.len < snaplen ? data.len : snaplen;
         if (w + 16 + incl > stop) { /* the batch changed under us: refuse rather than overrun */
-            PyBuffer_Release(&data);
+            release(&data);
             Py_DECREF(result);
             PyErr_SetString(PyExc_RuntimeError, "batch changed while being encoded");
             return NULL;
@@ -227,12 +240,33 @@ static PyObject *encode_records(PyObject *self, PyObject *args) {
         put32(w + 12, (uint32_t)(wire > (unsigned long long)incl ? wire : (unsigned long long)incl));
         memcpy(w + 16, data.buf, (size_t)incl);
         w += 16 + incl;
-        PyBuffer_Release(&data);
+        release(&data);
     }
     return result;
 }
 
+static PyObject *wire_total(PyObject *self, PyObject *batch) {
+    if (!PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "a batch is a list of Packets");
+        return NULL;
+    }
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *p = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) < 3) {
+            PyErr_SetString(PyExc_TypeError, "a batch holds Packet tuples");
+            return NULL;
+        }
+        long long w = PyLong_AsLongLong(PyTuple_GET_ITEM(p, 2));
+        if (w == -1 && PyErr_Occurred())
+            return NULL;
+        total += w;
+    }
+    return PyLong_FromLongLong(total);
+}
+
 static PyMethodDef methods[] = {
+    {"wire_total", wire_total, METH_O, "wire_total(batch) -> the sum of its wire lengths"},
     {"parse_block", parse_block, METH_VARARGS,
      "parse_block(buf, base, cooked, restore_vlan, out, Packet, inbound, outbound) -> out"},
     {"encode_records", encode_records, METH_VARARGS,

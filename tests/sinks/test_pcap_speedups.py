@@ -48,3 +48,9 @@ def test_buffers_other_than_bytes_and_refusals(fast: ModuleType) -> None:
     with pytest.raises(TypeError):
         fast.encode_records([("not", "a packet")], 10, True)
     assert fast.encode_records([], 10, False) == b""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(packets, max_size=30))
+def test_wire_total_is_the_sum_of_wire_lengths(fast: ModuleType, batch: list[Packet]) -> None:
+    assert fast.wire_total(batch) == sum(p.wire_len for p in batch)
