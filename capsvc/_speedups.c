@@ -265,7 +265,65 @@ static PyObject *wire_total(PyObject *self, PyObject *batch) {
     return PyLong_FromLongLong(total);
 }
 
+/* libpcap, reached through the address of pcap_next_ex that the ctypes binding hands over (so
+ * this module links against nothing). The header is struct pcap_pkthdr on Linux. */
+struct pkthdr {
+    long tv_sec;
+    long tv_usec; /* nanoseconds on a nanosecond handle */
+    uint32_t caplen;
+    uint32_t len;
+};
+typedef int (*next_ex_fn)(void *, struct pkthdr **, const unsigned char **);
+
+static PyObject *pcap_collect(PyObject *self, PyObject *args) {
+    unsigned long long fn_addr, handle_addr;
+    Py_ssize_t limit;
+    long long scale;
+    PyObject *direction, *inbound, *outbound, *out;
+    long ifindex;
+    int sll_offset, sll2;
+    PyTypeObject *packet_type;
+    if (!PyArg_ParseTuple(args, "KKnLOlipO!OOO!", &fn_addr, &handle_addr, &limit, &scale,
+                          &direction, &ifindex, &sll_offset, &sll2, &PyType_Type, &packet_type,
+                          &inbound, &outbound, &PyList_Type, &out))
+        return NULL;
+    next_ex_fn next_ex = (next_ex_fn)(uintptr_t)fn_addr;
+    void *handle = (void *)(uintptr_t)handle_addr;
+    int rc = 0;
+    for (Py_ssize_t n = 0; n < limit; n++) {
+        struct pkthdr *h;
+        const unsigned char *bytes;
+        rc = next_ex(handle, &h, &bytes);
+        if (rc != 1)
+            break;
+        PyObject *data = PyBytes_FromStringAndSize((const char *)bytes, (Py_ssize_t)h->caplen);
+        if (data == NULL)
+            return NULL;
+        PyObject *way = direction;
+        long index = ifindex;
+        if (sll_offset >= 0 && h->caplen > (uint32_t)sll_offset)
+            way = bytes[sll_offset] == PACKET_OUTGOING ? outbound : inbound;
+        if (sll2 && h->caplen >= 8)
+            index = (long)((uint32_t)bytes[4] << 24 | (uint32_t)bytes[5] << 16 |
+                           (uint32_t)bytes[6] << 8 | bytes[7]);
+        PyObject *p = new_packet(packet_type,
+                                 (long long)h->tv_sec * 1000000000LL + (long long)h->tv_usec * scale,
+                                 data, h->len, way, index);
+        if (p == NULL)
+            return NULL;
+        int failed = PyList_Append(out, p);
+        Py_DECREF(p);
+        if (failed)
+            return NULL;
+        rc = 1;
+    }
+    return PyLong_FromLong(rc);
+}
+
 static PyMethodDef methods[] = {
+    {"pcap_collect", pcap_collect, METH_VARARGS,
+     "pcap_collect(pcap_next_ex, handle, limit, scale, direction, ifindex, sll_offset, sll2, "
+     "Packet, inbound, outbound, out) -> the last pcap_next_ex result"},
     {"wire_total", wire_total, METH_O, "wire_total(batch) -> the sum of its wire lengths"},
     {"parse_block", parse_block, METH_VARARGS,
      "parse_block(buf, base, cooked, restore_vlan, out, Packet, inbound, outbound) -> out"},
