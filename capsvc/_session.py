@@ -15,13 +15,22 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from time import time_ns
 from types import TracebackType
 from typing import IO, Any, Self
 
 from ._errors import OptionError
-from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
+from ._packet import (
+    SNAPLEN_DEFAULT,
+    Direction,
+    LinkType,
+    Matcher,
+    Packet,
+    PacketBatch,
+    Stats,
+    match_function,
+)
 from ._sinkthread import SinkThread
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
@@ -102,7 +111,7 @@ class Session:
         if matcher is None and source is not None:
             # A source whose kernel could not take its filter leaves it for us to apply.
             matcher = getattr(source, "userspace_filter", None)
-        self._match = _resolve_matcher(matcher, self.linktype)
+        self._match = match_function(matcher, self.linktype)
 
         built: list[Sink] = []
         if output is not None:
@@ -257,7 +266,7 @@ class Session:
         if self._closed:
             return
         match = self._match
-        if match is not None and not match(data):
+        if match is not None and not match(data, len(data) if wire_len is None else wire_len):
             self._filtered += 1
             return
         queue = self._queue
@@ -383,7 +392,7 @@ class Session:
                 if self._closed:
                     break
                 if match is not None:
-                    kept = [p for p in batch if match(p[1])]
+                    kept = [p for p in batch if match(p[1], p[2])]
                     self._filtered += len(batch) - len(kept)
                     batch = kept
                 if snaplen < source.snaplen:
@@ -448,19 +457,6 @@ def _snap(packet: Packet, snaplen: int) -> Packet:
     if len(packet[1]) <= snaplen:
         return packet
     return packet._replace(data=packet[1][:snaplen])
-
-
-def _resolve_matcher(
-    matcher: Matcher | str | None, linktype: LinkType
-) -> Callable[[Any], bool] | None:
-    if matcher is None:
-        return None
-    if isinstance(matcher, str):
-        from .filter import parse_filter
-
-        parsed = parse_filter(matcher, linktype)
-        return None if parsed is None else parsed.match
-    return matcher.match
 
 
 async def _close_source(source: Source, task: asyncio.Task[None]) -> None:

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Set up a development environment: system packages (as root, with apt) and a virtualenv in .venv
 # holding capsvc (editable) and its test tools. Safe to run again, and quick then: apt-get runs
-# only when a package is missing, pip only when pyproject.toml changed since the last install.
+# only when a package is missing, pip only when pyproject.toml, setup.py or the C speed-ups changed since the last install.
 # Quiet unless something is installed.
 #   bash scripts/setup.sh          what running capsvc needs (libpcap, iproute2, tcpdump)
 #   bash scripts/setup.sh --test   and what the tests use as peers and judges: tshark, trafgen,
-#                                  a C compiler, chromium and chromedriver, prometheus (promtool)
+#                                  a C compiler, chromium and chromedriver, prometheus (promtool),
+#                                  bison and flex (to build the real libpfring)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(tcpdump libpcap0.8 iproute2 python3-venv)
 if [ "${1:-}" = --test ]; then
     PACKAGES+=(tshark libpcap-dev netsniff-ng gcc libc6-dev make chromium chromium-driver
-               prometheus)
+               prometheus bison flex)
 fi
 
 missing=()
@@ -38,7 +39,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.capsvc-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py capsvc/_speedups.c | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/capsvc ]; then
     echo "setup: installing capsvc and its test tools into .venv" >&2
     log=$(mktemp)

@@ -10,14 +10,14 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import IO
 
 import anyio.to_thread
 
 from ..._errors import CaptureFileError
-from ..._packet import LinkType, Matcher, PacketBatch
+from ..._packet import LinkType, Matcher, PacketBatch, match_function
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
 
@@ -230,7 +230,7 @@ class PcapFileSource:
         self.linktype: LinkType = self._file.linktype
         if filter is not None:
             try:
-                self._file.decoder.match = _matcher(filter, self.linktype)
+                self._file.decoder.match = match_function(filter, self.linktype)
             except BaseException:
                 self._file.close()
                 raise
@@ -304,12 +304,3 @@ class _Pacer:
                 i = j
             else:
                 await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
-
-
-def _matcher(spec: str | Matcher, linktype: LinkType) -> Callable[[bytes], bool] | None:
-    if isinstance(spec, str):
-        from ...filter import parse_filter
-
-        parsed = parse_filter(spec, linktype)
-        return None if parsed is None else parsed.match
-    return spec.match
