@@ -36,6 +36,8 @@ OFFER_QUEUE_DEFAULT = 256
 SOURCE_QUEUE_DEFAULT = 65536
 #: How long ``stop()`` waits for a source to wind down after ``aclose()`` before cancelling it.
 SOURCE_STOP_TIMEOUT = 5.0
+#: How long ``stop()`` waits by default for the sinks to take what is queued (seconds).
+STOP_TIMEOUT = 5.0
 
 _INBOUND = Direction.INBOUND
 _OUTBOUND = Direction.OUTBOUND
@@ -63,6 +65,7 @@ class Session:
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
             reached, further frames are ignored and counted nowhere, the source is closed, and
             ``limit_reached`` is set. The caller still calls ``stop()``.
+        name: what log lines call the session ("" leaves it out).
 
     Raises:
         ValueError: no sink at all was given ("at least one output sink required"), or a
@@ -86,6 +89,7 @@ class Session:
         pcapng: bool = False,
         source: Source | None = None,
         limit: int = 0,
+        name: str = "",
     ) -> None:
         extra = list(sinks)
         if output is None and text_output is None and not extra:
@@ -99,6 +103,7 @@ class Session:
             bufsize = SOURCE_QUEUE_DEFAULT if source is not None else OFFER_QUEUE_DEFAULT
         self.bufsize = bufsize
         self.limit = limit
+        self.name = name
         if matcher is None and source is not None:
             # A source whose kernel could not take its filter leaves it for us to apply.
             matcher = getattr(source, "userspace_filter", None)
@@ -130,6 +135,8 @@ class Session:
         self.limit_reached = asyncio.Event()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
+        #: The sinks ``stop()`` gave up waiting for (what each writes to), counted as failed.
+        self.abandoned: list[str] = []
 
     # -- construction helpers ---------------------------------------------------------------
 
@@ -200,6 +207,7 @@ class Session:
             on_space=self._space.set,
             on_all_failed=self.sinks_failed.set,
             on_done=self._writer_done,
+            name=self.name,
         )
         self._writer.start()
         if self._queue:
@@ -207,25 +215,52 @@ class Session:
         if self._source is not None:
             self._source_task = asyncio.create_task(self._pump(self._source), name="capsvc-source")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = STOP_TIMEOUT) -> Stats:
         """Stop: close the source, drain the queue to every sink, flush, close owned files.
 
-        Idempotent; concurrent callers all wait for the same stop. A session that was never
-        started is drained too (started and stopped at once).
+        Idempotent; concurrent callers all wait for the same stop (the first caller's timeout
+        holds). A session that was never started is drained too (started and stopped at once).
+
+        Args:
+            timeout: seconds to wait for the source to wind down and the sinks to take what is
+                queued (default 5). A sink still busy then (a stalled pipe, a hung disk) is
+                abandoned: it counts in ``sink_errors``, is named in ``abandoned`` and a log
+                line, and gets nothing more; stop returns anyway. None waits for ever.
+
+        Returns:
+            The final stats.
         """
         if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop())
+            self._stopping = asyncio.ensure_future(self._stop(timeout))
         await asyncio.shield(self._stopping)
+        return self.stats()
 
-    async def _stop(self) -> None:
+    async def _stop(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if self._writer is None:
             self._launch()
         if self._source_task is not None and self._source is not None:
-            await _close_source(self._source, self._source_task)
+            wait = SOURCE_STOP_TIMEOUT
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - loop.time()))
+            await _close_source(self._source, self._source_task, wait)
         self._closed = True
         assert self._writer is not None
         self._writer.close()
-        await self.done.wait()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.done.wait()
+        except TimeoutError:
+            self.abandoned = self._writer.abandon()
+            where = f"session {self.name}: " if self.name else ""
+            log.error(
+                "%sgave up waiting for %s after %.1f s: abandoned, counted as a sink error",
+                where,
+                ", ".join(self.abandoned) or "the writer",
+                timeout or 0.0,
+            )
+            self._writer_done()
 
     def _writer_done(self) -> None:
         self._closed = True
@@ -356,6 +391,18 @@ class Session:
             return [slot.sink for slot in self._writer.slots]
         return list(self._sinks)
 
+    def set_matcher(self, matcher: Matcher | str | None) -> None:
+        """Replace the session's matcher (a filter expression is parsed for ``linktype``).
+
+        Frames offered, and batches the source delivers, from now on meet the new one; what is
+        queued already stays. Parse the expression beforehand (``capsvc.filter.parse_filter``,
+        in a worker thread for a large one) and pass the result to keep the loop free.
+
+        Raises:
+            capsvc.FilterError: a malformed expression, or one the link type cannot express.
+        """
+        self._match = _resolve_matcher(matcher, self.linktype)
+
     def add_sink(self, sink: Sink) -> None:
         """Attach a further sink to a session (it sees packets queued from now on)."""
         if isinstance(sink, SessionAware):
@@ -376,12 +423,12 @@ class Session:
 
     async def _pump(self, source: Source) -> None:
         """Move the source's batches into the queue (backpressure for sources that aren't live)."""
-        match = self._match
         snaplen = self.snaplen
         try:
             async for batch in source:
                 if self._closed:
                     break
+                match = self._match  # read per batch: set_matcher may replace it
                 if match is not None:
                     kept = [p for p in batch if match(p[1])]
                     self._filtered += len(batch) - len(kept)
@@ -394,7 +441,9 @@ class Session:
                     self._enqueue(batch)
         except Exception as exc:  # a failing source ends the capture, the session drains
             self.source_error = exc
-            log.error("capture source failed: %s", exc)
+            where = f"session {self.name}: " if self.name else ""
+            # A MemoryError has no message: say what it is.
+            log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
 
     def _enqueue(self, batch: PacketBatch) -> None:
         if self.limit:
@@ -463,14 +512,19 @@ def _resolve_matcher(
     return matcher.match
 
 
-async def _close_source(source: Source, task: asyncio.Task[None]) -> None:
+async def _close_source(
+    source: Source, task: asyncio.Task[None], wait: float = SOURCE_STOP_TIMEOUT
+) -> None:
     """Close a source and wait for its pump to end; cancel a pump that does not end in time."""
     try:
-        await source.aclose()
+        async with asyncio.timeout(wait):
+            await asyncio.shield(asyncio.ensure_future(source.aclose()))
+    except TimeoutError:
+        log.error("closing capture source %r took longer than %.1f s", source, wait)
     except Exception as exc:
         log.error("closing capture source failed: %s", exc)
     try:
-        async with asyncio.timeout(SOURCE_STOP_TIMEOUT):
+        async with asyncio.timeout(wait):
             await asyncio.shield(task)
     except TimeoutError:
         task.cancel()
