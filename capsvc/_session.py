@@ -391,17 +391,28 @@ class Session:
             return [slot.sink for slot in self._writer.slots]
         return list(self._sinks)
 
-    def set_matcher(self, matcher: Matcher | str | None) -> None:
+    def set_matcher(
+        self, matcher: Matcher | str | None, *, before: PacketBatch | None = None
+    ) -> None:
         """Replace the session's matcher (a filter expression is parsed for ``linktype``).
 
         Frames offered, and batches the source delivers, from now on meet the new one; what is
         queued already stays. Parse the expression beforehand (``capsvc.filter.parse_filter``,
         in a worker thread for a large one) and pass the result to keep the loop free.
 
+        Args:
+            matcher: as the constructor's ``matcher``.
+            before: packets the source delivered under the old filter (what
+                ``AfPacketSource`` read out of its ring while changing its kernel filter):
+                taken first, through the old matcher, as the source pump would.
+
         Raises:
             capsvc.FilterError: a malformed expression, or one the link type cannot express.
         """
-        self._match = _resolve_matcher(matcher, self.linktype)
+        new = _resolve_matcher(matcher, self.linktype)
+        if before and not self._closed and self._source is not None:
+            self._take(before, self._source)
+        self._match = new
 
     def add_sink(self, sink: Sink) -> None:
         """Attach a further sink to a session (it sees packets queued from now on)."""
@@ -423,27 +434,35 @@ class Session:
 
     async def _pump(self, source: Source) -> None:
         """Move the source's batches into the queue (backpressure for sources that aren't live)."""
-        snaplen = self.snaplen
         try:
             async for batch in source:
                 if self._closed:
                     break
-                match = self._match  # read per batch: set_matcher may replace it
-                if match is not None:
-                    kept = [p for p in batch if match(p[1])]
-                    self._filtered += len(batch) - len(kept)
-                    batch = kept
-                if snaplen < source.snaplen:
-                    batch = [_snap(p, snaplen) for p in batch]
                 if not source.live:
-                    await self._enqueue_waiting(batch)
+                    await self._enqueue_waiting(self._matched(batch, source))
                 else:
-                    self._enqueue(batch)
+                    self._take(batch, source)
         except Exception as exc:  # a failing source ends the capture, the session drains
             self.source_error = exc
             where = f"session {self.name}: " if self.name else ""
             # A MemoryError has no message: say what it is.
             log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
+
+    def _matched(self, batch: PacketBatch, source: Source) -> PacketBatch:
+        """The packets of a source's batch the matcher keeps (counting the others), snapped."""
+        match = self._match  # read per batch: set_matcher may replace it
+        if match is not None:
+            kept = [p for p in batch if match(p[1])]
+            self._filtered += len(batch) - len(kept)
+            batch = kept
+        snaplen = self.snaplen
+        if snaplen < source.snaplen:
+            batch = [_snap(p, snaplen) for p in batch]
+        return batch
+
+    def _take(self, batch: PacketBatch, source: Source) -> None:
+        """A live source's batch into the queue (what does not fit is a counted drop)."""
+        self._enqueue(self._matched(batch, source))
 
     def _enqueue(self, batch: PacketBatch) -> None:
         if self.limit:

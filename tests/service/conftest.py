@@ -11,11 +11,10 @@ import aiohttp
 import pytest
 from _netns import VethPair, veth_pair
 from _service import Served, Starter
-from aiohttp import web
 
 from capsvc.service import CaptureService, parse_config
 from capsvc.service._http import TokenRef, build_app
-from capsvc.service._server import load_token
+from capsvc.service._server import load_token, make_runner, start_site
 
 
 @pytest.fixture
@@ -38,11 +37,10 @@ async def serve(tmp_path: Path) -> AsyncIterator[Starter]:
         token = load_token(config.service.token_file)
         svc = CaptureService(config)
         await svc.start()
-        runner = web.AppRunner(build_app(svc, TokenRef(token)), access_log=None, shutdown_timeout=2)
+        # The listener the service itself uses (its connection and idle limits included).
+        runner = make_runner(build_app(svc, TokenRef(token)), config.service)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
+        url = await start_site(runner, config.service)
         client = aiohttp.ClientSession()
 
         async def cleanup() -> None:
@@ -51,7 +49,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[Starter]:
             await runner.cleanup()
 
         cleanups.append(cleanup)
-        return Served(f"http://{host}:{port}", token, svc, client, Path(config.service.output_dir))
+        return Served(url, token, svc, client, Path(config.service.output_dir))
 
     yield start
     for cleanup in reversed(cleanups):
