@@ -253,6 +253,7 @@ class Session:
                 await self.done.wait()
         except TimeoutError:
             self.abandoned = self._writer.abandon()
+            self._space.set()
             where = f"session {self.name}: " if self.name else ""
             log.error(
                 "%sgave up waiting for %s after %.1f s: abandoned, counted as a sink error",
@@ -261,6 +262,25 @@ class Session:
                 timeout or 0.0,
             )
             self._writer_done()
+
+    def abandon(self) -> None:
+        """Stop waiting for the sinks now (a second Ctrl-C, a stalled pipe at the end of a job):
+        the sink being written is counted as failed and named in ``abandoned``, nothing more is
+        written, and a pending ``stop()`` returns. Does nothing once the writer has finished."""
+        writer = self._writer
+        if writer is None or self.done.is_set():
+            return
+        self._closed = True
+        self.abandoned = writer.abandon()
+        self._space.set()  # a source waiting for room stops waiting (its batch is dropped)
+        where = f"session {self.name}: " if self.name else ""
+        log.warning("%sstopped without waiting for %s", where, ", ".join(self.abandoned) or "sinks")
+        self._writer_done()
+
+    @property
+    def sink_failures(self) -> list[BaseException]:
+        """The error each failed sink failed with, in the order they failed."""
+        return list(self._writer.failures) if self._writer is not None else []
 
     def _writer_done(self) -> None:
         self._closed = True
@@ -500,6 +520,9 @@ class Session:
         assert writer is not None
         while batch:
             while len(self._queue) >= self.bufsize:
+                if writer.abandoned:  # the writer will never make room: these are dropped
+                    self._dropped += len(batch)
+                    return
                 self._space.clear()
                 writer.want_space = True
                 if len(self._queue) >= self.bufsize:  # still full once the writer knows

@@ -74,6 +74,8 @@ class SinkThread:
         self.slots = [_SinkSlot(s) for s in sinks]
         self.written = 0
         self.sink_errors = 0
+        #: The error of each sink that failed, in order.
+        self.failures: list[BaseException] = []
         #: Set by the loop when it waits for room (a source that is not live); cleared here.
         self.want_space = False
         self._loop = loop
@@ -188,6 +190,7 @@ class SinkThread:
             return
         slot.failed = True
         self.sink_errors += 1
+        self.failures.append(exc)
         where = f"session {self.name}: " if self.name else ""
         if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
             # The reader went away (``capsvc read ... | head``): the end of that output, not

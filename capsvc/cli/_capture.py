@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import OptionError
 from .._packet import Stats
-from .._run import run_async, run_session
+from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
@@ -26,6 +26,7 @@ from ._common import (
     EXIT_RUNTIME,
     UsageError,
     add_output_args,
+    end_job,
     filter_expression,
     non_negative,
     output_sinks,
@@ -183,7 +184,7 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[Stats, BaseException | None]:
+async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session]:
     expression = filter_expression(args)
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
@@ -215,10 +216,10 @@ async def _capture(args: argparse.Namespace) -> tuple[Stats, BaseException | Non
 
     watcher = asyncio.ensure_future(stop_when_finished())
     try:
-        stats = await run_session(session, duration=args.duration)
+        end = await run_job(session, duration=args.duration)
     finally:
         watcher.cancel()
-    return stats, session.source_error
+    return end, session
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -229,11 +230,15 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
     _check_args(args)
-    stats, error = run_async(lambda: _capture(args))
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    print(summary_line(stats), file=sys.stderr)
-    if error is not None:
-        print_error(f"capture failed: {error}")
-        return EXIT_RUNTIME
-    return EXIT_OK
+    end, session = run_async(lambda: _capture(args))
+    error = session.source_error
+
+    def summary() -> None:
+        if not session.abandoned:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+        print(summary_line(end.stats), file=sys.stderr)
+        if error is not None:
+            print_error(f"capture failed: {str(error) or type(error).__name__}")
+
+    return end_job(end, session, summary, EXIT_RUNTIME if error is not None else EXIT_OK)

@@ -97,6 +97,36 @@ class CaptureFile:
         dec = self._decoder
         dec.batch_size = max(1, min(batch_size, BATCH_BYTES // max(1, dec.snaplen)))
 
+    def read_chunk_unlocked(self) -> bytes:
+        """``read_chunk`` for a thread that may stay blocked while the process exits (a pipe
+        whose writer never writes again): the descriptor is read directly, so no lock of the
+        buffered stream is held meanwhile (the interpreter takes that lock when it exits).
+        Reads of more than the buffer's size, as every read here is, leave the buffer empty,
+        so nothing is skipped; a stream without a descriptor is read as ``read_chunk`` does.
+
+        Raises:
+            CaptureFileError: the read failed.
+        """
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return self.read_chunk()
+        size = max(self.chunk_size, self._decoder.wanted)
+        with self._lock:
+            if self._close_after_read:
+                return b""
+            self._reading = True
+        try:
+            return os.read(fd, size)
+        except OSError as exc:
+            raise CaptureFileError(self.name, f"read failed: {exc.strerror or exc}") from exc
+        finally:
+            with self._lock:
+                self._reading = False
+                late_close = self._close_after_read
+            if late_close:
+                self._close_now()
+
     def read_chunk(self) -> bytes:
         """Read one chunk (or what the decoder needs to finish a record, if more); b"" at the end.
 
@@ -389,7 +419,7 @@ class _ChunkReader:
             if self._stopped:
                 return
             try:
-                data = self._file.read_chunk()
+                data = self._file.read_chunk_unlocked()
             except BaseException as exc:  # handed to the reader, raised there
                 self._deliver(None, exc)
                 return
