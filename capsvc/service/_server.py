@@ -177,9 +177,36 @@ async def serve(
     return 0
 
 
+class _BadRequestFilter(logging.Filter):
+    """aiohttp logs a request its parser cannot read (a client's mistake, answered 400) as an
+    error with a traceback: any client could fill the log. Such a record becomes one line at
+    INFO; a failure of the server itself keeps its level and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            what = record.getMessage()
+            record.msg = "%s: %s"
+            record.args = (what, " ".join(str(exc.message).split())[:200])
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger("aiohttp.server").isEnabledFor(logging.INFO)
+        return True
+
+
+_BAD_REQUESTS = _BadRequestFilter()
+
+
 def make_runner(app: web.Application, settings: ServiceSettings) -> web.AppRunner:
     """The aiohttp runner with the service's limits: idle connections (and requests whose
-    headers do not arrive) are closed after ``idle_timeout`` seconds."""
+    headers do not arrive) are closed after ``idle_timeout`` seconds. Requests the HTTP parser
+    refuses are logged as one line, not a traceback."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _BAD_REQUESTS not in server_log.filters:
+        server_log.addFilter(_BAD_REQUESTS)
     return web.AppRunner(
         app,
         access_log=None,

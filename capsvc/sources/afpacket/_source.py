@@ -31,20 +31,14 @@ from .._base import SourceStats
 from .._ifaces import (
     ARPHRD_ETHER,
     ARPHRD_LOOPBACK,
-    SYS_NET,
     arphrd_of,
     check_interface,
     linktype_for_arphrd,
 )
+from ._cook import ETH_LEN, cook, mac_of
 from ._socket import DROP_ALL, PacketRing
 from ._tpacket import (
     BPF_RET_K,
-    PACKET_BROADCAST,
-    PACKET_HOST,
-    PACKET_MULTICAST,
-    PACKET_OTHERHOST,
-    PACKET_OUTGOING,
-    SLL2_HDR,
     SLL2_LEN,
     Instruction,
     bpf_direction_prefix,
@@ -59,11 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AfPacketSource"]
 
-#: Ethernet header length, and the least EtherType value (smaller ones are 802.3 lengths).
-_ETH_LEN = 14
-_ETH_P_802_3_MIN = 0x0600
-_ETH_P_802_3 = b"\x00\x01"
-_ETH_P_802_2 = b"\x00\x04"
 #: How long a quiet point waits past the block timeout for the last block (seconds).
 _QUIET_SLACK = 0.05
 
@@ -176,7 +165,7 @@ class AfPacketSource:
         self._cook_here = prepared.cook_here
         self._restore_vlan = self.linktype == LinkType.ETHERNET
         self._hatype = ARPHRD_LOOPBACK if loopback else ARPHRD_ETHER
-        self._own_mac = _mac_of(interface) if self._cook_here else b""
+        self._own_mac = mac_of(interface) if self._cook_here else b""
 
         self._closed = False
         self._closing = False
@@ -269,8 +258,8 @@ class AfPacketSource:
             if cooked and self._raw_type == LinkType.ETHERNET:
                 # The frames keep their Ethernet header on the socket; the kernel filters them
                 # with the Ethernet program, and the SLL2 header is built here.
-                # Cooked frames are SLL2_LEN - _ETH_LEN bytes longer than the raw ones.
-                raw_snaplen = max(1, self.snaplen - (SLL2_LEN - _ETH_LEN))
+                # Cooked frames are SLL2_LEN - ETH_LEN bytes longer than the raw ones.
+                raw_snaplen = max(1, self.snaplen - (SLL2_LEN - ETH_LEN))
                 with contextlib.suppress(FilterCompileError):
                     raw = compile_bpf(filter, LinkType.ETHERNET, raw_snaplen, kernel_vlan=True)
                     return _Filter(list(raw), None, True)
@@ -363,7 +352,7 @@ class AfPacketSource:
         """Every block ready, as one batch (cooked here when the socket reads raw for it)."""
         if self._cook_here:
             batch = ring.read_ready(cooked=False, restore_vlan=False)
-            return _cook(batch, self._hatype, self._own_mac)
+            return cook(batch, self._hatype, self._own_mac)
         return ring.read_ready(cooked=self._cooked, restore_vlan=self._restore_vlan)
 
     # -- quiet points: replacing the filter, closing ---------------------------------------
@@ -534,41 +523,6 @@ def _describe(interface: str) -> tuple[int, LinkType | None, bool]:
     ifindex = check_interface(interface)
     arphrd = arphrd_of(interface)
     return ifindex, linktype_for_arphrd(arphrd), arphrd == ARPHRD_LOOPBACK
-
-
-def _mac_of(interface: str) -> bytes:
-    """The interface's hardware address (for telling PACKET_HOST from PACKET_OTHERHOST)."""
-    try:
-        with open(f"{SYS_NET}/{interface}/address", encoding="ascii") as f:
-            return bytes.fromhex(f.read().strip().replace(":", ""))
-    except (OSError, ValueError):
-        return b""
-
-
-def _cook(batch: PacketBatch, hatype: int, own_mac: bytes) -> PacketBatch:
-    """Ethernet frames as a cooked socket gives them: a LINUX_SLL2 header (protocol, interface,
-    ARPHRD type, the packet type the kernel's eth_type_trans gives, the source address) in
-    place of the Ethernet header. The wire length changes by as much as the header does."""
-    out: PacketBatch = []
-    pack = SLL2_HDR.pack
-    grow = SLL2_LEN - _ETH_LEN
-    for ts, data, wire, direction, ifindex in batch:
-        if len(data) < _ETH_LEN:
-            continue  # a runt a cooked socket would not deliver either
-        dst, src, proto = data[:6], data[6:12], data[12:14]
-        if int.from_bytes(proto, "big") < _ETH_P_802_3_MIN:
-            proto = _ETH_P_802_3 if data[14:16] == b"\xff\xff" else _ETH_P_802_2
-        if direction == Direction.OUTBOUND:
-            pkttype = PACKET_OUTGOING
-        elif dst[0] & 1:
-            pkttype = PACKET_BROADCAST if dst == b"\xff" * 6 else PACKET_MULTICAST
-        elif own_mac and dst != own_mac:
-            pkttype = PACKET_OTHERHOST
-        else:
-            pkttype = PACKET_HOST
-        head = pack(proto, ifindex, hatype, pkttype, 6, src)
-        out.append(Packet(ts, head + data[_ETH_LEN:], wire + grow, direction, ifindex))
-    return out
 
 
 def _loopback_indexes() -> list[int]:
