@@ -1,9 +1,15 @@
 """Make a reproducible Ethernet pcap for the benchmarks.
 
-``python bench/gen_pcap.py OUT [--count N] [--seed S]`` writes N packets (default 1,000,000) of
-mixed traffic: TCP (port 443 most, port 80 about 10%, a few others), UDP (DNS, QUIC), ICMP echo,
-about 10% IPv6, frames of 60-1500 bytes in an IMIX-like mix (many small, some full-size), from a
-handful of flows, with correct IP/TCP/UDP/ICMP checksums. The same seed gives the same bytes.
+``python bench/gen_pcap.py OUT [--count N] [--seed S] [--profile mixed|heavy]`` writes N packets
+(default 1,000,000), with correct IP/TCP/UDP/ICMP checksums. The same seed and profile give the
+same bytes. Two profiles:
+
+- ``mixed`` (the default): TCP (port 443 most, port 80 about 10%, a few others), UDP (DNS,
+  QUIC), ICMP echo, about 10% IPv6, frames of 60-1500 bytes in an IMIX-like mix (many small,
+  some full-size), from a handful of flows.
+- ``heavy``: half TCP, each segment carrying 0, 10, 200 or 1400 bytes of payload (a quarter of
+  the TCP segments each), half of the TCP on port 80 (so a quarter of all frames match
+  ``tcp port 80``) and half on 443; 40% UDP (DNS, QUIC, NTP, syslog); 10% ICMP echo. IPv4 only.
 
 It is fast because frames come from a pool of prebuilt templates (flow x length x client port);
 per packet only the timestamp and the record header are packed. Never commit the output.
@@ -39,6 +45,17 @@ FLOWS = [
     (3, 6, "udp", 53, "dns6"),
     (1, 6, "icmp", 0, "ping6"),
 ]
+#: The heavy profile: (weight, protocol, server port, payload bytes or None for the IMIX mix).
+HEAVY_FLOWS = [
+    *((25 / 4, "tcp", 80, size) for size in (0, 10, 200, 1400)),
+    *((25 / 4, "tcp", 443, size) for size in (0, 10, 200, 1400)),
+    (12, "udp", 53, None),
+    (20, "udp", 443, None),
+    (4, "udp", 123, None),
+    (4, "udp", 514, None),
+    (10, "icmp", 0, None),
+]
+PROFILES = ("mixed", "heavy")
 # Frame lengths (Ethernet, without FCS): (weight, low, high).
 SIZES = [(55, 60, 100), (25, 100, 600), (20, 1000, 1500)]
 LENGTHS_PER_FLOW = 24
@@ -154,16 +171,51 @@ def templates(rng: random.Random) -> tuple[list[bytes], list[float]]:
     return pool, weights
 
 
-def generate(path: str | Path, count: int = 1_000_000, seed: int = 1) -> None:
+def heavy_templates(rng: random.Random) -> tuple[list[bytes], list[float]]:
+    """The heavy profile's pool of frames and the weight of each (see HEAVY_FLOWS)."""
+    pool: list[bytes] = []
+    weights: list[float] = []
+    size_weights = [w for w, _, _ in SIZES]
+    headers = {"tcp": 14 + 20 + 20, "udp": 14 + 20 + 8, "icmp": 14 + 20 + 8}
+    for weight, proto, port, payload in HEAVY_FLOWS:
+        for i in range(LENGTHS_PER_FLOW):
+            if payload is not None:
+                length = headers[proto] + payload
+            elif port == 123:
+                length = headers[proto] + 48  # an NTP packet is 48 bytes
+            elif proto == "icmp":
+                length = headers[proto] + 56  # ping's default payload
+            else:
+                _w, low, high = rng.choices(SIZES, size_weights)[0]
+                length = rng.randint(low, high)
+            for c in range(CLIENT_PORTS):
+                client = 40000 + 97 * c + (port % 13)
+                inbound = (i + c) % 2 == 1
+                sport, dport = (port, client) if inbound and proto != "icmp" else (client, port)
+                frame = _frame(4, proto, sport, dport, length, 1000 * i + c, inbound)
+                pool.append(frame + bytes(max(0, 60 - len(frame))))  # Ethernet's minimum
+                weights.append(weight / (LENGTHS_PER_FLOW * CLIENT_PORTS))
+    return pool, weights
+
+
+def generate(
+    path: str | Path, count: int = 1_000_000, seed: int = 1, profile: str = "mixed"
+) -> None:
     """Write ``count`` packets to ``path`` as a microsecond Ethernet pcap (same seed, same file).
 
     Args:
         path: the output file (overwritten).
         count: the number of packets.
-        seed: the random seed; the output depends only on it and ``count``.
+        seed: the random seed; the output depends only on it, ``count`` and ``profile``.
+        profile: "mixed" (the default) or "heavy" (see the module's docstring).
+
+    Raises:
+        ValueError: an unknown profile.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}: {profile!r}")
     rng = random.Random(seed)
-    pool, weights = templates(rng)
+    pool, weights = templates(rng) if profile == "mixed" else heavy_templates(rng)
     gaps = [1, 2, 3, 5, 8, 13, 40, 150, 900]  # microseconds between packets
     pack = PCAP_RECORD.pack
     usec = 0
@@ -191,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", help="output pcap file")
     parser.add_argument("--count", type=int, default=1_000_000, help="packets (default 1000000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--profile", choices=PROFILES, default="mixed", help="traffic mix")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    generate(args.out, args.count, args.seed)
+    generate(args.out, args.count, args.seed, args.profile)
     elapsed = time.perf_counter() - start
     size = Path(args.out).stat().st_size
     print(

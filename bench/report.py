@@ -33,7 +33,7 @@ BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
     ("reader", "bench_read.py", [], [], "Capture-file reader"),
     ("text", "bench_text.py", [], [], "Text writer"),
     ("filter", "bench_filter.py", [], [], "Filter matchers and compiler"),
-    ("live", "live.py", [], ["--quick"], "Live capture: AF_PACKET against tcpdump"),
+    ("live", "live.py", [], ["--quick"], "Live capture: capsvc capture against tcpdump"),
     (
         "libpcap",
         "live_libpcap.py",
@@ -67,7 +67,7 @@ def run_one(script: str, args: list[str]) -> str:
     if not path.exists():
         return f"_not run: {script} is missing_\n"
     proc = subprocess.run(
-        [sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT, timeout=1800
+        [sys.executable, str(path), *args], capture_output=True, text=True, cwd=ROOT, timeout=3600
     )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])

@@ -7,8 +7,9 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from typing import NamedTuple, Protocol
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, Protocol
 
 from ._errors import OptionError
 from ._linktypes import LINKTYPE_NAMES
@@ -17,10 +18,12 @@ __all__ = [
     "SNAPLEN_DEFAULT",
     "Direction",
     "LinkType",
+    "MatchFunction",
     "Matcher",
     "Packet",
     "PacketBatch",
     "Stats",
+    "match_function",
     "sum_stats",
 ]
 
@@ -187,11 +190,47 @@ PacketBatch = list[Packet]
 
 
 class Matcher(Protocol):
-    """Anything with ``match(data) -> bool`` for one frame of a given link type."""
+    """Anything with ``match(data) -> bool`` for one frame of a given link type.
+
+    capsvc's own compiled filters (``capsvc.filter.parse_filter``) also take the frame's wire
+    length, ``match(data, wire_len)``, which ``len``, ``less`` and ``greater`` compare (as
+    libpcap does); ``match_function`` gives every matcher that two-argument form.
+    """
 
     def match(self, data: bytes) -> bool:
         """Return True when the frame passes."""
         ...
+
+
+#: A frame test taking the captured bytes (any buffer it can index: bytes, bytearray,
+#: memoryview) and the wire length.
+MatchFunction = Callable[[Any, int], bool]
+
+
+def match_function(spec: Matcher | str | None, linktype: LinkType) -> MatchFunction | None:
+    """``match(data, wire_len)`` for a matcher object, a filter expression or None.
+
+    An expression is compiled for ``linktype``; a matcher of capsvc's filter package is used as
+    it is (it reads the wire length); any other object's one-argument ``match`` is wrapped.
+
+    Returns:
+        The function, or None when everything passes (None, or a blank expression).
+
+    Raises:
+        capsvc.FilterError: a malformed expression, or one the link type cannot express.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        from .filter import parse_filter
+
+        parsed = parse_filter(spec, linktype)
+        return None if parsed is None else parsed.match
+    filters = sys.modules.get("capsvc.filter")
+    if filters is not None and isinstance(spec, filters.Matcher | filters.Filter):
+        return spec.match  # type: ignore[no-any-return]
+    one = spec.match
+    return lambda data, wire_len: one(data)
 
 
 class Stats(NamedTuple):

@@ -15,13 +15,22 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from time import time_ns
 from types import TracebackType
 from typing import IO, Any, Self
 
 from ._errors import OptionError
-from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
+from ._packet import (
+    SNAPLEN_DEFAULT,
+    Direction,
+    LinkType,
+    Matcher,
+    Packet,
+    PacketBatch,
+    Stats,
+    match_function,
+)
 from ._sinkthread import SinkThread
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
@@ -107,7 +116,7 @@ class Session:
         if matcher is None and source is not None:
             # A source whose kernel could not take its filter leaves it for us to apply.
             matcher = getattr(source, "userspace_filter", None)
-        self._match = _resolve_matcher(matcher, self.linktype)
+        self._match = match_function(matcher, self.linktype)
 
         built: list[Sink] = []
         if output is not None:
@@ -312,7 +321,7 @@ class Session:
         if self._closed:
             return
         match = self._match
-        if match is not None and not match(data):
+        if match is not None and not match(data, len(data) if wire_len is None else wire_len):
             self._filtered += 1
             return
         queue = self._queue
@@ -429,7 +438,7 @@ class Session:
         Raises:
             capsvc.FilterError: a malformed expression, or one the link type cannot express.
         """
-        new = _resolve_matcher(matcher, self.linktype)
+        new = match_function(matcher, self.linktype)
         if before and not self._closed and self._source is not None:
             self._take(before, self._source)
         self._match = new
@@ -472,7 +481,7 @@ class Session:
         """The packets of a source's batch the matcher keeps (counting the others), snapped."""
         match = self._match  # read per batch: set_matcher may replace it
         if match is not None:
-            kept = [p for p in batch if match(p[1])]
+            kept = [p for p in batch if match(p[1], p[2])]
             self._filtered += len(batch) - len(kept)
             batch = kept
         snaplen = self.snaplen
@@ -539,19 +548,6 @@ def _snap(packet: Packet, snaplen: int) -> Packet:
     if len(packet[1]) <= snaplen:
         return packet
     return packet._replace(data=packet[1][:snaplen])
-
-
-def _resolve_matcher(
-    matcher: Matcher | str | None, linktype: LinkType
-) -> Callable[[Any], bool] | None:
-    if matcher is None:
-        return None
-    if isinstance(matcher, str):
-        from .filter import parse_filter
-
-        parsed = parse_filter(matcher, linktype)
-        return None if parsed is None else parsed.match
-    return matcher.match
 
 
 async def _close_source(

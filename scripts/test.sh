@@ -3,7 +3,7 @@
 # Live-capture tests build their own network namespaces and need root (they skip without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 .venv/bin/ruff check capsvc tests bench
 .venv/bin/ruff format --check capsvc
 .venv/bin/mypy

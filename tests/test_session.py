@@ -412,3 +412,25 @@ async def test_text_output_path_gets_one_line_per_packet(tmp_path: object) -> No
     assert len(lines) == 2
     assert "[IN   TCP] 10.0.0.1:40000 > 10.0.0.2:443" in lines[0]
     assert "[OUT  UDP] 10.0.0.1:5000 > 10.0.0.2:53" in lines[1]
+
+
+async def test_offered_wire_length_reaches_length_primitives() -> None:
+    """``offer(cut, wire_len=N)``: ``greater`` sees N, not the captured bytes; a matcher of
+    one's own with a one-argument ``match`` still works beside it."""
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"x" * 200)))
+    sink = ListSink()
+    async with Session(sinks=[sink], matcher="greater 150", linktype=LinkType.ETHERNET) as s:
+        s.offer(frame[:60], wire_len=len(frame))
+        s.offer(frame[:60])
+    assert [p.wire_len for p in sink.packets] == [len(frame)]
+    assert s.stats().filtered == 1
+
+    class Short:
+        def match(self, data: bytes) -> bool:
+            return len(data) < 100
+
+    sink = ListSink()
+    async with Session(sinks=[sink], matcher=Short(), linktype=LinkType.ETHERNET) as s:
+        s.offer(frame[:60], wire_len=len(frame))
+        s.offer(frame)
+    assert [len(p.data) for p in sink.packets] == [60]

@@ -125,17 +125,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def summary_line(stats: Stats) -> str:
+def summary_line(stats: Stats, *, kernel_stats: bool = True) -> str:
     """The closing line, with tcpdump's meanings.
 
     captured: packets written to the outputs; received by filter: packets the source got
     (after the kernel filter); dropped by kernel: packets the kernel had no room for; dropped by
-    queue: packets the session's queue had no room for.
+    queue: packets the session's queue had no room for. With ``kernel_stats`` False (a source
+    whose library keeps no counters, such as PF_RING's ``pcap:`` module) the two kernel counts
+    read "kernel statistics not available" instead of zeros.
     """
-    return (
-        f"{stats.written} packets captured, {stats.received} received by filter, "
-        f"{stats.kernel_dropped} dropped by kernel, {stats.dropped} dropped by queue"
+    kernel = (
+        f"{stats.received} received by filter, {stats.kernel_dropped} dropped by kernel"
+        if kernel_stats
+        else "kernel statistics not available"
     )
+    return f"{stats.written} packets captured, {kernel}, {stats.dropped} dropped by queue"
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,7 +188,7 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session]:
+async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
     expression = filter_expression(args)
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
@@ -219,7 +223,8 @@ async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session]:
         end = await run_job(session, duration=args.duration)
     finally:
         watcher.cancel()
-    return end, session
+    # A source may say its library keeps no counters (PfRingSource on the pcap: module).
+    return end, session, getattr(source, "kernel_stats", True)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -230,14 +235,14 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
     _check_args(args)
-    end, session = run_async(lambda: _capture(args))
+    end, session, kernel_stats = run_async(lambda: _capture(args))
     error = session.source_error
 
     def summary() -> None:
         if not session.abandoned:
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
-        print(summary_line(end.stats), file=sys.stderr)
+        print(summary_line(end.stats, kernel_stats=kernel_stats), file=sys.stderr)
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")
 

@@ -1,4 +1,8 @@
-"""``capsvc filter``: check an expression, print it normalized or as a BPF program."""
+"""``capsvc filter``: check an expression, print it normalized or as a BPF program.
+
+When an expression mixes ``and`` and ``or`` without parentheses, stderr says how it is grouped
+(``read as: (tcp or udp) and port 53``): capsvc, like libpcap, gives them equal precedence.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import sys
 from typing import Any
 
 from .._packet import LinkType
-from ..filter import FilterError, bpf_dump, compile_bpf, parse
+from ..filter import FilterError, bpf_dump, compile_bpf, parse, read_as
 
 __all__ = ["add_parser", "run"]
 
@@ -19,6 +23,8 @@ def add_parser(subparsers: Any) -> None:
         help="check a filter expression; print it normalized or compiled to BPF",
         description="Parse a tcpdump-style filter expression and print it normalized, or with "
         "-d the classic BPF program capsvc attaches to sockets (in the form of tcpdump -d). "
+        "'and' and 'or' have equal precedence and group from the left, as in tcpdump; when an "
+        "expression mixes them without parentheses, stderr shows the grouping. "
         "Exit status 2 when the expression is malformed.",
     )
     p.add_argument("expression", nargs="+", help="the expression (several words are joined)")
@@ -31,8 +37,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--linktype",
         default="ethernet",
-        help="link type of the frames (ethernet, raw, linux_sll, linux_sll2, null, "
-        "loop, ipv4, ipv6; default ethernet)",
+        help="link type of the frames (ethernet, raw, linux_sll, linux_sll2, null, loop, ipv4, "
+        "ipv6, ppp, ppp_hdlc, c_hdlc, slip, nflog, ieee802_11, ieee802_11_radio; default "
+        "ethernet)",
     )
     p.add_argument(
         "-s",
@@ -53,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"capsvc filter: {exc}", file=sys.stderr)
         return 2
     try:
+        grouping = read_as(expr)
+        if grouping is not None:
+            print(f"read as: {grouping}", file=sys.stderr)
         if args.dump:
             print(bpf_dump(compile_bpf(expr, linktype, args.snaplen)))
             return 0

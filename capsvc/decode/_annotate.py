@@ -5,7 +5,8 @@ port alone, reads only inside ``data[start:end]`` and returns None rather than g
 when the bytes are not what it looks for. DNS lives in ``_dns`` (it is recognised by port).
 
 What is recognised, and how it prints:
-- HTTP: a request line (``GET / HTTP/1.1``) or a status line (``HTTP/1.1 200 OK``).
+- HTTP: a request line (``GET / HTTP/1.1``) or a status line (``HTTP/1.1 200 OK``); a line the
+  capture cuts before its end ends with ``[|http]`` (``[|tls]``, ``[|ssh]`` likewise).
 - TLS: ``TLS ClientHello, SNI example.com``, ``TLS ServerHello, TLSv1.3``, ``TLS Alert fatal
   handshake_failure`` (``TLS Alert (encrypted)`` when it is protected), ``TLS Handshake``.
 - SSH: the version banner (``SSH-2.0-OpenSSH_9.6``).
@@ -15,7 +16,14 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["ANNOTATED_FIRST_BYTES", "ASCII_INDENT", "annotate_tcp", "ascii_lines", "first_line"]
+__all__ = [
+    "ANNOTATED_FIRST_BYTES",
+    "ASCII_INDENT",
+    "annotate_tcp",
+    "ascii_lines",
+    "client_hello_sni",
+    "first_line",
+]
 
 #: Each ASCII line of ``-A`` output starts with this, so packet lines stay easy to pick out.
 ASCII_INDENT = "  "
@@ -37,6 +45,10 @@ _HTTP_METHODS = (
     b"HTTP/2 ",
 )
 
+#: The words that name a payload, and the longest: a payload the capture cuts inside one is
+#: marked rather than ignored.
+_CUT_WORDS = (*_HTTP_METHODS, b"SSH-")
+_METHOD_MAX = max(len(w) for w in _CUT_WORDS)
 #: Printable ASCII and space stay, everything else (tabs, CR, bytes >= 0x7f) becomes "." ...
 _PRINTABLE = bytes(b if 32 <= b < 127 else 0x2E for b in range(256))
 #: ... and for multi-line ASCII output, LF stays too.
@@ -97,13 +109,15 @@ def first_line(data: bytes, start: int, end: int) -> str:
     return data[start:stop].translate(_PRINTABLE).decode("ascii")
 
 
-def annotate_tcp(data: bytes, start: int, end: int) -> str | None:
+def annotate_tcp(data: bytes, start: int, end: int, cut: bool = False) -> str | None:
     """Recognise an application message at the start of a TCP payload.
 
     Args:
         data: the buffer (usually the whole frame).
         start: where the payload starts.
         end: where the captured payload ends.
+        cut: the capture ends before the segment does (snaplen): a message read up to ``end``
+            without reaching what it shows ends with ``[|http]``, ``[|tls]`` or ``[|ssh]``.
 
     Returns:
         The annotation, or None when the payload is none of HTTP, TLS or SSH.
@@ -111,38 +125,65 @@ def annotate_tcp(data: bytes, start: int, end: int) -> str | None:
     if start >= end:
         return None
     first = data[start]
+    if cut and end - start < _METHOD_MAX and _is_cut_word(data[start:end]):
+        return "[|ssh]" if b"SSH-".startswith(data[start:end]) else "[|http]"
     if first in (_TLS_HANDSHAKE, _TLS_ALERT):
-        return _tls(data, start, end)
+        return _tls(data, start, end, cut)
     if first == 0x53 and data.startswith(b"SSH-", start, end):
-        return first_line(data, start, end)
+        return _line_or_cut(data, start, end, cut, "ssh")
     if 0x43 <= first <= 0x54:  # C D G H O P T: the first letters of the methods and "HTTP/"
         for method in _HTTP_METHODS:
             if data.startswith(method, start, end):
-                return first_line(data, start, end)
+                return _line_or_cut(data, start, end, cut, "http")
     return None
 
 
-def _tls(data: bytes, start: int, end: int) -> str | None:
-    if end - start < 5 or data[start + 1] != 3 or data[start + 2] > 4:
+def _is_cut_word(head: bytes) -> bool:
+    """Whether ``head`` is the start of an HTTP method or status line or an SSH banner, cut
+    before the word that names it ends."""
+    return any(word.startswith(head) and word != head for word in _CUT_WORDS)
+
+
+def _line_or_cut(data: bytes, start: int, end: int, cut: bool, proto: str) -> str:
+    """The first line, with the ``[|proto]`` marker when the capture cut it before its end."""
+    text = first_line(data, start, end)
+    if cut and end - start < _LINE_MAX and data.find(b"\n", start, end) < 0:
+        return f"{text} [|{proto}]"
+    return text
+
+
+def _tls(data: bytes, start: int, end: int, cut: bool) -> str | None:
+    if end - start < 5:
+        # Too short to tell a record from other bytes, unless the capture cut it.
+        if cut and (end - start < 2 or data[start + 1] == 3):
+            return "TLS [|tls]"
+        return None
+    if data[start + 1] != 3 or data[start + 2] > 4:
         return None
     kind = data[start]
     record_len = data[start + 3] << 8 | data[start + 4]
+    whole = start + 5 + record_len <= end
     if kind == _TLS_ALERT:
         if record_len == 2 and end - start >= 7:
             level = TLS_ALERT_LEVELS.get(data[start + 5], str(data[start + 5]))
             desc = TLS_ALERTS.get(data[start + 6], str(data[start + 6]))
             return f"TLS Alert {level} {desc}"
+        if record_len == 2 and cut:
+            return "TLS Alert [|tls]"
         return "TLS Alert (encrypted)"
     if end - start < 6:
-        return "TLS Handshake"
+        return "TLS Handshake [|tls]" if cut else "TLS Handshake"
     msg = data[start + 5]
     stop = min(end, start + 5 + record_len)
     if msg == 1:
-        name = _client_hello_sni(data, start + 9, stop)
-        return f"TLS ClientHello, SNI {name}" if name else "TLS ClientHello"
+        name = client_hello_sni(data, start + 9, stop)
+        if name:
+            return f"TLS ClientHello, SNI {name}"
+        return "TLS ClientHello [|tls]" if cut and not whole else "TLS ClientHello"
     if msg == 2:
         version = _server_hello_version(data, start + 9, stop)
-        return f"TLS ServerHello, {version}" if version else "TLS ServerHello"
+        text = f"TLS ServerHello, {version}" if version else "TLS ServerHello"
+        return f"{text} [|tls]" if cut and not whole else text
     return "TLS Handshake"
 
 
@@ -160,7 +201,9 @@ def _extensions(data: bytes, pos: int, stop: int) -> dict[int, tuple[int, int]]:
     return found
 
 
-def _client_hello_sni(data: bytes, pos: int, stop: int) -> str | None:
+def client_hello_sni(data: bytes, pos: int, stop: int) -> str | None:
+    """The server name in the ClientHello body at ``pos`` (its client_version) up to ``stop``,
+    or None when it has none or it is cut before the name."""
     # version(2) random(32) session_id<1> cipher_suites<2> compression<1> extensions<2>
     pos += 34
     if pos >= stop:

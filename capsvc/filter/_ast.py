@@ -16,13 +16,18 @@ __all__ = [
     "And",
     "Arith",
     "BinOp",
+    "Byte",
+    "Cast",
     "Compare",
     "EtherHost",
     "EtherProto",
     "Host",
+    "IfIndex",
     "IpProto",
     "Length",
+    "Llc",
     "Load",
+    "Mpls",
     "Net",
     "Node",
     "Not",
@@ -30,8 +35,13 @@ __all__ = [
     "Or",
     "Port",
     "PortRange",
+    "Pppoe",
     "Proto",
     "Vlan",
+    "Way",
+    "WlanDir",
+    "WlanHost",
+    "WlanType",
 ]
 
 IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -328,3 +338,148 @@ class BinOp(Arith):
         if isinstance(self.right, BinOp) and ARITH_PRECEDENCE[self.right.op] <= mine:
             right = f"({right})"
         return f"{left} {self.op} {right}"
+
+
+@dataclass(frozen=True)
+class Cast(Node):
+    """``[ether|ip|ip6] broadcast|multicast`` (``kind``); ``proto`` "" means the link layer."""
+
+    kind: str
+    proto: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.proto + ' ' if self.proto else ''}{self.kind}"
+
+
+@dataclass(frozen=True)
+class Way(Node):
+    """``inbound`` or ``outbound``: the direction the capture recorded for the packet."""
+
+    outbound: bool
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "outbound" if self.outbound else "inbound"
+
+
+@dataclass(frozen=True)
+class IfIndex(Node):
+    """``ifindex N``: the interface index of the packet (Linux cooked v2 and live sockets)."""
+
+    index: int
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"ifindex {self.index}"
+
+
+@dataclass(frozen=True)
+class Mpls(Node):
+    """``mpls [LABEL]``: an MPLS label (that label); later primitives look past it."""
+
+    label: int | None = None
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "mpls" if self.label is None else f"mpls {self.label}"
+
+
+@dataclass(frozen=True)
+class Pppoe(Node):
+    """``pppoed`` (discovery) or ``pppoes [ID]`` (session); a session moves later offsets."""
+
+    session: bool
+    sid: int | None = None
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        if not self.session:
+            return "pppoed"
+        return "pppoes" if self.sid is None else f"pppoes {self.sid}"
+
+
+@dataclass(frozen=True)
+class Llc(Node):
+    """``llc [KIND]``: an 802.2 LLC frame (of that frame kind: i, s, u, rr, ui, ...)."""
+
+    kind: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"llc {self.kind}" if self.kind else "llc"
+
+
+@dataclass(frozen=True)
+class Byte(Node):
+    """``byte OFFSET OP VALUE``: the frame's byte at OFFSET against VALUE (OP = < > & |)."""
+
+    offset: int
+    op: str
+    value: int
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"byte {self.offset} {self.op} {self.value}"
+
+
+@dataclass(frozen=True)
+class WlanHost(Node):
+    """``wlan [src|dst|addr1..4|ra|ta] [host] MAC`` on 802.11 frames (``which`` "" = src or dst)."""
+
+    addr: bytes
+    which: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"wlan {self.which + ' ' if self.which else ''}host {self.addr.hex(':')}"
+
+
+@dataclass(frozen=True)
+class WlanType(Node):
+    """``wlan type T [subtype S]``: frame control bits ``value`` under ``mask`` (0x0c type,
+    0xfc type and subtype)."""
+
+    value: int
+    mask: int
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        text = f"wlan type {self.value & 0x0C}"
+        return text if self.mask == 0x0C else f"{text} subtype {self.value & 0xF0:#04x}"
+
+
+@dataclass(frozen=True)
+class WlanDir(Node):
+    """``wlan dir D``: the To DS / From DS bits (0 nods, 1 tods, 2 fromds, 3 dstods)."""
+
+    value: int
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"wlan dir {self.value}"
+
+
+@dataclass(frozen=True)
+class IsoProto(Node):
+    """``iso proto N`` (the NLPID of an OSI packet: clnp, esis, isis) or ``isis proto N`` (an
+    IS-IS PDU type; ``family`` "isis")."""
+
+    number: int
+    family: str = "iso"
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.family} proto {self.number:#04x}"
+
+
+@dataclass(frozen=True)
+class DecnetHost(Node):
+    """``decnet [src|dst] host AREA.NODE``; ``addr`` is AREA << 10 | NODE."""
+
+    addr: int
+    direction: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"decnet {_dir(self.direction)}host {self.addr >> 10}.{self.addr & 0x3FF}"

@@ -14,7 +14,13 @@ from typing import NamedTuple
 
 from .._errors import FilterCompileError
 from .._packet import SNAPLEN_DEFAULT
-from ..decode._const import SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, skf_ad
+from ..decode._const import (
+    SKF_AD_IFINDEX,
+    SKF_AD_PKTTYPE,
+    SKF_AD_VLAN_TAG,
+    SKF_AD_VLAN_TAG_PRESENT,
+    skf_ad,
+)
 from ._bpfgraph import (
     ABS,
     ALU,
@@ -64,6 +70,7 @@ from ._ir import (
     Neg,
     Rel,
     Val,
+    Var,
     operands,
 )
 
@@ -80,6 +87,9 @@ class BpfInstruction(NamedTuple):
 
 
 BPF_MEMWORDS = 16
+#: Scratch words holding the 802.11 offsets (``Var``); arithmetic uses the ones below.
+VAR_SLOTS = {"pl": 15, "hdr": 14}
+_FREE_WORDS = min(VAR_SLOTS.values())
 _SIZES = {1: B, 2: H, 4: W}
 _ALU_OPS = {
     "+": 0x00,
@@ -96,11 +106,21 @@ _ALU_OPS = {
 _JUMPS = {"eq": JEQ, "gt": JGT, "ge": JGE, "set": JSET}
 
 
-def emit(formula: Formula, snaplen: int = SNAPLEN_DEFAULT) -> list[BpfInstruction]:
+def emit(
+    formula: Formula,
+    snaplen: int = SNAPLEN_DEFAULT,
+    *,
+    radiotap: bool = False,
+    limit: int = 0,
+) -> list[BpfInstruction]:
     """Compile ``formula`` to a classic BPF program accepting with ``ret #snaplen``.
 
+    ``radiotap``: the 802.11 header follows a radiotap header (for the 802.11 offsets).
+    ``limit``: when not 0, a program certain to be longer raises before it is laid out.
+
     Raises:
-        FilterCompileError: the arithmetic needs more than 16 scratch registers.
+        FilterCompileError: the arithmetic needs more scratch registers than classic BPF has,
+            or the program is longer than ``limit``.
     """
     accept = Block([], -1, snaplen or SNAPLEN_DEFAULT, None, None, None)
     reject = Block([], -1, 0, None, None, None)
@@ -118,7 +138,64 @@ def emit(formula: Formula, snaplen: int = SNAPLEN_DEFAULT) -> list[BpfInstructio
     assert root.jt is not None
     blocks = blocks[1:] if root.jt.op >= 0 else [root.jt]  # a constant: one return
     drop_reloads(blocks)
-    return _layout(blocks)
+    prologue = _prologue(builder.vars, radiotap)
+    if limit:
+        least = len(prologue) + sum(len(b.stmts) + 1 for b in blocks)
+        if least > limit:
+            raise FilterCompileError(
+                f"program of {least} instructions or more exceeds the kernel's limit of {limit}",
+                "",
+                0,
+            )
+    return prologue + _layout(blocks)
+
+
+class _Jset(NamedTuple):
+    """A ``jset #k`` of the prologue, to labels."""
+
+    k: int
+    jt: str
+    jf: str
+
+
+def _prologue(names: set[str], radiotap: bool) -> list[BpfInstruction]:
+    """The instructions computing the 802.11 offsets into their scratch words, as libpcap's
+    prologue does (same reads, same conditions); they run before the expression's tests."""
+    if not names:
+        return []
+    pl, hdr = VAR_SLOTS["pl"], VAR_SLOTS["hdr"]
+    code: list[tuple[int, int] | _Jset | str] = []  # (code, k), a jump, or a label
+    if radiotap:
+        code += [(LD | B | ABS, 3), (ALU | 0x60 | K, 8), (MISC | TAX, 0), (LD | B | ABS, 2)]
+        code += [(ALU | 0x40 | X, 0), (ST, hdr)]
+    if "pl" in names:
+        code += [(MISC | TAX, 0)] if radiotap else [(LDX | IMM, 0), (MISC | TXA, 0)]
+        code += [(ALU | K, 24), (ST, pl), (LD | B | IND, 0)]
+        code += [_Jset(0x08, "a", "end"), "a", _Jset(0x04, "end", "b"), "b"]
+        code += [_Jset(0x80, "c", "d" if radiotap else "end"), "c"]
+        code += [(LD | MEM, pl), (ALU | K, 2), (ST, pl), "d"]
+        if radiotap:
+            code += [(LD | W | ABS, 4), _Jset(0x2000000, "e", "end"), "e"]
+            code += [_Jset(0x80, "end", "f"), "f", _Jset(0x1000000, "g", "h"), "g"]
+            code += [(LD | B | ABS, 16), _Jset(0x20, "pad", "end"), "h"]
+            code += [(LD | B | ABS, 8), _Jset(0x20, "pad", "end"), "pad"]
+            code += [(LD | MEM, pl), (ALU | K, 3), (ALU | 0x50 | K, 0xFFFFFFFC), (ST, pl)]
+    code.append("end")
+    labels: dict[str, int] = {}
+    items: list[tuple[int, int] | _Jset] = []
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = len(items)
+        else:
+            items.append(item)
+    program = []
+    for n, item in enumerate(items):
+        if isinstance(item, _Jset):
+            jt, jf = labels[item.jt] - n - 1, labels[item.jf] - n - 1
+            program.append(BpfInstruction(JMP | JSET | K, jt, jf, item.k))
+        else:
+            program.append(BpfInstruction(item[0], 0, 0, item[1]))
+    return program
 
 
 class _Builder:
@@ -130,6 +207,7 @@ class _Builder:
         # Each distinct value: a small number (cheap to hash, the key of facts and reloads)
         # and the statements loading it, worked out once.
         self.values: dict[Val, tuple[int, list[tuple[int, int]]]] = {}
+        self.vars: set[str] = set()  # the 802.11 offsets used
 
     def formula(self, f: Formula, t: Block, e: Block) -> Block:
         kind = type(f)
@@ -137,7 +215,7 @@ class _Builder:
             assert isinstance(f, Cmp)
             known = self.values.get(f.val)
             if known is None:
-                known = self.values[f.val] = (len(self.values), _value(f.val, 0))
+                known = self.values[f.val] = (len(self.values), _value(f.val, 0, self.vars))
             akey, stmts = known
             op = JMP | _JUMPS[f.op] | K
             key = (akey, op, f.k, id(t), id(e))
@@ -162,7 +240,7 @@ class _Builder:
             assert isinstance(f, Const)
             return t if f.value else e
         assert isinstance(f, Rel)
-        stmts = [*_value(f.b, 0), (ST, 0), *_value(f.a, 1), (LDX | MEM, 0)]
+        stmts = [*_value(f.b, 0, self.vars), (ST, 0), *_value(f.a, 1, self.vars), (LDX | MEM, 0)]
         op = JMP | _JUMPS[f.op] | X
         rkey = (tuple(stmts), op, id(t), id(e))
         found = self.cache.get(rkey)
@@ -172,8 +250,15 @@ class _Builder:
         return found
 
 
-def _value(v: Val, depth: int) -> list[tuple[int, int]]:
-    """Statements leaving ``v`` in A (scratch memory from ``depth`` up)."""
+def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
+    """Statements leaving ``v`` in A (scratch memory from ``depth`` up; the 802.11 offsets
+    read are added to ``used``)."""
+    if isinstance(v, Var):
+        used.add(v.name)
+        return [(LD | MEM, VAR_SLOTS[v.name])]
+    if isinstance(v, LdI) and isinstance(v.index, Var):
+        used.add(v.index.name)
+        return [(LDX | MEM, VAR_SLOTS[v.index.name]), (LD | _SIZES[v.size] | IND, v.off)]
     if isinstance(v, Imm):
         return [(LD | IMM, v.k)]
     if isinstance(v, Len):
@@ -183,19 +268,19 @@ def _value(v: Val, depth: int) -> list[tuple[int, int]]:
     if isinstance(v, LdX):
         return [(LDX | B | MSH, v.xoff), (LD | _SIZES[v.size] | IND, v.off)]
     if isinstance(v, LdI):
-        return [*_value(v.index, depth), (MISC | TAX, 0), (LD | _SIZES[v.size] | IND, v.off)]
+        return [*_value(v.index, depth, used), (MISC | TAX, 0), (LD | _SIZES[v.size] | IND, v.off)]
     if isinstance(v, Msh):
         return [(LDX | B | MSH, v.xoff), (MISC | TXA, 0)]
     assert isinstance(v, Alu)
     code = ALU | _ALU_OPS[v.op]
     if isinstance(v.b, Imm):
-        return [*_value(v.a, depth), (code | K, v.b.k)]
-    if depth + 1 >= BPF_MEMWORDS:
+        return [*_value(v.a, depth, used), (code | K, v.b.k)]
+    if depth + 1 >= _FREE_WORDS:
         raise FilterCompileError("arithmetic too deeply nested for classic BPF", "", 0)
     return [
-        *_value(v.b, depth),
+        *_value(v.b, depth, used),
         (ST, depth),
-        *_value(v.a, depth + 1),
+        *_value(v.a, depth + 1, used),
         (LDX | MEM, depth),
         (code | X, 0),
     ]
@@ -257,7 +342,12 @@ def _layout(blocks: list[Block]) -> list[BpfInstruction]:
 
 _LOAD_NAMES = {W: "ld", H: "ldh", B: "ldb"}
 #: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG / _PRESENT), named as tcpdump -d does.
-_ANCILLARY = {skf_ad(SKF_AD_VLAN_TAG): "vlan_tci", skf_ad(SKF_AD_VLAN_TAG_PRESENT): "vlanp"}
+_ANCILLARY = {
+    skf_ad(SKF_AD_VLAN_TAG): "vlan_tci",
+    skf_ad(SKF_AD_VLAN_TAG_PRESENT): "vlanp",
+    skf_ad(SKF_AD_PKTTYPE): "type",
+    skf_ad(SKF_AD_IFINDEX): "ifidx",
+}
 _ALU_NAMES = {
     v: k
     for k, v in {

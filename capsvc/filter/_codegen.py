@@ -33,6 +33,7 @@ from ._ir import (
     Neg,
     Rel,
     Val,
+    Var,
     operands,
 )
 from ._simplify import small
@@ -94,17 +95,43 @@ COMPACT_ABOVE = 150
 NAME_TESTS_FROM = 2
 
 
-def generate(formula: Formula, on_short: str = "False") -> str:
-    """Return the Python source of ``def match(d): ...`` testing ``formula``.
+#: The 802.11 offsets (``Var``) computed before any test, with the reads libpcap's prologue makes
+#: (a frame too short for them is rejected whatever the expression): the radiotap header's
+#: length, then the payload after the 802.11 header, its QoS field and radiotap's padding.
+_RADIOTAP_HDR = "        hdr = d[3] << 8 | d[2]\n"
+_WLAN_PL = """\
+        fc = d[hdr]
+        pl = hdr + 24
+        if fc & 8 and not fc & 4 and fc & 128:
+            pl += 2
+"""
+_RADIOTAP_PAD = """\
+        if fc & 8 and not fc & 4:
+            present = _u32(d, 4)[0]
+            if present & 0x2000000 and not present & 0x80:
+                if (d[16] if present & 0x1000000 else d[8]) & 0x20:
+                    pl = (pl + 3) & 0xFFFFFFFC
+"""
 
-    ``on_short`` is what the function returns when a read goes past the end of the frame
-    (the tests use ``"None"`` to find the frames too short for an expression).
+
+def generate(formula: Formula, on_short: str = "False", radiotap: bool = False) -> str:
+    """Return the Python source of ``def match(d, n=None): ...`` testing ``formula``.
+
+    ``d`` is the captured frame, ``n`` its length on the wire (None: ``len(d)``), which only
+    ``len`` (and ``less``/``greater``) read. ``on_short`` is what the function returns when a
+    read goes past the end of the frame (the tests use ``"None"`` to find the frames too short
+    for an expression). ``radiotap``: the 802.11 header follows a radiotap header.
     """
     first = _first_load(formula)
     writer = _Writer(not small(formula, COMPACT_ABOVE), first)
     body, _ = writer.formula(formula)
+    prologue = ""
+    if writer.vars:
+        prologue += _RADIOTAP_HDR if radiotap else "        hdr = 0\n"
+        if "pl" in writer.vars:
+            prologue += _WLAN_PL + (_RADIOTAP_PAD if radiotap else "")
     # Every evaluation starts with the leftmost test, so its field can be read up front, once.
-    prologue = f"        v = {writer.load(first)}\n" if first is not None else ""
+    prologue += f"        v = {writer.load(first)}\n" if first is not None else ""
     for xoff in sorted(writer.lengths):
         prologue += f"        h{xoff} = (d[{xoff}]&15)*4 if len(d) > {xoff} else 0\n"
     # Locals of compact code, grouped by the frame length each needs: every one is the
@@ -128,7 +155,7 @@ def generate(formula: Formula, on_short: str = "False") -> str:
     for end, lines in groups.items():
         prologue += f"        if len(d) >= {end}:\n" + "".join(f"            {x}\n" for x in lines)
     return (
-        "def match(d):\n"
+        "def match(d, n=None):\n"
         "    try:\n"
         f"{prologue}"
         f"        return {body}\n"
@@ -150,13 +177,13 @@ def _first_load(f: Formula) -> Ld | None:
 
 
 def build(
-    formula: Formula, name: str = "<filter>", on_short: str = "False"
-) -> tuple[str, Callable[[bytes], bool]]:
+    formula: Formula, name: str = "<filter>", on_short: str = "False", radiotap: bool = False
+) -> tuple[str, Callable[..., bool]]:
     """Generate and compile the matcher of ``formula``; returns (source, function)."""
-    source = generate(formula, on_short)
+    source = generate(formula, on_short, radiotap)
     namespace = dict(_NAMESPACE)
     exec(compile(source, name, "exec"), namespace)
-    func: Callable[[bytes], bool] = namespace["match"]  # type: ignore[assignment]
+    func: Callable[..., bool] = namespace["match"]  # type: ignore[assignment]
     return source, func
 
 
@@ -184,6 +211,8 @@ class _Writer:
         # or the local's name; and the lines computing those locals.
         self.tests: dict[str, int | str] = {}
         self.test_lines: list[tuple[str, str, str]] = []  # (name, text, frame length needed)
+        self.length = False  # the wire length is read
+        self.vars: set[str] = set()  # the 802.11 offsets read
 
     def header_length(self, xoff: int) -> str:
         if not self.compact:
@@ -406,7 +435,12 @@ class _Writer:
         if isinstance(v, Imm):
             return str(v.k)
         if isinstance(v, Len):
-            return "len(d)"
+            # Where it is read only (an "if" up front would cost every frame a test).
+            self.length = True
+            return "(len(d) if n is None else n)"
+        if isinstance(v, Var):
+            self.vars.add(v.name)
+            return v.name
         if isinstance(v, Ld):
             if self.is_hoisted(v):
                 return "v"

@@ -14,8 +14,9 @@ from .._packet import LinkType
 from ._ast import And, Host, IpProto, Node, Port
 from ._codegen import build
 from ._gc import gc_paused
+from ._ir import Formula
 from ._lower import lower
-from ._parser import parse
+from ._shared import lowered
 
 __all__ = ["Filter", "Matcher", "parse_filter"]
 
@@ -27,15 +28,30 @@ class Matcher:
         node: the parsed expression.
         linktype: the link type of the frames ``match`` expects.
         source: the generated Python source (for inspection).
-        match: ``match(frame: bytes) -> bool``; never raises, whatever the bytes.
+        match: ``match(frame, wire_len=None) -> bool``: ``frame`` the captured bytes,
+            ``wire_len`` the packet's length on the wire (the pcap record's orig_len); None
+            means ``len(frame)``, right for a frame that was not cut by a snapshot length.
+            Only ``len``, ``less`` and ``greater`` read it (``wire_length`` says whether this
+            expression does); a caller whose frames may be truncated passes it always, at no
+            cost to expressions that do not. Never raises, whatever the bytes.
+        wire_length: whether ``match`` reads ``wire_len``.
     """
 
-    __slots__ = ("linktype", "match", "node", "source")
+    __slots__ = ("linktype", "match", "node", "source", "wire_length")
 
-    match: Callable[[bytes], bool]
+    match: Callable[..., bool]
 
-    def __init__(self, node: Node, linktype: LinkType = LinkType.RAW, expr: str = "") -> None:
+    def __init__(
+        self,
+        node: Node,
+        linktype: LinkType = LinkType.RAW,
+        expr: str = "",
+        formula: Formula | None = None,
+    ) -> None:
         """Compile ``node`` for ``linktype``.
+
+        ``formula``, when given, is ``node`` already lowered for ``linktype`` without packet
+        metadata (what ``parse_filter`` shares with ``compile_bpf``).
 
         Raises:
             FilterCompileError: the link type cannot express a primitive.
@@ -43,38 +59,48 @@ class Matcher:
         self.node = node
         self.linktype = LinkType(linktype)
         text = expr or str(node)
+        radiotap = self.linktype == LinkType.IEEE802_11_RADIO
         try:
             with gc_paused():
-                self.source, self.match = build(lower(node, self.linktype, text), "<filter>")
-        except (RecursionError, SyntaxError, MemoryError) as exc:
+                if formula is None:
+                    formula = lower(node, self.linktype, text, metadata=False)
+                self.source, self.match = build(formula, "<filter>", radiotap=radiotap)
+        except RecursionError as exc:
+            raise FilterSyntaxError("expression nested too deeply to compile", text, 0) from exc
+        except (SyntaxError, MemoryError) as exc:
             raise FilterSyntaxError("expression too complex to compile", text, 0) from exc
+        self.wire_length = "if n is None else n" in self.source
 
     def __repr__(self) -> str:
         return f"Matcher({str(self.node)!r}, {self.linktype.name})"
 
 
-def parse_filter(expr: str, linktype: LinkType | int = LinkType.RAW) -> Matcher | None:
+def parse_filter(
+    expr: str, linktype: LinkType | int = LinkType.RAW, *, max_length: int | None = None
+) -> Matcher | None:
     """Parse and compile a filter expression for frames of ``linktype``.
 
     Args:
         expr: a tcpdump-style expression, for example ``"tcp port 443"``.
         linktype: the link type of the frames to match (default raw IP).
+        max_length: the longest expression accepted, in characters (default
+            ``capsvc.filter.MAX_LENGTH``, 64 KiB; 0 means no limit).
 
     Returns:
         A Matcher, or None for an empty or blank expression (match everything).
 
     Raises:
-        FilterSyntaxError: the expression is malformed.
-        FilterCompileError: it asks for something the link type cannot express. Both are
-            FilterErrors; nothing else is raised.
+        FilterSyntaxError: the expression is malformed, too long or nested too deeply.
+        FilterCompileError: it asks for something the link type cannot express (also
+            ``inbound``/``outbound``/``ifindex`` where only a live socket's kernel filter
+            knows them). Both are FilterErrors; nothing else is raised.
     """
     try:
         kind = LinkType(linktype)
     except ValueError:
         raise FilterCompileError(f"unsupported link type {linktype!r}", expr, 0) from None
-    with gc_paused():
-        node = parse(expr)
-        return None if node is None else Matcher(node, kind, expr)
+    node, formula = lowered(expr, kind, metadata=False, max_length=max_length)
+    return None if node is None else Matcher(node, kind, expr, formula)
 
 
 _Addr = str | ipaddress.IPv4Address | ipaddress.IPv6Address | None
@@ -132,9 +158,9 @@ class Filter:
         """True when no criterion is set (the filter matches everything)."""
         return self.node is None
 
-    def match(self, data: bytes) -> bool:
-        """Whether the frame meets every criterion."""
-        return True if self._matcher is None else self._matcher.match(data)
+    def match(self, data: bytes, wire_len: int | None = None) -> bool:
+        """Whether the frame meets every criterion (``wire_len`` as for ``Matcher.match``)."""
+        return True if self._matcher is None else self._matcher.match(data, wire_len)
 
     def __str__(self) -> str:
         return "" if self.node is None else str(self.node)

@@ -36,6 +36,7 @@ __all__ = [
     "Neg",
     "Rel",
     "Val",
+    "Var",
     "absorb",
     "conj",
     "disj",
@@ -84,7 +85,18 @@ class Msh:
 
 @dataclass(slots=True, unsafe_hash=True)
 class Len:
-    """The frame's length."""
+    """The packet's length on the wire (libpcap's ``len``: the original length, which is more
+    than the captured bytes of a frame cut by a snapshot length)."""
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Var:
+    """A link-layer offset computed once per frame before any test, as libpcap's variable
+    offsets are: ``"hdr"`` the 802.11 header (after a radiotap header of variable length),
+    ``"pl"`` the 802.11 payload (after a QoS field and radiotap padding). A frame too short to
+    compute it is rejected, whatever the expression."""
+
+    name: str
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -103,7 +115,7 @@ class Alu:
     b: Val
 
 
-Val: TypeAlias = Ld | LdX | LdI | Msh | Len | Imm | Alu
+Val: TypeAlias = Ld | LdX | LdI | Msh | Len | Imm | Alu | Var
 
 
 @dataclass(slots=True, unsafe_hash=True)

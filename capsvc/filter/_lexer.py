@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from .._errors import FilterSyntaxError
 
-__all__ = ["Token", "tokenize"]
+__all__ = ["Token", "number", "tokenize"]
 
 # Longest first, so "<<" wins over "<".
 _OPERATORS = (
@@ -53,7 +53,8 @@ class Token(NamedTuple):
         kind: ``"word"``, ``"num"``, ``"addr"``, ``"op"`` or ``"end"``.
         text: the token as written (``word`` lower-cased, a leading backslash dropped).
         pos: character offset in the expression.
-        value: the number for ``num`` tokens, else 0.
+        value: the number for ``num`` tokens; 1 for a ``word`` written with a leading backslash
+            (an identifier, never a keyword); else 0.
     """
 
     kind: str
@@ -62,7 +63,7 @@ class Token(NamedTuple):
     value: int = 0
 
 
-def _number(text: str) -> int | None:
+def number(text: str) -> int | None:
     """libpcap's number syntax: decimal, 0x hex, or octal with a leading 0."""
     try:
         if text[:2].lower() == "0x":
@@ -81,6 +82,7 @@ _OPS_RE = "|".join(re.escape(op) for op in _OPERATORS)
 _TOKEN_OUTSIDE = re.compile(
     r"(\s+)"
     r"|\\?([A-Za-z][A-Za-z0-9_.:]*(?:-[A-Za-z0-9][A-Za-z0-9_.:]*)*"
+    r"|[0-9][0-9A-Fa-f]?(?:-[0-9A-Fa-f]{1,2}){5}(?![A-Za-z0-9_.:-])"  # a MAC with dashes
     r"|(?:[0-9]|:(?=[:0-9A-Fa-f]))[A-Za-z0-9_.:]*)"
     rf"|({_OPS_RE})"
     r"|(.)",
@@ -110,8 +112,9 @@ def tokenize(expr: str) -> list[Token]:
             kind = found.lastindex
             if kind == 2:
                 text = found.group(2)
+                escaped = int(expr[start] == "\\")
                 if text[0].isalpha() and ":" not in text:
-                    keep(Token("word", text.lower(), start))
+                    keep(Token("word", text.lower(), start, escaped))
                 else:
                     keep(_classify(text, start, expr))
             elif kind == 3:
@@ -151,11 +154,11 @@ def _inside(expr: str, i: int, tokens: list[Token]) -> int:
 
 def _classify(text: str, start: int, expr: str) -> Token:
     if text[0].isalpha() and ":" not in text:
-        return Token("word", text.lower(), start)
-    value = _number(text)
+        return Token("word", text.lower(), start, int(expr[start] == "\\"))
+    value = number(text)
     if value is not None:
         return Token("num", text, start, value)
-    if text[0].isdigit() and not any(ch in text for ch in ".:") and not _is_hex(text):
+    if text[0].isdigit() and not any(ch in text for ch in ".:-") and not _is_hex(text):
         raise FilterSyntaxError(f"invalid number {text!r}", expr, start)
     return Token("addr", text, start)
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Mapping
 from socket import AF_INET6, inet_ntoa, inet_ntop
 
-from .._packet import Direction, LinkType
+from .._packet import LinkType
 from ..decode._annotate import ANNOTATED_FIRST_BYTES, annotate_tcp, ascii_lines
 from ..decode._const import (
     ETHERTYPE_IP,
@@ -38,14 +39,25 @@ from ..decode._const import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    LINK_MESSAGE,
+    PORT_BGP,
 )
-from ..decode._dns import DNS_PORTS, dns_summary
+from ..decode._dns import dns_summary
+from ..decode._ether import LINK_TRUNCATED
 from ..decode._flows import DEFAULT_MAX_FLOWS, FlowTable
 from ..decode._link import (
-    cooked_direction,
+    LINK_PROTOCOLS,
+    decode_ethernet,
+    has_decoder,
+    ipv6_fragment,
     ipv6_transport,
     link_decoder,
+    link_direction,
+    link_ifindex,
 )
+from ..decode._tunnel import INNER_ETHER
+from ._apps import IP_PROTOCOLS, TCP_PORTS, UDP_PORTS
+from ._links import link_message, unknown_link_text
 from ._proto import TCP_FLAGS, icmp6_text, icmp_text, link_text, tcp_options
 
 __all__ = ["DIRECTION_TAGS", "TextFormatter", "tag"]
@@ -59,6 +71,12 @@ _U16 = struct.Struct("!H").unpack_from
 _DECODE_ERRORS = (IndexError, struct.error, ValueError, UnicodeError, OverflowError, KeyError)
 #: The IPv4 address text cache is cleared when it grows past this many addresses.
 _ADDR_CACHE_MAX = 65536
+
+
+#: The IP layer of a packet as the transport formatters need it: where the IP header starts, the
+#: IP protocol, where the transport header starts, the end of the captured part of the IP
+#: payload, and the payload length the IP header states. A plain tuple: cheap per packet.
+_Ip = tuple[int, int, int, int, int]
 
 
 def tag(direction: int, name: str) -> str:
@@ -79,6 +97,15 @@ _TAG_ICMP6 = _tags("ICMP6")
 _TAG_BAD = _tags("?")
 _TAG_IP = _tags("IP")
 _TAG_IP6 = _tags("IP6")
+_TAG_LINK = _tags("LINK")
+#: UDP port -> application formatter (DNS, DHCP, NTP, QUIC, VXLAN, Geneve, ...).
+_UDP_PORTS = UDP_PORTS
+#: Extension header types ``ipv6_transport`` stops at when the chain runs past the capture.
+_IPV6_CHAIN = frozenset((0, 43, 44, 51, 60))
+#: Tunnels inside tunnels are followed this deep; deeper ones print their length only.
+_MAX_DEPTH = 3
+#: Link types whose header records the direction (Linux cooked v1/v2, SLIP).
+_DIRECTION_LINKTYPES = frozenset((LinkType.LINUX_SLL, LinkType.LINUX_SLL2, LinkType.SLIP))
 
 
 class TextFormatter:
@@ -92,6 +119,9 @@ class TextFormatter:
         verbose: add TCP sequence numbers, window and options, and IP ttl/id/length.
         ascii: follow each line with the transport payload, one indented line per payload line.
         max_flows: TCP connections remembered for relative sequence numbers (verbose only).
+        interfaces: interface index -> name. When given, lines of link types that carry the
+            interface (LINUX_SLL2, as ``-i any`` captures) name it after the time stamp, ``ifN``
+            for an index not in the mapping; None (the default) prints no interface.
     """
 
     def __init__(
@@ -101,16 +131,26 @@ class TextFormatter:
         verbose: bool = False,
         ascii: bool = False,
         max_flows: int = DEFAULT_MAX_FLOWS,
+        interfaces: Mapping[int, str] | None = None,
     ) -> None:
         self.linktype = linktype
         self.verbose = verbose
         self.ascii = ascii
         self.flows = FlowTable(max_flows)
+        self.interfaces = interfaces
+        base = linktype & 0x03FFFFFF
         self._decode = link_decoder(linktype)
-        self._cooked = (linktype & 0x03FFFFFF) in (LinkType.LINUX_SLL, LinkType.LINUX_SLL2)
+        self._known = has_decoder(linktype)
+        self._message = link_message(linktype)
+        self._marker = f"[|{LINK_PROTOCOLS.get(base, 'link')}]"
+        self._cooked = base in _DIRECTION_LINKTYPES
+        if interfaces is not None and link_ifindex(base, bytes(8)) is not None:
+            # An instance attribute, so the common path pays nothing for the interface column.
+            self.format = self._format_with_interface  # type: ignore[method-assign]
         self._sec: int | None = None
         self._clock = ""
         self._addr: dict[bytes, str] = {}
+        self._depth = 0
         self._endpoints: dict[bytes, str] = {}
 
     def clock(self, ts_ns: int) -> str:
@@ -149,7 +189,7 @@ class TextFormatter:
         if direction not in _DIRECTIONS:
             direction = 0
         if self._cooked and not direction:
-            direction = cooked_direction(self.linktype & 0x03FFFFFF, data) or Direction.UNKNOWN
+            direction = link_direction(self.linktype, data)
         try:
             ethertype, off = self._decode(data)
             if ethertype == ETHERTYPE_IP:
@@ -157,11 +197,30 @@ class TextFormatter:
             if ethertype == ETHERTYPE_IPV6:
                 return f"{stamp} {self._ipv6(data, off, wire_len, direction)}"
             if ethertype < 0:
-                return f"{stamp} {_TAG_BAD[direction]} ??? len={wire_len}"
+                return f"{stamp} {self._not_network(ethertype, data, wire_len, direction)}"
             name, text = link_text(data, ethertype, off, max(wire_len, len(data)) - off)
             return f"{stamp} {tag(direction, name)} {text}"
         except _DECODE_ERRORS:
             return f"{stamp} {_TAG_BAD[direction]} ??? len={wire_len}"
+
+    def _not_network(self, ethertype: int, data: bytes, wire_len: int, direction: int) -> str:
+        """The tag and text of a frame the link decoder found no network layer in."""
+        if ethertype == LINK_MESSAGE:
+            name, text = self._message(data, wire_len, self.verbose)
+            return f"{tag(direction, name)} {text}"
+        if not self._known:
+            return f"{_TAG_LINK[direction]} {unknown_link_text(self.linktype, wire_len)}"
+        if ethertype == LINK_TRUNCATED:
+            return f"{_TAG_BAD[direction]} {self._marker} len={wire_len}"
+        return f"{_TAG_BAD[direction]} ??? len={wire_len}"
+
+    def _format_with_interface(self, ts_ns: int, data: bytes, wire_len: int, direction: int) -> str:
+        """``format`` with the interface name after the time stamp (always 15 characters)."""
+        line = TextFormatter.format(self, ts_ns, data, wire_len, direction)
+        index = link_ifindex(self.linktype, data)
+        names = self.interfaces or {}
+        name = "?" if index is None else names.get(index) or f"if{index}"
+        return f"{line[:15]} {name}{line[15:]}"
 
     def _v4(self, raw: bytes) -> str:
         """The text of an IPv4 address not yet in the cache (and cache it)."""
@@ -184,6 +243,8 @@ class TextFormatter:
     def _ipv4(self, data: bytes, off: int, wire_len: int, direction: int) -> str:
         n = len(data)
         if n < off + 20 or data[off] >> 4 != 4:
+            if n <= off or data[off] >> 4 == 4:
+                return f"{_TAG_IP[direction]} [|ip] len={wire_len}"
             return f"{_TAG_IP[direction]} ??? len={wire_len}"
         ihl = (data[off] & 15) * 4
         total = data[off + 2] << 8 | data[off + 3]
@@ -201,18 +262,8 @@ class TextFormatter:
             if self.verbose:
                 suffix = f", ttl {data[off + 8]}, id {_U16(data, off + 4)[0]}, iplen {total}"
             end = off + total
-            return self._ports(
-                data,
-                off,
-                proto,
-                off + 20,
-                end if end < n else n,
-                total - 20,
-                endpoints,
-                wire_len,
-                direction,
-                suffix,
-            )
+            ip = (off, proto, off + 20, end if end < n else n, total - 20)
+            return self._ports(data, ip, endpoints, wire_len, direction, suffix)
         cached = self._addr.get
         raw = data[off + 12 : off + 16]
         src = cached(raw) or self._v4(raw)
@@ -222,30 +273,21 @@ class TextFormatter:
         suffix = ""
         if self.verbose:
             suffix = f", ttl {data[off + 8]}, id {_U16(data, off + 4)[0]}, iplen {total}"
+        if n < off + ihl:  # the options are cut
+            return f"{_proto_tag(proto, direction)} {src} > {dst} [|ip]"
         if frag:
             return (
                 f"{_proto_tag(proto, direction)} {src} > {dst} frag id "
                 f"{_U16(data, off + 4)[0]}, offset {frag * 8}, length {plen}{suffix}"
             )
-        return self._transport(
-            data,
-            off,
-            proto,
-            off + ihl,
-            min(n, off + total),
-            plen,
-            src,
-            dst,
-            src,
-            dst,
-            wire_len,
-            direction,
-            suffix,
-        )
+        ip = (off, proto, off + ihl, min(n, off + total), plen)
+        return self._transport(data, ip, (src, dst, src, dst), wire_len, direction, suffix)
 
     def _ipv6(self, data: bytes, off: int, wire_len: int, direction: int) -> str:
         n = len(data)
         if n < off + 40 or data[off] >> 4 != 6:
+            if n <= off or data[off] >> 4 == 6:
+                return f"{_TAG_IP6[direction]} [|ip6] len={wire_len}"
             return f"{_TAG_IP6[direction]} ??? len={wire_len}"
         total = (data[off + 4] << 8 | data[off + 5]) + 40
         if total == 40 and max(wire_len, n) > off + 40:  # jumbogram or offloaded segment
@@ -257,98 +299,114 @@ class TextFormatter:
         src = inet_ntop(AF_INET6, data[off + 8 : off + 24])
         dst = inet_ntop(AF_INET6, data[off + 24 : off + 40])
         suffix = f", ttl {data[off + 7]}, iplen {total}" if self.verbose else ""
+        if proto in _IPV6_CHAIN and fragment != 2:  # the extension chain runs past the capture
+            return f"{_TAG_IP6[direction]} {src} > {dst} [|ip6]"
         if fragment == 2:
-            return f"{_proto_tag(proto, direction)} {src} > {dst} frag, length {plen}{suffix}"
-        end = min(n, off + total)
-        return self._transport(
-            data,
-            off,
-            proto,
-            l4,
-            end,
-            plen,
-            src,
-            dst,
-            f"[{src}]",
-            f"[{dst}]",
-            wire_len,
-            direction,
-            suffix,
-        )
+            frag = ipv6_fragment(data, off)
+            ident, offset = (frag[0], frag[1]) if frag is not None else (0, 0)
+            return (
+                f"{_proto_tag(proto, direction)} {src} > {dst} frag id {ident}, "
+                f"offset {offset}, length {plen}{suffix}"
+            )
+        ip = (off, proto, l4, min(n, off + total), plen)
+        addrs = (src, dst, f"[{src}]", f"[{dst}]")
+        return self._transport(data, ip, addrs, wire_len, direction, suffix)
 
     def _transport(
         self,
         data: bytes,
-        ip: int,
-        proto: int,
-        l4: int,
-        end: int,
-        plen: int,
-        src: str,
-        dst: str,
-        psrc: str,
-        pdst: str,
+        ip: _Ip,
+        addrs: tuple[str, str, str, str],
         wire_len: int,
         direction: int,
         suffix: str,
     ) -> str:
         """The tag and everything after it, once the IP layer is known.
 
-        ``ip`` is where the IP header starts, ``src``/``dst`` are the address texts,
-        ``psrc``/``pdst`` the same as they print before a port (bracketed for IPv6); ``plen`` is
-        the IP payload length from the header, ``end`` the end of the captured part of it.
+        ``ip`` is the IP layer (``_Ip``); ``addrs`` the address texts ``src``, ``dst`` and the
+        same as they print before a port (bracketed for IPv6); ``suffix`` what ``-v`` adds.
         """
+        _, proto, l4, end, plen = ip
+        src, dst, psrc, pdst = addrs
         if proto in (IPPROTO_TCP, IPPROTO_UDP):
             if l4 + 4 > end:
-                return f"{_proto_tag(proto, direction)} ??? len={wire_len}"
+                return self._cut_transport(ip, wire_len, direction, f"{src} > {dst}")
             sport, dport = _PORTS(data, l4)
-            return self._ports(
-                data,
-                ip,
-                proto,
-                l4,
-                end,
-                plen,
-                f"{psrc}:{sport} > {pdst}:{dport}",
-                wire_len,
-                direction,
-                suffix,
-            )
+            endpoints = f"{psrc}:{sport} > {pdst}:{dport}"
+            return self._ports(data, ip, endpoints, wire_len, direction, suffix)
         if proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
             tags = _TAG_ICMP if proto == IPPROTO_ICMP else _TAG_ICMP6
             if l4 + 4 > end:
+                if l4 + min(plen, 4) > end:
+                    return f"{tags[direction]} {src} > {dst} [|icmp]"
                 return f"{tags[direction]} ??? len={wire_len}"
             text = icmp_text(data, l4, end) if proto == IPPROTO_ICMP else icmp6_text(data, l4, end)
             line = f"{tags[direction]} {src} > {dst} {text}, length {plen}{suffix}"
             if self.ascii:
                 line += ascii_lines(data, l4 + 8, end)
             return line
-        line = f"{_proto_tag(proto, direction)} {src} > {dst} length {plen}{suffix}"
+        app = IP_PROTOCOLS.get(proto)
+        found = app(data, l4, end, plen, self._inner) if app is not None else None
+        if found is not None:
+            line = f"{tag(direction, found[0])} {src} > {dst} {found[1]}{suffix}"
+        else:
+            line = f"{_proto_tag(proto, direction)} {src} > {dst} length {plen}{suffix}"
         if self.ascii:
             line += ascii_lines(data, l4, end)
         return line
 
+    def _cut_transport(self, ip: _Ip, wire_len: int, direction: int, endpoints: str) -> str:
+        """The line of a TCP or UDP packet whose header is not all there: ``[|tcp]`` when the
+        capture ends inside it, ``???`` when the IP header says the segment is shorter."""
+        _, proto, l4, end, plen = ip
+        need = 20 if proto == IPPROTO_TCP else 8
+        name = "tcp" if proto == IPPROTO_TCP else "udp"
+        if plen < need and l4 + plen <= end:
+            return f"{_proto_tag(proto, direction)} ??? len={wire_len}"
+        return f"{_proto_tag(proto, direction)} {endpoints} [|{name}]"
+
+    def _inner(self, kind: int, data: bytes, pos: int, end: int, length: int) -> str:
+        """The text of a packet inside a tunnel: its tag name, then its line's endpoints and
+        details (``TCP 10.0.0.1:80 > 10.0.0.2:5000 [S] length 0``)."""
+        if self._depth >= _MAX_DEPTH:
+            return f"length {end - pos}"
+        inner = data[pos:end]
+        self._depth += 1
+        try:
+            if kind == INNER_ETHER:
+                ethertype, off = decode_ethernet(inner)
+            else:
+                ethertype, off = kind, 0
+            wire = max(length, len(inner))
+            if ethertype == ETHERTYPE_IP:
+                line = self._ipv4(inner, off, wire, 0)
+            elif ethertype == ETHERTYPE_IPV6:
+                line = self._ipv6(inner, off, wire, 0)
+            elif ethertype == LINK_TRUNCATED:
+                line = f"{_TAG_BAD[0]} [|ether]"
+            elif ethertype < 0:
+                line = f"{_TAG_BAD[0]} ??? len={len(inner)}"
+            else:
+                name, text = link_text(inner, ethertype, off, wire - off)
+                line = f"{tag(0, name)} {text}"
+        finally:
+            self._depth -= 1
+        close = line.index("]")
+        name, rest = line[5:close].strip(), line[close + 2 :]
+        return rest if rest.startswith(name) else f"{name} {rest}"
+
     def _ports(
-        self,
-        data: bytes,
-        ip: int,
-        proto: int,
-        l4: int,
-        end: int,
-        plen: int,
-        endpoints: str,
-        wire_len: int,
-        direction: int,
-        suffix: str,
+        self, data: bytes, ip: _Ip, endpoints: str, wire_len: int, direction: int, suffix: str
     ) -> str:
         """The line of a TCP or UDP packet, given its endpoint text (``a:p > b:q``).
 
-        Arguments as for ``_transport``; ``endpoints`` replaces the address texts; ``proto`` is 6
-        (TCP) or anything else for UDP.
+        Arguments as for ``_transport``; ``endpoints`` replaces the address texts; the protocol
+        is TCP or, for anything else, UDP.
         """
+        _, proto, l4, end, plen = ip
         if proto == IPPROTO_TCP:
             if l4 + 20 > end:
-                return f"{_TAG_TCP[direction]} ??? len={wire_len}"
+                return self._cut_transport(ip, wire_len, direction, endpoints)
             thl = (data[l4 + 12] >> 4) * 4
             paylen = plen - thl
             if thl < 20 or paylen < 0:
@@ -358,23 +416,25 @@ class TextFormatter:
             pos = l4 + thl
             line = f"{_TAG_TCP[direction]} {endpoints} [{TCP_FLAGS[bits]}]"
             if self.verbose:
-                line += self._tcp_verbose(data, ip, l4, thl, end, bits, paylen, sport, dport)
+                line += self._tcp_verbose(data, ip, thl, bits, paylen)
                 line += f", length {paylen}{suffix}"
             else:
                 line += f" length {paylen}"
             if pos < end:
                 note = None
                 if data[pos] in ANNOTATED_FIRST_BYTES:
-                    note = annotate_tcp(data, pos, end)
+                    note = annotate_tcp(data, pos, end, end < l4 + plen)
                 if note is None and (sport == 53 or dport == 53) and pos + 2 < end:
                     note = dns_summary(data, pos + 2, end, _U16(data, pos)[0])
+                elif note is None and (sport == PORT_BGP or dport == PORT_BGP):
+                    note = TCP_PORTS[PORT_BGP](data, pos, end, paylen, self._inner)
                 if note is not None:
                     line += ": " + note
                 if self.ascii:
                     line += ascii_lines(data, pos, end)
             return line
         if l4 + 8 > end:
-            return f"{_TAG_UDP[direction]} ??? len={wire_len}"
+            return self._cut_transport(ip, wire_len, direction, endpoints)
         sport, dport = _PORTS(data, l4)
         ulen = data[l4 + 4] << 8 | data[l4 + 5]
         if not 8 <= ulen <= plen:
@@ -383,32 +443,26 @@ class TextFormatter:
         stop = min(end, l4 + ulen)
         line = f"{_TAG_UDP[direction]} {endpoints} "
         note = None
-        if sport in DNS_PORTS or dport in DNS_PORTS:
-            note = dns_summary(data, pos, stop, ulen - 8)
+        app = _UDP_PORTS.get(dport) or _UDP_PORTS.get(sport)
+        if app is not None:
+            note = app(data, pos, stop, ulen - 8, self._inner)
+            if note is None and stop < l4 + ulen and pos >= stop:
+                note = f"length {ulen - 8} [|udp]"  # the payload is not captured at all
         line += (note if note is not None else f"length {ulen - 8}") + suffix
         if self.ascii:
             line += ascii_lines(data, pos, stop)
         return line
 
-    def _tcp_verbose(
-        self,
-        data: bytes,
-        ip: int,
-        l4: int,
-        thl: int,
-        end: int,
-        bits: int,
-        paylen: int,
-        sport: int,
-        dport: int,
-    ) -> str:
+    def _tcp_verbose(self, data: bytes, ip: _Ip, thl: int, bits: int, paylen: int) -> str:
         """`` seq A:B, ack C, win W, options [...]`` with numbers relative to the connection."""
+        off, _, l4, end, _ = ip
+        sport, dport = _PORTS(data, l4)
         seq, ack = _TCP_SEQ_ACK(data, l4 + 4)
         win = _U16(data, l4 + 14)[0]
-        if data[ip] >> 4 == 4:
-            src, dst = data[ip + 12 : ip + 16], data[ip + 16 : ip + 20]
+        if data[off] >> 4 == 4:
+            src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
         else:
-            src, dst = data[ip + 8 : ip + 24], data[ip + 24 : ip + 40]
+            src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
         rel_seq, rel_ack = self.flows.relative(src, sport, dst, dport, seq, ack, bool(bits & 16))
         text = f" seq {rel_seq}:{(rel_seq + paylen) & 0xFFFFFFFF}" if paylen else f" seq {rel_seq}"
         if bits & 16:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import struct
 from socket import AF_INET6, inet_ntoa, inet_ntop
 
-from ..decode._const import ETH_P_802_2, ETHERTYPE_ARP, ETHERTYPE_IP, ETHERTYPE_REVARP
+from ..decode._const import (
+    ETH_P_802_2,
+    ETHERTYPE_ARP,
+    ETHERTYPE_IP,
+    ETHERTYPE_OSI,
+    ETHERTYPE_REVARP,
+)
+from ..decode._icmp import ICMP6_ERRORS, ICMP_ERRORS, quoted_packet
+from ._links import osi_text
 
 __all__ = [
     "ETHER_NAMES",
@@ -29,8 +37,8 @@ _U16 = struct.Struct("!H").unpack_from
 _U32 = struct.Struct("!I").unpack_from
 #: TCP timestamp option body: TSval, TSecr.
 TCP_TIMESTAMP = struct.Struct("!II")
-#: struct arphdr for Ethernet/IPv4: hrd, pro, hln, pln, op, sha, spa, tha, tpa.
-ARP_ETHER_IPV4 = struct.Struct("!HHBBH6s4s6s4s")
+#: struct arphdr: hrd, pro, hln, pln, op (the addresses follow, of the sizes hln and pln give).
+ARP_HEADER = struct.Struct("!HHBBH")
 
 
 def _flag_text(bits: int) -> str:
@@ -112,7 +120,12 @@ ETHER_NAMES = {
     0x88F7: "PTP",
     0x9000: "LOOP",
     0x6003: "DNET",
+    ETHERTYPE_OSI: "OSI",
 }
+#: IP protocol -> its name in an ICMP error's quoted packet.
+_QUOTED_NAMES = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 58: "ICMP6", 132: "SCTP"}
+#: The LLC SAP of OSI network-layer PDUs.
+_LLC_OSI = 0xFE
 _ARP_OPS = {1: "Request", 2: "Reply", 3: "ReverseRequest", 4: "ReverseReply"}
 
 
@@ -182,18 +195,24 @@ def icmp_text(data: bytes, pos: int, end: int) -> str:
         pos: where the ICMP header starts; at least 4 bytes must be captured there.
         end: where the captured message ends.
     """
+    if end - pos < 4:
+        return "[|icmp]"
     kind, code = data[pos], data[pos + 1]
     name = ICMP_TYPES.get(kind)
     text = name if name is not None else f"type {kind}"
     if code:
         text += f", code {code}"
-    if kind in _ICMP_ID_SEQ and pos + 8 <= end:
+    if (kind in _ICMP_ID_SEQ or kind == 5 or (kind == 3 and code == 4)) and pos + 8 > end:
+        return f"{text} [|icmp]"
+    if kind in _ICMP_ID_SEQ:
         ident, seq = _U16(data, pos + 4)[0], _U16(data, pos + 6)[0]
         return f"{text}, id {ident}, seq {seq}"
     if kind == 3 and code == 4 and pos + 8 <= end:
-        return f"{text}, mtu {_U16(data, pos + 6)[0]}"
+        text += f", mtu {_U16(data, pos + 6)[0]}"
     if kind == 5 and pos + 8 <= end:
-        return f"{text}, gateway {inet_ntoa(data[pos + 4 : pos + 8])}"
+        text += f", gateway {inet_ntoa(data[pos + 4 : pos + 8])}"
+    if kind in ICMP_ERRORS:
+        return text + quoted_text(data, pos + 8, end)
     return text
 
 
@@ -206,16 +225,24 @@ def icmp6_text(data: bytes, pos: int, end: int) -> str:
         pos: where the ICMPv6 header starts; at least 4 bytes must be captured there.
         end: where the captured message ends.
     """
+    if end - pos < 4:
+        return "[|icmp6]"
     kind, code = data[pos], data[pos + 1]
     name = ICMP6_TYPES.get(kind)
     text = name if name is not None else f"type {kind}"
     if code:
         text += f", code {code}"
-    if kind in _ICMP6_ID_SEQ and pos + 8 <= end:
+    if (kind in _ICMP6_ID_SEQ or kind == 2) and pos + 8 > end:
+        return f"{text} [|icmp6]"
+    if kind in (135, 136, 137) and pos + 24 > end:
+        return f"{text} [|icmp6]"
+    if kind in _ICMP6_ID_SEQ:
         ident, seq = _U16(data, pos + 4)[0], _U16(data, pos + 6)[0]
         return f"{text}, id {ident}, seq {seq}"
     if kind == 2 and pos + 8 <= end:
-        return f"{text}, mtu {_U32(data, pos + 4)[0]}"
+        text += f", mtu {_U32(data, pos + 4)[0]}"
+    if kind in ICMP6_ERRORS:
+        return text + quoted_text(data, pos + 8, end)
     if kind in (135, 136, 137) and pos + 24 <= end:
         target = inet_ntop(AF_INET6, data[pos + 8 : pos + 24])
         if kind == 135:
@@ -226,12 +253,27 @@ def icmp6_text(data: bytes, pos: int, end: int) -> str:
     return text
 
 
-def _mac(raw: bytes) -> str:
-    return raw.hex(":")
+def quoted_text(data: bytes, pos: int, end: int) -> str:
+    """``, inner UDP 10.0.0.1:40000 > 10.0.0.2:53``: the packet an ICMP error quotes at
+    ``pos``; ``, inner [|ip]`` when not even its addresses are captured."""
+    quoted = quoted_packet(data, pos, end)
+    if quoted is None:
+        return ", inner [|ip]"
+    name = _QUOTED_NAMES.get(quoted.proto, f"P{quoted.proto}")
+    src, dst = quoted.src, quoted.dst
+    if quoted.sport is None:
+        marker = f" [|{name.lower()}]" if quoted.truncated else ""
+        return f", inner {name} {src} > {dst}{marker}"
+    if quoted.version == 6:
+        src, dst = f"[{src}]", f"[{dst}]"
+    return f", inner {name} {src}:{quoted.sport} > {dst}:{quoted.dport}"
 
 
 def arp_text(data: bytes, pos: int, length: int) -> str:
     """The text of an ARP line (``ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 28``).
+
+    Any hardware address size is read (IPoIB's 20 bytes, ARCNET's one); the target hardware
+    address of a request prints in parentheses when it is not all zeros, as tcpdump does.
 
     Args:
         data: the buffer.
@@ -239,15 +281,28 @@ def arp_text(data: bytes, pos: int, length: int) -> str:
         length: the length printed (the frame after its link header).
     """
     if len(data) < pos + 8:
-        return f"ARP, length {length}"
-    hrd, pro, hln, pln, op = struct.unpack_from("!HHBBH", data, pos)
+        return f"ARP, length {length} [|arp]"
+    _hrd, pro, hln, pln, op = ARP_HEADER.unpack_from(data, pos)
     opname = _ARP_OPS.get(op, f"op {op}")
-    if hrd == 1 and pro == ETHERTYPE_IP and hln == 6 and pln == 4 and len(data) >= pos + 28:
-        _h, _p, _hl, _pl, _op, sha, spa, _tha, tpa = ARP_ETHER_IPV4.unpack_from(data, pos)
-        if op == 1:
-            return f"ARP, Request who-has {inet_ntoa(tpa)} tell {inet_ntoa(spa)}, length {length}"
-        if op == 2:
-            return f"ARP, Reply {inet_ntoa(spa)} is-at {_mac(sha)}, length {length}"
+    if pro != ETHERTYPE_IP or pln != 4:
+        return f"ARP, {opname}, length {length}"
+    sha = pos + 8
+    spa = sha + hln
+    tha = spa + 4
+    tpa = tha + hln
+    if len(data) < tpa + 4:
+        return f"ARP, {opname}, length {length} [|arp]"
+    if op == 1:
+        target = data[tha:tpa]
+        shown = f" ({target.hex(':')})" if any(target) else ""
+        return (
+            f"ARP, Request who-has {inet_ntoa(data[tpa : tpa + 4])}{shown} "
+            f"tell {inet_ntoa(data[spa:tha])}, length {length}"
+        )
+    if op == 2:
+        return (
+            f"ARP, Reply {inet_ntoa(data[spa:tha])} is-at {data[sha:spa].hex(':')}, length {length}"
+        )
     return f"ARP, {opname}, length {length}"
 
 
@@ -267,7 +322,13 @@ def link_text(data: bytes, ethertype: int, pos: int, length: int) -> tuple[str, 
     if ethertype in (ETHERTYPE_ARP, ETHERTYPE_REVARP):
         text = arp_text(data, pos, length)
         return ("ARP", text) if ethertype == ETHERTYPE_ARP else ("RARP", "R" + text)
+    if ethertype == ETHERTYPE_OSI:
+        return osi_text(data, pos, length)
     if ethertype == ETH_P_802_2:
+        if len(data) < pos + 3:
+            return "LLC", f"LLC, length {length} [|llc]"
+        if data[pos] == data[pos + 1] == _LLC_OSI:
+            return osi_text(data, pos + 3, length - 3)
         if len(data) >= pos + 2:
             return (
                 "LLC",

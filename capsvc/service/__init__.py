@@ -13,7 +13,11 @@ every configuration key. The API (JSON; every route but /healthz needs
   bounded queue per client (a slow client loses only its own packets, counted in the stats);
 - ``GET /v1/capture?interface=IF[&filter=EXPR&duration=S&format=pcap|text&snaplen=N]``: an ad
   hoc capture streamed back, ended by the duration (capped by ``max_duration``) or the client;
-- ``GET /metrics`` (Prometheus text, one ``session`` label per session), ``GET /healthz``.
+- ``GET /v1/files``, ``GET /v1/files/NAME`` (Range), ``DELETE /v1/files/NAME``: the files below
+  the output directory (``_files_api``);
+- ``GET /metrics`` (Prometheus text, one ``session`` label per session), ``GET /healthz``,
+  ``GET /openapi.json`` (every route, from the route table);
+- ``GET /``: the operator page (``_ui``, ``static/``), served without the token.
 
 Errors: 400 bad spec or filter (caret message), 401 token, 403 path outside the output
 directory, 404 unknown session or interface, 409 name taken or limit reached, 503 backend

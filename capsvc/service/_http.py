@@ -1,15 +1,17 @@
 """The HTTP control API over a CaptureService (aiohttp).
 
 Thin IO module: handlers parse the request, call the service, and turn its answers and errors into
-JSON. Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (the scheme in any
-case, RFC 7235; the token compared in constant time). ``GET /v1/sessions/NAME/pcap`` takes
-``filter`` and ``queue`` (the subscriber's queue in packets, at most and by default 4096).
-Request bodies are bounded (``max_request_bytes``) and must arrive within ``idle_timeout``;
-filters are parsed in a worker thread. Error statuses: 400 bad spec, body or filter, 401 no or
-wrong token, 403 path outside a service directory (or through a link, or no regular file), 404
-unknown session, file or interface, 409 name or path taken or limit reached, 413 body too
-large, 503 capture backend not installed, 500 a failure of the host (the message says what).
-Every answer is JSON.
+JSON. Every route but ``/healthz`` and the page's static shell (``_ui``) needs
+``Authorization: Bearer <token>`` (the scheme in any case, RFC 7235; the token compared in
+constant time); ``/metrics`` too unless ``metrics_auth`` is off. The files API (``_files_api``),
+``/openapi.json`` (``_openapi``) and the page add their routes in ``build_app``.
+``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
+packets, at most and by default 4096). Request bodies are bounded (``max_request_bytes``) and
+must arrive within ``idle_timeout``; filters are parsed in a worker thread. Error statuses: 400
+bad spec, body or filter, 401 no or wrong token, 403 path outside a service directory (or
+through a link, or no regular file), 404 unknown session, file or interface, 409 name or path
+taken or limit reached, 413 body too large, 503 capture backend not installed, 500 a failure of
+the host (the message says what). Every answer is JSON.
 """
 
 from __future__ import annotations
@@ -39,12 +41,21 @@ from .._errors import (
 )
 from .._packet import SNAPLEN_DEFAULT, PacketBatch
 from ..sinks._pcap import pcap_header
-from ._metrics import CONTENT_TYPE, SessionSample, metrics_text
+from . import _files_api, _openapi, _ui
+from ._metrics import CONTENT_TYPE, scrape
 from ._outputs import interface_exists
 from ._service import CaptureService, ServiceSession
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, BatchEncoder, Subscriber, Taken
 
-__all__ = ["PCAP_CONTENT_TYPE", "ROUTES", "SERVICE_KEY", "TOKEN_KEY", "TokenRef", "build_app"]
+__all__ = [
+    "METRICS_AUTH_KEY",
+    "PCAP_CONTENT_TYPE",
+    "ROUTES",
+    "SERVICE_KEY",
+    "TOKEN_KEY",
+    "TokenRef",
+    "build_app",
+]
 
 log = logging.getLogger("capsvc.service")
 
@@ -87,14 +98,19 @@ def _error(status: int, message: str) -> web.Response:
 
 #: Where the application keeps its bearer token.
 TOKEN_KEY = web.AppKey("token", TokenRef)
+#: Whether /metrics needs the token.
+METRICS_AUTH_KEY = web.AppKey("metrics_auth", bool)
 
 
-def build_app(service: CaptureService, token: TokenRef) -> web.Application:
+def build_app(
+    service: CaptureService, token: TokenRef, *, metrics_auth: bool = True
+) -> web.Application:
     """Build the aiohttp application.
 
     Args:
         service: the service it controls (started by the caller).
-        token: the bearer token every route but /healthz requires.
+        token: the bearer token every route but /healthz and the page's static shell requires.
+        metrics_auth: /metrics needs the token too (default True).
 
     Returns:
         The application; run it with ``aiohttp.web.AppRunner``.
@@ -104,15 +120,27 @@ def build_app(service: CaptureService, token: TokenRef) -> web.Application:
     )
     app[SERVICE_KEY] = service
     app[TOKEN_KEY] = token
+    app[METRICS_AUTH_KEY] = metrics_auth
     app.add_routes(ROUTES)
+    _ui.setup(app)
+    _files_api.setup(app, service)
+    _openapi.setup(app, metrics_auth=metrics_auth)
     return app
+
+
+def _public(request: web.Request) -> bool:
+    """Served without the token: /healthz, the page's static shell, /metrics if so configured."""
+    path = request.path
+    if path == "/healthz" or _ui.is_shell(path):
+        return True
+    return path == "/metrics" and not request.app[METRICS_AUTH_KEY]
 
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Check the token, then turn every refusal capsvc raises into a JSON error."""
     token = request.app[TOKEN_KEY]
-    if request.path != "/healthz" and not token.check(request.headers.get("Authorization")):
+    if not _public(request) and not token.check(request.headers.get("Authorization")):
         resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="capsvc"'
         return resp
@@ -253,18 +281,7 @@ async def _capture(request: web.Request) -> web.StreamResponse:
 
 @ROUTES.get("/metrics")
 async def _metrics(request: web.Request) -> web.Response:
-    samples = [
-        SessionSample(
-            m.name,
-            m.stats(),
-            len(m.subscribers),
-            m.dropped_by_gone_subscribers + sum(s.dropped for s in m.subscriber_stats()),
-            m.spec.workers,
-        )
-        for m in _service(request).sessions()
-        if m.running
-    ]
-    resp = web.Response(body=metrics_text(samples))
+    resp = web.Response(body=scrape(_service(request)))
     resp.headers["Content-Type"] = CONTENT_TYPE
     return resp
 

@@ -1,25 +1,57 @@
-"""Prometheus exposition of the service's sessions.
+"""Prometheus exposition of the service: its sessions, its build, its process.
 
-Pure module: a collector reads a snapshot function at scrape time and turns it into labelled metric
-families (one family per counter, one sample per session), so nothing is updated on the hot path
-and a stopped session simply disappears from the next scrape.
+Pure module apart from the process collector (which reads /proc at scrape time): a collector
+reads a snapshot function at scrape time and turns it into labelled metric families, so nothing
+is updated on the hot path and a stopped session simply disappears from the next scrape.
+
+Names follow Prometheus's conventions (and ``promtool check metrics``): one ``capsvc_`` prefix,
+snake case, the unit in the name and in base units (``_bytes``, ``_seconds``, ``_packets``),
+``_total`` on counters and only there, help text on every family. Every per-session series
+carries ``session``, ``source`` (afpacket, libpcap, pfring or file) and ``interface`` ("" for
+a file source). Drops are one family, ``capsvc_dropped_packets_total``, told apart by
+``reason``: ``queue`` (the session queue was full), ``kernel`` (the kernel or capture library
+dropped them), ``subscriber`` (a slow live stream client's own queue was full) and ``sink``
+(accepted packets no sink could take, once every sink of the session has failed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from .._packet import Stats
 
-__all__ = ["CONTENT_TYPE", "SessionSample", "SessionsCollector", "metrics_text"]
+if TYPE_CHECKING:
+    from ._managed import ServiceSession
+    from ._service import CaptureService
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DROP_REASONS",
+    "SessionSample",
+    "SessionsCollector",
+    "families",
+    "metrics_text",
+    "registry_of",
+    "sample_of",
+    "scrape",
+]
 
 #: The Content-Type of the Prometheus text format this module writes.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: The values of the ``reason`` label of ``capsvc_dropped_packets_total``.
+DROP_REASONS = ("queue", "kernel", "subscriber", "sink")
+#: Labels of every per-session series.
+SESSION_LABELS = ("session", "source", "interface")
 
 
 class SessionSample(NamedTuple):
@@ -31,33 +63,65 @@ class SessionSample(NamedTuple):
         subscribers: live stream subscribers attached now.
         subscriber_dropped: packets dropped by its subscribers' queues (gone ones included).
         workers: its worker processes (1 for an in-process session).
+        source: the source type (the ``source`` label).
+        interface: the interface ("" for a file source).
+        queue_capacity: the session queue's capacity in packets (summed over workers).
+        sink_dropped: accepted packets no sink took because every sink had failed.
+        started: when it started (seconds since the epoch); 0 if unknown.
     """
 
     name: str
     stats: Stats
-    subscribers: int
-    subscriber_dropped: int
-    workers: int
+    subscribers: int = 0
+    subscriber_dropped: int = 0
+    workers: int = 1
+    source: str = ""
+    interface: str = ""
+    queue_capacity: int = 0
+    sink_dropped: int = 0
+    started: float = 0.0
 
 
-#: (metric name, help, Stats field) of the per-session counters.
-_COUNTERS = (
-    ("capsvc_session_packets", "Packets accepted into the session queue.", "packets"),
-    ("capsvc_session_bytes", "Wire bytes of the accepted packets.", "bytes"),
-    (
-        "capsvc_session_dropped_queue",
-        "Packets dropped because the session queue was full.",
-        "dropped",
-    ),
-    (
-        "capsvc_session_dropped_kernel",
-        "Packets the kernel or capture library dropped.",
-        "kernel_dropped",
-    ),
-    ("capsvc_session_filtered", "Packets rejected by the session filter.", "filtered"),
-    ("capsvc_session_sink_errors", "Sink failures (a failed sink is disabled).", "sink_errors"),
-    ("capsvc_session_written", "Packets handed to the sinks.", "written"),
-)
+def _sink_dropped(stats: Stats, all_failed: bool) -> int:
+    """Accepted packets neither queued nor written, once nothing can write them any more.
+
+    While a sink works the difference is only the batch the writer holds in hand, on its way:
+    not a drop, so it counts only once every sink has failed (from then on it only grows).
+    """
+    if not all_failed:
+        return 0
+    return max(0, stats.packets - stats.written - stats.queued)
+
+
+def sample_of(managed: ServiceSession) -> SessionSample:
+    """The sample of one running session of the service.
+
+    For a worker group the sink drops count once every sink of every worker has failed (the
+    workers report their counters summed).
+    """
+    from .._session import SOURCE_QUEUE_DEFAULT
+
+    stats = managed.stats()
+    spec = managed.spec
+    if managed.session is not None:
+        capacity = managed.session.bufsize
+        all_failed = managed.session.sinks_failed.is_set()
+    else:
+        capacity = (spec.queue_size or SOURCE_QUEUE_DEFAULT) * spec.workers
+        all_failed = stats.sink_errors >= spec.workers * max(1, len(spec.sinks))
+    return SessionSample(
+        name=managed.name,
+        stats=stats,
+        subscribers=len(managed.subscribers),
+        subscriber_dropped=managed.dropped_by_gone_subscribers
+        + sum(s.dropped for s in managed.subscriber_stats()),
+        workers=spec.workers,
+        source=spec.source.type,
+        interface=spec.source.interface,
+        queue_capacity=capacity,
+        sink_dropped=_sink_dropped(stats, all_failed),
+        started=managed.started,
+    )
 
 
 class SessionsCollector:
@@ -72,54 +136,127 @@ class SessionsCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (called by the registry on every scrape)."""
-        samples = self._snapshot()
-        yield from families(samples)
+        yield from families(self._snapshot())
 
     def describe(self) -> Iterable[Metric]:
         """No fixed description: the families are built at scrape time."""
         return ()
 
 
+#: (name, help, Stats field) of the per-session counters.
+_COUNTERS = (
+    (
+        "capsvc_received_packets_total",
+        "Packets the source's kernel or library reported as received.",
+        "received",
+    ),
+    ("capsvc_accepted_packets_total", "Packets accepted into the session queue.", "packets"),
+    ("capsvc_accepted_bytes_total", "Wire bytes of the packets accepted.", "bytes"),
+    ("capsvc_filtered_packets_total", "Packets the session filter rejected.", "filtered"),
+    ("capsvc_written_packets_total", "Accepted packets handed to at least one sink.", "written"),
+    ("capsvc_sink_errors_total", "Sink failures (a failed sink is disabled).", "sink_errors"),
+)
+
+
+def _labels(s: SessionSample) -> list[str]:
+    return [s.name, s.source, s.interface]
+
+
 def families(samples: Sequence[SessionSample]) -> list[Metric]:
-    """Build the metric families for a list of session samples.
+    """Build the session metric families for a list of samples.
 
     Returns:
-        One family per counter or gauge, each with one sample labelled ``session`` per session.
+        ``capsvc_sessions`` and one family per counter or gauge, each with one sample per
+        session (the drops: one per session and reason).
     """
     out: list[Metric] = []
     sessions = GaugeMetricFamily("capsvc_sessions", "Capture sessions running.")
     sessions.add_metric([], len(samples))
     out.append(sessions)
     for name, doc, field in _COUNTERS:
-        counter = CounterMetricFamily(name, doc, labels=["session"])
+        counter = CounterMetricFamily(name, doc, labels=SESSION_LABELS)
         for s in samples:
-            counter.add_metric([s.name], getattr(s.stats, field))
+            counter.add_metric(_labels(s), getattr(s.stats, field))
         out.append(counter)
-    queued = GaugeMetricFamily(
-        "capsvc_session_queued", "Packets waiting in the session queue.", labels=["session"]
+    dropped = CounterMetricFamily(
+        "capsvc_dropped_packets",
+        "Packets lost, by reason: queue (the session queue was full), kernel (dropped by the "
+        "kernel or capture library), subscriber (a live stream client's queue was full), "
+        "sink (every sink of the session had failed).",
+        labels=[*SESSION_LABELS, "reason"],
     )
-    subs = GaugeMetricFamily(
-        "capsvc_session_subscribers", "Live stream subscribers attached.", labels=["session"]
-    )
-    workers = GaugeMetricFamily(
-        "capsvc_session_workers", "Worker processes of the session.", labels=["session"]
-    )
-    sub_dropped = CounterMetricFamily(
-        "capsvc_session_subscriber_dropped",
-        "Packets dropped by slow live stream subscribers' queues.",
-        labels=["session"],
-    )
+    gauges = {
+        "queued": GaugeMetricFamily(
+            "capsvc_queued_packets", "Packets waiting in the session queue.", labels=SESSION_LABELS
+        ),
+        "capacity": GaugeMetricFamily(
+            "capsvc_queue_capacity_packets",
+            "Capacity of the session queue; beyond it, packets are dropped (reason=queue).",
+            labels=SESSION_LABELS,
+        ),
+        "subscribers": GaugeMetricFamily(
+            "capsvc_subscribers", "Live stream subscribers attached.", labels=SESSION_LABELS
+        ),
+        "workers": GaugeMetricFamily(
+            "capsvc_worker_processes", "Worker processes of the session.", labels=SESSION_LABELS
+        ),
+        "started": GaugeMetricFamily(
+            "capsvc_session_start_time_seconds",
+            "When the session started, in seconds since the epoch.",
+            labels=SESSION_LABELS,
+        ),
+    }
     for s in samples:
-        queued.add_metric([s.name], s.stats.queued)
-        subs.add_metric([s.name], s.subscribers)
-        workers.add_metric([s.name], s.workers)
-        sub_dropped.add_metric([s.name], s.subscriber_dropped)
-    out += [queued, subs, workers, sub_dropped]
+        labels = _labels(s)
+        for reason, value in zip(
+            DROP_REASONS,
+            (s.stats.dropped, s.stats.kernel_dropped, s.subscriber_dropped, s.sink_dropped),
+            strict=True,
+        ):
+            dropped.add_metric([*labels, reason], value)
+        gauges["queued"].add_metric(labels, s.stats.queued)
+        gauges["capacity"].add_metric(labels, s.queue_capacity)
+        gauges["subscribers"].add_metric(labels, s.subscribers)
+        gauges["workers"].add_metric(labels, s.workers)
+        gauges["started"].add_metric(labels, s.started)
+    out.append(dropped)
+    out += gauges.values()
     return out
 
 
+class _BuildInfo:
+    """``capsvc_build_info{version,python}``: always 1, labelled with what runs."""
+
+    def collect(self) -> Iterator[Metric]:
+        import platform
+
+        from .. import __version__
+
+        info = InfoMetricFamily("capsvc_build", "The capsvc version running.")
+        info.add_metric([], {"version": __version__, "python": platform.python_version()})
+        yield info
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()
+
+
+def registry_of(snapshot: Callable[[], Sequence[SessionSample]]) -> CollectorRegistry:
+    """A registry with everything ``/metrics`` shows.
+
+    The sessions (from ``snapshot``), ``capsvc_build_info``, and prometheus-client's process
+    collector (``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+    ``process_open_fds``, ...) and platform collector (``python_info``).
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SessionsCollector(snapshot))
+    registry.register(_BuildInfo())
+    registry.register(ProcessCollector(registry=None))
+    registry.register(PlatformCollector(registry=None))
+    return registry
+
+
 def metrics_text(samples: Sequence[SessionSample]) -> bytes:
-    """Render samples in the Prometheus text format (a fresh registry per call).
+    """Render samples, the build and the process in the Prometheus text format.
 
     Args:
         samples: one per running session.
@@ -127,6 +264,9 @@ def metrics_text(samples: Sequence[SessionSample]) -> bytes:
     Returns:
         The exposition text, UTF-8.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SessionsCollector(lambda: samples))
-    return generate_latest(registry)
+    return generate_latest(registry_of(lambda: samples))
+
+
+def scrape(service: CaptureService) -> bytes:
+    """The ``/metrics`` text of a service: every running session, the build, the process."""
+    return metrics_text([sample_of(m) for m in service.sessions() if m.running])

@@ -12,6 +12,7 @@ import struct
 from collections.abc import Callable
 from typing import IO
 
+from .._accel import speedups
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
 from ._io import write_all
 
@@ -34,6 +35,10 @@ PCAP_MAGIC_NANO = 0xA1B23C4D
 _pack_record = PCAP_RECORD.pack
 
 
+#: The C record encoder, when built.
+_C = speedups()
+
+
 def pcap_header(
     snaplen: int = 0, linktype: int = LinkType.RAW, *, nanosecond: bool = False
 ) -> bytes:
@@ -48,7 +53,16 @@ def encode_records(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False
     incl_len is min(len(data), snaplen); orig_len is the packet's wire length (never less than
     incl_len), so a truncated packet still says how long it was. Values a pcap record cannot
     hold (a time before 1970 or after 2106, a wire length of 4 GiB or more) are clamped.
+    Runs the C version (``capsvc._accel``) when it is built.
     """
+    if _C is not None and type(batch) is list:
+        records: bytes = _C.encode_records(batch, snaplen, nanosecond)
+        return records
+    return encode_records_py(batch, snaplen, nanosecond=nanosecond)
+
+
+def encode_records_py(batch: PacketBatch, snaplen: int, *, nanosecond: bool = False) -> bytes:
+    """``encode_records`` in pure Python (the reference the C version is tested against)."""
     try:
         return _encode(batch, snaplen, nanosecond)
     except struct.error:

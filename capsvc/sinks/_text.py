@@ -1,7 +1,8 @@
-"""The text log sink: tcpdump-style lines, one per packet (formatting lives in ``_textfmt``)."""
+"""The text log sink: one line per packet (formatting lives in ``capsvc.format``; docs/text.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import IO
 
 from .._packet import Direction, LinkType, PacketBatch
@@ -27,6 +28,9 @@ class TextWriter:
         linktype: the link type of the frames (a LinkType or a pcap LINKTYPE_ number).
         max_flows: TCP connections remembered for relative sequence numbers in verbose mode
             (least recently seen forgotten first); default 4096.
+        interfaces: interface index -> name, printed after the time stamp on link types that
+            carry the interface (LINUX_SLL2, as ``-i any`` captures; ``ifN`` when unmapped).
+            None (the default) prints no interface. See docs/text.md for the line layout.
     """
 
     def __init__(
@@ -37,9 +41,12 @@ class TextWriter:
         *,
         linktype: LinkType | int = LinkType.RAW,
         max_flows: int = DEFAULT_MAX_FLOWS,
+        interfaces: Mapping[int, str] | None = None,
     ) -> None:
         self.stream = stream
-        self.formatter = TextFormatter(linktype, verbose=verbose, ascii=ascii, max_flows=max_flows)
+        self.formatter = TextFormatter(
+            linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+        )
 
     @property
     def verbose(self) -> bool:

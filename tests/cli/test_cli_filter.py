@@ -22,6 +22,37 @@ def test_prints_the_normalized_expression(capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out == "tcp port 443 and not host 10.0.0.1\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "grouping"),
+    [
+        (["tcp or udp and port 53"], "(tcp or udp) and port 53"),
+        (["-d", "not tcp or udp and host 10.0.0.1"], "(not tcp or udp) and host 10.0.0.1"),
+        (["tcp and port 80 or udp"], "(tcp and port 80) or udp"),
+    ],
+)
+def test_says_how_and_or_are_grouped(
+    argv: list[str], grouping: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libpcap's equal precedence, said on stderr. Mutation: and binding tighter than or."""
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"read as: {grouping}\n"
+    if "-d" not in argv:
+        assert captured.out == grouping + "\n"
+
+
+@pytest.mark.parametrize("expr", ["tcp or udp", "(tcp or udp) and port 53", "tcp port 80 and ip"])
+def test_no_grouping_note_without_a_mix(expr: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([expr]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_nesting_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """Observed: 500 added terms ended in a RecursionError traceback."""
+    assert run(["ip[0]" + " + 1" * 500 + " = 1"]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
 def test_dump(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["-d", "ip"]) == 0
     assert capsys.readouterr().out == (
@@ -42,7 +73,7 @@ def test_dump_for_a_link_type(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["tcp", "port", "0"], "port 0 outside 1-65535"),
+        (["tcp", "port", "65536"], "port 65536 outside 0-65535"),
         (["-d", "(tcp"], "unclosed '('"),
         (["--linktype", "raw", "vlan"], "'vlan' needs Ethernet frames"),
         (["--linktype", "token-ring", "ip"], "unknown link type"),

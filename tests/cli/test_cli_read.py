@@ -219,3 +219,24 @@ def test_progress_line_on_a_terminal_for_a_long_read() -> None:
     os.close(primary)
     assert b"\rread " in seen and b"packets/s" in seen
     assert b"50 packets read, 50 matched, 50 written" in seen
+
+
+@pytest.mark.parametrize("expr", ["greater 100", "less 80", "len >= 118", "tcp and greater 100"])
+def test_length_primitives_compare_the_wire_length_of_cut_frames(tmp_path: Path, expr: str) -> None:
+    """A frame cut by the snaplen keeps its wire length, and ``len``/``greater``/``less`` see
+    that, as tcpdump does (mutation: matching on ``len(data)`` keeps none of the cut frames)."""
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-s", "60", str(ROOT / "config" / "sample.pcap"), str(cut)],
+                   check=True)  # fmt: skip
+    theirs = subprocess.run(
+        ["tcpdump", "-n", "--count", "-r", str(cut), expr], capture_output=True, text=True
+    )
+    expected = int(theirs.stdout.split()[0])
+    out = tmp_path / "out.pcap"
+    done = capsvc("read", "-r", str(cut), "-w", str(out), expr)
+    assert done.returncode == 0, done.stderr
+    count = subprocess.run(
+        ["tcpdump", "-n", "--count", "-r", str(out)], capture_output=True, text=True
+    )
+    assert int(count.stdout.split()[0]) == expected
+    assert expected > 0 or expr == "less 80"

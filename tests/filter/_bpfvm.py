@@ -20,12 +20,14 @@ def run(
     program: Sequence[tuple[int, int, int, int]],
     data: bytes,
     vlan_tci: int | None = None,
+    wire_len: int | None = None,
 ) -> bool | None:
     """True/False as bpf_filter would answer, None when a load went past the end.
 
     ``vlan_tci`` is the 802.1Q tag the Linux kernel keeps in a packet's metadata (None: no tag
     there); absolute loads of SKF_AD_VLAN_TAG / SKF_AD_VLAN_TAG_PRESENT read it as the kernel
-    does.
+    does. ``wire_len`` is the packet's length on the wire, which ``ld #pktlen`` reads (default
+    the frame's length).
     """
     a = x = 0
     mem = [0] * 16
@@ -40,7 +42,7 @@ def run(
             if mode == 0x00:
                 value = k
             elif mode == 0x80:
-                value = n
+                value = n if wire_len is None else wire_len
             elif mode == 0x60:
                 value = mem[k]
             elif mode == 0xA0:  # ldxb 4*([k]&0xf)

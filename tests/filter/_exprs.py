@@ -216,6 +216,75 @@ PRIMITIVES = [
     "icmp[icmptype] = 8 and icmp[icmpcode] = 0",
 ]
 
+#: Every form of syntax beyond the basic grammar, checked on every link type.
+NEW_SYNTAX = [
+    "port 0",
+    "port http",
+    "tcp port ssh",
+    "udp port domain",
+    "portrange 20-ftp",
+    "portrange 53",
+    "ip proto ospf",
+    "net 10",
+    "net 192.168",
+    "net 10.0.0.0 mask 255.255",
+    "host 10.0",
+    "host 0x0a000001",
+    "dst 167772162",
+    "ip6 host ::1/128",
+    "ether host ab.cd.ef.00.00.01",
+    "ether src 0200.0000.000b",
+    "ether dst 02-00-00-00-00-0a",
+    "length > 100",
+    "less 60 or greater 1000",
+    "broadcast",
+    "multicast",
+    "ether broadcast or ether multicast",
+    "ip broadcast",
+    "ip multicast",
+    "ip6 multicast",
+    "inbound",
+    "outbound",
+    "ifindex 3",
+    "mpls",
+    "mpls 100 and ip",
+    "mpls and mpls and ip6",
+    "pppoed",
+    "pppoes and ip",
+    "pppoes 5",
+    "llc",
+    "llc u",
+    "byte 9 = 6",
+    "byte 0 > 0x44",
+    "ah or esp or pim",
+    "vrrp or igrp",
+    "atalk or aarp",
+    "ipx",
+    "stp",
+    "iso",
+    "clnp",
+    "isis proto 0x12",
+    "l2",
+    "decnet",
+    "decnet host 1.1",
+    "decnet src 50.764",
+    "ether proto \\aarp",
+    "link proto 0x86dd",
+    "wlan type data",
+    "wlan addr1 ff:ff:ff:ff:ff:ff",
+    "wlan host 02:00:00:00:00:0a",
+    "wlan dir fromds",
+    "vlan and wlan type data",
+    # and/or of equal precedence, from the left (each reads otherwise with "and" tighter)
+    "tcp or udp and port 53",
+    "port 80 and tcp or udp",
+    "not tcp or udp and host 10.0.0.1",
+    "ip and tcp or ip6 and udp",
+    "arp or ip and not icmp",
+    "host 10.0.0.1 or host 10.0.0.2 and port 80 or port 443",
+    "tcp port 80 or 443 and host 10.0.0.1",
+]
+
 HAND = [
     *PRIMITIVES,
     "tcp port 443",
@@ -322,7 +391,7 @@ def generated(count: int, seed: int = 7) -> list[str]:
     return out
 
 
-EXPRESSIONS = list(dict.fromkeys(HAND + generated(60)))
+EXPRESSIONS = list(dict.fromkeys(HAND + NEW_SYNTAX + generated(60)))
 
 
 def large(count: int = 3, terms: int = 40, seed: int = 11) -> list[str]:

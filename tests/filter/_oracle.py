@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from capsvc.sources.libpcap._ffi import (
-    PCAP_NETMASK_UNKNOWN,
     bpf_insn,
     bpf_program,
     lib,
@@ -31,14 +30,14 @@ class Compiled:
     def __init__(
         self, expr: str, dlt: int, *, optimize: bool = True, snaplen: int = 262144
     ) -> None:
+        # The netmask is 0, as tcpdump passes when it reads a file: "ip broadcast" then means
+        # 0.0.0.0 or 255.255.255.255 (capsvc's reading), instead of an error.
         so = lib()
         self._so = so
         handle = so.pcap_open_dead(dlt, snaplen)
         self.prog = bpf_program()
         try:
-            rc = so.pcap_compile(
-                handle, ctypes.byref(self.prog), expr.encode(), int(optimize), PCAP_NETMASK_UNKNOWN
-            )
+            rc = so.pcap_compile(handle, ctypes.byref(self.prog), expr.encode(), int(optimize), 0)
             if rc != 0:
                 raise OracleError(so.pcap_geterr(handle).decode(errors="replace"))
         finally:
@@ -52,14 +51,16 @@ class Compiled:
             for i in range(p.bf_len)
         ]
 
-    def verdicts(self, packets: Sequence[bytes]) -> list[bool]:
-        """pcap_offline_filter on each frame (caplen = len = the frame's length)."""
+    def verdicts(self, packets: Sequence[bytes], wire: Sequence[int] | None = None) -> list[bool]:
+        """pcap_offline_filter on each frame (caplen = the frame's length, len = its length on
+        the wire: ``wire`` or the same)."""
         flt = self._so.pcap_offline_filter
         hdr = self._hdr
         ref, prog = ctypes.byref(hdr), ctypes.byref(self.prog)
         out = []
-        for data in packets:
-            hdr.caplen = hdr.len = len(data)
+        for i, data in enumerate(packets):
+            hdr.caplen = len(data)
+            hdr.len = len(data) if wire is None else wire[i]
             out.append(flt(prog, ref, data) != 0)
         return out
 
@@ -68,12 +69,18 @@ class Compiled:
 
 
 def run_program(
-    program: Sequence[tuple[int, int, int, int]], packets: Sequence[bytes]
+    program: Sequence[tuple[int, int, int, int]],
+    packets: Sequence[bytes],
+    wire: Sequence[int] | None = None,
 ) -> list[bool]:
-    """Run a classic BPF program through libpcap's interpreter (bpf_filter) on each frame."""
+    """Run a classic BPF program through libpcap's interpreter (bpf_filter) on each frame
+    (``wire``: each frame's length on the wire, which ``len`` reads; default its length)."""
     arr = (bpf_insn * len(program))(*[bpf_insn(c, t, f, k) for c, t, f, k in program])
     run = lib().bpf_filter
-    return [run(arr, data, len(data), len(data)) != 0 for data in packets]
+    return [
+        run(arr, data, len(data) if wire is None else wire[i], len(data)) != 0
+        for i, data in enumerate(packets)
+    ]
 
 
 @functools.cache

@@ -119,10 +119,84 @@ def network_packet(rng: random.Random) -> tuple[int, bytes]:
     )
 
 
-def frame(rng: random.Random, linktype: LinkType) -> tuple[bytes, bool]:
-    """One frame of ``linktype`` and whether it was cut short."""
+_PPP_TYPES = {ETH_IP: 0x0021, ETH_IP6: 0x0057, 0x8847: 0x0281}
+
+
+def _wlan(rng: random.Random, ethertype: int, payload: bytes) -> bytes:
+    """An 802.11 frame: management, control or data (QoS or not, every DS combination), data
+    frames carrying LLC/SNAP (sometimes a VLAN tag inside) or a bare 802.2 SAP."""
+    kind = rng.random()
+    addrs = [mac(rng.choice([*MACS, "12:34:56:78:9a:bc"])) for _ in range(4)]
+    fc1 = rng.randrange(4) | rng.choice([0, 0, 0x40, 0x10])
+    if kind < 0.15:  # management
+        fc0 = rng.choice([0x80, 0x40, 0x50, 0x00, 0xB0, 0xC0])
+        return bytes([fc0, fc1 & 0xFC]) + b"\0\0" + b"".join(addrs[:3]) + b"\0\0" + b"x" * 12
+    if kind < 0.3:  # control
+        fc0 = rng.choice([0xD4, 0xC4, 0xB4, 0xA4, 0x84, 0x94])
+        body = addrs[0] if fc0 in (0xD4, 0xC4) else addrs[0] + addrs[1]
+        return bytes([fc0, fc1 & 0xFC]) + b"\0\0" + body
+    qos = rng.random() < 0.4
+    fc0 = rng.choice([0x88, 0xC8]) if qos else rng.choice([0x08, 0x08, 0x48, 0x28])
+    head = bytes([fc0, fc1]) + b"\0\0" + b"".join(addrs[:3]) + b"\0\0"
+    if fc1 & 3 == 3 and rng.random() < 0.5:
+        head += addrs[3]
+    if qos:
+        head += b"\0\0"
+    r = rng.random()
+    if r < 0.1:
+        llc = bytes([rng.choice([0x42, 0x06, 0xFE, 0xE0]), 0x42, 0x03])
+        return head + llc + payload[:20]
+    if r < 0.18:
+        vid = rng.choice([5, 100])
+        llc = b"\xaa\xaa\x03\0\0\0" + struct.pack("!HHH", 0x8100, vid, ethertype)
+        return head + llc + payload
+    return head + b"\xaa\xaa\x03\0\0\0" + struct.pack("!H", ethertype) + payload
+
+
+def _radiotap(rng: random.Random, inner: bytes) -> bytes:
+    """A radiotap header (some with TSFT, flags with or without data padding, an extended
+    bitmap) in front of an 802.11 frame, padding the frame body when the flags say so."""
+    shape = rng.choice(["none", "flags", "tsft", "rate", "ext"])
+    pad = rng.random() < 0.4
+    flags = 0x20 if pad else 0x00
+    if shape == "none":
+        present, fields = 0, b""
+    elif shape == "flags":
+        present, fields = 0x02, bytes([flags])
+    elif shape == "tsft":
+        present, fields = 0x03, bytes(8) + bytes([flags])
+    elif shape == "rate":
+        present, fields = 0x06, bytes([flags, 0x16])
+    else:
+        present, fields = 0x80000002, struct.pack("<I", 0x20) + bytes([flags, 0])
+    header = struct.pack("<BBHI", 0, 0, 8 + len(fields), present) + fields
+    data = len(inner) > 1 and inner[0] & 0x0C == 0x08
+    if pad and data and shape in ("flags", "tsft", "rate"):
+        # The frame body starts at the next multiple of 4 of the packet (as libpcap reads it).
+        hdrlen = 26 if inner[0] & 0x80 else 24
+        end = len(header) + hdrlen
+        inner = inner[:hdrlen] + b"\0" * (-end % 4) + inner[hdrlen:]
+    return header + inner
+
+
+def _build(rng: random.Random, linktype: LinkType) -> bytes:
+    """One whole frame of ``linktype``."""
     ethertype, payload = network_packet(rng)
-    if linktype == LinkType.ETHERNET:
+    if linktype in (LinkType.PPP, LinkType.PPP_HDLC):
+        proto = _PPP_TYPES.get(ethertype, rng.choice([0xC021, 0x8021, 0x0023, ethertype]))
+        out = b"\xff\x03" + struct.pack("!H", proto) + payload
+    elif linktype == LinkType.C_HDLC:
+        proto = rng.choice([ethertype, ethertype, 0xFEFE, 0x8847, 0x8035])
+        out = bytes([rng.choice([0x0F, 0x8F]), 0]) + struct.pack("!H", proto) + payload
+    elif linktype == LinkType.SLIP:
+        out = bytes([rng.randrange(2)]) + bytes(15) + ip_packet(rng)
+    elif linktype == LinkType.NFLOG:
+        out = bytes([rng.choice([2, 10]), 0, 0, 0]) + struct.pack("<HH", 8, 9) + payload
+    elif linktype in (LinkType.IEEE802_11, LinkType.IEEE802_11_RADIO):
+        out = _wlan(rng, ethertype, payload)
+        if linktype == LinkType.IEEE802_11_RADIO:
+            out = _radiotap(rng, out)
+    elif linktype == LinkType.ETHERNET:
         r = rng.random()
         src, dst = rng.choice(MACS), rng.choice(MACS)
         if r < 0.05:  # 802.3 length + LLC
@@ -153,7 +227,12 @@ def frame(rng: random.Random, linktype: LinkType) -> tuple[bytes, bool]:
             out = ip_packet(rng)
         if linktype == LinkType.IPV6 and out[0] >> 4 == 4 and rng.random() < 0.8:
             out = ip_packet(rng)
-    out = bytes(out)
+    return bytes(out)
+
+
+def frame(rng: random.Random, linktype: LinkType) -> tuple[bytes, bool]:
+    """One frame of ``linktype`` and whether it was cut short."""
+    out = _build(rng, linktype)
     if rng.random() < 0.15:
         cut = rng.randrange(0, len(out))
         return out[:cut], True
@@ -163,6 +242,25 @@ def frame(rng: random.Random, linktype: LinkType) -> tuple[bytes, bool]:
 def frames(linktype: LinkType, count: int, seed: int = 1) -> tuple[list[bytes], set[int]]:
     """``count`` frames of ``linktype`` (the same for the same seed) and the indexes of the
     truncated ones."""
+    made, cut, _ = captured(linktype, count, seed)
+    return made, cut
+
+
+def captured(
+    linktype: LinkType, count: int, seed: int = 1
+) -> tuple[list[bytes], set[int], list[int]]:
+    """As ``frames``, with each frame's length on the wire: half of the truncated frames were
+    cut by a snapshot length (their wire length is the whole frame's), the others are
+    malformed (the wire length is what was captured)."""
     rng = random.Random(f"{seed}-{int(linktype)}")
-    made = [frame(rng, linktype) for _ in range(count)]
-    return [f for f, _ in made], {i for i, (_, cut) in enumerate(made) if cut}
+    snap = random.Random(f"snap-{seed}-{int(linktype)}")
+    made, cut, wire = [], set(), []
+    for i in range(count):
+        whole = _build(rng, linktype)
+        data = whole
+        if rng.random() < 0.15:
+            data = whole[: rng.randrange(0, len(whole))]
+            cut.add(i)
+        made.append(data)
+        wire.append(len(whole) if i in cut and snap.random() < 0.5 else len(data))
+    return made, cut, wire

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import struct
 
 import pytest
 from _helpers import (
@@ -41,6 +42,7 @@ MAPPED = ipv6("::ffff:10.0.0.1", "::1", udp(1, 2))
 LATER_FRAGMENT = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), flags_frag=0x0004)
 FIRST_FRAGMENT = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), flags_frag=0x2000)
 OPTIONS = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), options=b"\x94\x04\x00\x00")
+UDP_OTHER = ipv4("10.0.0.3", "10.0.0.1", udp(5000, 5353))
 
 
 def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
@@ -90,9 +92,15 @@ def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
         ("portrange 444-500", TCP443, False),
         ("tcp port 443 and host 10.0.0.2", TCP443, True),
         ("tcp port 443 host 10.0.0.2", TCP443, True),  # juxtaposition is and
-        ("udp or tcp and port 53", TCP443, False),  # and binds tighter than or
-        ("udp or tcp and port 53", UDP53, True),
+        # and/or have equal precedence and group from the left, as in libpcap: each row below
+        # gives the other verdict if "and" bound tighter (the mutation these rows catch).
+        ("udp or tcp and port 53", UDP_OTHER, False),
+        ("tcp or udp and port 53", TCP443, False),
+        ("tcp and port 53 or udp", UDP_OTHER, True),
+        ("udp and port 53 or tcp and port 443", UDP53, False),
+        ("udp or tcp and port 443", TCP443, True),
         ("(udp or tcp) and port 443", TCP443, True),
+        ("udp or (tcp and port 53)", UDP_OTHER, True),
         ("not tcp", TCP443, False),
         ("not tcp and ip", UDP53, True),  # not binds tightest
         ("not (tcp and ip)", UDP53, True),
@@ -112,6 +120,27 @@ def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
         ("len >= 41", TCP443, False),
         ("ip[9] = 6 and ip[2:2] = len", TCP443, True),
         ("ip[2:2] / 0x4 * 4 = 40", TCP443, True),
+        ("port 0", ipv4("10.0.0.1", "10.0.0.2", udp(0, 9)), True),
+        ("port http", ipv4("10.0.0.1", "10.0.0.2", tcp(1, 80)), True),
+        ("port http", ipv4("10.0.0.1", "10.0.0.2", udp(1, 80)), False),  # http: TCP only
+        ("port domain", UDP53, True),
+        ("tcp port ssh", TCP6, True),
+        ("portrange ftp-data-ftp", ipv4("10.0.0.1", "10.0.0.2", tcp(21, 1)), True),
+        ("ip proto ospf", ipv4("10.0.0.1", "10.0.0.2", b"", proto=89), True),
+        ("net 10", UDP53, True),
+        ("net 10.0", UDP53, True),
+        ("net 10.1", UDP53, False),
+        ("host 0x0a000002", TCP443, True),
+        ("dst host 167772162", TCP443, True),
+        ("ip multicast", ipv4("10.0.0.1", "224.0.0.251", udp(5353, 5353)), True),
+        ("ip multicast", TCP443, False),
+        ("ip broadcast", ipv4("10.0.0.1", "255.255.255.255", udp(68, 67)), True),
+        ("ip6 multicast", ipv6("fe80::1", "ff02::1", icmp6(135)), True),
+        ("ip6 multicast", TCP6, False),
+        ("ah", ipv4("10.0.0.1", "10.0.0.2", b"", proto=51), True),
+        ("byte 9 = 6", TCP443, True),
+        ("byte 0 & 0x0f", TCP443, True),
+        ("byte 0 < 0x40", TCP443, False),
     ],
 )
 def test_meaning(expr: str, frame: bytes, verdict: bool) -> None:
@@ -184,13 +213,18 @@ def test_match_never_raises(data: bytes) -> None:
         (LinkType.LINUX_SLL2, "not (icmp6[icmp6type] = 128 or ip[2:2] << ip[0] > len)"),
         (LinkType.NULL, "not portrange 1-1000 and len - 10 > ip[8:4] % (ip[9] - 6)"),
     ):
-        assert m(expr, linktype).match(data) in (True, False)
-    assert m("not tcp").match(memoryview(data)) in (True, False)  # type: ignore[arg-type]
+        # A bool, not merely something that compares equal to one (0, None, 1 would pass an
+        # "in (True, False)" check).
+        assert type(m(expr, linktype).match(data)) is bool
+        assert type(m(expr, linktype).match(data, len(data) + 100)) is bool
+    assert type(m("not tcp").match(memoryview(data))) is bool  # type: ignore[arg-type]
 
 
 def test_matcher_exposes_its_source_and_is_cheap_to_call() -> None:
     matcher = m("tcp port 443", LinkType.ETHERNET)
-    assert "def match(d)" in matcher.source
+    assert "def match(d, n=None)" in matcher.source
+    assert "n is None" not in matcher.source  # the wire length costs only where it is read
+    assert not matcher.wire_length
     assert "for " not in matcher.source  # no loops: straight-line byte tests
     assert matcher.match is matcher.match  # a plain function attribute, no bound method
     assert repr(matcher) == "Matcher('tcp port 443', ETHERNET)"
@@ -259,3 +293,92 @@ def test_compact_code_means_the_same(linktype: LinkType, monkeypatch: pytest.Mon
             continue  # simplified below the size of compact code
         for p in pk:
             assert compact_match(p) == plain_match(p), (expr, p.hex())
+
+
+def test_len_is_the_wire_length() -> None:
+    """libpcap's len is the original length: a frame cut to 60 bytes of a 1500-byte packet is
+    "greater 100". Mutation: len reading len(frame)."""
+    whole = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"z" * 1400)))
+    cut = whole[:60]
+    e = LinkType.ETHERNET
+    for expr, verdict in (
+        ("greater 100", True),
+        ("less 100", False),
+        (f"len = {len(whole)}", True),
+        ("length > 1000 and udp", True),
+        ("len - 14 = ip[2:2]", True),
+    ):
+        matcher = m(expr, e)
+        assert matcher.wire_length
+        assert matcher.match(cut, len(whole)) is verdict, expr
+        assert matcher.match(whole) is verdict, expr
+        assert matcher.match(cut) is not verdict or expr.startswith("len -"), expr
+    assert m("greater 100", e).match(cut) is False  # without a wire length: the bytes given
+    assert Filter(port=2, linktype=e).match(cut, len(whole))
+
+
+def _radiotap(frame: bytes, hdrlen: int, padded: bool = False) -> bytes:
+    """A radiotap header of 17 bytes (TSFT and flags) before an 802.11 frame; with the
+    data-padding flag, the frame body starts at the next multiple of 4 of the packet."""
+    flags = 0x20 if padded else 0
+    if padded:
+        end = 17 + hdrlen
+        frame = frame[:hdrlen] + b"\0" * (-end % 4) + frame[hdrlen:]
+    return struct.pack("<BBHI", 0, 0, 17, 0x03) + bytes(8) + bytes([flags]) + frame
+
+
+def _wlan_data(payload: bytes, ethertype: int, qos: bool, fc1: int = 0x01) -> bytes:
+    fc0 = 0x88 if qos else 0x08
+    head = bytes([fc0, fc1, 0, 0]) + bytes.fromhex("123456789abc02000000000a02000000000b")
+    head += b"\0\0" + (b"\0\0" if qos else b"")
+    return head + b"\xaa\xaa\x03\0\0\0" + struct.pack("!H", ethertype) + payload
+
+
+@pytest.mark.parametrize("qos", [False, True], ids=["data", "qos-data"])
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+def test_802_11_finds_the_ip_header(qos: bool, padded: bool) -> None:
+    """The payload offset follows the QoS field and radiotap's data padding (a QoS header of
+    26 bytes is padded to 28). Mutation: a fixed 24-byte header."""
+    inner = _wlan_data(TCP443, 0x0800, qos)
+    for linktype, frame in (
+        (LinkType.IEEE802_11, inner),
+        (LinkType.IEEE802_11_RADIO, _radiotap(inner, 26 if qos else 24, padded)),
+    ):
+        assert m("tcp port 443 and host 10.0.0.2", linktype).match(frame)
+        assert m("wlan addr1 12:34:56:78:9a:bc and wlan type data", linktype).match(frame)
+        assert m("wlan src 02:00:00:00:00:0a", linktype).match(frame)  # ToDS: SA is addr2
+        assert not m("udp or ip6 or wlan addr1 02:00:00:00:00:0a", linktype).match(frame)
+
+
+@pytest.mark.parametrize(
+    ("linktype", "head"),
+    [
+        (LinkType.PPP, b"\xff\x03\x00\x21"),
+        (LinkType.PPP_HDLC, b"\xff\x03\x00\x21"),
+        (LinkType.C_HDLC, b"\x0f\x00\x08\x00"),
+        # libpcap reads SLIP's IP version from the first byte of the SLIP header, not of the
+        # packet (capsvc keeps its meaning); 0x40 there makes every IP test possible.
+        (LinkType.SLIP, b"\x40" + bytes(15)),
+    ],
+)
+def test_serial_links_find_the_ip_header(linktype: LinkType, head: bytes) -> None:
+    assert m("tcp port 443 and host 10.0.0.2 and ip", linktype).match(head + TCP443)
+    assert not m("udp or ip6", linktype).match(head + TCP443)
+
+
+def test_slip_direction_and_libpcaps_version_byte() -> None:
+    inbound = bytes(16) + TCP443
+    assert m("inbound", LinkType.SLIP).match(inbound)
+    assert not m("outbound", LinkType.SLIP).match(inbound)
+    assert not m("ip", LinkType.SLIP).match(inbound)  # libpcap: the direction byte is not 4x
+
+
+def test_link_types_without_these_primitives_say_so() -> None:
+    with pytest.raises(FilterCompileError, match="NFLOG"):
+        parse_filter("ip", LinkType.NFLOG)
+    assert m("len > 10", LinkType.NFLOG).match(bytes(20))
+    with pytest.raises(FilterCompileError, match="filters are not supported on link type FRELAY"):
+        parse_filter("ip", LinkType.FRELAY)
+    with pytest.raises(FilterCompileError, match="live capture"):
+        parse_filter("inbound", LinkType.ETHERNET)  # only a kernel filter knows the direction
+    assert compile_bpf("inbound", LinkType.ETHERNET)  # ... and it does: [type]

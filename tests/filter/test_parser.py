@@ -12,14 +12,19 @@ from hypothesis import strategies as st
 from capsvc._packet import LinkType
 from capsvc.filter import (
     FILTER_LINKTYPES,
+    MAX_DEPTH,
+    MAX_LENGTH,
     FilterCompileError,
     FilterSyntaxError,
+    compile_bpf,
     parse,
     parse_filter,
+    read_as,
 )
 from capsvc.filter._ast import (
     And,
     BinOp,
+    Cast,
     Compare,
     EtherHost,
     EtherProto,
@@ -27,6 +32,7 @@ from capsvc.filter._ast import (
     IpProto,
     Length,
     Load,
+    Mpls,
     Net,
     Not,
     Num,
@@ -35,7 +41,12 @@ from capsvc.filter._ast import (
     PortRange,
     Proto,
     Vlan,
+    Way,
+    WlanDir,
+    WlanHost,
+    WlanType,
 )
+from capsvc.filter._parser import nesting
 
 A = ipaddress.ip_address
 
@@ -49,7 +60,15 @@ A = ipaddress.ip_address
         ("tcp udp", And(Proto("tcp"), Proto("udp"))),  # juxtaposition is and
         ("tcp && udp", And(Proto("tcp"), Proto("udp"))),
         ("tcp || udp", Or(Proto("tcp"), Proto("udp"))),
-        ("ip or ip6 and tcp", Or(Proto("ip"), And(Proto("ip6"), Proto("tcp")))),
+        # and/or: equal precedence, from the left, as in libpcap (and-tighter would nest right)
+        ("ip or ip6 and tcp", And(Or(Proto("ip"), Proto("ip6")), Proto("tcp"))),
+        ("tcp or udp and port 53", And(Or(Proto("tcp"), Proto("udp")), Port(53))),
+        (
+            "tcp and udp or ip and ip6",
+            And(Or(And(Proto("tcp"), Proto("udp")), Proto("ip")), Proto("ip6")),
+        ),
+        ("not tcp or udp", Or(Not(Proto("tcp")), Proto("udp"))),
+        ("tcp or (udp and port 53)", Or(Proto("tcp"), And(Proto("udp"), Port(53)))),
         ("(ip or ip6) and tcp", And(Or(Proto("ip"), Proto("ip6")), Proto("tcp"))),
         ("not tcp and udp", And(Not(Proto("tcp")), Proto("udp"))),
         ("not (tcp and udp)", Not(And(Proto("tcp"), Proto("udp")))),
@@ -79,6 +98,39 @@ A = ipaddress.ip_address
         ("greater 100", Compare(Length(), ">=", Num(100))),
         ("len >= 0x64", Compare(Length(), ">=", Num(100))),
         ("len = 010", Compare(Length(), "==", Num(8))),
+        ("length < 10", Compare(Length(), "<", Num(10))),
+        ("port 0", Port(0)),
+        ("port http", Port(80, "", "tcp")),  # the table lists http for TCP only
+        ("port domain", Port(53)),  # TCP and UDP alike
+        ("udp port domain", Port(53, "", "udp")),
+        ("portrange ftp-data-ftp", PortRange(20, 21, "", "tcp")),
+        ("udp portrange bootps-bootpc", PortRange(67, 68, "", "udp")),
+        ("tcp portrange 25-smtp", PortRange(25, 25, "", "tcp")),
+        ("portrange 53", PortRange(53, 53)),
+        ("ip proto ospf", IpProto(89, "ip")),
+        ("net 10", Net(ipaddress.ip_network("10.0.0.0/8"))),
+        ("net 192.168", Net(ipaddress.ip_network("192.168.0.0/16"))),
+        ("host 10.1", Net(ipaddress.ip_network("10.1.0.0/16"))),
+        ("net 192.168 mask 255.255", Net(ipaddress.ip_network("192.168.0.0/16"))),
+        ("net 172.17.89.30 / 32", Net(ipaddress.ip_network("172.17.89.30/32"))),
+        ("host 0xc0a8aad3", Host(A("192.168.170.211"))),
+        ("src 01200000002", Host(A("10.0.0.2"), "src")),
+        ("host 3232279251", Host(A("192.168.170.211"))),
+        ("host ::1/128", Host(A("::1"))),
+        ("ether host ab.cd.ef.0.0.1", EtherHost(bytes.fromhex("abcdef000001"))),
+        ("ether dst abcd.ef00.0003", EtherHost(bytes.fromhex("abcdef000003"), "dst")),
+        ("ether src ab-cd-ef-00-00-02", EtherHost(bytes.fromhex("abcdef000002"), "src")),
+        ("ether dst abcdef000003", EtherHost(bytes.fromhex("abcdef000003"), "dst")),
+        ("host (10.0.0.1 or 10.0.0.2)", Or(Host(A("10.0.0.1")), Host(A("10.0.0.2")))),
+        ("broadcast", Cast("broadcast")),
+        ("ip6 multicast", Cast("multicast", "ip6")),
+        ("inbound", Way(False)),
+        ("mpls 100 and mpls", And(Mpls(100), Mpls(None))),
+        ("atalk", EtherProto(0x809B)),
+        ("ah", IpProto(51)),
+        ("wlan addr2 12:34:56:78:9a:bc", WlanHost(bytes.fromhex("123456789abc"), "addr2")),
+        ("type mgt subtype beacon", WlanType(0x80, 0xFC)),
+        ("dir fromds", WlanDir(2)),
         ("proto 6", IpProto(6)),
         ("proto tcp", IpProto(6)),
         ("ip proto \\udp", IpProto(17, "ip")),
@@ -152,12 +204,15 @@ ERRORS = [
     ("host example.com", 5, "not resolved"),
     ("src host", 8, "missing address"),
     ("port", 4, "missing port"),
-    ("port 0", 5, "outside 1-65535"),
-    ("port 65536", 5, "outside 1-65535"),
-    ("tcp port 70000", 9, "outside 1-65535"),
-    ("portrange 1-0", 12, "outside 1-65535"),
-    ("portrange 10", 12, "'-'"),
-    ("port http", 5, "port number"),
+    ("port 65536", 5, "outside 0-65535"),
+    ("tcp port 70000", 9, "outside 0-65535"),
+    ("portrange 1-70000", 12, "outside 0-65535"),
+    ("port nosuchservice", 5, "unknown port"),
+    ("udp port ssh", 9, "port 'ssh' is tcp"),
+    ("host 10.0.0.0/8", 13, "mask syntax for networks only"),
+    ("net 10.1/8", 4, "non-network bits"),
+    ("ether host nosuchhost", 11, "host names are not resolved"),
+    ("host 02:00:00:00:00:0a", 5, "needs 'ether'"),
     ("net 10.0.0.0/33", 13, "invalid prefix length"),
     ("net 10.0.0.1/8", 4, "non-network bits"),
     ("net fe80::1/10", 4, "non-network bits"),
@@ -230,11 +285,55 @@ def test_what_a_link_type_cannot_express(expr: str, linktype: LinkType, offset: 
     assert info.value.offset == offset
 
 
-def test_nesting_is_bounded() -> None:
-    with pytest.raises(FilterSyntaxError, match="nested too deeply"):
-        parse("(" * 1000 + "tcp" + ")" * 1000)
-    with pytest.raises(FilterSyntaxError, match="nested too deeply"):
-        parse("not " * 1000 + "tcp")
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "(" * 1000 + "tcp" + ")" * 1000,
+        "not " * 1000 + "tcp",
+        "ip[0]" + " + 1" * 500 + " = 1",  # observed: a RecursionError traceback
+        " ".join(f"tcp {'and' if i % 2 else 'or'}" for i in range(200)) + " udp",
+        "ip[" * 100 + "0" + "]" * 100 + " = 1",
+    ],
+    ids=["parentheses", "not", "arithmetic", "and-or", "loads"],
+)
+def test_nesting_is_bounded_in_every_back_end(expr: str) -> None:
+    """Deep expressions are a FilterSyntaxError everywhere, never a RecursionError."""
+    for compile_it in (parse, parse_filter, compile_bpf):
+        with pytest.raises(FilterSyntaxError, match="nested too deeply"):
+            compile_it(expr)  # type: ignore[operator]
+
+
+def test_the_deepest_allowed_expressions_compile_everywhere() -> None:
+    """At MAX_DEPTH every back-end still compiles (the limit keeps them all in range)."""
+    half = MAX_DEPTH // 2 - 2
+    for expr in (
+        "(" * (MAX_DEPTH - 1) + "tcp" + ")" * (MAX_DEPTH - 1),
+        "ip[0]" + " + 1" * (MAX_DEPTH - 3) + " = 1",
+        " ".join(f"tcp {'and' if i % 2 else 'or'}" for i in range(MAX_DEPTH - 2)) + " udp",
+        "not (" * half + "ip[0] + 1" + " + 1" * half + " = 1" + ")" * half,
+    ):
+        node = parse(expr)
+        assert node is not None
+        assert expr.startswith("(") or MAX_DEPTH - 4 <= nesting(node)[0] <= MAX_DEPTH
+        assert parse(str(node)) == node
+        matcher = parse_filter(expr, LinkType.ETHERNET)
+        assert matcher is not None
+        matcher.match(b"\0" * 64)
+        assert compile_bpf(expr)
+
+
+def test_the_length_is_bounded() -> None:
+    """64 KiB by default, refused with a syntax error; the service may choose its own."""
+    expr = " or ".join(f"(host 10.{i // 250}.{i % 250}.1 and port {1000 + i})" for i in
+                       range(2000))  # fmt: skip
+    assert len(expr) > MAX_LENGTH
+    for compile_it in (parse, parse_filter, compile_bpf):
+        with pytest.raises(FilterSyntaxError, match="longer than the limit of 65536"):
+            compile_it(expr)  # type: ignore[operator]
+    assert parse(expr, max_length=0) is not None
+    assert parse_filter(expr, LinkType.ETHERNET, max_length=len(expr)) is not None
+    with pytest.raises(FilterSyntaxError, match="limit of 10"):
+        parse("tcp port 443", max_length=10)
 
 
 @settings(max_examples=400, deadline=None)
@@ -314,3 +413,19 @@ def test_only_syntax_errors_escape_on_keyword_soup(words: list[str]) -> None:
         for linktype in sorted(FILTER_LINKTYPES):
             with contextlib.suppress(FilterCompileError):
                 parse_filter(text, linktype)
+
+
+@pytest.mark.parametrize(
+    ("expr", "grouping"),
+    [
+        ("tcp or udp and port 53", "(tcp or udp) and port 53"),
+        ("tcp and port 80 or udp", "(tcp and port 80) or udp"),
+        ("tcp or udp", None),
+        ("(tcp or udp) and port 53", None),
+        ("tcp or (udp and port 53)", None),
+        ("not (tcp and udp) or ip", None),
+        ("", None),
+    ],
+)
+def test_read_as_shows_the_grouping_of_a_mix(expr: str, grouping: str | None) -> None:
+    assert read_as(expr) == grouping

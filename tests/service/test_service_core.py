@@ -83,26 +83,29 @@ def test_metrics_text_parses_into_labelled_families() -> None:
     ]
     families = {f.name: f for f in text_string_to_metric_families(metrics_text(samples).decode())}
 
-    def value(family: str, session: str) -> float:
+    def value(family: str, session: str, **labels: str) -> float:
         (sample,) = [
             s
             for s in families[family].samples
-            if s.labels.get("session") == session and not s.name.endswith("_created")
+            if s.labels.get("session") == session
+            and labels.items() <= s.labels.items()
+            and not s.name.endswith("_created")
         ]
         return sample.value
 
-    assert value("capsvc_session_packets", "a") == 10
-    assert value("capsvc_session_bytes", "a") == 1000
-    assert value("capsvc_session_dropped_queue", "a") == 2
-    assert value("capsvc_session_dropped_kernel", "a") == 3
-    assert value("capsvc_session_filtered", "b") == 5
-    assert value("capsvc_session_sink_errors", "b") == 1
-    assert value("capsvc_session_subscribers", "a") == 1
-    assert value("capsvc_session_subscriber_dropped", "a") == 4
-    assert value("capsvc_session_workers", "b") == 2
+    assert value("capsvc_accepted_packets", "a") == 10
+    assert value("capsvc_accepted_bytes", "a") == 1000
+    assert value("capsvc_dropped_packets", "a", reason="queue") == 2
+    assert value("capsvc_dropped_packets", "a", reason="kernel") == 3
+    assert value("capsvc_dropped_packets", "a", reason="subscriber") == 4
+    assert value("capsvc_dropped_packets", "a", reason="sink") == 0
+    assert value("capsvc_filtered_packets", "b") == 5
+    assert value("capsvc_sink_errors", "b") == 1
+    assert value("capsvc_subscribers", "a") == 1
+    assert value("capsvc_worker_processes", "b") == 2
     assert families["capsvc_sessions"].samples[0].value == 2
     empty = {f.name: f for f in text_string_to_metric_families(metrics_text([]).decode())}
-    assert empty["capsvc_session_packets"].samples == []
+    assert empty["capsvc_accepted_packets"].samples == []
 
 
 # -- the service, embedded -----------------------------------------------------------------------

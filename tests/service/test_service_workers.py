@@ -48,8 +48,8 @@ async def test_two_workers_split_flows_losing_and_duplicating_nothing(
 
     async with srv.client.get(srv.url + "/metrics", headers=srv.auth()) as resp:
         families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
-    assert families["capsvc_session_workers"].samples[0].value == 2
-    summed = families["capsvc_session_packets"].samples[0].value
+    assert families["capsvc_worker_processes"].samples[0].value == 2
+    summed = families["capsvc_accepted_packets"].samples[0].value
     assert summed >= count
 
     status, stream = await srv.get("/v1/sessions/split/pcap")

@@ -125,12 +125,12 @@ def test_issue_examples_exactly() -> None:
         OUT,
     )
     w.write_packet(T0 + 2000, ipv4("10.0.0.1", "10.0.0.2", icmp(8, 0, 1, 1, b"x" * 56)), OUT)
-    w.write_packet(T0 + 3000, ipv4("10.0.0.1", "10.0.0.2", b"\0" * 24, proto=47), IN)
+    w.write_packet(T0 + 3000, ipv4("10.0.0.1", "10.0.0.2", b"\0" * 24, proto=253), IN)
     assert out.getvalue().splitlines() == [
         "12:30:45.123456 [IN   TCP] 10.0.0.1:40000 > 10.0.0.2:80 [P.] length 78: GET / HTTP/1.1",
         "12:30:45.123457 [OUT  UDP] 100.64.0.1:41234 > 100.64.0.2:53 1a2b+ A? example.com. (29)",
         "12:30:45.123458 [OUT ICMP] 10.0.0.1 > 10.0.0.2 EchoRequest, id 1, seq 1, length 64",
-        "12:30:45.123459 [IN   P47] 10.0.0.1 > 10.0.0.2 length 24",
+        "12:30:45.123459 [IN  P253] 10.0.0.1 > 10.0.0.2 length 24",
     ]
 
 
@@ -191,7 +191,7 @@ def test_ipv6_extension_headers_and_fragments() -> None:
     hop = ipv6("fd00::1", "fd00::2", udp(53, 999, b"zz"), ext=((0, b"\x01\x00"),))
     assert line(hop).startswith("[IN   UDP] [fd00::1]:53 > [fd00::2]:999 ")
     later = ipv6("fd00::1", "fd00::2", b"\0" * 16, nh=17, ext=((44, b"\x05\x00\0\0\0\x07"),))
-    assert line(later) == "[IN   UDP] fd00::1 > fd00::2 frag, length 16"
+    assert line(later) == "[IN   UDP] fd00::1 > fd00::2 frag id 7, offset 1280, length 16"
 
 
 def test_ipv4_later_fragment_has_no_ports() -> None:
@@ -205,9 +205,9 @@ def test_ipv4_later_fragment_has_no_ports() -> None:
     ("message", "text"),
     [
         (icmp(0, 0, 9, 3), "EchoReply, id 9, seq 3, length 8"),
-        (icmp(3, 3, 0, 0), "DestUnreach, code 3, length 8"),
-        (icmp(3, 4, 0, 1400), "DestUnreach, code 4, mtu 1400, length 8"),
-        (icmp(11, 0, 0, 0), "TimeExceeded, length 8"),
+        (icmp(3, 3, 0, 0), "DestUnreach, code 3, inner [|ip], length 8"),
+        (icmp(3, 4, 0, 1400), "DestUnreach, code 4, mtu 1400, inner [|ip], length 8"),
+        (icmp(11, 0, 0, 0), "TimeExceeded, inner [|ip], length 8"),
         (icmp(42, 1, 0, 0), "type 42, code 1, length 8"),
     ],
 )
@@ -301,19 +301,21 @@ def test_dns_malformed_names_end_with_marker() -> None:
 @pytest.mark.parametrize(
     ("frame", "text"),
     [
-        (b"", "[IN     ?] ??? len=0"),
-        (b"\x45\x00\x00", "[IN    IP] ??? len=3"),
+        (b"", "[IN     ?] [|ip] len=0"),
+        (b"\x45\x00\x00", "[IN    IP] [|ip] len=3"),
         (b"\x43" + b"\0" * 30, "[IN    IP] ??? len=31"),
         (b"\x53" + b"\0" * 30, "[IN     ?] ??? len=31"),
-        (b"\x60" + b"\0" * 20, "[IN   IP6] ??? len=21"),
-        (ipv4("10.0.0.1", "10.0.0.2", tcp(1, 2))[:30], "[IN   TCP] ??? len=30"),
-        (ipv4("10.0.0.1", "10.0.0.2", udp(1, 2))[:24], "[IN   UDP] ??? len=24"),
-        (ipv4("10.0.0.1", "10.0.0.2", icmp())[:22], "[IN  ICMP] ??? len=22"),
+        (b"\x60" + b"\0" * 20, "[IN   IP6] [|ip6] len=21"),
+        (ipv4("10.0.0.1", "10.0.0.2", tcp(1, 2))[:30], "[IN   TCP] 10.0.0.1:1 > 10.0.0.2:2 [|tcp]"),
+        (ipv4("10.0.0.1", "10.0.0.2", udp(1, 2))[:24], "[IN   UDP] 10.0.0.1:1 > 10.0.0.2:2 [|udp]"),
+        (ipv4("10.0.0.1", "10.0.0.2", icmp())[:22], "[IN  ICMP] 10.0.0.1 > 10.0.0.2 [|icmp]"),
         (b"\x44" + ipv4("10.0.0.1", "10.0.0.2", udp(1, 2))[1:], "[IN    IP] ??? len=28"),
         (ipv4("10.0.0.1", "10.0.0.2", udp(1, 2), total_length=12), "[IN    IP] ??? len=28"),
     ],
 )
 def test_malformed_frames_give_question_marks(frame: bytes, text: str) -> None:
+    """Contradicting headers print ``???``; a frame the capture ends early gives the marker of
+    the layer it ends in (``[|ip]``, ``[|tcp]``, ...)."""
     assert line(frame) == text
 
 
@@ -326,7 +328,8 @@ def test_bad_tcp_header_length() -> None:
 
 
 def test_unknown_link_type_and_odd_timestamps() -> None:
-    assert line(b"\x01\x02", linktype=105) == "[IN     ?] ??? len=2"
+    assert line(b"\x01\x02", linktype=105) == "[IN  WLAN] Assoc Request [|802.11]"
+    assert line(b"\x01\x02", linktype=147) == "[IN  LINK] LINKTYPE_147, length 2"
     fmt = TextFormatter()
     assert fmt.clock(0) == "00:00:00.000000"
     assert fmt.clock(-1) == "23:59:59.999999"
@@ -450,7 +453,7 @@ def test_arp_and_other_ethertypes() -> None:
         "[IN   ETH] ETH, ethertype 0x1234, length 0"
     )
     assert line(ether(TCP_SYN, vlans=(5,))[:16], linktype=LinkType.ETHERNET) == (
-        "[IN     ?] ??? len=16"
+        "[IN     ?] [|ether] len=16"
     )
 
 
@@ -595,3 +598,31 @@ async def test_session_text_output() -> None:
         "12:30:45.123457 [OUT  UDP] 10.0.0.2:53 > 10.0.0.1:1 length 0",
     ]
     assert not out.closed
+
+
+def test_truncated_dns_response_line_ends_with_the_domain_marker() -> None:
+    """A DNS response cut inside its answer's fixed part prints ``[|domain]``.
+
+    Mutation: ``if pos + 10 > end: raise _Malformed`` removed from ``dns_summary``: with the
+    formatter's catch-all the line turns into ``??? len=N`` (caught here); with the catch-all
+    also narrowed (``_DECODE_ERRORS`` without struct.error), ``write_packet`` raises (caught
+    here too)."""
+    query = dns_query(0x1A2B, "example.com")
+    response = dns_answer(query, [(1, bytes([93, 184, 216, 34]))])
+    frame = ipv4("10.0.0.53", "10.0.0.1", udp(53, 40000, response))
+    cut = frame[: len(frame) - 8]  # inside the answer's TYPE/CLASS/TTL/RDLENGTH
+    assert line(cut, wire_len=len(frame)) == (
+        "[IN   UDP] 10.0.0.53:53 > 10.0.0.1:40000 1a2b q: A? example.com. 1/0/0 [|domain] (45)"
+    )
+
+
+def test_interface_names_on_cooked_v2_frames() -> None:
+    """``-i any`` frames (LINUX_SLL2) name their interface when the writer has a map."""
+    out = io.StringIO()
+    writer = TextWriter(out, linktype=LinkType.LINUX_SLL2, interfaces={3: "eth0"})
+    writer.write_packet(T0, sll2(TCP_SYN, ifindex=3, pkttype=4))
+    writer.write_packet(T0, sll2(TCP_SYN, ifindex=9))
+    first, second = out.getvalue().splitlines()
+    assert first.startswith(f"{STAMP} eth0 [OUT  TCP] ")
+    assert second.startswith(f"{STAMP} if9 [IN   TCP] ")
+    assert line(sll2(TCP_SYN, ifindex=3), linktype=LinkType.LINUX_SLL2).startswith("[IN   TCP]")

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from ..._accel import speedups
 from ..._bpf import (
     BPF_ABS,
     BPF_B,
@@ -138,6 +139,8 @@ TPACKET3_HDRLEN = SOCKADDR_LL_OFFSET + SOCKADDR_LL.size
 
 # The hot loop reads the header and the few sockaddr_ll fields it needs with one call:
 # tpacket3_hdr fields up to tp_mac, then sll_ifindex and sll_pkttype.
+#: The C block parser, when built.
+_C = speedups()
 _HDR_AND_SLL = struct.Struct("<6IH26xi2xB")
 assert _HDR_AND_SLL.size == SOCKADDR_LL_OFFSET + 11
 _VLAN_FIELDS = struct.Struct("<IH")  # hv1.tp_vlan_tci, hv1.tp_vlan_tpid
@@ -275,15 +278,38 @@ def parse_block(
         The batch the packets were appended to, in ring order. Each packet's direction is
         OUTBOUND for PACKET_OUTGOING and INBOUND otherwise; its wire length includes a restored
         tag or the cooked header.
+
+    Runs the C version (``capsvc._accel``) when it is built; ``parse_block_py`` is the same in
+    Python.
     """
+    batch: PacketBatch = [] if out is None else out
+    if _C is not None:
+        result: PacketBatch = _C.parse_block(
+            buf, base, cooked, restore_vlan, batch, Packet, _INBOUND, _OUTBOUND
+        )
+        return result
+    return parse_block_py(buf, base, cooked=cooked, restore_vlan=restore_vlan, out=batch)
+
+
+def parse_block_py(
+    buf: RingBuffer,
+    base: int = 0,
+    *,
+    cooked: bool = False,
+    restore_vlan: bool = False,
+    out: PacketBatch | None = None,
+) -> PacketBatch:
+    """``parse_block`` in pure Python (the reference the C version is tested against)."""
     batch: PacketBatch = [] if out is None else out
     append = batch.append
     unpack = _HDR_AND_SLL.unpack_from
     end = len(buf)
+    if base < 0 or base + 20 > end:
+        return batch  # no block descriptor here
     _status, num, off = _BLOCK_FIELDS.unpack_from(buf, base + 8)
     off += base
     if cooked:
-        header = _HDR_AND_SLL.size
+        header = SOCKADDR_LL_OFFSET + SOCKADDR_LL.size  # the whole sockaddr_ll is read
         sll_at = SOCKADDR_LL_OFFSET
         sll_unpack = SOCKADDR_LL.unpack_from
         sll2_pack = SLL2_HDR.pack
@@ -295,7 +321,9 @@ def parse_block(
             if start + snap > end:
                 break
             _fam, proto, _ifi, hatype, _pt, halen, addr = sll_unpack(buf, off + sll_at)
-            head = sll2_pack(proto, ifindex, hatype, pkttype, halen if halen < 8 else 8, addr)
+            head = sll2_pack(
+                proto, ifindex & 0xFFFFFFFF, hatype, pkttype, halen if halen < 8 else 8, addr
+            )
             append(
                 _new(
                     Packet,

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from typing import NoReturn
 
 from ..._errors import CaptureFileError
-from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
+from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, MatchFunction, Packet, PacketBatch
 from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser, checked_linktype
 
 __all__ = [
@@ -76,7 +75,7 @@ class _PcapParser:
         self.examined = 0
 
     def parse(
-        self, buf: bytes, pos: int, limit: int, match: Callable[[bytes], bool] | None = None
+        self, buf: bytes, pos: int, limit: int, match: MatchFunction | None = None
     ) -> tuple[PacketBatch, int]:
         """Up to ``limit`` complete records from ``buf[pos:]``; returns them and the new position.
 
@@ -118,7 +117,7 @@ class _PcapParser:
                     break
                 data = buf[start:stop]
             examined += 1
-            if match is not None and not match(data):
+            if match is not None and not match(data, orig if orig > incl else incl):
                 pos = stop
                 continue
             append(
@@ -164,7 +163,7 @@ class CaptureDecoder:
         self.finished = False
         self.packets = 0
         self.records = 0
-        self._match: Callable[[bytes], bool] | None = None
+        self._match: MatchFunction | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
@@ -174,15 +173,15 @@ class CaptureDecoder:
         self._error: CaptureFileError | None = None
 
     @property
-    def match(self) -> Callable[[bytes], bool] | None:
+    def match(self) -> MatchFunction | None:
         """Only packets this accepts are returned (None, the default: all)."""
         return self._match
 
     @match.setter
-    def match(self, match: Callable[[bytes], bool] | None) -> None:
+    def match(self, match: MatchFunction | None) -> None:
         # Packets decoded along with the header (pcapng) are held back: filter them too.
         if match is not None and self._pending:
-            kept = [p for p in self._pending if match(p[1])]
+            kept = [p for p in self._pending if match(p[1], p[2])]
             self.packets -= len(self._pending) - len(kept)
             self._pending = kept
         self._match = match
@@ -265,7 +264,7 @@ class CaptureDecoder:
             batch, self._pos = parser.parse(self._buf, self._pos, limit)
             examined = len(batch)
             if match is not None:
-                batch = [p for p in batch if match(p[1])]
+                batch = [p for p in batch if match(p[1], p[2])]
         self.records += examined
         if parser.error is not None:
             exc, parser.error = parser.error, None
@@ -323,7 +322,8 @@ class CaptureDecoder:
             self.snaplen = parser.snaplen
         else:
             self.snaplen = parser.snaplen
-        self.linktype = parser.linktype or LinkType.RAW
+        # NULL (0) is a link type like any other: only a missing one defaults to RAW.
+        self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
         self.ready = True

@@ -16,12 +16,12 @@ import os
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import IO
 
 from ..._errors import CaptureFileError
-from ..._packet import LinkType, Matcher, PacketBatch
+from ..._packet import LinkType, Matcher, PacketBatch, match_function
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
 
@@ -316,7 +316,7 @@ class PcapFileSource:
         self.linktype: LinkType = self._file.linktype
         if filter is not None:
             try:
-                self._file.decoder.match = _matcher(filter, self.linktype)
+                self._file.decoder.match = match_function(filter, self.linktype)
             except BaseException:
                 self._file.close()
                 raise
@@ -465,12 +465,3 @@ class _Pacer:
                 i = j
             else:
                 await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
-
-
-def _matcher(spec: str | Matcher, linktype: LinkType) -> Callable[[bytes], bool] | None:
-    if isinstance(spec, str):
-        from ...filter import parse_filter
-
-        parsed = parse_filter(spec, linktype)
-        return None if parsed is None else parsed.match
-    return spec.match

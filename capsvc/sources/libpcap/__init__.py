@@ -5,9 +5,12 @@ Live captures (``open_live``, ``InactiveHandle``), capture files (``open_offline
 listing (``find_all_devs``). libpcap is loaded on first use: importing this module works without
 it, and the first call raises ``capsvc.BackendUnavailableError`` naming the package to install.
 
-Read timeouts are seconds: positive waits that long and raises ``TimeoutExpiredError``; 0 never
-waits; ``BLOCK_FOREVER`` (negative) waits as long as it takes. Directions are capsvc's
-``Direction`` (UNKNOWN means both). Time stamps are integer nanoseconds.
+Read timeouts are seconds: positive waits that long and raises ``TimeoutExpiredError``; 0 (no
+timeout, as in libpcap and gopacket) and ``BLOCK_FOREVER`` (negative) wait as long as it takes.
+The end of a capture file raises ``NoMorePacketsError`` (an ``EOFError``). ``NextError`` maps
+gopacket's NextError values to these exceptions; the ``ERR_`` and ``WARNING_`` constants name
+libpcap's status codes (a ``LibpcapError``'s ``code``). Directions are capsvc's ``Direction``
+(UNKNOWN means both). Time stamps are integer nanoseconds.
 
 Example::
 
@@ -26,7 +29,22 @@ from ._source import LibpcapSource
 from ._types import (
     BLOCK_FOREVER,
     BPF,
+    ERR_ACTIVATED,
+    ERR_BREAK,
+    ERR_CANNOT_SET_TIMESTAMP_TYPE,
+    ERR_GENERIC,
+    ERR_INTERFACE_NOT_UP,
+    ERR_NO_SUCH_DEVICE,
+    ERR_NOT_ACTIVE,
+    ERR_NOT_RFMON,
+    ERR_PERMISSION_DENIED,
+    ERR_PROMISC_PERMISSION_DENIED,
+    ERR_RFMON_NOT_SUPPORTED,
+    ERR_TIMESTAMP_PRECISION_NOT_SUPPORTED,
     MAX_BPF_INSTRUCTIONS,
+    WARNING_GENERIC,
+    WARNING_PROMISC_NOT_SUPPORTED,
+    WARNING_TIMESTAMP_TYPE_NOT_SUPPORTED,
     BPFInstruction,
     CannotSetRFMonError,
     CaptureInfo,
@@ -36,6 +54,8 @@ from ._types import (
     LibpcapError,
     LibpcapFileError,
     LibpcapPermissionError,
+    NextError,
+    NoMorePacketsError,
     NoSuchDeviceError,
     Stats,
     TimeoutExpiredError,
@@ -54,7 +74,22 @@ from ._types import (
 __all__ = [
     "BLOCK_FOREVER",
     "BPF",
+    "ERR_ACTIVATED",
+    "ERR_BREAK",
+    "ERR_CANNOT_SET_TIMESTAMP_TYPE",
+    "ERR_GENERIC",
+    "ERR_INTERFACE_NOT_UP",
+    "ERR_NOT_ACTIVE",
+    "ERR_NOT_RFMON",
+    "ERR_NO_SUCH_DEVICE",
+    "ERR_PERMISSION_DENIED",
+    "ERR_PROMISC_PERMISSION_DENIED",
+    "ERR_RFMON_NOT_SUPPORTED",
+    "ERR_TIMESTAMP_PRECISION_NOT_SUPPORTED",
     "MAX_BPF_INSTRUCTIONS",
+    "WARNING_GENERIC",
+    "WARNING_PROMISC_NOT_SUPPORTED",
+    "WARNING_TIMESTAMP_TYPE_NOT_SUPPORTED",
     "BPFInstruction",
     "CannotSetRFMonError",
     "CaptureInfo",
@@ -67,6 +102,8 @@ __all__ = [
     "LibpcapFileError",
     "LibpcapPermissionError",
     "LibpcapSource",
+    "NextError",
+    "NoMorePacketsError",
     "NoSuchDeviceError",
     "Stats",
     "TimeoutExpiredError",

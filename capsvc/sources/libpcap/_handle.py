@@ -30,6 +30,7 @@ from ._types import (
     Datalink,
     LibpcapError,
     LibpcapFileError,
+    NoMorePacketsError,
     Stats,
     TimeoutExpiredError,
     _check,
@@ -68,9 +69,10 @@ class Handle:
     Close it with ``close()`` or a ``with`` block. One thread at a time.
 
     Reading on a live handle waits according to its timeout (see ``open_live``): a positive
-    timeout raises ``TimeoutExpiredError`` when no packet came in time, 0 never waits, a negative
-    one (``BLOCK_FOREVER``) waits until a packet comes. A capture file raises ``EOFError`` at its
-    end; iterating over a handle yields ``(data, CaptureInfo)`` and simply stops there.
+    timeout raises ``TimeoutExpiredError`` when no packet came in time; 0 and a negative one
+    (``BLOCK_FOREVER``) wait until a packet comes. A capture file raises ``NoMorePacketsError``
+    (an ``EOFError``) at its end; iterating over a handle yields ``(data, CaptureInfo)`` and
+    simply stops there.
 
     Attributes:
         device: the device name of a live handle, None for a capture file.
@@ -167,11 +169,9 @@ class Handle:
                     h.ts.tv_sec * 1_000_000_000 + frac, h.caplen, h.len, self.interface_index
                 )
             if rc == -2:
-                raise EOFError("end of capture file")
+                raise NoMorePacketsError("end of capture file")
             if rc < 0:
                 raise _status_error(p, rc, "reading a packet")
-            if timeout == 0:
-                raise TimeoutExpiredError("no packet waiting (timeout 0)")
             wait_ms: int | None = None
             if timeout > 0:
                 left = deadline - time.monotonic()
@@ -191,7 +191,7 @@ class Handle:
 
         Raises:
             TimeoutExpiredError: a live handle's timeout passed without a packet.
-            EOFError: the capture file is at its end.
+            NoMorePacketsError: the capture file is at its end (an EOFError).
             LibpcapError: libpcap failed (its message says why), or the handle is closed.
         """
         ci = self._next(self.timeout)
@@ -242,16 +242,27 @@ class Handle:
         """
         self._set_program(_compile(self._p, expr))
 
+    def new_bpf_instruction_filter(self, instructions: Sequence[tuple[int, int, int, int]]) -> BPF:
+        """A BPF from ``(code, jt, jf, k)`` tuples, for ``BPF.matches`` on this handle's packets
+        (gopacket's Handle.NewBPFInstructionFilter).
+
+        Raises:
+            capsvc.OptionError: no instructions, or more than MAX_BPF_INSTRUCTIONS (4096).
+            LibpcapError: the handle is closed.
+        """
+        self._p  # noqa: B018 - raises on a closed handle
+        return BPF(_instructions_program(instructions))
+
     def set_bpf_instruction_filter(self, instructions: Sequence[tuple[int, int, int, int]]) -> None:
         """Install a classic BPF program given as ``(code, jt, jf, k)`` tuples.
 
         ``tcpdump -dd EXPR`` prints such tuples.
 
         Raises:
-            ValueError: no instructions, or more than MAX_BPF_INSTRUCTIONS (4096).
+            capsvc.OptionError: no instructions, or more than MAX_BPF_INSTRUCTIONS (4096).
             LibpcapError: libpcap or the kernel refused the program.
         """
-        self._set_program(BPF(_instructions_program(instructions)))
+        self._set_program(self.new_bpf_instruction_filter(instructions))
 
     def _set_program(self, bpf: BPF) -> None:
         p = self._p

@@ -23,6 +23,7 @@ from ._types import (
     _check,
     _status_error,
     _text,
+    timestamp_source_from_string,
 )
 
 __all__ = ["InactiveHandle", "open_live"]
@@ -117,10 +118,23 @@ class InactiveHandle:
                 raise CannotSetRFMonError(f"{self.device}: the device cannot do monitor mode")
         self._set("setting monitor mode", dll.pcap_set_rfmon(self._p, int(rfmon)))
 
-    def set_timestamp_source(self, source: TimestampSource | int) -> None:
-        """Use another time stamp source (see ``supported_timestamps``)."""
+    def set_timestamp_source(self, source: TimestampSource | int | str) -> None:
+        """Use another time stamp source (see ``supported_timestamps``), given as a value or
+        by libpcap's name ("host", "adapter", ...).
+
+        Raises:
+            capsvc.OptionError: a name libpcap does not know (the message lists those it does).
+            LibpcapError: the device refused it.
+        """
+        if isinstance(source, str):
+            source = timestamp_source_from_string(source)
         rc = ffi.lib().pcap_set_tstamp_type(self._p, int(source))
         self._set("setting the time stamp source", rc)
+
+    def error(self) -> str:
+        """libpcap's text for the last error on this handle (pcap_geterr; gopacket's
+        InactiveHandle.Error), "" when there was none."""
+        return _text(ffi.lib().pcap_geterr(self._p))
 
     def supported_timestamps(self) -> list[TimestampSource]:
         """Return the time stamp sources the device offers (may be empty)."""
@@ -192,10 +206,11 @@ def open_live(device: str, snaplen: int, promisc: bool, timeout: float) -> Handl
         device: the interface name, or "any".
         snaplen: bytes kept of each packet; 0 means 262144.
         promisc: capture in promiscuous mode.
-        timeout: seconds a read waits for a packet before raising TimeoutExpiredError.
-            0 never waits (a read returns a waiting packet or raises at once); negative
-            (BLOCK_FOREVER) waits as long as it takes. Both turn immediate mode on, so a packet
-            is delivered as soon as it arrives rather than when a kernel buffer block is done.
+        timeout: seconds a read waits for a packet before raising TimeoutExpiredError. 0 means
+            no timeout, as in libpcap (pcap_set_timeout(0)) and gopacket: a read waits as long
+            as it takes; so does a negative one (BLOCK_FOREVER). Both turn immediate mode on,
+            so a packet is delivered as soon as it arrives rather than when a kernel buffer
+            block is done.
 
     Returns:
         The active Handle, with nanosecond time stamps.

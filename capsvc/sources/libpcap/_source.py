@@ -1,8 +1,9 @@
 """LibpcapSource: a libpcap handle as a Session source.
 
 Waiting is the event loop's (``add_reader`` on libpcap's selectable fd, non-blocking handle); each
-wake-up runs one ``pcap_dispatch`` that collects every packet ready into one batch. The per-packet
-work is the ctypes callback only: copy the bytes, build the Packet tuple.
+wake-up collects every packet ready into one batch: in C (``capsvc._speedups.pcap_collect``, a
+loop over pcap_next_ex) when it is built, else one ``pcap_dispatch`` whose per-packet work is
+the ctypes callback (copy the bytes, build the Packet tuple).
 
 Directions: libpcap reports none per packet for Ethernet, so packets get the direction the
 capture was restricted to (``direction=``), UNKNOWN when it was not. On the cooked link types
@@ -19,6 +20,7 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ..._accel import speedups
 from ..._packet import Direction, LinkType, Packet, PacketBatch
 from .._base import SourceStats
 from . import _ffi as ffi
@@ -109,6 +111,20 @@ class LibpcapSource:
         self._buf: PacketBatch = []
         self._callback = ffi.pcap_handler(self._make_callback())
         self._dispatcher = ffi.lib_holding_gil()
+        fast = speedups()
+        self._collect = fast.pcap_collect if fast is not None else None
+        self._next_ex = ctypes.cast(self._dispatcher.pcap_next_ex, ctypes.c_void_p).value or 0
+        offset = _SLL_PKTTYPE_OFFSET.get(self.linktype, -1)
+        self._collect_args = (
+            1 if self.handle.nanosecond else 1000,
+            self.handle.direction,
+            self.handle.interface_index,
+            offset,
+            self.linktype == LinkType.LINUX_SLL2,
+            Packet,
+            Direction.INBOUND,
+            Direction.OUTBOUND,
+        )
 
     def _make_callback(self) -> Callable[[Any, Any, Any], None]:
         append = self._buf.append
@@ -156,13 +172,21 @@ class LibpcapSource:
         return on_cooked
 
     def _dispatch(self) -> int:
-        """Run one pcap_dispatch; return its count (0: nothing ready, or a file's end)."""
+        """Collect what is ready into the buffer; return how many came (0: nothing ready, or a
+        file's end). The C collector (``capsvc._accel``) loops over pcap_next_ex when built;
+        else one pcap_dispatch with the ctypes callback."""
         handle = self.handle
         p = handle._p
-        rc: int = self._dispatcher.pcap_dispatch(p, DISPATCH_BATCH, self._callback, None)
+        if self._collect is not None:
+            before = len(self._buf)
+            rc = self._collect(self._next_ex, p, DISPATCH_BATCH, *self._collect_args, self._buf)
+            if rc == ffi.PCAP_ERROR:
+                raise _status_error(p, rc, f"reading from {handle.device or 'the capture file'}")
+            return len(self._buf) - before
+        rc = self._dispatcher.pcap_dispatch(p, DISPATCH_BATCH, self._callback, None)
         if rc < 0 and rc != ffi.PCAP_ERROR_BREAK:
             raise _status_error(p, rc, f"reading from {handle.device or 'the capture file'}")
-        return rc
+        return int(rc)
 
     async def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the file ends or ``aclose()`` is called.

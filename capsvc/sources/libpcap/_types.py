@@ -7,6 +7,7 @@ and the exception carries libpcap's own text (pcap_statustostr, pcap_geterr, the
 from __future__ import annotations
 
 import ctypes
+import enum
 import ipaddress
 import threading
 from collections.abc import Sequence
@@ -25,7 +26,22 @@ from . import _ffi as ffi
 __all__ = [
     "BLOCK_FOREVER",
     "BPF",
+    "ERR_ACTIVATED",
+    "ERR_BREAK",
+    "ERR_CANNOT_SET_TIMESTAMP_TYPE",
+    "ERR_GENERIC",
+    "ERR_INTERFACE_NOT_UP",
+    "ERR_NOT_ACTIVE",
+    "ERR_NOT_RFMON",
+    "ERR_NO_SUCH_DEVICE",
+    "ERR_PERMISSION_DENIED",
+    "ERR_PROMISC_PERMISSION_DENIED",
+    "ERR_RFMON_NOT_SUPPORTED",
+    "ERR_TIMESTAMP_PRECISION_NOT_SUPPORTED",
     "MAX_BPF_INSTRUCTIONS",
+    "WARNING_GENERIC",
+    "WARNING_PROMISC_NOT_SUPPORTED",
+    "WARNING_TIMESTAMP_TYPE_NOT_SUPPORTED",
     "BPFInstruction",
     "CannotSetRFMonError",
     "CaptureInfo",
@@ -35,6 +51,8 @@ __all__ = [
     "LibpcapError",
     "LibpcapFileError",
     "LibpcapPermissionError",
+    "NextError",
+    "NoMorePacketsError",
     "NoSuchDeviceError",
     "Stats",
     "TimeoutExpiredError",
@@ -52,6 +70,24 @@ __all__ = [
 
 #: A read timeout meaning "wait as long as it takes, but deliver each packet at once".
 BLOCK_FOREVER = -1.0
+
+# libpcap's status codes (pcap/pcap.h PCAP_ERROR_* and PCAP_WARNING_*) by name; a LibpcapError's
+# ``code`` is one of them. ERR_NOT_ACTIVE is PCAP_ERROR_NOT_ACTIVATED.
+ERR_GENERIC = ffi.PCAP_ERROR
+ERR_BREAK = ffi.PCAP_ERROR_BREAK
+ERR_NOT_ACTIVE = ffi.PCAP_ERROR_NOT_ACTIVATED
+ERR_ACTIVATED = ffi.PCAP_ERROR_ACTIVATED
+ERR_NO_SUCH_DEVICE = ffi.PCAP_ERROR_NO_SUCH_DEVICE
+ERR_RFMON_NOT_SUPPORTED = ffi.PCAP_ERROR_RFMON_NOTSUP
+ERR_NOT_RFMON = ffi.PCAP_ERROR_NOT_RFMON
+ERR_PERMISSION_DENIED = ffi.PCAP_ERROR_PERM_DENIED
+ERR_INTERFACE_NOT_UP = ffi.PCAP_ERROR_IFACE_NOT_UP
+ERR_CANNOT_SET_TIMESTAMP_TYPE = ffi.PCAP_ERROR_CANTSET_TSTAMP_TYPE
+ERR_PROMISC_PERMISSION_DENIED = ffi.PCAP_ERROR_PROMISC_PERM_DENIED
+ERR_TIMESTAMP_PRECISION_NOT_SUPPORTED = ffi.PCAP_ERROR_TSTAMP_PRECISION_NOTSUP
+WARNING_GENERIC = ffi.PCAP_WARNING
+WARNING_PROMISC_NOT_SUPPORTED = ffi.PCAP_WARNING_PROMISC_NOTSUP
+WARNING_TIMESTAMP_TYPE_NOT_SUPPORTED = ffi.PCAP_WARNING_TSTAMP_TYPE_NOTSUP
 #: The most instructions a classic BPF program may have (BPF_MAXINSNS).
 MAX_BPF_INSTRUCTIONS = BPF_MAXINSNS
 
@@ -67,14 +103,49 @@ class LibpcapError(CaptureError):
     """libpcap failed; the message is libpcap's own text.
 
     Attributes:
-        code: the libpcap status code (PCAP_ERROR_...), 0 when there was none.
+        code: the libpcap status code (one of the ``ERR_`` constants, PCAP_ERROR_...), 0 when
+            there was none.
+        next_error: the gopacket NextError of a failed read (READ_ERROR unless a subclass says
+            otherwise).
     """
 
     code = 0
+    next_error = -1
+
+
+class NextError(enum.IntEnum):
+    """gopacket's NextError: what pcap_next_ex returned, and the exception capsvc raises for it.
+
+    ============================  ====  ================================================
+    gopacket                      code  capsvc raises
+    ============================  ====  ================================================
+    NextErrorOk                      1  nothing: the packet is returned
+    NextErrorTimeoutExpired          0  TimeoutExpiredError (a live handle's timeout)
+    NextErrorReadError              -1  LibpcapError with libpcap's message
+    NextErrorNoMorePackets          -2  NoMorePacketsError (an EOFError): end of file
+    NextErrorNotActivated           -3  LibpcapError (code ERR_NOT_ACTIVE)
+    ============================  ====  ================================================
+
+    Each exception carries its value in ``next_error``.
+    """
+
+    OK = 1
+    TIMEOUT_EXPIRED = 0
+    READ_ERROR = -1
+    NO_MORE_PACKETS = -2
+    NOT_ACTIVATED = -3
 
 
 class TimeoutExpiredError(LibpcapError):
     """No packet came within a live handle's read timeout (gopacket's NextErrorTimeoutExpired)."""
+
+    next_error = NextError.TIMEOUT_EXPIRED
+
+
+class NoMorePacketsError(LibpcapError, EOFError):
+    """A capture file is at its end (gopacket's NextErrorNoMorePackets; an EOFError too)."""
+
+    next_error = NextError.NO_MORE_PACKETS
 
 
 class CannotSetRFMonError(LibpcapError):
@@ -147,19 +218,22 @@ def _check(p: int | None, rc: int, what: str) -> int:
 
 
 class CaptureInfo(NamedTuple):
-    """What libpcap says about one packet.
+    """What libpcap says about one packet (gopacket's CaptureInfo).
+
+    Every field has a default, so ``CaptureInfo(capture_length=60, length=60)`` describes a
+    frame to ``BPF.matches`` without a timestamp.
 
     Attributes:
-        timestamp_ns: capture time in nanoseconds since the epoch.
-        capture_length: bytes captured (at most the snaplen).
-        length: bytes on the wire.
-        interface_index: index of a live handle's device, 0 for files and "any".
+        timestamp_ns: capture time in nanoseconds since the epoch (default 0).
+        capture_length: bytes captured (at most the snaplen; default 0).
+        length: bytes on the wire (default 0; never less than ``capture_length`` in a file).
+        interface_index: index of a live handle's device, 0 for files and "any" (default 0).
     """
 
-    timestamp_ns: int
-    capture_length: int
-    length: int
-    interface_index: int
+    timestamp_ns: int = 0
+    capture_length: int = 0
+    length: int = 0
+    interface_index: int = 0
 
 
 class Stats(NamedTuple):
@@ -225,14 +299,23 @@ class Interface(NamedTuple):
 class BPF:
     """A compiled classic BPF program, matched against packets in user space.
 
-    The instructions live in Python-owned memory: nothing to close.
+    The instructions live in Python-owned memory: nothing to close. ``str()`` is the expression
+    it was compiled from (gopacket's BPF.String), or a description of an instruction filter.
 
     Args:
         program: the bpf_program (its instruction array must stay referenced by it).
+        expression: the filter expression, "" for a program built from instructions.
     """
 
-    def __init__(self, program: ffi.bpf_program) -> None:
+    def __init__(self, program: ffi.bpf_program, expression: str = "") -> None:
         self.program = program
+        self.expression = expression
+
+    def __str__(self) -> str:
+        return self.expression or f"BPF instruction filter ({self.program.bf_len} instructions)"
+
+    def __repr__(self) -> str:
+        return f"<BPF {self}>"
 
     def instructions(self) -> list[BPFInstruction]:
         """Return the program's instructions."""
@@ -286,7 +369,7 @@ def _compile(p: int, expr: str) -> BPF:
         ctypes.memmove(insns, raw.bf_insns, ctypes.sizeof(insns))
     finally:
         dll.pcap_freecode(ctypes.byref(raw))
-    return BPF(_owned_program(insns))
+    return BPF(_owned_program(insns), expr)
 
 
 def new_bpf(linktype: int, snaplen: int, expr: str) -> BPF:
@@ -316,7 +399,7 @@ def new_bpf_instruction_filter(instructions: Sequence[tuple[int, int, int, int]]
     """Build a BPF from ``(code, jt, jf, k)`` tuples (as ``tcpdump -dd`` prints them).
 
     Raises:
-        ValueError: no instructions, or more than MAX_BPF_INSTRUCTIONS.
+        capsvc.OptionError: no instructions, or more than MAX_BPF_INSTRUCTIONS.
     """
     return BPF(_instructions_program(instructions))
 
@@ -338,7 +421,7 @@ def datalink_name_to_val(name: str) -> int:
     """Return the DLT_ value named ``name`` ("EN10MB", case-insensitive).
 
     Raises:
-        ValueError: libpcap knows no such name.
+        capsvc.OptionError: libpcap knows no such name.
     """
     value = int(ffi.lib().pcap_datalink_name_to_val(name.encode()))
     if value < 0:
@@ -357,14 +440,17 @@ def datalink_val_to_description(value: int) -> str:
 
 
 def timestamp_source_from_string(name: str) -> TimestampSource:
-    """Return the time stamp type named ``name`` ("host", "adapter", ...).
+    """Return the time stamp type named ``name`` ("host", "adapter", ...), as libpcap names them.
 
     Raises:
-        ValueError: libpcap knows no such name.
+        capsvc.OptionError: libpcap knows no such name (the message lists the names it knows).
     """
-    value = int(ffi.lib().pcap_tstamp_type_name_to_val(name.encode()))
+    dll = ffi.lib()
+    value = int(dll.pcap_tstamp_type_name_to_val(name.encode()))
     if value < 0:
-        raise OptionError(f"unknown time stamp source {name!r}")
+        known = [_text(dll.pcap_tstamp_type_val_to_name(v)) for v in range(8)]
+        names = ", ".join(n for n in known if n)
+        raise OptionError(f"unknown time stamp source {name!r} (libpcap knows: {names})")
     return TimestampSource(value)
 
 

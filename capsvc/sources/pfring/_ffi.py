@@ -7,6 +7,8 @@ C constants keep their C spelling here. ``pfring_pkthdr`` is read through ``PFRI
 which covers only the first 48 bytes: the library writes up to 209 bytes (long header), so the
 buffer given to it is ``PKTHDR_BUFFER_SIZE`` bytes. The only logic here is ``check``, which turns
 a negative return code into ``PfRingError`` naming it; ``pfring`` turns header bytes into values.
+The errors of the binding live here too: ``PfRingError``, ``PfRingEndOfFile`` (the end of a
+``pcap:FILE``) and ``PfRingFilterError`` (a filter the library refused).
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ import os
 import struct
 from typing import Any
 
-from ..._errors import BackendUnavailableError, CaptureError
+from ..._errors import BackendUnavailableError, CaptureError, FilterError
 
 __all__ = [
     "ERROR_NAMES",
     "INSTALL_HINT",
     "LIBRARY_ENV",
+    "MAX_CAPLEN",
+    "NOT_SUPPORTED_TEXT",
     "OPEN_HINTS",
     "PFRING_PKTHDR",
     "PFRING_STAT",
     "PKTHDR_BUFFER_SIZE",
+    "PfRingEndOfFile",
     "PfRingError",
+    "PfRingFilterError",
     "check",
     "lib",
     "resolve_path",
@@ -66,6 +72,12 @@ ERROR_NAMES = {
     PF_RING_ERROR_RING_NOT_ENABLED: "RING_NOT_ENABLED",
     PF_RING_ERROR_MOD_NOT_LOADED: "MOD_NOT_LOADED",
 }
+
+#: How every NOT_SUPPORTED answer is reported (the module name follows in parentheses).
+NOT_SUPPORTED_TEXT = "not supported by this PF_RING module"
+
+#: pfring.h's MAX_CAPLEN: pfring_open lowers a larger caplen to this.
+MAX_CAPLEN = 65600
 
 PF_RING_ZC_SYMMETRIC_RSS = 1 << 0
 PF_RING_REENTRANT = 1 << 1
@@ -119,6 +131,43 @@ class PfRingError(CaptureError):
         self.errno = errno
         text = f"{operation} failed: {self.code_name} ({code})"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class PfRingEndOfFile(PfRingError, EOFError):
+    """A ``pcap:FILE`` ring has delivered the file's last packet.
+
+    The library says so in two ways: zero-copy reads return INVALID_ARGUMENT (-2, libpcap's
+    end of file), copy reads return 0 with an empty header. Both become this error, whose code
+    is NO_PKT_AVAILABLE (-3); it is also an ``EOFError``.
+    """
+
+    def __init__(self, device: str) -> None:
+        super().__init__(PF_RING_ERROR_NO_PKT_AVAILABLE, "pfring_recv", f"end of {device}")
+
+
+class PfRingFilterError(FilterError):
+    """``pfring_set_bpf_filter`` refused an expression (a ``capsvc.FilterError``).
+
+    libpfring answers -1 or -2 (INVALID_ARGUMENT) for an expression libpcap cannot compile;
+    the caret of ``str()`` marks the whole expression, as the library does not say where.
+
+    Attributes:
+        code: the return code (-2 too for an expression refused before the library saw it).
+        code_name: its name.
+        detail: libpcap's reason where it is known, else "".
+    """
+
+    def __init__(self, code: int, expr: str, detail: str = "") -> None:
+        self.code = code
+        self.code_name = ERROR_NAMES.get(code, "UNKNOWN")
+        self.detail = detail
+        reason = f"PF_RING cannot compile this filter (pfring_set_bpf_filter: {self.code_name}"
+        reason = f"{reason} ({code}))" + (f": {detail}" if detail else "")
+        super().__init__(reason, expr, 0)
+
+    def __reduce__(self) -> tuple[type[PfRingFilterError], tuple[int, str, str]]:  # type: ignore[override]
+        """Pickle by the code, the expression and the detail."""
+        return (type(self), (self.code, self.expr, self.detail))
 
 
 def check(rc: int, operation: str) -> int:

@@ -1,201 +1,72 @@
 """The Ring: one PF_RING socket through the ffi layer (open, configure, read, stats).
 
 IO module: every call goes to libpfring through ``_ffi``; the values it returns are plain
-Python types (``CaptureInfo``, ``Stats``, enums).
+Python types (``CaptureInfo``, ``Stats``, the enums of ``_types``). Opening, configuring,
+sending and the counters live here; reading in ``_reader`` (``RingReader``, the base class).
 """
 
 from __future__ import annotations
 
 import ctypes
-import enum
+import errno as errnos
+import functools
+import logging
 import os
-import socket
 import sys
-import threading
 from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Self
 
-from ..._errors import OptionError
-from ..._packet import Direction as PacketDirection
-from ..._packet import Packet, PacketBatch
+from ... import _packet
+from ..._errors import BackendUnavailableError, CaptureError, CaptureFileError, OptionError
+from ..._packet import LinkType
 from . import _ffi as ffi
-from ._ffi import PfRingError
+from ._ffi import PfRingError, PfRingFilterError
+from ._reader import RingReader
+from ._types import (
+    DEFAULT_MODULE,
+    ClusterType,
+    Direction,
+    Flag,
+    SocketMode,
+    Stats,
+    module_of,
+    pcap_module_name,
+)
 
-__all__ = [
-    "CaptureInfo",
-    "ClusterType",
-    "Direction",
-    "Flag",
-    "PfRingError",
-    "Ring",
-    "SocketMode",
-    "Stats",
-    "parse_cluster",
-]
+__all__ = ["SNAPLEN_DEFAULT", "Ring"]
 
-#: The snapshot length used when 0 is given.
+#: The snapshot length used when 0 is given (the library lowers it to ``ffi.MAX_CAPLEN``).
 SNAPLEN_DEFAULT = 262144
 
-
-class Flag(enum.IntFlag):
-    """Flags of ``Ring.open`` (PF_RING_* of pfring.h)."""
-
-    ZC_SYMMETRIC_RSS = ffi.PF_RING_ZC_SYMMETRIC_RSS
-    DNA_SYMMETRIC_RSS = ffi.PF_RING_ZC_SYMMETRIC_RSS  # gopacket's older name
-    REENTRANT = ffi.PF_RING_REENTRANT
-    LONG_HEADER = ffi.PF_RING_LONG_HEADER
-    PROMISC = ffi.PF_RING_PROMISC
-    TIMESTAMP = ffi.PF_RING_TIMESTAMP
-    HW_TIMESTAMP = ffi.PF_RING_HW_TIMESTAMP
-    RX_PACKET_BOUNCE = ffi.PF_RING_RX_PACKET_BOUNCE
-    ZC_FIXED_RSS_Q_0 = ffi.PF_RING_ZC_FIXED_RSS_Q_0
-    STRIP_HW_TIMESTAMP = ffi.PF_RING_STRIP_HW_TIMESTAMP
-    DO_NOT_PARSE = ffi.PF_RING_DO_NOT_PARSE
-    DO_NOT_TIMESTAMP = ffi.PF_RING_DO_NOT_TIMESTAMP
-    USERSPACE_BPF = ffi.PF_RING_USERSPACE_BPF
-    TX_BPF = ffi.PF_RING_TX_BPF
-
+log = logging.getLogger("capsvc")
 
 _NO_FLAGS = Flag(0)
-
-
-class ClusterType(enum.IntEnum):
-    """How a cluster spreads packets over its rings (C ``cluster_type``)."""
-
-    PER_FLOW = 0
-    ROUND_ROBIN = 1
-    PER_FLOW_2_TUPLE = 2
-    PER_FLOW_4_TUPLE = 3
-    PER_FLOW_5_TUPLE = 4
-    PER_FLOW_TCP_5_TUPLE = 5
-    PER_INNER_FLOW = 6
-    PER_INNER_FLOW_2_TUPLE = 7
-    PER_INNER_FLOW_4_TUPLE = 8
-    PER_INNER_FLOW_5_TUPLE = 9
-    PER_INNER_FLOW_TCP_5_TUPLE = 10
-    PER_FLOW_IP_5_TUPLE = 11
-    PER_INNER_FLOW_IP_5_TUPLE = 12
-    PER_FLOW_IP_WITH_DUP_TUPLE = 13
-
-    @classmethod
-    def parse(cls, text: str) -> ClusterType:
-        """Return the type named by ``text``: a member name in any case, with or without the
-        C prefix ``cluster_`` and with ``-`` for ``_`` (``round_robin``, ``per-flow-5-tuple``),
-        or its number.
-
-        Raises:
-            ValueError: no such cluster type.
-        """
-        key = text.strip().upper().replace("-", "_").removeprefix("CLUSTER_")
-        if key.isdigit():
-            return cls(int(key))
-        try:
-            return cls[key]
-        except KeyError:
-            names = ", ".join(m.name.lower() for m in cls)
-            raise OptionError(f"unknown cluster type {text!r} (one of: {names})") from None
-
-
-class Direction(enum.IntEnum):
-    """Which packets a ring captures (C ``packet_direction``)."""
-
-    RECEIVE_AND_TRANSMIT = 0
-    RECEIVE_ONLY = 1
-    TRANSMIT_ONLY = 2
-
-
-class SocketMode(enum.IntEnum):
-    """Whether a ring sends, receives or both (C ``socket_mode``)."""
-
-    WRITE_AND_READ = 0
-    WRITE_ONLY = 1
-    READ_ONLY = 2
-    MANAGEMENT_ONLY = 3
-
-
-class CaptureInfo(NamedTuple):
-    """What the ring says about one packet.
-
-    Attributes:
-        timestamp_ns: capture time in nanoseconds since the epoch.
-        capture_length: bytes captured (at most the snapshot length or the buffer's size).
-        length: the packet's length on the wire.
-        interface_index: the interface the packet came from, 0 when unknown.
-    """
-
-    timestamp_ns: int
-    capture_length: int
-    length: int
-    interface_index: int
-
-
-class Stats(NamedTuple):
-    """A ring's counters (``pfring_stats``): packets received and dropped by the ring."""
-
-    received: int
-    dropped: int
-
-
-def parse_cluster(text: str) -> tuple[int, ClusterType]:
-    """Parse the command line's ``ID[:TYPE]`` (``"7"``, ``"7:round_robin"``).
-
-    Args:
-        text: a cluster id (a non-negative integer), optionally ``:`` and a cluster type name
-            or number (see ``ClusterType.parse``); the type defaults to ``PER_FLOW``.
-
-    Returns:
-        ``(cluster_id, cluster_type)``, as ``PfRingSource(cluster=...)`` takes it.
-
-    Raises:
-        ValueError: the id is no non-negative integer, or the type is unknown.
-    """
-    ident, _, kind = text.partition(":")
-    ident = ident.strip()
-    if not ident.isdigit():
-        raise OptionError(f"cluster id must be a non-negative integer, not {ident!r}")
-    return int(ident), ClusterType.parse(kind) if kind else ClusterType.PER_FLOW
-
-
-def _interface_index(device: str) -> int:
-    """The index of the interface a device name reads (``eth0@1`` -> eth0), 0 if unknown."""
-    name = device.partition("@")[0]
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        return 0
+_ARPHRD_NONE = 65534
+#: DLT_ values libpcap's compiler wants where they differ from the LINKTYPE_ (Linux).
+_DLT_OF = {LinkType.RAW: 12}
+#: Modules whose reads ignore the sampling rate (pfring_set_sampling_rate returns 0 anyway).
+_SAMPLING_IGNORED = frozenset({"pcap"})
 
 
 def _program_name() -> str:
     return sys.argv[0] if sys.argv and sys.argv[0] else "capsvc"
 
 
-class Ring:
+class Ring(RingReader):
     """An open PF_RING handle. Create one with ``Ring.open``; close it with ``close()`` or a
     ``with`` block.
 
     Reads from several threads are serialised by a lock (like gopacket's mutex); ``close()``
     must not race a read that is blocked waiting for a packet.
-    """
 
-    def __init__(self, so: Any, handle: int, device: str, snaplen: int, flags: Flag) -> None:
-        """Wrap an already opened handle (use ``Ring.open``)."""
-        self._lib = so
-        self._handle_value: int | None = handle
-        self.device = device
-        self.snaplen = snaplen
-        self.flags = flags
-        self._long_header = bool(flags & Flag.LONG_HEADER)
-        self._zero_copy = not flags & Flag.REENTRANT
-        self._ifindex = 0 if self._long_header else _interface_index(device)
-        self._default_direction = PacketDirection.UNKNOWN
-        self._lock = threading.Lock()
-        self._hdr = bytearray(ffi.PKTHDR_BUFFER_SIZE)
-        self._hdr_c = (ctypes.c_char * len(self._hdr)).from_buffer(self._hdr)
-        self._hdr_addr = ctypes.addressof(self._hdr_c)
-        self._bufp = ctypes.c_void_p()
-        self._bufp_ref = ctypes.byref(self._bufp)
-        self._buf: bytearray | None = None  # the copy-read buffer, made on first use
-        self._buf_c: ctypes.Array[ctypes.c_char] | None = None
+    Attributes:
+        device: the device name as opened (``pcap:lo``).
+        module: the PF_RING module it selects (``"pcap"``, ``"zc"``, ``"pf_ring"`` for the
+            kernel module); NOT_SUPPORTED errors name it.
+        snaplen: bytes kept of each packet (at most ``ffi.MAX_CAPLEN``, as the library keeps).
+        flags: the ``Flag`` bits it was opened with.
+        reads_file: True for a ``pcap:FILE`` ring, whose reads end at the end of the file.
+    """
 
     @classmethod
     def open(
@@ -213,8 +84,9 @@ class Ring:
 
         Args:
             device: ``eth0``, ``eth0@1`` (a queue), ``any``, ``zc:eth0``, or ``pcap:NAME``
-                (through libpcap, no kernel module needed).
-            snaplen: bytes kept of each packet; 0 means 262144.
+                (through libpcap, no kernel module needed: a capture file, else an interface).
+            snaplen: bytes kept of each packet; 0 means 262144. The library keeps at most
+                ``ffi.MAX_CAPLEN`` (65600), and so does the ring.
             flags: ``Flag`` bits, e.g. ``Flag.PROMISC | Flag.LONG_HEADER``; default none.
             library: libpfring to load; None means ``$CAPSVC_PFRING_LIBRARY`` or the system's.
 
@@ -223,19 +95,18 @@ class Ring:
 
         Raises:
             capsvc.BackendUnavailableError: libpfring cannot be loaded (says how to install it).
-            PfRingError: ``pfring_open`` failed (the message names errno and what to do).
+            PfRingError: ``pfring_open`` failed; the message says why (no such capture file, not
+                a capture file, the kernel module is not loaded, needs root) and ``errno`` holds
+                the C errno that fits.
             ValueError: a negative snaplen.
         """
         if snaplen < 0:
             raise OptionError("snaplen must not be negative")
-        snaplen = snaplen or SNAPLEN_DEFAULT
+        snaplen = min(snaplen or SNAPLEN_DEFAULT, ffi.MAX_CAPLEN)
         so = ffi.lib(library)
         handle = so.pfring_open(os.fsencode(device), snaplen, int(flags))
         if not handle:
-            err = ctypes.get_errno()
-            hint = ffi.OPEN_HINTS.get(err, "")
-            detail = f"{device}: {os.strerror(err)}" + (f" ({hint})" if hint else "")
-            raise PfRingError(ffi.PF_RING_ERROR_GENERIC, "pfring_open", detail, err)
+            raise _open_failure(device, ctypes.get_errno())
         ring = cls(so, int(handle), device, snaplen, Flag(flags))
         # As gopacket: the name shows in /proc/net/pf_ring; modules without names say no.
         so.pfring_set_application_name(
@@ -244,17 +115,6 @@ class Ring:
         return ring
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` ran."""
-        return self._handle_value is None
-
-    def _handle(self) -> int:
-        handle = self._handle_value
-        if handle is None:
-            raise ValueError("PF_RING ring is closed")
-        return handle
 
     def close(self) -> None:
         """Close the ring (``pfring_close``). Idempotent."""
@@ -274,31 +134,69 @@ class Ring:
     ) -> None:
         self.close()
 
-    def _call(self, name: str, *args: object) -> int:
+    def _call(self, name: str, *args: object, feature: str = "") -> int:
         rc = int(getattr(self._lib, name)(self._handle(), *args))
-        return ffi.check(rc, name)
+        if rc < 0:
+            raise self._error(rc, name, feature)
+        return rc
 
     # -- configuration -----------------------------------------------------------------------
 
     def enable(self) -> None:
         """Start receiving (``pfring_enable_ring``). Raises: PfRingError."""
-        self._call("pfring_enable_ring")
+        self._call("pfring_enable_ring", feature="enabling the ring")
 
     def disable(self) -> None:
-        """Stop receiving (``pfring_disable_ring``). Raises: PfRingError."""
-        self._call("pfring_disable_ring")
-
-    def set_bpf_filter(self, expr: str) -> None:
-        """Set a BPF filter in tcpdump syntax, replacing any earlier one.
+        """Stop receiving (``pfring_disable_ring``).
 
         Raises:
-            PfRingError: the expression does not compile or the module cannot filter.
+            PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module.
         """
-        self._call("pfring_set_bpf_filter", ctypes.create_string_buffer(expr.encode()))
+        self._call("pfring_disable_ring", feature="disabling the ring")
+
+    @functools.cached_property
+    def linktype(self) -> LinkType:
+        """The link type of the frames: a ``pcap:FILE``'s header (pcap or pcapng), else the
+        interface's (ARPHRD type; ``pcap:any`` is Linux cooked); Ethernet when neither says."""
+        return _linktype_of(self.device, self.reads_file)
+
+    def set_bpf_filter(self, expr: str, *, linktype: LinkType | None = None) -> None:
+        """Set a BPF filter in tcpdump syntax, replacing any earlier one.
+
+        On the ``pcap:`` module the expression is first compiled with libpcap for the frames'
+        link type: where the module cannot compile it, libpfring falls back to a filter
+        compiled for Ethernet, which it applies to zero-copy reads only, so ``ether host X``
+        on a raw-IP file would silently match nothing, or everything when reading by copy.
+
+        Args:
+            expr: the expression.
+            linktype: the link type to check it against on the ``pcap:`` module; None means
+                ``self.linktype``.
+
+        Raises:
+            PfRingFilterError: the expression does not compile (a ``capsvc.FilterError``;
+                libpfring answers -1 or -2; the ``pcap:`` module's check gives libpcap's reason).
+            PfRingError: the module cannot filter.
+        """
+        if self.module == "pcap":
+            _check_filter(expr, self.linktype if linktype is None else linktype, self.snaplen)
+        rc = int(
+            self._lib.pfring_set_bpf_filter(
+                self._handle(), ctypes.create_string_buffer(expr.encode())
+            )
+        )
+        if rc in (ffi.PF_RING_ERROR_GENERIC, ffi.PF_RING_ERROR_INVALID_ARGUMENT):
+            raise PfRingFilterError(rc, expr)
+        if rc < 0:
+            raise self._error(rc, "pfring_set_bpf_filter", "filtering")
 
     def remove_bpf_filter(self) -> None:
-        """Remove the BPF filter. Raises: PfRingError."""
-        self._call("pfring_remove_bpf_filter")
+        """Remove the BPF filter.
+
+        Raises:
+            PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module.
+        """
+        self._call("pfring_remove_bpf_filter", feature="removing a filter")
 
     def set_cluster(self, cluster_id: int, cluster_type: ClusterType) -> None:
         """Join cluster ``cluster_id``, whose rings share packets as ``cluster_type`` says.
@@ -306,11 +204,16 @@ class Ring:
         Raises:
             PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module.
         """
-        self._call("pfring_set_cluster", cluster_id, int(ClusterType(cluster_type)))
+        self._call(
+            "pfring_set_cluster",
+            cluster_id,
+            int(ClusterType(cluster_type)),
+            feature="joining a cluster",
+        )
 
     def remove_from_cluster(self) -> None:
         """Leave the cluster. Raises: PfRingError."""
-        self._call("pfring_remove_from_cluster")
+        self._call("pfring_remove_from_cluster", feature="leaving a cluster")
 
     def set_direction(self, direction: Direction) -> None:
         """Capture received, transmitted or both kinds of packets.
@@ -319,130 +222,63 @@ class Ring:
             PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module.
         """
         direction = Direction(direction)
-        self._call("pfring_set_direction", int(direction))
+        self._call("pfring_set_direction", int(direction), feature="choosing a direction")
         self._default_direction = _DIRECTION_OF[direction]
 
     def set_socket_mode(self, mode: SocketMode) -> None:
         """Read, write or both; set it before ``enable()``.
 
         Raises:
-            PfRingError: GENERIC when the ring is already enabled.
+            PfRingError: GENERIC when the ring is already enabled, or when the module has no
+                such mode (the ``pcap:`` module only reads).
         """
-        self._call("pfring_set_socket_mode", int(SocketMode(mode)))
+        self._call("pfring_set_socket_mode", int(SocketMode(mode)), feature="a socket mode")
 
     def set_sampling_rate(self, rate: int) -> None:
-        """Deliver one packet in ``rate`` (1, the default, delivers all). Raises: PfRingError."""
-        self._call("pfring_set_sampling_rate", rate)
+        """Deliver one packet in ``rate`` (1, the default, delivers all): the first, then every
+        ``rate``-th, as the kernel module samples. Where the module ignores the rate (the
+        ``pcap:`` module) or does not support it, the ring samples its reads itself.
+
+        Raises:
+            ValueError: a rate below 1.
+            PfRingError: the module refused the rate.
+        """
+        if rate < 1:
+            raise OptionError("sampling rate must be at least 1")
+        rc = int(self._lib.pfring_set_sampling_rate(self._handle(), rate))
+        if self.module in _SAMPLING_IGNORED or rc == ffi.PF_RING_ERROR_NOT_SUPPORTED:
+            with self._lock:
+                self._sample_rate, self._skip = rate, 0
+            return
+        if rc < 0:
+            raise self._error(rc, "pfring_set_sampling_rate")
 
     def set_application_name(self, name: str) -> None:
         """Name the ring in ``/proc/net/pf_ring``. Raises: PfRingError."""
-        self._call("pfring_set_application_name", ctypes.create_string_buffer(name.encode()))
-
-    # -- reading and writing -----------------------------------------------------------------
-
-    def _recv(self, buffer_len: int, wait: int) -> int:
-        """One pfring_recv into the header buffer; the caller holds the lock."""
-        rc = int(
-            self._lib.pfring_recv(self._handle(), self._bufp_ref, buffer_len, self._hdr_addr, wait)
+        self._call(
+            "pfring_set_application_name",
+            ctypes.create_string_buffer(name.encode()),
+            feature="naming the ring",
         )
-        if rc == 0:
-            raise PfRingError(ffi.PF_RING_ERROR_NO_PKT_AVAILABLE, "pfring_recv")
-        return ffi.check(rc, "pfring_recv")
-
-    def _copy_buffer(self) -> int:
-        """The address of the snaplen-sized buffer copy reads use (made on first use)."""
-        if self._buf_c is None:
-            self._buf = bytearray(self.snaplen)
-            self._buf_c = (ctypes.c_char * self.snaplen).from_buffer(self._buf)
-        return ctypes.addressof(self._buf_c)
-
-    def _info(self) -> CaptureInfo:
-        sec, usec, cap, length, ts_ns, _f, _rx, _p, _d, ifindex, _h = ffi.PFRING_PKTHDR.unpack_from(
-            self._hdr
-        )
-        return CaptureInfo(
-            ts_ns or sec * 1_000_000_000 + usec * 1000,
-            cap,
-            length,
-            ifindex if self._long_header else self._ifindex,
-        )
-
-    def read_packet_data(self) -> tuple[bytes, CaptureInfo]:
-        """Wait for the next packet and return a copy of it.
-
-        Returns:
-            ``(data, info)``; ``len(data) == info.capture_length``.
-
-        Raises:
-            PfRingError: RING_NOT_ENABLED before ``enable()``, NO_PKT_AVAILABLE when the wait
-                ended without a packet (``pfring_breakloop``, end of a ``pcap:`` file), ...
-        """
-        with self._lock:
-            self._bufp.value = self._copy_buffer()
-            self._recv(self.snaplen, 1)
-            info = self._info()
-            return ctypes.string_at(self._bufp.value, info.capture_length), info
-
-    def read_packet_data_into(self, buffer: bytearray | memoryview) -> CaptureInfo:
-        """Wait for the next packet and copy it into ``buffer`` (at most ``len(buffer)`` bytes).
-
-        Args:
-            buffer: a writable, non-empty buffer (bytearray, writable memoryview, array).
-
-        Returns:
-            The packet's CaptureInfo; ``capture_length`` bytes of ``buffer`` hold the packet.
-
-        Raises:
-            ValueError: an empty buffer (length 0 would ask the library for zero copy).
-            PfRingError: as ``read_packet_data``.
-        """
-        view = memoryview(buffer).cast("B")
-        size = len(view)
-        if size == 0:
-            raise OptionError("read_packet_data_into needs a non-empty buffer")
-        target = (ctypes.c_char * size).from_buffer(view)
-        address = ctypes.addressof(target)
-        with self._lock:
-            self._bufp.value = address
-            self._recv(size, 1)
-            info = self._info()
-            if self._bufp.value != address:  # a module that hands out its own buffer anyway
-                ctypes.memmove(address, self._bufp.value, min(info.capture_length, size))
-        return info
-
-    def zero_copy_read_packet_data(self) -> tuple[memoryview, CaptureInfo]:
-        """Wait for the next packet and return a view into the ring itself (no copy).
-
-        The view is valid only until the next read on this ring or ``close()``; copy it
-        (``bytes(view)``) to keep it.
-
-        Raises:
-            PfRingError: INVALID_ARGUMENT on a ring opened with ``Flag.REENTRANT`` (the library
-                forbids zero copy there), and as ``read_packet_data``.
-        """
-        with self._lock:
-            self._recv(0, 1)
-            info = self._info()
-            frame = (ctypes.c_char * info.capture_length).from_address(self._bufp.value or 0)
-            return memoryview(frame).cast("B").toreadonly(), info
 
     def write_packet_data(self, data: bytes | bytearray | memoryview) -> None:
         """Send one frame out of the ring's interface (flushed at once).
 
         Raises:
-            PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module, NO_TX_SLOT when full.
+            PfRingError: RING_NOT_ENABLED before ``enable()``, NOT_SUPPORTED on the ``pcap:``
+                module or a read-only ring, NO_TX_SLOT when full.
         """
         frame = bytes(data)
-        self._call("pfring_send", frame, len(frame), 1)
+        self._call("pfring_send", frame, len(frame), 1, feature="sending")
 
     def stats(self) -> Stats:
-        """Return the ring's counters.
+        """Return the ring's counters (zeros before ``enable()``).
 
         Raises:
             PfRingError: e.g. NOT_SUPPORTED on the ``pcap:`` module.
         """
         raw = ctypes.create_string_buffer(ffi.PFRING_STAT.size)
-        self._call("pfring_stats", raw)
+        self._call("pfring_stats", raw, feature="reading kernel statistics")
         received, dropped, _shunt = ffi.PFRING_STAT.unpack(raw.raw)
         return Stats(received, dropped)
 
@@ -456,58 +292,95 @@ class Ring:
         """``pfring_poll``: wait up to ``wait`` (ms; seconds on ``pcap:``) for a packet."""
         return ffi.check(int(self._lib.pfring_poll(self._handle(), wait)), "pfring_poll")
 
-    def _read_batch(self, limit: int) -> PacketBatch:
-        """Read up to ``limit`` waiting packets without blocking (zero copy unless REENTRANT).
 
-        Returns:
-            The packets, possibly none.
+def _open_failure(device: str, err: int) -> PfRingError:
+    """The error for a NULL pfring_open, saying what the errno cannot."""
+    name = pcap_module_name(device)
+    if name is not None:
+        problem, err = _pcap_open_problem(name, err)
+        return PfRingError(ffi.PF_RING_ERROR_GENERIC, "pfring_open", f"{device}: {problem}", err)
+    hint = ffi.OPEN_HINTS.get(err, "")
+    detail = f"{device}: {os.strerror(err)}" + (f" ({hint})" if hint else "")
+    return PfRingError(ffi.PF_RING_ERROR_GENERIC, "pfring_open", detail, err)
 
-        Raises:
-            PfRingError: a read failed.
-            ValueError: the ring is closed.
-        """
-        out: PacketBatch = []
-        with self._lock:
-            handle = self._handle()
-            recv = self._lib.pfring_recv
-            unpack = ffi.PFRING_PKTHDR.unpack_from
-            string_at = ctypes.string_at
-            hdr, hdr_addr, bufp, bufp_ref = self._hdr, self._hdr_addr, self._bufp, self._bufp_ref
-            long_header, name_ifindex = self._long_header, self._ifindex
-            default_direction = self._default_direction
-            if self._zero_copy:
-                buffer_len, copy_to = 0, 0
-            else:
-                buffer_len, copy_to = self.snaplen, self._copy_buffer()
-            append = out.append
-            for _ in range(limit):
-                if copy_to:
-                    bufp.value = copy_to
-                rc = recv(handle, bufp_ref, buffer_len, hdr_addr, 0)
-                if rc <= 0:
-                    if rc == 0 or out:  # an error after packets surfaces on the next read
-                        break
-                    raise PfRingError(rc, "pfring_recv")
-                sec, usec, cap, length, ts_ns, _f, rx, _p, _d, ifindex, _h = unpack(hdr)
-                if ts_ns:  # the module filled the extended header
-                    direction = PacketDirection.INBOUND if rx else PacketDirection.OUTBOUND
-                else:
-                    ts_ns = sec * 1_000_000_000 + usec * 1000
-                    direction = default_direction
-                append(
-                    Packet(
-                        ts_ns,
-                        string_at(bufp.value or 0, cap),
-                        length,
-                        direction,
-                        ifindex if long_header else name_ifindex,
-                    )
-                )
-        return out
+
+def _pcap_open_problem(name: str, err: int) -> tuple[str, int]:
+    """Why the ``pcap:`` module could not open ``name``, and the errno that says so.
+
+    The library turns every failure of the module into ENODEV, a missing capture file too.
+    """
+    if os.path.isfile(name):
+        from ..capfile import CaptureFile
+
+        try:
+            with CaptureFile(name):
+                pass
+        except CaptureFileError as exc:
+            return f"not a capture file libpcap can read ({exc.reason})", errnos.EINVAL
+        except OSError as exc:
+            return f"cannot read the capture file: {exc.strerror or exc}", exc.errno or err
+        return "libpcap cannot read this capture file", errnos.EINVAL
+    if os.path.exists(name):
+        return "not a capture file (the pcap: module reads files and interfaces)", errnos.EINVAL
+    if "/" in name:
+        return "no such capture file", errnos.ENOENT
+    if name != "any" and not os.path.exists(f"/sys/class/net/{name}"):
+        return "no such capture file or interface", errnos.ENODEV
+    hint = ffi.OPEN_HINTS.get(err) if err != errnos.ENODEV else None
+    if hint is None and os.geteuid() != 0:
+        err, hint = errnos.EPERM, ffi.OPEN_HINTS[errnos.EPERM]
+    return f"libpcap cannot open the interface ({hint or os.strerror(err)})", err
 
 
 _DIRECTION_OF = {
-    Direction.RECEIVE_AND_TRANSMIT: PacketDirection.UNKNOWN,
-    Direction.RECEIVE_ONLY: PacketDirection.INBOUND,
-    Direction.TRANSMIT_ONLY: PacketDirection.OUTBOUND,
+    Direction.RECEIVE_AND_TRANSMIT: _packet.Direction.UNKNOWN,
+    Direction.RECEIVE_ONLY: _packet.Direction.INBOUND,
+    Direction.TRANSMIT_ONLY: _packet.Direction.OUTBOUND,
 }
+
+
+def _check_filter(expr: str, linktype: LinkType, snaplen: int) -> None:
+    """Compile ``expr`` with libpcap for ``linktype``, as the ``pcap:`` module will.
+
+    Raises:
+        PfRingFilterError: libpcap cannot compile it (its reason in ``detail``).
+    """
+    from ..libpcap import new_bpf
+
+    try:
+        new_bpf(_DLT_OF.get(linktype, int(linktype)), snaplen, expr)
+    except BackendUnavailableError:  # no libpcap binding: the library's own answer must do
+        return
+    except CaptureError as exc:  # LibpcapError: the expression is bad for this link type
+        detail = f"{exc} ({linktype.name} frames)"
+        raise PfRingFilterError(ffi.PF_RING_ERROR_INVALID_ARGUMENT, expr, detail) from exc
+
+
+def _linktype_of(device: str, reads_file: bool) -> LinkType:
+    """The link type of a device's frames: a capture file's header, else the interface's."""
+    module = module_of(device)
+    name = device if module == DEFAULT_MODULE else device.partition(":")[2]
+    if reads_file:
+        return _file_linktype(name)
+    if module == "pcap" and name == "any":
+        return LinkType.LINUX_SLL  # libpcap's "any" device, opened with pcap_open_live
+    try:
+        with open(f"/sys/class/net/{name.partition('@')[0]}/type", encoding="ascii") as f:
+            arphrd = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return LinkType.ETHERNET
+    return LinkType.RAW if arphrd == _ARPHRD_NONE else LinkType.ETHERNET
+
+
+def _file_linktype(path: str) -> LinkType:
+    """The link type of a pcap or pcapng file (the first interface's), as libpcap reads it."""
+    from ..capfile import CaptureFile
+
+    if path == "-":  # standard input: its header is libpcap's to read
+        return LinkType.ETHERNET
+    try:
+        with CaptureFile(path) as capture:
+            return capture.linktype
+    except (CaptureFileError, OSError):  # libpcap read it: the header is all that matters
+        log.warning("%s: cannot read the link type; treating the frames as Ethernet", path)
+        return LinkType.ETHERNET

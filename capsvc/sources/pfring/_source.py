@@ -1,9 +1,14 @@
 """PfRingSource: a Session source reading a PF_RING ring.
 
 How it waits: on ``pfring_get_selectable_fd`` through the event loop where the module has such a
-fd; else a worker thread blocks in ``pfring_poll`` and hands whole batches to the loop (at most
+fd (the kernel module); else a worker thread waits and hands whole batches to the loop (at most
 ``PENDING_BATCHES`` in flight, so a slow consumer makes the ring drop, counted, rather than
-memory grow). Either way one wake drains up to ``batch_size`` packets with non-blocking reads.
+memory grow). The thread waits in ``pfring_poll`` on kernel rings without a fd. A live ``pcap:``
+ring has no fd, its ``pfring_poll`` counts whole seconds and its reads can block in libpcap, so
+there the thread never waits inside the library: it sleeps on its stop event for ``IDLE_WAIT``
+between reads that cannot block (see ``_ring``), and stopping takes no longer than that. A
+``pcap:FILE`` is read to its end, which ends the source. Either way one wake drains up to
+``batch_size`` packets with non-blocking reads.
 """
 
 from __future__ import annotations
@@ -12,17 +17,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import struct
 import threading
 from collections.abc import AsyncIterator
 
 from ..._errors import OptionError
 from ..._packet import LinkType, PacketBatch
 from .._base import SourceStats
+from . import _ffi as ffi
 from ._ffi import PfRingError
-from ._ring import ClusterType, Direction, Flag, Ring, SocketMode
+from ._ring import Ring
+from ._types import ClusterType, Direction, Flag, SocketMode
 
-__all__ = ["BATCH_MAX", "PfRingSource"]
+__all__ = ["BATCH_MAX", "IDLE_WAIT", "PfRingSource"]
 
 log = logging.getLogger("capsvc")
 
@@ -34,10 +40,9 @@ PENDING_BATCHES = 8
 POLL_WAIT_MS = 100
 #: pfring_poll's wait for the ``pcap:`` module, which counts it in seconds.
 POLL_WAIT_PCAP_MODULE = 1
-
-_NOT_SUPPORTED = -7
-_ARPHRD_NONE = 65534
-_PCAP_MAGICS = {0xA1B2C3D4: "<", 0xA1B23C4D: "<", 0xD4C3B2A1: ">", 0x4D3CB2A1: ">"}
+#: Seconds between reads of a drained live ``pcap:`` ring; bounds how long stopping takes.
+#: libpcap hands packets over in blocks at most a second old anyway, so this adds little.
+IDLE_WAIT = 0.02
 
 
 class PfRingSource:
@@ -47,27 +52,33 @@ class PfRingSource:
 
     Args:
         device: ``eth0``, ``eth0@1``, ``any``, ``zc:eth0`` or ``pcap:NAME`` (see ``Ring.open``).
-        snaplen: bytes kept of each packet; 0 means 262144.
+            ``pcap:FILE`` reads a capture file to its end, which ends the iteration.
+        snaplen: bytes kept of each packet; 0 means 262144; PF_RING keeps at most 65600.
         flags: ``Flag`` bits for ``pfring_open``; default ``Flag.PROMISC``. With
             ``Flag.REENTRANT`` packets are read by copy, else by zero copy (one copy either way).
         filter: a BPF expression (tcpdump syntax) set on the ring, or None.
         cluster: ``(cluster_id, ClusterType)`` to join a cluster (see ``parse_cluster``), or None.
         direction: which packets to capture; the default (both) is not sent to the module.
-        sampling_rate: deliver one packet in this many; 1 (default) delivers all.
+        sampling_rate: deliver one packet in this many; 1 (default) delivers all. Where the
+            module ignores the rate (``pcap:``) the ring samples its reads itself.
         batch_size: packets read per wake at most; default 1024.
         linktype: the frames' link type; None reads it from the interface (ARPHRD type) or, for
-            ``pcap:FILE``, from the file's header; Ethernet when neither says.
+            ``pcap:FILE``, from the file's header (pcap or pcapng); Ethernet when neither says.
         library: libpfring to load; None means ``$CAPSVC_PFRING_LIBRARY`` or the system's.
+
+    Attributes:
+        live: False for a ``pcap:FILE`` (the Session waits for it rather than dropping), else
+            True.
 
     Raises:
         capsvc.BackendUnavailableError: libpfring cannot be loaded (the message says how to
             install PF_RING).
-        PfRingError: opening or configuring the ring failed (e.g. NOT_SUPPORTED for a cluster
-            on the ``pcap:`` module); the ring is closed again.
+        PfRingFilterError: the library cannot compile ``filter`` (a ``capsvc.FilterError``).
+        PfRingError: opening or configuring the ring failed: a missing capture file, or a
+            cluster or direction on a module without them ("... is not supported by this
+            PF_RING module (pcap)"); the ring is closed again.
         ValueError: a sampling rate or batch size below 1, or a negative snaplen.
     """
-
-    live = True
 
     def __init__(
         self,
@@ -87,26 +98,30 @@ class PfRingSource:
             raise OptionError("sampling_rate and batch_size must be at least 1")
         self.device = device
         self.batch_size = batch_size
-        self.linktype = LinkType(linktype) if linktype is not None else _linktype_of(device)
         self._ring = Ring.open(device, snaplen, flags, library=library)
         try:
-            _configure(self._ring, filter, cluster, Direction(direction), sampling_rate)
+            self.linktype = LinkType(linktype) if linktype is not None else self._ring.linktype
+            _configure(
+                self._ring, filter, cluster, Direction(direction), sampling_rate, self.linktype
+            )
         except BaseException:
             self._ring.close()
             raise
         self.snaplen = self._ring.snaplen
+        self.live = not self._ring.reads_file
         self._closed = False
         self._stop = threading.Event()
         self._wake: asyncio.Event | None = None
         self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
         self._worker: asyncio.Future[None] | None = None
-        self._stats_supported = True
+        self._kernel_stats = True
         self._last = SourceStats()
+        self.stats()  # learn now whether the module counts, and say so once if it does not
 
     # -- Source -------------------------------------------------------------------------------
 
     async def __aiter__(self) -> AsyncIterator[PacketBatch]:
-        """Yield batches of packets until ``aclose()``.
+        """Yield batches of packets until ``aclose()`` or the end of a ``pcap:FILE``.
 
         Raises:
             PfRingError: a read or poll failed.
@@ -118,18 +133,32 @@ class PfRingSource:
         async for batch in batches:
             yield batch
 
+    @property
+    def kernel_stats(self) -> bool:
+        """False when the module keeps no counters (the ``pcap:`` module): ``stats()`` then
+        stays at zero, which means "not known", not "nothing received"."""
+        return self._kernel_stats
+
     def stats(self) -> SourceStats:
         """The ring's counters: received and kernel_dropped from ``pfring_stats``.
 
-        Zeros where the module does not count (``pcap:``); the last values after ``aclose()``.
+        Zeros where the module does not count (see ``kernel_stats``; a warning says so once);
+        the last values after ``aclose()``.
         """
-        if self._closed or not self._stats_supported:
+        if self._closed or not self._kernel_stats:
             return self._last
         try:
             ring_stats = self._ring.stats()
         except PfRingError as exc:
-            if exc.code == _NOT_SUPPORTED:
-                self._stats_supported = False
+            if exc.code == ffi.PF_RING_ERROR_NOT_SUPPORTED:
+                self._kernel_stats = False
+                log.warning(
+                    "%s: kernel statistics are %s (%s): packets received and dropped "
+                    "before capsvc are not counted",
+                    self.device,
+                    ffi.NOT_SUPPORTED_TEXT,
+                    self._ring.module,
+                )
             return self._last
         self._last = SourceStats(received=ring_stats.received, kernel_dropped=ring_stats.dropped)
         return self._last
@@ -162,15 +191,15 @@ class PfRingSource:
         ready = self._wake = asyncio.Event()
         loop.add_reader(fd, ready.set)
         self._reader = (loop, fd)
+        ring = self._ring
         try:
             while not self._closed:
-                batch = self._ring._read_batch(self.batch_size)
+                batch = ring._read_batch(self.batch_size)
                 if batch:
                     yield batch
-                if len(batch) == self.batch_size:
+                if not ring._drained:
                     await asyncio.sleep(0)  # more may wait; let the loop run first
                     continue
-                # a short batch ended with an empty read: the ring is drained, wait for the fd
                 ready.clear()
                 if not self._closed:
                     await ready.wait()
@@ -182,7 +211,8 @@ class PfRingSource:
         queue: asyncio.Queue[PacketBatch | Exception | None] = asyncio.Queue()
         slots = threading.Semaphore(PENDING_BATCHES)
         ring, stop, limit = self._ring, self._stop, self.batch_size
-        wait = POLL_WAIT_PCAP_MODULE if self.device.startswith("pcap:") else POLL_WAIT_MS
+        idle_only = ring._live_pcap  # waiting in its library would block stop for a second
+        wait = POLL_WAIT_PCAP_MODULE if ring.module == "pcap" else POLL_WAIT_MS
 
         def hand_over(item: PacketBatch | Exception | None) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
@@ -193,7 +223,11 @@ class PfRingSource:
             try:
                 while not stop.is_set():
                     if not ready:
-                        ready = ring._poll(wait) > 0
+                        if idle_only:
+                            stop.wait(IDLE_WAIT)
+                            ready = True
+                        else:
+                            ready = ring._poll(wait) > 0
                         continue
                     if not slots.acquire(timeout=POLL_WAIT_MS / 1000):
                         continue
@@ -202,7 +236,9 @@ class PfRingSource:
                         hand_over(batch)
                     else:
                         slots.release()
-                    ready = len(batch) == limit  # a short batch ended with an empty read
+                    if ring.at_end:
+                        return
+                    ready = not ring._drained
             except Exception as exc:  # handed to the reader, which raises it
                 hand_over(exc)
             finally:
@@ -235,12 +271,13 @@ def _configure(
     cluster: tuple[int, ClusterType] | None,
     direction: Direction,
     sampling_rate: int,
+    linktype: LinkType,
 ) -> None:
     """Set up an opened ring for reading and enable it."""
     try:
         ring.set_socket_mode(SocketMode.READ_ONLY)
-    except PfRingError as exc:  # a hint to the module only; the pcap: module has no modes
-        if exc.code != _NOT_SUPPORTED:
+    except PfRingError as exc:  # a hint to the module only; modules without modes say no
+        if exc.code != ffi.PF_RING_ERROR_NOT_SUPPORTED:
             raise
     if direction != Direction.RECEIVE_AND_TRANSMIT:
         ring.set_direction(direction)
@@ -250,42 +287,5 @@ def _configure(
     if sampling_rate != 1:
         ring.set_sampling_rate(sampling_rate)
     if filter:
-        ring.set_bpf_filter(filter)
+        ring.set_bpf_filter(filter, linktype=linktype)
     ring.enable()
-
-
-def _linktype_of(device: str) -> LinkType:
-    """The link type of a device's frames: a pcap file's header, else the interface's type."""
-    if device.startswith("pcap:"):
-        name = device[5:]
-        if os.path.isfile(name):
-            return _pcap_file_linktype(name)
-    else:
-        name = device.removeprefix("zc:").partition("@")[0]
-    try:
-        with open(f"/sys/class/net/{name}/type", encoding="ascii") as f:
-            arphrd = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return LinkType.ETHERNET
-    return LinkType.RAW if arphrd == _ARPHRD_NONE else LinkType.ETHERNET
-
-
-def _pcap_file_linktype(path: str) -> LinkType:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return LinkType.ETHERNET
-    if len(head) < 24:
-        return LinkType.ETHERNET
-    order = _PCAP_MAGICS.get(struct.unpack_from("<I", head)[0])
-    if order is None:
-        return LinkType.ETHERNET
-    value = struct.unpack_from(order + "I", head, 20)[0] & 0xFFFF
-    try:
-        return LinkType(value)
-    except ValueError:
-        log.warning(
-            "%s: link type %d is not one capsvc knows; treating it as Ethernet", path, value
-        )
-        return LinkType.ETHERNET

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,13 +103,20 @@ def test_activate_unknown_device_raises() -> None:
         inactive.activate()
 
 
-def test_zero_timeout_never_waits_and_block_forever_delivers(pair: VethPair) -> None:
+def test_zero_timeout_waits_for_a_packet_and_block_forever_delivers(pair: VethPair) -> None:
+    """0 is libpcap's and gopacket's "no timeout": a read waits until a packet comes."""
     with libpcap.open_live(pair.host, 0, False, 0) as handle:
         handle.set_bpf_filter("udp dst port 7004")
+        late = frames(pair, 7004, 1)
+        timer = threading.Timer(0.6, pair.send_from_peer, (late,))
         start = time.monotonic()
-        with pytest.raises(libpcap.TimeoutExpiredError):
-            handle.read_packet_data()
-        assert time.monotonic() - start < 0.5
+        timer.start()
+        try:
+            data, _ = handle.read_packet_data()
+        finally:
+            timer.join()
+        assert data == late[0]
+        assert time.monotonic() - start >= 0.5
     with libpcap.open_live(pair.host, 0, False, libpcap.BLOCK_FOREVER) as handle:
         handle.set_bpf_filter("udp dst port 7004")
         sent = frames(pair, 7004, 3)

@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 from _helpers import ether, ipv4, sll2, tcp, udp
 
-from capsvc import BackendUnavailableError, CaptureError, Direction, LinkType, Packet, Session
+from capsvc import (
+    BackendUnavailableError,
+    CaptureError,
+    Direction,
+    LinkType,
+    OptionError,
+    Packet,
+    Session,
+)
 from capsvc.sinks._pcap import PcapWriter
 from capsvc.sources import libpcap
 from capsvc.sources.libpcap import _ffi as _libpcap_ffi
@@ -292,3 +300,101 @@ async def test_source_applies_a_libpcap_filter_to_a_file(ours: Path) -> None:
     got = [p.data async for batch in source for p in batch]
     assert got == FRAMES[:3]
     await source.aclose()
+
+
+# -- gopacket's surface: BPF.String, instruction filters, CaptureInfo, error values -------------
+
+
+def test_bpf_str_is_its_expression_and_instruction_filters_say_so(ours: Path) -> None:
+    bpf = libpcap.new_bpf(1, 0, "tcp port 80")
+    assert str(bpf) == bpf.expression == "tcp port 80"
+    with libpcap.open_offline(ours) as handle:
+        insns = handle.compile_bpf_filter("udp")
+        raw = handle.new_bpf_instruction_filter(insns)
+    assert raw.expression == ""
+    assert str(raw) == f"BPF instruction filter ({len(insns)} instructions)"
+
+
+def test_handle_instruction_filter_matches_as_the_compiled_one(ours: Path) -> None:
+    with libpcap.open_offline(ours) as handle:
+        compiled = handle.new_bpf("udp dst port 53")
+        rebuilt = handle.new_bpf_instruction_filter(compiled.instructions())
+        got = [(compiled.matches(ci, d), rebuilt.matches(ci, d)) for d, ci in handle]
+    assert [a for a, _ in got] == [False, False, False, True, False]
+    assert all(a == b for a, b in got)
+
+
+def test_capture_info_defaults_and_wire_length_matching() -> None:
+    """``greater``/``len`` see the wire length a CaptureInfo carries, not the captured bytes."""
+    frame = FRAMES[2][:60]
+    ci = libpcap.CaptureInfo(capture_length=60, length=200)
+    assert (ci.timestamp_ns, ci.interface_index) == (0, 0)
+    assert libpcap.new_bpf(1, 0, "greater 100").matches(ci, frame)
+    assert not libpcap.new_bpf(1, 0, "greater 100").matches(ci._replace(length=60), frame)
+
+
+def test_next_error_values_and_the_exceptions_they_are(ours: Path) -> None:
+    assert [int(v) for v in libpcap.NextError] == [1, 0, -1, -2, -3]
+    assert libpcap.TimeoutExpiredError.next_error == libpcap.NextError.TIMEOUT_EXPIRED
+    with libpcap.open_offline(ours) as handle:
+        for _ in FRAMES:
+            handle.read_packet_data()
+        with pytest.raises(libpcap.NoMorePacketsError) as info:
+            handle.read_packet_data()
+    assert isinstance(info.value, EOFError)
+    assert info.value.next_error == libpcap.NextError.NO_MORE_PACKETS
+
+
+def test_error_constants_are_pcaps_status_codes() -> None:
+    assert (libpcap.ERR_GENERIC, libpcap.ERR_BREAK, libpcap.ERR_NOT_ACTIVE) == (-1, -2, -3)
+    assert (libpcap.ERR_NO_SUCH_DEVICE, libpcap.ERR_PERMISSION_DENIED) == (-5, -8)
+    assert libpcap.ERR_TIMESTAMP_PRECISION_NOT_SUPPORTED == -12
+    assert (libpcap.WARNING_GENERIC, libpcap.WARNING_PROMISC_NOT_SUPPORTED) == (1, 2)
+    assert libpcap.WARNING_TIMESTAMP_TYPE_NOT_SUPPORTED == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="activating a device needs root")
+def test_inactive_handle_error_and_no_such_device_code() -> None:
+    with libpcap.InactiveHandle("cstnosuchdev1") as inactive:
+        assert inactive.error() == ""
+        with pytest.raises(libpcap.NoSuchDeviceError) as info:
+            inactive.activate()
+        assert info.value.code == libpcap.ERR_NO_SUCH_DEVICE
+        assert inactive.error() == "No such device exists"  # libpcap's own text
+
+
+def test_unknown_timestamp_source_name_is_a_clear_error() -> None:
+    with libpcap.InactiveHandle("lo") as inactive, pytest.raises(OptionError) as info:
+        inactive.set_timestamp_source("foo")
+    assert "unknown time stamp source 'foo'" in str(info.value)
+    assert "host" in str(info.value)  # the names libpcap knows are listed
+
+
+@pytest.mark.parametrize("linktype", [LinkType.ETHERNET, LinkType.LINUX_SLL2, LinkType.LINUX_SLL])
+async def test_c_collector_and_ctypes_callback_give_the_same_packets(
+    tmp_path: Path, linktype: LinkType
+) -> None:
+    """The C loop over pcap_next_ex stands in for the per-packet ctypes callback: same bytes,
+    times, lengths, directions and interface indexes (mutation guarded: the C path taking the
+    captured length as the wire length, or losing the SLL2 ifindex)."""
+    if linktype == LinkType.ETHERNET:
+        frames = FRAMES
+    else:
+        payload = ipv4("10.1.0.1", "10.1.0.2", udp(1, 2, b"c" * 30))
+        frames = [sll2(payload, pkttype=0, ifindex=7), sll2(payload, pkttype=4, ifindex=9)]
+    path = write_pcap(tmp_path / "f.pcap", frames, snaplen=40, linktype=linktype)
+
+    async def read(c_path: bool) -> list[Packet]:
+        source = LibpcapSource(libpcap.open_offline(path))
+        if not c_path:
+            source._collect = None
+        elif source._collect is None:
+            pytest.skip("capsvc._speedups is not built")
+        got = [p async for batch in source for p in batch]
+        await source.aclose()
+        return got
+
+    fast, reference = await read(True), await read(False)
+    assert fast == reference
+    assert [p.wire_len for p in fast] == [len(f) for f in frames]
+    assert all(len(p.data) == min(40, len(f)) for p, f in zip(fast, frames, strict=True))

@@ -1,4 +1,5 @@
-"""Fixtures for the PF_RING tests: the stand-in libpfring (compiled once) and its environment."""
+"""Fixtures for the PF_RING tests: the stand-in libpfring (compiled once) and its environment,
+and the real libpfring (built once into a cache, see _pfring_build)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pfring_build import build_real_library
 from _pfring_fake import FAKE_ENV, FRAMES, SOURCE, FakeRing, write_pcap
 
 
@@ -38,3 +40,21 @@ def fake(fake_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CAPSVC_FAKE_PFRING_LOG", str(ring.log))
     monkeypatch.setenv("CAPSVC_FAKE_PFRING_PCAP", str(ring.pcap))
     yield ring
+
+
+@pytest.fixture(scope="session")
+def real_library() -> Path:
+    """The real libpfring, built from ../shared/pfring once (cached); skips where it cannot be."""
+    library, why = build_real_library()
+    if library is None:
+        pytest.skip(f"the real libpfring cannot be built here: {why}")
+    return library
+
+
+@pytest.fixture(params=["stand-in", "real"])
+def any_library(request: pytest.FixtureRequest, fake_library: Path) -> Path:
+    """Each library in turn: the stand-in, then the real one (skipped where it cannot build)."""
+    if request.param == "stand-in":
+        return fake_library
+    library: Path = request.getfixturevalue("real_library")
+    return library

@@ -4,9 +4,9 @@ configuration sequence, statistics, link types, errors and closing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from _pfring_fake import FRAMES, FakeRing, ts_of, write_pcap
@@ -109,6 +109,7 @@ async def test_configuration_sequence(fake: FakeRing) -> None:
         "pfring_set_sampling_rate",
         "pfring_set_bpf_filter",
         "pfring_enable_ring",
+        "pfring_stats",  # asked at once: does the module count?
         "pfring_stats",
         "pfring_close",
     ]
@@ -133,23 +134,23 @@ async def test_defaults_leave_module_defaults_alone(fake: FakeRing) -> None:
     assert fake.calls()[0][1]["flags"] == str(int(Flag.PROMISC))
 
 
-async def test_pcap_module_stats_are_zero_and_link_type_from_file(
-    fake: FakeRing, tmp_path: Path
-) -> None:
-    raw = [f[14:] for f in FRAMES]
-    path = write_pcap(tmp_path / "raw.pcap", raw, linktype=int(LinkType.RAW))
-    fake.set("CAPSVC_FAKE_PFRING_NO_FD", "1")
-    source = PfRingSource(f"pcap:{path}", filter="udp", library=fake.library)
-    assert source.linktype == LinkType.RAW
-    sink = ListSink()
-    async with Session(sinks=[sink], source=source) as session:
-        await wait_for(lambda: len(sink.packets) == 5)
-        assert session.stats().kernel_dropped == 0
-        assert source.stats() == SourceStats()
-    assert [p.data for p in sink.packets] == raw[0::2]
-    assert {p.direction for p in sink.packets} == {PacketDirection.UNKNOWN}
-    assert {c[1]["wait"] for c in fake.calls() if c[0] == "pfring_poll"} == {"1"}  # seconds
-    assert fake.names().count("pfring_stats") == 1  # NOT_SUPPORTED is remembered
+async def test_kernel_sampling_is_not_sampled_again(fake: FakeRing) -> None:
+    """The kernel module samples itself (mutation: sample in the ring for every module and
+    only frames 0 and 9 arrive)."""
+    source = PfRingSource("fake0", sampling_rate=3, library=fake.library)
+    packets: list[Packet] = []
+
+    async def collect() -> None:
+        async for batch in source:
+            packets.extend(batch)
+            if len(packets) >= 4:
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(collect(), 2)
+    await source.aclose()
+    assert [p.data for p in packets] == FRAMES[0::3]
+    assert source.kernel_stats
 
 
 async def test_unsupported_configuration_closes_the_ring(fake: FakeRing) -> None:

@@ -1,0 +1,340 @@
+/*
+ * Optional C versions of the two per-packet loops of a live capture written to a pcap file:
+ * TPACKET_V3 block -> Packet tuples (capsvc.sources.afpacket._tpacket.parse_block) and
+ * Packet batch -> pcap records (capsvc.sinks._pcap.encode_records).
+ *
+ * The pure-Python functions are the reference: these give the same results for every input
+ * (tests/test_speedups.py compares them on generated and malformed blocks and batches), and
+ * capsvc uses the Python ones when this module is not built or CAPSVC_NO_SPEEDUPS is set.
+ * Neither function keeps a reference to its buffer; neither raises for malformed input that
+ * the Python version accepts.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Little-endian loads from a ring the kernel wrote (x86 and arm64 alike). */
+static inline uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline void put32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+
+/* struct tpacket3_hdr (48 bytes) and what follows it; see _tpacket.py. */
+#define HDR_SIZE 48
+#define SLL_AT 48             /* TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) */
+#define HDR_READ 59           /* header through sll_pkttype: what a raw frame needs */
+#define HDR_AND_SLL 68        /* header and the whole sockaddr_ll: what a cooked frame needs */
+#define TP_STATUS_VLAN_VALID (1u << 4)
+#define TP_STATUS_VLAN_TPID_VALID (1u << 6)
+#define PACKET_OUTGOING 4
+
+/* A Packet: tp_alloc of the NamedTuple class, filled like a tuple. Its items are ints, bytes
+ * and enum members, which make no reference cycle: the garbage collector need not track it. */
+static PyObject *new_packet(PyTypeObject *type, long long ts, PyObject *data, unsigned long wire,
+                            PyObject *direction, long ifindex) {
+    PyObject *p = type->tp_alloc(type, 5);
+    if (p == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyObject *ts_obj = PyLong_FromLongLong(ts);
+    PyObject *wire_obj = PyLong_FromUnsignedLong(wire);
+    PyObject *if_obj = PyLong_FromLong(ifindex);
+    if (ts_obj == NULL || wire_obj == NULL || if_obj == NULL) {
+        Py_XDECREF(ts_obj); Py_XDECREF(wire_obj); Py_XDECREF(if_obj);
+        Py_DECREF(data);
+        Py_DECREF(p);
+        return NULL;
+    }
+    Py_INCREF(direction);
+    PyTuple_SET_ITEM(p, 0, ts_obj);
+    PyTuple_SET_ITEM(p, 1, data);
+    PyTuple_SET_ITEM(p, 2, wire_obj);
+    PyTuple_SET_ITEM(p, 3, direction);
+    PyTuple_SET_ITEM(p, 4, if_obj);
+    if (PyObject_GC_IsTracked(p))
+        PyObject_GC_UnTrack(p);
+    return p;
+}
+
+static PyObject *parse_block(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t base;
+    int cooked, restore_vlan;
+    PyObject *out;
+    PyTypeObject *packet_type;
+    PyObject *inbound, *outbound;
+    if (!PyArg_ParseTuple(args, "y*nppO!O!OO", &view, &base, &cooked, &restore_vlan,
+                          &PyList_Type, &out, &PyType_Type, &packet_type, &inbound, &outbound))
+        return NULL;
+    const unsigned char *buf = view.buf;
+    Py_ssize_t end = view.len;
+    if (base < 0 || base + 20 > end) { /* no block here: nothing to read, as in Python */
+        PyBuffer_Release(&view);
+        Py_INCREF(out);
+        return out;
+    }
+    uint32_t num = le32(buf + base + 12);
+    Py_ssize_t off = base + (Py_ssize_t)le32(buf + base + 16);
+    uint32_t vlan_valid = restore_vlan ? TP_STATUS_VLAN_VALID : 0;
+    Py_ssize_t need = cooked ? HDR_AND_SLL : HDR_READ;
+    for (uint32_t i = 0; i < num; i++) {
+        if (off < 0 || off + need > end)
+            break;
+        const unsigned char *h = buf + off;
+        uint32_t nxt = le32(h), sec = le32(h + 4), nsec = le32(h + 8);
+        uint32_t snap = le32(h + 12), wire = le32(h + 16), status = le32(h + 20);
+        uint16_t mac = le16(h + 24);
+        int32_t ifindex = (int32_t)le32(h + SLL_AT + 4);
+        unsigned char pkttype = h[SLL_AT + 10];
+        Py_ssize_t start = off + mac, stop = start + (Py_ssize_t)snap;
+        if (stop > end)
+            break;
+        PyObject *data;
+        if (cooked) {
+            /* LINKTYPE_LINUX_SLL2: protocol, reserved, ifindex, hatype, pkttype, halen, addr. */
+            unsigned char halen = h[SLL_AT + 11];
+            data = PyBytes_FromStringAndSize(NULL, 20 + (Py_ssize_t)snap);
+            if (data == NULL)
+                goto fail;
+            unsigned char *d = (unsigned char *)PyBytes_AS_STRING(data);
+            memcpy(d, h + SLL_AT + 2, 2);              /* sll_protocol, network order */
+            d[2] = d[3] = 0;
+            uint32_t ifi = (uint32_t)ifindex;          /* SLL2 carries it big-endian */
+            d[4] = (unsigned char)(ifi >> 24); d[5] = (unsigned char)(ifi >> 16);
+            d[6] = (unsigned char)(ifi >> 8); d[7] = (unsigned char)ifi;
+            uint16_t hatype = le16(h + SLL_AT + 8);
+            d[8] = (unsigned char)(hatype >> 8); d[9] = (unsigned char)hatype;
+            d[10] = pkttype;
+            d[11] = halen < 8 ? halen : 8;
+            memcpy(d + 12, h + SLL_AT + 12, 8);
+            memcpy(d + 20, buf + start, snap);
+            wire += 20;
+        } else if ((status & vlan_valid) && snap >= 12) {
+            uint16_t tci = le16(h + 32), tpid = le16(h + 36); /* hv1.tp_vlan_tci, _tpid */
+            if (!(status & TP_STATUS_VLAN_TPID_VALID))
+                tpid = 0x8100;
+            data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)snap + 4);
+            if (data == NULL)
+                goto fail;
+            unsigned char *d = (unsigned char *)PyBytes_AS_STRING(data);
+            memcpy(d, buf + start, 12);
+            d[12] = (unsigned char)(tpid >> 8); d[13] = (unsigned char)tpid;
+            d[14] = (unsigned char)(tci >> 8); d[15] = (unsigned char)tci;
+            memcpy(d + 16, buf + start + 12, snap - 12);
+            wire += 4;
+        } else {
+            data = PyBytes_FromStringAndSize((const char *)buf + start, (Py_ssize_t)snap);
+            if (data == NULL)
+                goto fail;
+        }
+        PyObject *p = new_packet(packet_type, (long long)sec * 1000000000LL + nsec, data, wire,
+                                 pkttype == PACKET_OUTGOING ? outbound : inbound,
+                                 (long)ifindex);
+        if (p == NULL)
+            goto fail;
+        int rc = PyList_Append(out, p);
+        Py_DECREF(p);
+        if (rc < 0)
+            goto fail;
+        if (!nxt)
+            break;
+        off += nxt;
+    }
+    PyBuffer_Release(&view);
+    Py_INCREF(out);
+    return out;
+fail:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+/* A view taken by record_fields: released only when it came from the buffer protocol. */
+static inline void release(Py_buffer *view) {
+    if (view->obj != NULL)
+        PyBuffer_Release(view);
+}
+
+/* One record's fields, clamped to what a pcap record holds (as _pcap._clamped does). */
+static int record_fields(PyObject *packet, long long *ts, unsigned long long *wire,
+                         Py_buffer *data) {
+    if (!PyTuple_Check(packet) || PyTuple_GET_SIZE(packet) < 3) {
+        PyErr_SetString(PyExc_TypeError, "a batch holds Packet tuples");
+        return -1;
+    }
+    int overflow = 0;
+    long long t = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(packet, 0), &overflow);
+    if (t == -1 && PyErr_Occurred())
+        return -1;
+    const long long top_ts = 4294967296LL * 1000000000LL - 1;
+    if (overflow > 0 || t > top_ts) t = top_ts;
+    if (overflow < 0 || t < 0) t = 0;
+    long long w = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(packet, 2), &overflow);
+    if (w == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow > 0 || w > 4294967295LL) w = 4294967295LL;
+    if (overflow < 0 || w < 0) w = 0;
+    PyObject *d = PyTuple_GET_ITEM(packet, 1);
+    if (PyBytes_CheckExact(d)) { /* the common case: no buffer protocol round trip */
+        data->obj = NULL;
+        data->buf = PyBytes_AS_STRING(d);
+        data->len = PyBytes_GET_SIZE(d);
+    } else if (PyObject_GetBuffer(d, data, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    *ts = t;
+    *wire = (unsigned long long)w;
+    return 0;
+}
+
+static PyObject *encode_records(PyObject *self, PyObject *args) {
+    PyObject *batch;
+    Py_ssize_t snaplen;
+    int nanosecond;
+    if (!PyArg_ParseTuple(args, "O!np", &PyList_Type, &batch, &snaplen, &nanosecond))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(batch);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) < 3) {
+            PyErr_SetString(PyExc_TypeError, "a batch holds Packet tuples");
+            return NULL;
+        }
+        PyObject *d = PyTuple_GET_ITEM(p, 1);
+        Py_ssize_t len = PyBytes_CheckExact(d) ? PyBytes_GET_SIZE(d) : PyObject_Length(d);
+        if (len < 0)
+            return NULL;
+        total += 16 + (len < snaplen ? len : snaplen);
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL)
+        return NULL;
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(result);
+    unsigned char *stop = w + total;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long ts;
+        unsigned long long wire;
+        Py_buffer data;
+        if (record_fields(PyList_GET_ITEM(batch, i), &ts, &wire, &data) < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_ssize_t incl = data.len < snaplen ? data.len : snaplen;
+        if (w + 16 + incl > stop) { /* the batch changed under us: refuse rather than overrun */
+            release(&data);
+            Py_DECREF(result);
+            PyErr_SetString(PyExc_RuntimeError, "batch changed while being encoded");
+            return NULL;
+        }
+        long long sec = ts / 1000000000LL, frac = ts % 1000000000LL;
+        put32(w, (uint32_t)sec);
+        put32(w + 4, (uint32_t)(nanosecond ? frac : frac / 1000));
+        put32(w + 8, (uint32_t)incl);
+        put32(w + 12, (uint32_t)(wire > (unsigned long long)incl ? wire : (unsigned long long)incl));
+        memcpy(w + 16, data.buf, (size_t)incl);
+        w += 16 + incl;
+        release(&data);
+    }
+    return result;
+}
+
+static PyObject *wire_total(PyObject *self, PyObject *batch) {
+    if (!PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "a batch is a list of Packets");
+        return NULL;
+    }
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *p = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) < 3) {
+            PyErr_SetString(PyExc_TypeError, "a batch holds Packet tuples");
+            return NULL;
+        }
+        long long w = PyLong_AsLongLong(PyTuple_GET_ITEM(p, 2));
+        if (w == -1 && PyErr_Occurred())
+            return NULL;
+        total += w;
+    }
+    return PyLong_FromLongLong(total);
+}
+
+/* libpcap, reached through the address of pcap_next_ex that the ctypes binding hands over (so
+ * this module links against nothing). The header is struct pcap_pkthdr on Linux. */
+struct pkthdr {
+    long tv_sec;
+    long tv_usec; /* nanoseconds on a nanosecond handle */
+    uint32_t caplen;
+    uint32_t len;
+};
+typedef int (*next_ex_fn)(void *, struct pkthdr **, const unsigned char **);
+
+static PyObject *pcap_collect(PyObject *self, PyObject *args) {
+    unsigned long long fn_addr, handle_addr;
+    Py_ssize_t limit;
+    long long scale;
+    PyObject *direction, *inbound, *outbound, *out;
+    long ifindex;
+    int sll_offset, sll2;
+    PyTypeObject *packet_type;
+    if (!PyArg_ParseTuple(args, "KKnLOlipO!OOO!", &fn_addr, &handle_addr, &limit, &scale,
+                          &direction, &ifindex, &sll_offset, &sll2, &PyType_Type, &packet_type,
+                          &inbound, &outbound, &PyList_Type, &out))
+        return NULL;
+    next_ex_fn next_ex = (next_ex_fn)(uintptr_t)fn_addr;
+    void *handle = (void *)(uintptr_t)handle_addr;
+    int rc = 0;
+    for (Py_ssize_t n = 0; n < limit; n++) {
+        struct pkthdr *h;
+        const unsigned char *bytes;
+        rc = next_ex(handle, &h, &bytes);
+        if (rc != 1)
+            break;
+        PyObject *data = PyBytes_FromStringAndSize((const char *)bytes, (Py_ssize_t)h->caplen);
+        if (data == NULL)
+            return NULL;
+        PyObject *way = direction;
+        long index = ifindex;
+        if (sll_offset >= 0 && h->caplen > (uint32_t)sll_offset)
+            way = bytes[sll_offset] == PACKET_OUTGOING ? outbound : inbound;
+        if (sll2 && h->caplen >= 8)
+            index = (long)((uint32_t)bytes[4] << 24 | (uint32_t)bytes[5] << 16 |
+                           (uint32_t)bytes[6] << 8 | bytes[7]);
+        PyObject *p = new_packet(packet_type,
+                                 (long long)h->tv_sec * 1000000000LL + (long long)h->tv_usec * scale,
+                                 data, h->len, way, index);
+        if (p == NULL)
+            return NULL;
+        int failed = PyList_Append(out, p);
+        Py_DECREF(p);
+        if (failed)
+            return NULL;
+        rc = 1;
+    }
+    return PyLong_FromLong(rc);
+}
+
+static PyMethodDef methods[] = {
+    {"pcap_collect", pcap_collect, METH_VARARGS,
+     "pcap_collect(pcap_next_ex, handle, limit, scale, direction, ifindex, sll_offset, sll2, "
+     "Packet, inbound, outbound, out) -> the last pcap_next_ex result"},
+    {"wire_total", wire_total, METH_O, "wire_total(batch) -> the sum of its wire lengths"},
+    {"parse_block", parse_block, METH_VARARGS,
+     "parse_block(buf, base, cooked, restore_vlan, out, Packet, inbound, outbound) -> out"},
+    {"encode_records", encode_records, METH_VARARGS,
+     "encode_records(batch, snaplen, nanosecond) -> bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "capsvc._speedups",
+    "C versions of the TPACKET_V3 block parser and the pcap record encoder.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
