@@ -246,4 +246,5 @@ def run(args: argparse.Namespace) -> int:
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")
 
-    return end_job(end, session, summary, EXIT_RUNTIME if error is not None else EXIT_OK)
+    status = EXIT_RUNTIME if error is not None else EXIT_OK
+    return end_job(end, session, summary, status, signal_ends_normally=True)

@@ -172,13 +172,23 @@ def silence_stdout() -> None:
         os.close(null)
 
 
-def end_job(end: JobEnd, session: Session, summary: Callable[[], None], status: int) -> int:
+def end_job(
+    end: JobEnd,
+    session: Session,
+    summary: Callable[[], None],
+    status: int,
+    *,
+    signal_ends_normally: bool = False,
+) -> int:
     """The exit status of a job that ran, after its summary.
 
     Standard output closed by its reader (``capsvc read -r F | head -1``) ends the job quietly,
     as tcpdump does: no error, no summary, status 0. A signal gives 128 + its number (130 for
-    SIGINT, 143 for SIGTERM), after the summary. A sink abandoned while stopping (a pipe that
-    took nothing more) may still hold standard output, so the process then ends at once.
+    SIGINT, 143 for SIGTERM), after the summary: the job did not finish its work. Where a signal
+    is how the job is meant to end (``capture`` without -c or --duration, as tcpdump), it gives
+    the job's own status, unless output had to be abandoned. A sink abandoned while stopping (a
+    pipe that took nothing more) may still hold standard output, so the process then ends at
+    once.
     """
     failures = session.sink_failures
     if failures and all(_broken_pipe(exc) for exc in failures):
@@ -186,7 +196,7 @@ def end_job(end: JobEnd, session: Session, summary: Callable[[], None], status: 
         status = EXIT_OK
     else:
         summary()
-    if end.signal is not None:
+    if end.signal is not None and (session.abandoned or not signal_ends_normally):
         status = 128 + end.signal
     if session.abandoned:
         with contextlib.suppress(OSError, ValueError):
