@@ -12,6 +12,9 @@ still never through a symbolic link when it creates.
 
 Errors never quote a file's content: a refusal is a ``PathOutsideError`` naming the directory,
 the relative name and what is wrong with it.
+
+A file that cannot be written to its end (a full disk) is cut back to what was last flushed
+whole (``Checkpoint``): a capture file is never left with half a record at its end.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Self
 
 from ._errors import PathOutsideError
 
-__all__ = ["DIR_MODE", "FILE_MODE", "Directory", "open_named", "split_relative"]
+__all__ = ["DIR_MODE", "FILE_MODE", "Checkpoint", "Directory", "open_named", "split_relative"]
 
 #: Mode of the files capsvc creates (owner read/write only: captures hold secrets).
 FILE_MODE = 0o600
@@ -319,6 +322,46 @@ class Directory:
         if os.path.commonpath([self.path, full]) != self.path or full == self.path:
             return None
         return os.path.relpath(full, self.path)
+
+
+class Checkpoint:
+    """Remembers where a file written through a buffer last ended whole, to cut it back there.
+
+    A sink calls ``mark`` after each flush that succeeded (its records are then complete in the
+    file) and ``abandon`` when a write failed: the file is truncated to the last mark and the
+    descriptor is pointed at /dev/null, so whatever the buffer still holds is flushed into
+    nothing when the stream is closed, never half a record into the file.
+
+    Args:
+        fd: the file's descriptor (the raw file under the buffered stream).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.good = os.lseek(fd, 0, os.SEEK_CUR)
+        self.abandoned = False
+
+    def mark(self) -> None:
+        """The bytes written so far are complete (call after a successful flush)."""
+        if not self.abandoned:
+            self.good = os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def abandon(self) -> None:
+        """Cut the file back to the last mark and send further writes to /dev/null.
+
+        Idempotent; errors are swallowed (the file is failing already)."""
+        if self.abandoned:
+            return
+        self.abandoned = True
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.fstat(self.fd).st_mode):
+                os.ftruncate(self.fd, self.good)
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.dup2(null, self.fd, inheritable=False)
+            finally:
+                os.close(null)
 
 
 def open_named(path: str | os.PathLike[str], *, write: bool, mode: int = FILE_MODE) -> int:

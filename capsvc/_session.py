@@ -45,6 +45,8 @@ OFFER_QUEUE_DEFAULT = 256
 SOURCE_QUEUE_DEFAULT = 65536
 #: How long ``stop()`` waits for a source to wind down after ``aclose()`` before cancelling it.
 SOURCE_STOP_TIMEOUT = 5.0
+#: How long ``stop()`` waits by default for the sinks to take what is queued (seconds).
+STOP_TIMEOUT = 5.0
 
 _INBOUND = Direction.INBOUND
 _OUTBOUND = Direction.OUTBOUND
@@ -72,6 +74,7 @@ class Session:
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
             reached, further frames are ignored and counted nowhere, the source is closed, and
             ``limit_reached`` is set. The caller still calls ``stop()``.
+        name: what log lines call the session ("" leaves it out).
 
     Raises:
         ValueError: no sink at all was given ("at least one output sink required"), or a
@@ -95,6 +98,7 @@ class Session:
         pcapng: bool = False,
         source: Source | None = None,
         limit: int = 0,
+        name: str = "",
     ) -> None:
         extra = list(sinks)
         if output is None and text_output is None and not extra:
@@ -108,6 +112,7 @@ class Session:
             bufsize = SOURCE_QUEUE_DEFAULT if source is not None else OFFER_QUEUE_DEFAULT
         self.bufsize = bufsize
         self.limit = limit
+        self.name = name
         if matcher is None and source is not None:
             # A source whose kernel could not take its filter leaves it for us to apply.
             matcher = getattr(source, "userspace_filter", None)
@@ -139,6 +144,8 @@ class Session:
         self.limit_reached = asyncio.Event()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
+        #: The sinks ``stop()`` gave up waiting for (what each writes to), counted as failed.
+        self.abandoned: list[str] = []
 
     # -- construction helpers ---------------------------------------------------------------
 
@@ -209,6 +216,7 @@ class Session:
             on_space=self._space.set,
             on_all_failed=self.sinks_failed.set,
             on_done=self._writer_done,
+            name=self.name,
         )
         self._writer.start()
         if self._queue:
@@ -216,25 +224,72 @@ class Session:
         if self._source is not None:
             self._source_task = asyncio.create_task(self._pump(self._source), name="capsvc-source")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = STOP_TIMEOUT) -> Stats:
         """Stop: close the source, drain the queue to every sink, flush, close owned files.
 
-        Idempotent; concurrent callers all wait for the same stop. A session that was never
-        started is drained too (started and stopped at once).
+        Idempotent; concurrent callers all wait for the same stop (the first caller's timeout
+        holds). A session that was never started is drained too (started and stopped at once).
+
+        Args:
+            timeout: seconds to wait for the source to wind down and the sinks to take what is
+                queued (default 5). A sink still busy then (a stalled pipe, a hung disk) is
+                abandoned: it counts in ``sink_errors``, is named in ``abandoned`` and a log
+                line, and gets nothing more; stop returns anyway. None waits for ever.
+
+        Returns:
+            The final stats.
         """
         if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop())
+            self._stopping = asyncio.ensure_future(self._stop(timeout))
         await asyncio.shield(self._stopping)
+        return self.stats()
 
-    async def _stop(self) -> None:
+    async def _stop(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if self._writer is None:
             self._launch()
         if self._source_task is not None and self._source is not None:
-            await _close_source(self._source, self._source_task)
+            wait = SOURCE_STOP_TIMEOUT
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - loop.time()))
+            await _close_source(self._source, self._source_task, wait)
         self._closed = True
         assert self._writer is not None
         self._writer.close()
-        await self.done.wait()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.done.wait()
+        except TimeoutError:
+            self.abandoned = self._writer.abandon()
+            self._space.set()
+            where = f"session {self.name}: " if self.name else ""
+            log.error(
+                "%sgave up waiting for %s after %.1f s: abandoned, counted as a sink error",
+                where,
+                ", ".join(self.abandoned) or "the writer",
+                timeout or 0.0,
+            )
+            self._writer_done()
+
+    def abandon(self) -> None:
+        """Stop waiting for the sinks now (a second Ctrl-C, a stalled pipe at the end of a job):
+        the sink being written is counted as failed and named in ``abandoned``, nothing more is
+        written, and a pending ``stop()`` returns. Does nothing once the writer has finished."""
+        writer = self._writer
+        if writer is None or self.done.is_set():
+            return
+        self._closed = True
+        self.abandoned = writer.abandon()
+        self._space.set()  # a source waiting for room stops waiting (its batch is dropped)
+        where = f"session {self.name}: " if self.name else ""
+        log.warning("%sstopped without waiting for %s", where, ", ".join(self.abandoned) or "sinks")
+        self._writer_done()
+
+    @property
+    def sink_failures(self) -> list[BaseException]:
+        """The error each failed sink failed with, in the order they failed."""
+        return list(self._writer.failures) if self._writer is not None else []
 
     def _writer_done(self) -> None:
         self._closed = True
@@ -365,6 +420,29 @@ class Session:
             return [slot.sink for slot in self._writer.slots]
         return list(self._sinks)
 
+    def set_matcher(
+        self, matcher: Matcher | str | None, *, before: PacketBatch | None = None
+    ) -> None:
+        """Replace the session's matcher (a filter expression is parsed for ``linktype``).
+
+        Frames offered, and batches the source delivers, from now on meet the new one; what is
+        queued already stays. Parse the expression beforehand (``capsvc.filter.parse_filter``,
+        in a worker thread for a large one) and pass the result to keep the loop free.
+
+        Args:
+            matcher: as the constructor's ``matcher``.
+            before: packets the source delivered under the old filter (what
+                ``AfPacketSource`` read out of its ring while changing its kernel filter):
+                taken first, through the old matcher, as the source pump would.
+
+        Raises:
+            capsvc.FilterError: a malformed expression, or one the link type cannot express.
+        """
+        new = match_function(matcher, self.linktype)
+        if before and not self._closed and self._source is not None:
+            self._take(before, self._source)
+        self._match = new
+
     def add_sink(self, sink: Sink) -> None:
         """Attach a further sink to a session (it sees packets queued from now on)."""
         if isinstance(sink, SessionAware):
@@ -385,25 +463,35 @@ class Session:
 
     async def _pump(self, source: Source) -> None:
         """Move the source's batches into the queue (backpressure for sources that aren't live)."""
-        match = self._match
-        snaplen = self.snaplen
         try:
             async for batch in source:
                 if self._closed:
                     break
-                if match is not None:
-                    kept = [p for p in batch if match(p[1], p[2])]
-                    self._filtered += len(batch) - len(kept)
-                    batch = kept
-                if snaplen < source.snaplen:
-                    batch = [_snap(p, snaplen) for p in batch]
                 if not source.live:
-                    await self._enqueue_waiting(batch)
+                    await self._enqueue_waiting(self._matched(batch, source))
                 else:
-                    self._enqueue(batch)
+                    self._take(batch, source)
         except Exception as exc:  # a failing source ends the capture, the session drains
             self.source_error = exc
-            log.error("capture source failed: %s", exc)
+            where = f"session {self.name}: " if self.name else ""
+            # A MemoryError has no message: say what it is.
+            log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
+
+    def _matched(self, batch: PacketBatch, source: Source) -> PacketBatch:
+        """The packets of a source's batch the matcher keeps (counting the others), snapped."""
+        match = self._match  # read per batch: set_matcher may replace it
+        if match is not None:
+            kept = [p for p in batch if match(p[1], p[2])]
+            self._filtered += len(batch) - len(kept)
+            batch = kept
+        snaplen = self.snaplen
+        if snaplen < source.snaplen:
+            batch = [_snap(p, snaplen) for p in batch]
+        return batch
+
+    def _take(self, batch: PacketBatch, source: Source) -> None:
+        """A live source's batch into the queue (what does not fit is a counted drop)."""
+        self._enqueue(self._matched(batch, source))
 
     def _enqueue(self, batch: PacketBatch) -> None:
         if self.limit:
@@ -441,6 +529,9 @@ class Session:
         assert writer is not None
         while batch:
             while len(self._queue) >= self.bufsize:
+                if writer.abandoned:  # the writer will never make room: these are dropped
+                    self._dropped += len(batch)
+                    return
                 self._space.clear()
                 writer.want_space = True
                 if len(self._queue) >= self.bufsize:  # still full once the writer knows
@@ -459,14 +550,19 @@ def _snap(packet: Packet, snaplen: int) -> Packet:
     return packet._replace(data=packet[1][:snaplen])
 
 
-async def _close_source(source: Source, task: asyncio.Task[None]) -> None:
+async def _close_source(
+    source: Source, task: asyncio.Task[None], wait: float = SOURCE_STOP_TIMEOUT
+) -> None:
     """Close a source and wait for its pump to end; cancel a pump that does not end in time."""
     try:
-        await source.aclose()
+        async with asyncio.timeout(wait):
+            await asyncio.shield(asyncio.ensure_future(source.aclose()))
+    except TimeoutError:
+        log.error("closing capture source %r took longer than %.1f s", source, wait)
     except Exception as exc:
         log.error("closing capture source failed: %s", exc)
     try:
-        async with asyncio.timeout(SOURCE_STOP_TIMEOUT):
+        async with asyncio.timeout(wait):
             await asyncio.shield(task)
     except TimeoutError:
         task.cancel()

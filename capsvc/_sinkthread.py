@@ -4,7 +4,11 @@ Rules this module keeps:
 - The queue is a ``collections.deque`` shared with the event loop's thread: the loop only
   appends, this thread only pops from the left. Both are atomic, so neither side takes a lock
   and ``offer()`` stays O(1). Everything queued at a wake-up leaves as one batch.
-- One sink failing disables that sink only; it is counted and logged once.
+- One sink failing disables that sink only; it is counted, logged once (naming the session and
+  what the sink writes to) and closed at once, so a failed file gives its descriptor back.
+- A sink that does not return (a stalled pipe, a hung disk) can be abandoned by the loop
+  (``abandon``): it is counted as failed, the loop stops waiting, and whatever the thread does
+  once the sink returns is never seen again.
 - Whatever the thread must tell the loop (room in the queue, every sink failed, finished) goes
   through ``call_soon_threadsafe``; a loop that is already gone is not an error.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import threading
 from collections import deque
@@ -32,11 +37,12 @@ IDLE_FLUSH_INTERVAL = 0.25
 class _SinkSlot:
     """A sink and whether it still works."""
 
-    __slots__ = ("failed", "sink")
+    __slots__ = ("closed", "failed", "sink")
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.failed = False
+        self.closed = False
 
 
 class SinkThread:
@@ -49,6 +55,7 @@ class SinkThread:
         on_space: called on the loop after the writer took packets, when ``want_space`` is set.
         on_all_failed: called on the loop once every sink has failed.
         on_done: called on the loop once the writer has drained, closed the sinks and ended.
+        name: the session's name, for log lines ("" leaves it out).
     """
 
     def __init__(
@@ -60,11 +67,15 @@ class SinkThread:
         on_space: Callable[[], None],
         on_all_failed: Callable[[], None],
         on_done: Callable[[], None],
+        name: str = "",
     ) -> None:
         self.queue = queue
+        self.name = name
         self.slots = [_SinkSlot(s) for s in sinks]
         self.written = 0
         self.sink_errors = 0
+        #: The error of each sink that failed, in order.
+        self.failures: list[BaseException] = []
         #: Set by the loop when it waits for room (a source that is not live); cleared here.
         self.want_space = False
         self._loop = loop
@@ -73,6 +84,9 @@ class SinkThread:
         self._on_done = on_done
         self._wake = threading.Event()
         self._closing = False
+        #: Set by ``abandon``: the loop no longer waits for this thread.
+        self.abandoned = False
+        self._current: _SinkSlot | None = None  # the slot being called now
         self._thread = threading.Thread(target=self._run, name="capsvc-writer", daemon=True)
 
     def start(self) -> None:
@@ -88,6 +102,23 @@ class SinkThread:
         last append: nothing appended later is written."""
         self._closing = True
         self._wake.set()
+
+    def abandon(self) -> list[str]:
+        """Give up on a thread stuck in a sink (called on the loop when ``stop`` timed out).
+
+        The sink being called now is counted as failed; nothing the thread does afterwards
+        is delivered or reported (``on_done`` is not called again).
+
+        Returns:
+            What the stuck sink writes to (empty when no sink was being called).
+        """
+        self.abandoned = True
+        slot = self._current
+        if slot is None or slot.failed:
+            return []
+        slot.failed = True
+        self.sink_errors += 1
+        return [_describe(slot.sink)]
 
     def add(self, sink: Sink) -> None:
         """Write to ``sink`` too, from the next batch on."""
@@ -111,50 +142,81 @@ class SinkThread:
                         self.want_space = False
                         self._notify(self._on_space)
                     self._deliver(batch)
-                elif self._closing:
-                    if not queue:  # the last appends happened before closing was set
+                elif self._closing or self.abandoned:
+                    if not queue or self.abandoned:  # the last appends came before closing
                         break
                 elif not wake.wait(IDLE_FLUSH_INTERVAL):
                     self._deliver([])
         finally:
             self._close_sinks()
-            self._notify(self._on_done)
+            if not self.abandoned:
+                self._notify(self._on_done)
 
     def _deliver(self, batch: PacketBatch) -> None:
         """Hand one batch to every healthy sink, then flush them."""
         delivered = False
         for slot in self.slots:
-            if slot.failed:
+            if slot.failed or self.abandoned:
                 continue
+            self._current = slot
             try:
                 if batch:
                     slot.sink.write_batch(batch)
                 slot.sink.flush()
-                delivered = True
+                if not slot.failed:  # else abandoned while it was being called
+                    delivered = True
             except BaseException as exc:  # even SystemExit: one sink's failure is its own
                 self._failed(slot, exc)
-        if delivered:
+            finally:
+                self._current = None
+        if delivered and not self.abandoned:
             self.written += len(batch)
 
     def _close_sinks(self) -> None:
-        """Close every sink; a failed one too (it may hold a file), without counting again."""
+        """Close every sink not closed yet (a failed one was closed when it failed), counting a
+        failure to close as the sink's error unless it had failed already."""
         for slot in self.slots:
+            if slot.closed:
+                continue
+            slot.closed = True
             try:
                 slot.sink.close()
             except BaseException as exc:
-                if not slot.failed:
-                    self._failed(slot, exc)
+                if not slot.failed and not self.abandoned:
+                    self._failed(slot, exc, close=False)
 
-    def _failed(self, slot: _SinkSlot, exc: BaseException) -> None:
+    def _failed(self, slot: _SinkSlot, exc: BaseException, *, close: bool = True) -> None:
+        if slot.failed:  # abandoned meanwhile: counted then
+            return
         slot.failed = True
         self.sink_errors += 1
-        log.error("sink %s failed and is disabled: %s", _describe(slot.sink), exc or repr(exc))
+        self.failures.append(exc)
+        where = f"session {self.name}: " if self.name else ""
+        if isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE:
+            # The reader went away (``capsvc read ... | head``): the end of that output, not
+            # an error worth a line of its own.
+            log.info("%ssink %s: its reader went away", where, _describe(slot.sink))
+        else:
+            log.error(
+                "%ssink %s failed and is disabled: %s", where, _describe(slot.sink), _text(exc)
+            )
+        if close and not slot.closed:
+            # Give its file back now: a failed sink is never written again.
+            slot.closed = True
+            with contextlib.suppress(BaseException):
+                slot.sink.close()
         if all(s.failed for s in self.slots):
             self._notify(self._on_all_failed)
 
     def _notify(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
             self._loop.call_soon_threadsafe(callback)
+
+
+def _text(exc: BaseException) -> str:
+    """An exception as a log line shows it: its message, or its type when it has none
+    (``MemoryError()``)."""
+    return str(exc) or type(exc).__name__
 
 
 def _describe(sink: Sink) -> str:

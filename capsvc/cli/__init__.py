@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
 from .._errors import CapsvcError, ConfigError, FilterError, OptionError
-from ._common import EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error
+from ._common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error, silence_stdout
 
 __all__ = ["main"]
 
@@ -87,11 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FilterError, OptionError, ConfigError) as exc:  # a filter's message has its caret
         print_error(str(exc))
         return EXIT_USAGE
+    except RecursionError:  # a filter parser without a depth limit of its own
+        print_error("the filter expression is nested too deeply")
+        return EXIT_USAGE
+    except BrokenPipeError:  # standard output's reader went away: end quietly, as tcpdump
+        silence_stdout()
+        return EXIT_OK
+    except MemoryError:
+        print_error("out of memory")
+        return EXIT_RUNTIME
     except (CapsvcError, OSError) as exc:
-        print_error(str(exc))
+        print_error(str(exc) or type(exc).__name__)
         return EXIT_RUNTIME
-    except KeyboardInterrupt:
-        return EXIT_RUNTIME
+    except KeyboardInterrupt:  # Ctrl-C before the job's own handlers were in place
+        return 128 + signal.SIGINT
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    except (OSError, ValueError):
+        pass
     return status
 
 

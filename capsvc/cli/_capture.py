@@ -16,7 +16,7 @@ from typing import Any
 
 from .._errors import OptionError
 from .._packet import Stats
-from .._run import run_async, run_session
+from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
@@ -26,6 +26,7 @@ from ._common import (
     EXIT_RUNTIME,
     UsageError,
     add_output_args,
+    end_job,
     filter_expression,
     non_negative,
     output_sinks,
@@ -187,7 +188,7 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[Stats, bool, BaseException | None]:
+async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
     expression = filter_expression(args)
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
@@ -219,11 +220,11 @@ async def _capture(args: argparse.Namespace) -> tuple[Stats, bool, BaseException
 
     watcher = asyncio.ensure_future(stop_when_finished())
     try:
-        stats = await run_session(session, duration=args.duration)
+        end = await run_job(session, duration=args.duration)
     finally:
         watcher.cancel()
     # A source may say its library keeps no counters (PfRingSource on the pcap: module).
-    return stats, getattr(source, "kernel_stats", True), session.source_error
+    return end, session, getattr(source, "kernel_stats", True)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -234,11 +235,16 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
     _check_args(args)
-    stats, kernel_stats, error = run_async(lambda: _capture(args))
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-    print(summary_line(stats, kernel_stats=kernel_stats), file=sys.stderr)
-    if error is not None:
-        print_error(f"capture failed: {error}")
-        return EXIT_RUNTIME
-    return EXIT_OK
+    end, session, kernel_stats = run_async(lambda: _capture(args))
+    error = session.source_error
+
+    def summary() -> None:
+        if not session.abandoned:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+        print(summary_line(end.stats, kernel_stats=kernel_stats), file=sys.stderr)
+        if error is not None:
+            print_error(f"capture failed: {str(error) or type(error).__name__}")
+
+    status = EXIT_RUNTIME if error is not None else EXIT_OK
+    return end_job(end, session, summary, status, signal_ends_normally=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from .._errors import CapsvcError
 from .._packet import LinkType
 
 if TYPE_CHECKING:
+    from .._run import JobEnd
+    from .._session import Session
     from ..sinks._base import Sink
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "add_output_args",
+    "end_job",
     "filter_expression",
     "non_negative",
     "output_sinks",
@@ -153,6 +157,52 @@ def output_sinks(
                 sink.close()
         raise
     return sinks
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    return isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null: its reader is gone (``| head``), and what Python
+    still holds for it must not end in a "Broken pipe" message at exit."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+def end_job(
+    end: JobEnd,
+    session: Session,
+    summary: Callable[[], None],
+    status: int,
+    *,
+    signal_ends_normally: bool = False,
+) -> int:
+    """The exit status of a job that ran, after its summary.
+
+    Standard output closed by its reader (``capsvc read -r F | head -1``) ends the job quietly,
+    as tcpdump does: no error, no summary, status 0. A signal gives 128 + its number (130 for
+    SIGINT, 143 for SIGTERM), after the summary: the job did not finish its work. Where a signal
+    is how the job is meant to end (``capture`` without -c or --duration, as tcpdump), it gives
+    the job's own status, unless output had to be abandoned. A sink abandoned while stopping (a
+    pipe that took nothing more) may still hold standard output, so the process then ends at
+    once.
+    """
+    failures = session.sink_failures
+    if failures and all(_broken_pipe(exc) for exc in failures):
+        silence_stdout()
+        status = EXIT_OK
+    else:
+        summary()
+    if end.signal is not None and (session.abandoned or not signal_ends_normally):
+        status = 128 + end.signal
+    if session.abandoned:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(status)  # the writer thread is stuck in a write holding stdout's lock
+    return status
 
 
 def print_error(message: str, stream: IO[str] | None = None) -> None:

@@ -73,4 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except FilterError as exc:
         print(f"capsvc filter: {exc}", file=sys.stderr)
         return 2
+    except RecursionError:  # a parser without a depth limit of its own
+        print("capsvc filter: the expression is nested too deeply", file=sys.stderr)
+        return 2
     return 0

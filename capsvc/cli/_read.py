@@ -13,8 +13,8 @@ import sys
 import time
 from typing import IO, Any
 
-from .._packet import Stats
-from .._run import run_async, run_session
+from .._packet import SNAPLEN_DEFAULT, Stats
+from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sources._base import Source
 from ._common import (
@@ -22,8 +22,10 @@ from ._common import (
     EXIT_RUNTIME,
     UsageError,
     add_output_args,
+    end_job,
     filter_expression,
     output_sinks,
+    print_error,
 )
 
 __all__ = ["add_parser"]
@@ -70,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         run_async(source.aclose)
         raise
-    stats = run_async(lambda: _read(session, source))
-    _summary(stats, sys.stderr)
-    if session.source_error is not None or stats.sink_errors:
-        return EXIT_RUNTIME
-    return EXIT_OK
+    end = run_async(lambda: _read(session, source))
+    failed = session.source_error is not None or end.stats.sink_errors
+    return end_job(
+        end,
+        session,
+        lambda: _summary(end.stats, sys.stderr),
+        EXIT_RUNTIME if failed else EXIT_OK,
+    )
 
 
 def _open_source(path: str, backend: str, expression: str) -> Source:
@@ -89,7 +94,14 @@ def _open_source(path: str, backend: str, expression: str) -> Source:
 
 
 def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:
-    sinks = output_sinks(args, source.linktype, args.snaplen or source.snaplen)
+    keep = args.snaplen or SNAPLEN_DEFAULT
+    if source.snaplen > keep:
+        # Packets are cut to the snapshot length as they are read (memory stays bounded).
+        print_error(
+            f"warning: {args.read}: records of up to {source.snaplen} bytes; keeping the first "
+            f"{keep} of each (-s)"
+        )
+    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen))
     try:
         return Session(
             sinks=sinks,
@@ -104,12 +116,12 @@ def _build_session(args: argparse.Namespace, source: Source, expression: str) ->
         raise
 
 
-async def _read(session: Session, source: Source) -> Stats:
+async def _read(session: Session, source: Source) -> JobEnd:
     progress = None
     if sys.stderr.isatty():
         progress = asyncio.ensure_future(_progress(session, sys.stderr))
     try:
-        return await run_session(session)
+        return await run_job(session)
     finally:
         if progress is not None:
             progress.cancel()

@@ -1,16 +1,19 @@
 """Service configuration: TOML tables and JSON session specs -> frozen dataclasses.
 
 Pure module: no sockets, no event loop, and the file system is touched only by ``load_config``
-(reading the one file). Every validation error names where it comes from (the file or "request"),
-the key (``session[0].sinks[1].path``) and what is wrong, so a bad config is refused as a whole
-before anything starts. Output paths are checked lexically here (relative, no ``..``); the
-service checks them again against the real directory (symlinks) when it opens them.
+(reading the one file: a regular file of at most ``MAX_CONFIG_BYTES``). Every validation error
+names where it comes from (the file or "request"), the key (``session[0].sinks[1].path``) and
+what is wrong, so a bad config is refused as a whole before anything starts. Every number has a
+bound, every backend option a known name and type. Output paths are checked lexically here
+(relative, no ``..``); the service opens them below its directories' descriptors, which follow
+no symbolic link (``capsvc._files``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,11 +21,13 @@ from typing import Any
 
 from .._errors import ConfigError, FilterError, PathOutsideError
 from ..sinks._build import SinkSpec
+from ..sinks._rotate import MAX_ROTATE_BYTES, MAX_ROTATE_SECONDS
 from ._validate import (
     as_bool,
     as_int,
     as_num,
     as_str,
+    check_options,
     key_of,
     no_unknown,
     table,
@@ -52,6 +57,22 @@ SOURCE_TYPES = (*LIVE_SOURCES, "file")
 SINK_TYPES = ("pcap", "pcapng", "text", "stats")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _DIRECTIONS = ("in", "out", "inout")
+#: The largest configuration file read (bytes).
+MAX_CONFIG_BYTES = 1 << 20
+#: Default bound on a filter expression's length (bytes of UTF-8).
+MAX_FILTER_BYTES = 65536
+#: The options each live backend takes, with their types (int: a number >= 0).
+BACKEND_OPTIONS: dict[str, dict[str, type]] = {
+    "afpacket": {
+        "cooked": bool,
+        "ring_size": int,
+        "block_size": int,
+        "block_timeout_ms": int,
+        "userspace_fallback": bool,
+    },
+    "libpcap": {"timeout_ms": int, "buffer_size": int, "immediate": bool},
+    "pfring": {"cluster": str, "sampling_rate": int},
+}
 
 
 @dataclass(frozen=True)
@@ -63,18 +84,34 @@ class ServiceSettings:
         unix_socket: a unix socket path to listen on instead of TCP (created 0600), or None.
         token_file: file holding the bearer token; generated (0600) on first start if missing.
         output_dir: absolute directory every capture file lives in.
+        input_dir: absolute directory ``file`` sources read from ("" in code: ``output_dir``).
         max_sessions: most sessions running at once (ad hoc captures included); default 16.
         max_duration: cap in seconds on ad hoc captures and API-started sessions; 0 means none.
         max_subscribers: most live stream subscribers at once, service-wide; default 8.
+        max_filter_bytes: longest filter expression accepted (bytes); default 65536.
+        max_request_bytes: largest request body (bytes); default 1 MiB.
+        max_connections: most HTTP connections open at once; default 64 (more are refused).
+        idle_timeout: seconds a connection may take to send a whole request, or sit idle
+            between requests; default 15.
     """
 
     listen: str = DEFAULT_LISTEN
     unix_socket: str | None = None
     token_file: str = "token"
     output_dir: str = "captures"
+    input_dir: str = ""
     max_sessions: int = 16
     max_duration: float = 3600.0
     max_subscribers: int = 8
+    max_filter_bytes: int = MAX_FILTER_BYTES
+    max_request_bytes: int = 1 << 20
+    max_connections: int = 64
+    idle_timeout: float = 15.0
+
+    @property
+    def input_directory(self) -> str:
+        """Where file sources are read: ``input_dir``, or ``output_dir`` when not set."""
+        return self.input_dir or self.output_dir
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -158,15 +195,27 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         The validated configuration.
 
     Raises:
-        ConfigError: the file cannot be read, is not TOML, or a key is invalid (the message names
+        ConfigError: the file cannot be read, is no regular file (a device, a FIFO), is larger
+            than ``MAX_CONFIG_BYTES``, is not UTF-8 TOML, or a key is invalid (the message names
             the file, the key and the problem).
     """
     origin = os.fspath(path)
     try:
-        with open(origin, "rb") as f:
-            data = tomllib.load(f)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+        fd = os.open(origin, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(origin, "", "is not a regular file")
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(origin, "", f"cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(origin, "", f"is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(origin, "", f"is not UTF-8 (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(origin, "", f"not valid TOML: {exc}") from exc
     return parse_config(data, origin=origin)
@@ -197,7 +246,9 @@ def parse_config(
     sessions: list[SessionSpec] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_sessions):
-        spec = parse_session_spec(raw, origin=origin, key=f"session[{i}]")
+        spec = parse_session_spec(
+            raw, origin=origin, key=f"session[{i}]", max_filter_bytes=service.max_filter_bytes
+        )
         if spec.name in seen:
             raise ConfigError(origin, f"session[{i}].name", f"duplicate session name {spec.name!r}")
         seen.add(spec.name)
@@ -206,7 +257,19 @@ def parse_config(
 
 
 def _parse_service(t: Mapping[str, Any], origin: str, cwd: str) -> ServiceSettings:
-    keys = {"listen", "token_file", "output_dir", "max_sessions", "max_duration", "max_subscribers"}
+    keys = {
+        "listen",
+        "token_file",
+        "output_dir",
+        "input_dir",
+        "max_sessions",
+        "max_duration",
+        "max_subscribers",
+        "max_filter_bytes",
+        "max_request_bytes",
+        "max_connections",
+        "idle_timeout",
+    }
     no_unknown(t, keys, origin, "service")
     d = ServiceSettings()
     listen = as_str(t, "listen", d.listen, origin, "service")
@@ -222,9 +285,12 @@ def _parse_service(t: Mapping[str, Any], origin: str, cwd: str) -> ServiceSettin
                 origin, "service.listen", f"expected host:port or unix:PATH, got {listen!r}"
             )
     output_dir = as_str(t, "output_dir", d.output_dir, origin, "service")
+    input_dir = as_str(t, "input_dir", output_dir, origin, "service")
     token_file = as_str(t, "token_file", d.token_file, origin, "service")
     if not output_dir:
         raise ConfigError(origin, "service.output_dir", "must not be empty")
+    if not input_dir:
+        raise ConfigError(origin, "service.input_dir", "must not be empty")
     if not token_file:
         raise ConfigError(origin, "service.token_file", "must not be empty")
     return ServiceSettings(
@@ -232,16 +298,44 @@ def _parse_service(t: Mapping[str, Any], origin: str, cwd: str) -> ServiceSettin
         unix_socket=unix_socket,
         token_file=os.path.normpath(os.path.join(cwd, token_file)),
         output_dir=os.path.normpath(os.path.join(cwd, output_dir)),
+        input_dir=os.path.normpath(os.path.join(cwd, input_dir)),
         max_sessions=as_int(t, "max_sessions", d.max_sessions, origin, "service", low=1),
         max_duration=as_num(t, "max_duration", d.max_duration, origin, "service"),
         max_subscribers=as_int(t, "max_subscribers", d.max_subscribers, origin, "service", low=0),
+        max_filter_bytes=as_int(
+            t, "max_filter_bytes", d.max_filter_bytes, origin, "service", low=1, high=1 << 24
+        ),
+        max_request_bytes=as_int(
+            t, "max_request_bytes", d.max_request_bytes, origin, "service", low=1024, high=1 << 30
+        ),
+        max_connections=as_int(
+            t, "max_connections", d.max_connections, origin, "service", low=1, high=65536
+        ),
+        idle_timeout=_positive(
+            as_num(t, "idle_timeout", d.idle_timeout, origin, "service", high=86400),
+            origin,
+            "service.idle_timeout",
+        ),
     )
 
 
+def _positive(value: float, origin: str, key: str) -> float:
+    if value <= 0:
+        raise ConfigError(origin, key, "must be greater than 0")
+    return value
+
+
 def parse_session_spec(
-    raw: Any, *, origin: str = "request", key: str = "", check_filter: bool = True
+    raw: Any,
+    *,
+    origin: str = "request",
+    key: str = "",
+    check_filter: bool = True,
+    max_filter_bytes: int = MAX_FILTER_BYTES,
 ) -> SessionSpec:
     """Validate one session spec (a ``[[session]]`` table or a JSON object).
+
+    CPU work grows with the filter (it is parsed): the service calls this in a worker thread.
 
     Args:
         raw: the table.
@@ -249,6 +343,7 @@ def parse_session_spec(
         key: prefix of the keys named in errors (``session[0]``); "" for a bare spec.
         check_filter: parse the filter expression now, so a malformed one is refused with its
             caret message.
+        max_filter_bytes: a longer filter expression is refused before it is parsed.
 
     Returns:
         The validated spec.
@@ -297,6 +392,7 @@ def parse_session_spec(
             "more than one worker needs an afpacket source (a fanout group)",
         )
     filter_expr = as_str(t, "filter", "", origin, key).strip()
+    check_filter_size(filter_expr, max_filter_bytes, origin, key_of(key, "filter"))
     if filter_expr and check_filter:
         _check_filter(filter_expr, origin, key_of(key, "filter"))
     return SessionSpec(
@@ -306,7 +402,7 @@ def parse_session_spec(
         snaplen=as_int(t, "snaplen", 0, origin, key, low=0, high=262144),
         queue_size=as_int(t, "queue_size", 0, origin, key, low=0, high=1 << 24),
         sinks=sinks,
-        duration=as_num(t, "duration", 0.0, origin, key),
+        duration=as_num(t, "duration", 0.0, origin, key),  # at most 1e9 s
         autostart=as_bool(t, "autostart", True, origin, key),
         workers=workers,
     )
@@ -321,8 +417,15 @@ def _parse_source(raw: Any, origin: str, key: str) -> SourceSpec:
             key_of(key, "type"),
             f"unknown source type {kind!r} (one of: {', '.join(SOURCE_TYPES)})",
         )
+    no_unknown(
+        t,
+        {"type", "interface", "promisc", "direction", *BACKEND_OPTIONS.get(kind, {})}
+        if kind != "file"
+        else {"type", "path", "realtime"},
+        origin,
+        key,
+    )
     if kind == "file":
-        no_unknown(t, {"type", "path", "realtime"}, origin, key)
         path = relative_path(as_str(t, "path", "", origin, key), origin, key_of(key, "path"))
         options: tuple[tuple[str, Any], ...] = ()
         if "realtime" in t:
@@ -340,22 +443,18 @@ def _parse_source(raw: Any, origin: str, key: str) -> SourceSpec:
             key_of(key, "direction"),
             f"expected one of {', '.join(_DIRECTIONS)}, got {direction!r}",
         )
-    extra = sorted(
-        (k, v) for k, v in t.items() if k not in {"type", "interface", "promisc", "direction"}
+    options = check_options(
+        {k: v for k, v in t.items() if k not in {"type", "interface", "promisc", "direction"}},
+        BACKEND_OPTIONS[kind],
+        origin,
+        key,
     )
-    for k, v in extra:
-        if k in {"snaplen", "filter", "fanout"}:
-            raise ConfigError(origin, key_of(key, k), "set by the service, not a source option")
-        if not isinstance(v, bool | int | float | str):
-            raise ConfigError(
-                origin, key_of(key, k), "source options must be numbers, strings or booleans"
-            )
     return SourceSpec(
         type=kind,
         interface=interface,
         promisc=as_bool(t, "promisc", True, origin, key),
         direction=direction,
-        options=tuple(extra),
+        options=options,
     )
 
 
@@ -379,14 +478,14 @@ def _parse_sink(raw: Any, origin: str, key: str) -> SinkSpec:
     path = as_str(t, "path", "", origin, key)
     if path or kind != "stats":
         path = relative_path(path, origin, key_of(key, "path"))
-    interval = as_num(t, "interval", 1.0, origin, key)
+    interval = as_num(t, "interval", 1.0, origin, key, high=86400)
     if interval <= 0:
         raise ConfigError(origin, key_of(key, "interval"), "must be greater than 0")
     return SinkSpec(
         type=kind,
         path=path,
-        rotate_seconds=as_num(t, "rotate_seconds", 0.0, origin, key),
-        rotate_mb=as_num(t, "rotate_mb", 0.0, origin, key),
+        rotate_seconds=as_num(t, "rotate_seconds", 0.0, origin, key, high=MAX_ROTATE_SECONDS),
+        rotate_mb=as_num(t, "rotate_mb", 0.0, origin, key, high=MAX_ROTATE_BYTES / 1e6),
         max_files=as_int(t, "max_files", 0, origin, key, low=0),
         verbose=as_bool(t, "verbose", False, origin, key),
         ascii=as_bool(t, "ascii", False, origin, key),
@@ -410,6 +509,8 @@ def relative_path(path: str, origin: str, key: str) -> str:
     """
     if not path:
         raise ConfigError(origin, key, "missing (a file name inside the output directory)")
+    if len(path) > 4096:
+        raise ConfigError(origin, key, "is longer than 4096 characters")
     if "\0" in path:
         raise ConfigError(origin, key, "must not contain NUL bytes")
     parts = path.replace("\\", "/").split("/")
@@ -425,6 +526,18 @@ def relative_path(path: str, origin: str, key: str) -> str:
     return normal
 
 
+def check_filter_size(expr: str, limit: int, origin: str, key: str) -> None:
+    """Refuse a filter expression longer than ``limit`` bytes before anything parses it.
+
+    Raises:
+        ConfigError: it is longer.
+    """
+    if len(expr) > limit or len(expr.encode("utf-8", "surrogatepass")) > limit:
+        raise ConfigError(
+            origin, key, f"is longer than {limit} bytes (max_filter_bytes); shorten it"
+        )
+
+
 def _check_filter(expr: str, origin: str, key: str) -> None:
     # Syntax only: the link type is known once the source is open, and checked again then.
     from .._packet import LinkType
@@ -434,3 +547,5 @@ def _check_filter(expr: str, origin: str, key: str) -> None:
         parse_filter(expr, LinkType.ETHERNET)
     except FilterError as exc:
         raise ConfigError(origin, key, f"bad filter:\n{exc}") from exc
+    except RecursionError:  # a parser without a depth limit of its own
+        raise ConfigError(origin, key, "bad filter: nested too deeply") from None

@@ -2,13 +2,16 @@
 
 Thin IO module: handlers parse the request, call the service, and turn its answers and errors into
 JSON. Every route but ``/healthz`` and the page's static shell (``_ui``) needs
-``Authorization: Bearer <token>`` (compared in constant time); ``/metrics`` too unless
-``metrics_auth`` is off. The files API (``_files_api``), ``/openapi.json`` (``_openapi``) and the
-page add their routes in ``build_app``. ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and
-``queue`` (the subscriber's queue in packets, at most and by default 4096). Error statuses: 400
-bad spec or filter, 401 no or wrong token, 403 path outside the output directory, 404 unknown
-session or interface, 409 name taken or limit reached, 503 capture backend not installed, 500
-anything else (the message says what).
+``Authorization: Bearer <token>`` (the scheme in any case, RFC 7235; the token compared in
+constant time); ``/metrics`` too unless ``metrics_auth`` is off. The files API (``_files_api``),
+``/openapi.json`` (``_openapi``) and the page add their routes in ``build_app``.
+``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
+packets, at most and by default 4096). Request bodies are bounded (``max_request_bytes``) and
+must arrive within ``idle_timeout``; filters are parsed in a worker thread. Error statuses: 400
+bad spec, body or filter, 401 no or wrong token, 403 path outside a service directory (or
+through a link, or no regular file), 404 unknown session, file or interface, 409 name or path
+taken or limit reached, 413 body too large, 503 capture backend not installed, 500 a failure of
+the host (the message says what). Every answer is JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from aiohttp import web
 from .._errors import (
     BackendUnavailableError,
     CapsvcError,
+    CaptureFileError,
     ConfigError,
     FilterError,
     NoSuchInterfaceError,
@@ -38,7 +42,6 @@ from .._errors import (
 from .._packet import SNAPLEN_DEFAULT, PacketBatch
 from ..sinks._pcap import pcap_header
 from . import _files_api, _openapi, _ui
-from ._config import parse_session_spec
 from ._metrics import CONTENT_TYPE, scrape
 from ._outputs import interface_exists
 from ._service import CaptureService, ServiceSession
@@ -77,11 +80,16 @@ class TokenRef:
         self.value = token.strip()
 
     def check(self, header: str | None) -> bool:
-        """True when ``header`` is ``Bearer <token>``; constant-time in the token."""
-        if not header or not header.startswith("Bearer ") or not self.value:
+        """True when ``header`` is ``Bearer <token>`` (the scheme in any case, RFC 7235);
+        constant-time in the token. Bytes that are no UTF-8 never match (and never raise)."""
+        if not header or not self.value:
             return False
-        given = header[7:].strip().encode()
-        return hmac.compare_digest(given, self.value.encode())
+        scheme, _, given = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        # aiohttp hands over undecodable header bytes as surrogates: keep them as bytes.
+        raw = given.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(raw, self.value.encode("utf-8", "surrogateescape"))
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -107,7 +115,9 @@ def build_app(
     Returns:
         The application; run it with ``aiohttp.web.AppRunner``.
     """
-    app = web.Application(middlewares=[_guard])
+    app = web.Application(
+        middlewares=[_guard], client_max_size=service.config.service.max_request_bytes
+    )
     app[SERVICE_KEY] = service
     app[TOKEN_KEY] = token
     app[METRICS_AUTH_KEY] = metrics_auth
@@ -146,8 +156,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(404, str(exc))
     except ServiceError as exc:
         return _error(exc.status, str(exc))
-    except (ConfigError, FilterError) as exc:  # a filter's message has its caret lines
+    except (ConfigError, FilterError, CaptureFileError) as exc:  # a filter's has its caret
         return _error(400, str(exc))
+    except RecursionError:  # a filter nested deeper than its parser goes
+        return _error(400, "request: filter: nested too deeply")
     except BackendUnavailableError as exc:
         return _error(503, str(exc))
     except (CapsvcError, OSError) as exc:
@@ -174,12 +186,22 @@ async def _list_sessions(request: web.Request) -> web.Response:
 
 @ROUTES.post("/v1/sessions")
 async def _create_session(request: web.Request) -> web.Response:
+    service = _service(request)
     try:
-        body = await request.json()
+        async with asyncio.timeout(service.config.service.idle_timeout):
+            raw = await request.read()  # at most max_request_bytes, else 413
+    except TimeoutError:
+        raise ConfigError("request", "", "the body did not arrive in time") from None
+    try:
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("request", "", f"body is not JSON: {exc}") from exc
-    spec = parse_session_spec(body, origin="request")
-    managed = await _service(request).start_session(spec, origin="request")
+        raise ConfigError("request", "", f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            "request", "", "body is not JSON capsvc reads: nested too deeply"
+        ) from None
+    # The spec (and its filter) is parsed in a worker thread by start_session.
+    managed = await service.start_session(body, origin="request")
     return web.json_response(managed.info(), status=201)
 
 
@@ -205,10 +227,17 @@ async def _delete_session(request: web.Request) -> web.Response:
 async def _stream_session(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     queue = _query_number(request.query.get("queue", "0"), "queue", integer=True)
+    name = request.match_info["name"]
+    filter_text = request.query.get("filter", "").strip()
+    match = None
+    if filter_text:
+        target = service.get(name)
+        match = await asyncio.to_thread(service.parse_subscriber_filter, filter_text, target)
     managed, sub = service.subscribe(
-        request.match_info["name"],
-        request.query.get("filter", ""),
+        name,
+        filter_text,
         min(int(queue), SUBSCRIBER_QUEUE_DEFAULT) or SUBSCRIBER_QUEUE_DEFAULT,
+        match=match,
     )
     try:
         return await _stream_pcap(request, managed, sub)
@@ -232,9 +261,14 @@ async def _capture(request: web.Request) -> web.StreamResponse:
     snaplen = int(_query_number(q.get("snaplen", "0"), "snaplen", integer=True))
     if snaplen > SNAPLEN_DEFAULT:
         raise ConfigError("request", "snaplen", f"must be at most {SNAPLEN_DEFAULT}")
-    if not service.config.service.max_duration and not duration:
+    cap = service.config.service.max_duration
+    if not cap and not duration:
         raise ConfigError("request", "duration", "required (no max_duration configured)")
-    managed, sub = await service.adhoc(interface, q.get("filter", ""), duration, snaplen)
+    if cap and duration > cap:
+        raise ConfigError("request", "duration", f"must be at most {cap:g} (max_duration)")
+    managed, sub = await service.adhoc(
+        interface, q.get("filter", ""), duration, snaplen, exclude=_own_connection(request)
+    )
     try:
         if fmt == "text":
             return await _stream_text(request, managed, sub)
@@ -262,13 +296,28 @@ def _stats_body(managed: ServiceSession) -> dict[str, Any]:
 
 
 def _query_number(text: str, key: str, *, integer: bool = False) -> float:
+    if len(text) > 32:
+        raise ConfigError("request", key, "not a number (too long)")
     try:
         value = int(text) if integer else float(text)
     except ValueError:
         raise ConfigError("request", key, f"not a number: {text!r}") from None
-    if value < 0 or not math.isfinite(value):
-        raise ConfigError("request", key, f"must be a finite number >= 0, got {text}")
+    if value < 0 or not math.isfinite(value) or value > 1e9:
+        raise ConfigError("request", key, f"must be a number between 0 and 1e9, got {text}")
     return value
+
+
+def _own_connection(request: web.Request) -> list[tuple[str, int, str, int]]:
+    """The TCP connection the request came on, to leave out of an ad hoc capture (none for a
+    unix socket)."""
+    transport = request.transport
+    if transport is None:
+        return []
+    local = transport.get_extra_info("sockname")
+    peer = transport.get_extra_info("peername")
+    if not (isinstance(local, tuple) and isinstance(peer, tuple)):
+        return []
+    return [(str(local[0]), int(local[1]), str(peer[0]), int(peer[1]))]
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -304,13 +353,7 @@ async def _stream_pcap(
     request: web.Request, managed: ServiceSession, sub: Subscriber
 ) -> web.StreamResponse:
     snaplen = managed.snaplen
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": PCAP_CONTENT_TYPE,
-            "Cache-Control": "no-store",
-            "X-Capsvc-Session": managed.name,
-        }
-    )
+    resp = web.StreamResponse(headers=_stream_headers(managed, PCAP_CONTENT_TYPE))
     await resp.prepare(request)
     await resp.write(pcap_header(snaplen, managed.linktype, nanosecond=True))
     await _pump(request, sub, resp, managed.pcap_encoder)
@@ -333,13 +376,20 @@ async def _stream_text(
 
     encode = BatchEncoder(lines, keep=1)  # one reader: nothing to share, only slicing
 
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/plain; charset=utf-8",
-            "Cache-Control": "no-store",
-            "X-Capsvc-Session": managed.name,
-        }
-    )
+    resp = web.StreamResponse(headers=_stream_headers(managed, "text/plain; charset=utf-8"))
     await resp.prepare(request)
     await _pump(request, sub, resp, encode)
     return resp
+
+
+def _stream_headers(managed: ServiceSession, content_type: str) -> dict[str, str]:
+    """A stream's headers; ``X-Capsvc-Duration`` says how long a capture with an end lasts
+    (an ad hoc capture asked for no duration gets ``max_duration``)."""
+    headers = {
+        "Content-Type": content_type,
+        "Cache-Control": "no-store",
+        "X-Capsvc-Session": managed.name,
+    }
+    if managed.spec.duration:
+        headers["X-Capsvc-Duration"] = f"{managed.spec.duration:g}"
+    return headers

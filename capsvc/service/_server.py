@@ -1,7 +1,11 @@
 """Running the service with its HTTP API: listening, signals, reload, dropping root.
 
 Thin IO module. SIGTERM and SIGINT stop accepting requests, stop every session (sources closed,
-queues drained to every sink, files closed) and return 0; SIGHUP reloads the config file.
+queues drained to every sink, files closed) and return 0; SIGHUP reloads the config file (read
+in a worker thread; a file that is not valid is logged and the running config kept). The
+listener bounds what clients can hold: at most ``max_connections`` connections (more are
+answered 503 and closed), each closed when it sends no whole request for ``idle_timeout``
+seconds (an idle keep-alive connection, or one trickling its headers).
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ import secrets
 import signal
 import stat
 import sys
-from typing import IO
+from dataclasses import replace
+from typing import IO, Any
 
 from aiohttp import web
 
-from ._config import ConfigError, ServiceConfig, load_config
+from ._config import ConfigError, ServiceConfig, ServiceSettings, load_config
 from ._http import TokenRef, build_app
 from ._service import CaptureService
 
-__all__ = ["load_token", "serve"]
+__all__ = ["LimitedSite", "load_token", "make_runner", "serve", "start_site"]
 
 log = logging.getLogger("capsvc.service")
 
@@ -104,15 +109,10 @@ async def serve(
     token = TokenRef(load_token(settings.token_file))
     service = CaptureService(config, user=user)
     await service.start()
-    runner = web.AppRunner(
-        build_app(service, token),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-    )
+    runner = make_runner(build_app(service, token), settings)
     try:
         await runner.setup()
-        url = await _listen(runner, config)
+        url = await start_site(runner, settings)
     except BaseException:
         await service.stop()
         await runner.cleanup()
@@ -177,8 +177,114 @@ async def serve(
     return 0
 
 
-async def _listen(runner: web.AppRunner, config: ServiceConfig) -> str:
-    settings = config.service
+class _BadRequestFilter(logging.Filter):
+    """aiohttp logs a request its parser cannot read (a client's mistake, answered 400) as an
+    error with a traceback: any client could fill the log. Such a record becomes one line at
+    INFO; a failure of the server itself keeps its level and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            what = record.getMessage()
+            record.msg = "%s: %s"
+            record.args = (what, " ".join(str(exc.message).split())[:200])
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger("aiohttp.server").isEnabledFor(logging.INFO)
+        return True
+
+
+_BAD_REQUESTS = _BadRequestFilter()
+
+
+def make_runner(app: web.Application, settings: ServiceSettings) -> web.AppRunner:
+    """The aiohttp runner with the service's limits: idle connections (and requests whose
+    headers do not arrive) are closed after ``idle_timeout`` seconds. Requests the HTTP parser
+    refuses are logged as one line, not a traceback."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _BAD_REQUESTS not in server_log.filters:
+        server_log.addFilter(_BAD_REQUESTS)
+    return web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=settings.idle_timeout,
+        max_line_size=8190,
+        max_field_size=8190,
+        max_headers=64,
+    )
+
+
+_REFUSED_BODY = json.dumps(
+    {"error": "too many connections; try again later", "status": 503}
+).encode()
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n" % len(_REFUSED_BODY)
+) + _REFUSED_BODY
+
+
+class _Refused(asyncio.Protocol):
+    """Answers a connection over the limit with 503 and closes it."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_REFUSED)
+        transport.close()
+
+
+class LimitedSite(web.BaseSite):
+    """A listening site that lets at most ``limit`` connections be open at once.
+
+    Args:
+        runner: the (set up) runner.
+        listen: ``loop.create_server``-like coroutine function taking the protocol factory.
+        name: the site's URL, for aiohttp's listing.
+        limit: the most connections open at once (``max_connections``).
+    """
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        listen: Any,
+        name: str,
+        limit: int,
+    ) -> None:
+        super().__init__(runner)
+        self._listen = listen
+        self._name = name
+        self._limit = limit
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        limit = self._limit
+
+        def protocol() -> asyncio.BaseProtocol:
+            if len(server.connections) >= limit:
+                return _Refused()
+            return server()
+
+        self._server = await self._listen(protocol)
+
+
+async def start_site(runner: web.AppRunner, settings: ServiceSettings) -> str:
+    """Start listening where ``settings`` say (TCP or a unix socket made 0600); return the URL.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    loop = asyncio.get_running_loop()
+    limit = settings.max_connections
     if settings.unix_socket:
         path = settings.unix_socket
         with contextlib.suppress(FileNotFoundError):
@@ -186,7 +292,12 @@ async def _listen(runner: web.AppRunner, config: ServiceConfig) -> str:
                 os.unlink(path)  # a stale socket of an earlier run
         old = os.umask(0o177)  # created 0600 from the start, never briefly wider
         try:
-            site: web.BaseSite = web.UnixSite(runner, path)
+            site: web.BaseSite = LimitedSite(
+                runner,
+                lambda factory: loop.create_unix_server(factory, path),
+                f"unix:{path}",
+                limit,
+            )
             await site.start()
         finally:
             os.umask(old)
@@ -196,9 +307,14 @@ async def _listen(runner: web.AppRunner, config: ServiceConfig) -> str:
     with contextlib.suppress(ValueError):
         if not ipaddress.ip_address(host).is_loopback:
             log.warning("listening on %s: reachable beyond this machine", host)
-    site = web.TCPSite(runner, host, port)
+    site = LimitedSite(
+        runner,
+        lambda factory: loop.create_server(factory, host, port, reuse_address=True),
+        f"http://{host}:{port}",
+        limit,
+    )
     await site.start()
-    server = site._server
+    server = getattr(site, "_server", None)
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname() if sockets else (host, port)
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
@@ -206,16 +322,36 @@ async def _listen(runner: web.AppRunner, config: ServiceConfig) -> str:
 
 
 async def _reload(service: CaptureService, token: TokenRef, config_path: str) -> None:
+    """SIGHUP: apply the config file again. Never raises: whatever goes wrong is logged and
+    the service goes on with what it runs."""
     try:
-        config = load_config(config_path)
-        new_token = load_token(config.service.token_file)
+        # Reading and parsing (filters included) in a worker thread: the API keeps answering.
+        config = await asyncio.to_thread(load_config, config_path)
+        new_token = await asyncio.to_thread(load_token, config.service.token_file)
     except ConfigError as exc:
         log.error("reload refused, keeping the running config: %s", exc)
         return
+    except Exception as exc:  # a bug must not kill the service, nor go unreported
+        log.error("reload failed, keeping the running config: %r", exc)
+        return
     token.value = new_token
-    if config.service.listen != service.config.service.listen:
+    old = service.config.service
+    if config.service.listen != old.listen:
         log.warning("reload: the listen address changes only when the service restarts")
-    started, stopped = await service.reload(config)
+    if (config.service.output_dir, config.service.input_directory) != (
+        old.output_dir,
+        old.input_directory,
+    ):
+        log.warning("reload: output_dir and input_dir change only when the service restarts")
+        config = replace(
+            config,
+            service=replace(config.service, output_dir=old.output_dir, input_dir=old.input_dir),
+        )
+    try:
+        started, stopped = await service.reload(config)
+    except Exception as exc:
+        log.error("reload failed: %r", exc)
+        return
     log.warning(
         "reloaded %s: started %s, stopped %s", config_path, started or "none", stopped or "none"
     )

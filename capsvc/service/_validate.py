@@ -12,7 +12,25 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["as_bool", "as_int", "as_num", "as_str", "key_of", "no_unknown", "table"]
+__all__ = [
+    "as_bool",
+    "as_int",
+    "as_num",
+    "as_str",
+    "check_options",
+    "key_of",
+    "no_unknown",
+    "table",
+]
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: its repr, cut to 60 characters (a request may send a huge
+    one, and its repr must not cost more than the message is worth)."""
+    if isinstance(value, list | dict):
+        return f"a{'n' if isinstance(value, list) else ''} {type(value).__name__}"
+    text = repr(value) if not isinstance(value, str) or len(value) < 200 else repr(value[:60])
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def key_of(prefix: str, key: str) -> str:
@@ -41,7 +59,7 @@ def no_unknown(t: Mapping[str, Any], allowed: set[str], origin: str, prefix: str
         if name not in allowed:
             raise ConfigError(
                 origin,
-                key_of(prefix, str(name)),
+                key_of(prefix, _short(name) if not isinstance(name, str) else name[:64]),
                 f"unknown key (known: {', '.join(sorted(allowed))})",
             )
 
@@ -54,7 +72,7 @@ def as_str(t: Mapping[str, Any], name: str, default: str, origin: str, prefix: s
     """
     value = t.get(name, default)
     if not isinstance(value, str):
-        raise ConfigError(origin, key_of(prefix, name), f"must be a string, got {value!r}")
+        raise ConfigError(origin, key_of(prefix, name), f"must be a string, got {_short(value)}")
     return value
 
 
@@ -66,7 +84,9 @@ def as_bool(t: Mapping[str, Any], name: str, default: bool, origin: str, prefix:
     """
     value = t.get(name, default)
     if not isinstance(value, bool):
-        raise ConfigError(origin, key_of(prefix, name), f"must be true or false, got {value!r}")
+        raise ConfigError(
+            origin, key_of(prefix, name), f"must be true or false, got {_short(value)}"
+        )
     return value
 
 
@@ -88,24 +108,69 @@ def as_int(
     """
     value = t.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(origin, key_of(prefix, name), f"must be an integer, got {value!r}")
+        raise ConfigError(origin, key_of(prefix, name), f"must be an integer, got {_short(value)}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(origin, key_of(prefix, name), f"must be {bound}, got {value}")
     return value
 
 
-def as_num(t: Mapping[str, Any], name: str, default: float, origin: str, prefix: str) -> float:
-    """``t[name]`` as a finite number >= 0 (``default`` when missing).
+def as_num(
+    t: Mapping[str, Any],
+    name: str,
+    default: float,
+    origin: str,
+    prefix: str,
+    *,
+    high: float = 1e9,
+) -> float:
+    """``t[name]`` as a finite number in [0, high] (``default`` when missing; ``high`` 1e9 unless
+    given: about 30 years of seconds, so no deadline computed from it can overflow).
 
     Raises:
-        ConfigError: not a number, negative, or not finite.
+        ConfigError: not a number, negative, not finite, or above ``high``.
     """
     value = t.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(origin, key_of(prefix, name), f"must be a number, got {value!r}")
-    if value < 0 or not math.isfinite(value):
+        raise ConfigError(origin, key_of(prefix, name), f"must be a number, got {_short(value)}")
+    try:
+        number = float(value)  # an integer beyond a float's range raises OverflowError
+    except OverflowError:
+        number = math.inf
+    if not 0 <= number <= high:
         raise ConfigError(
-            origin, key_of(prefix, name), f"must be a finite number >= 0, got {value}"
+            origin, key_of(prefix, name), f"must be a number between 0 and {high:g}, got {value}"
         )
-    return float(value)
+    return number
+
+
+def check_options(
+    t: Mapping[str, Any], known: Mapping[str, type], origin: str, prefix: str
+) -> tuple[tuple[str, Any], ...]:
+    """The backend options of a table, each of a known name and of its type.
+
+    Args:
+        t: the options (the keys not handled elsewhere).
+        known: option name -> ``bool``, ``int`` (an integer >= 0) or ``str``.
+
+    Returns:
+        ``(name, value)`` pairs, sorted by name.
+
+    Raises:
+        ConfigError: an option capsvc does not know for the backend, or a value of another type.
+    """
+    out = []
+    for name in sorted(t):
+        kind = known.get(name)
+        if kind is None:
+            raise ConfigError(
+                origin, key_of(prefix, name[:64]), f"unknown option (known: {', '.join(known)})"
+            )
+        if kind is bool:
+            value: Any = as_bool(t, name, False, origin, prefix)
+        elif kind is int:
+            value = as_int(t, name, 0, origin, prefix, low=0, high=1 << 40)
+        else:
+            value = as_str(t, name, "", origin, prefix)
+        out.append((name, value))
+    return tuple(out)

@@ -59,6 +59,7 @@ class WorkerGroup:
         output_dir: the output directory.
         origin: named in errors.
         user: drop root to this user in each worker after opening its socket, or None.
+        keep: keep what the workers' files hold (a restart by a reload): appended to.
 
     Attributes:
         linktype: the link type the workers capture (known after ``start``).
@@ -72,11 +73,13 @@ class WorkerGroup:
         *,
         origin: str = "request",
         user: str | None = None,
+        keep: bool = False,
     ) -> None:
         self.spec = spec
         self.output_dir = output_dir
         self.origin = origin
         self.user = user
+        self.keep = keep
         self.linktype = LinkType.ETHERNET
         self.snaplen = spec.snaplen
         self._workers: list[_Worker] = []
@@ -95,7 +98,16 @@ class WorkerGroup:
             parent, child = ctx.Pipe()
             process = ctx.Process(
                 target=worker_main,
-                args=(child, self.spec, self.output_dir, k, fanout, self.origin, self.user),
+                args=(
+                    child,
+                    self.spec,
+                    self.output_dir,
+                    k,
+                    fanout,
+                    self.origin,
+                    self.user,
+                    self.keep,
+                ),
                 name=f"capsvc-{self.spec.name}-worker{k}",
                 daemon=True,
             )
@@ -195,6 +207,7 @@ def worker_main(
     fanout: tuple[int, str],
     origin: str,
     user: str | None,
+    keep: bool = False,
 ) -> None:
     """A worker process: capture on the fanout group into ``name.workerK`` files until told.
 
@@ -206,6 +219,7 @@ def worker_main(
         fanout: (group id, mode) of the fanout group.
         origin: named in errors.
         user: drop root to this user after opening the socket and files, or None.
+        keep: keep what the files hold (appended to).
     """
     from .._run import run_async
 
@@ -213,7 +227,7 @@ def worker_main(
     # each worker to stop and drain; a worker whose parent is gone stops on its own (pipe EOF).
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    run_async(lambda: _worker(conn, spec, output_dir, index, fanout, origin, user))
+    run_async(lambda: _worker(conn, spec, output_dir, index, fanout, origin, user, keep))
 
 
 async def _worker(
@@ -224,12 +238,13 @@ async def _worker(
     fanout: tuple[int, str],
     origin: str,
     user: str | None,
+    keep: bool,
 ) -> None:
     try:
         source = open_source(spec, output_dir, origin=origin, fanout=fanout)
         try:
             snaplen = min(spec.snaplen or source.snaplen, source.snaplen)
-            sinks = build_sinks(spec, output_dir, source.linktype, snaplen, worker=index)
+            sinks = build_sinks(spec, output_dir, source.linktype, snaplen, worker=index, keep=keep)
         except BaseException:
             await source.aclose()
             raise
@@ -239,6 +254,7 @@ async def _worker(
             snaplen=snaplen,
             bufsize=spec.queue_size,
             matcher=getattr(source, "userspace_filter", None),
+            name=f"{spec.name} worker {index}",
         )
         await session.start()
         if user is not None:

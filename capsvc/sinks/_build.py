@@ -5,12 +5,20 @@ IO module (it creates files, through ``capsvc._files``). ``SinkSpec`` is what th
 ``Session(output=..., text_output=...)`` all describe; ``open_sink`` turns one into a sink that
 owns the file it opened (closing the sink closes the file), and ``stream_sink`` wraps a stream
 the caller keeps.
+
+Two rules for the files: a write that fails (a full disk) cuts the file back to the end of the
+last batch flushed whole (``capsvc._files.Checkpoint``), so it stays readable to its end; and
+``keep=True`` (a session restarted by a reload) never truncates what a file holds: text, stats
+and pcapng files are appended to (pcapng as a new section), a pcap file whose header is the one
+the sink would write is appended to after its last complete record, and any other file is left
+alone for a new one named ``NAME-1.EXT`` (the first such name free).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -18,8 +26,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .._errors import OptionError
-from .._files import Directory
-from .._packet import LinkType, PacketBatch
+from .._files import Checkpoint, Directory
+from .._packet import LinkType, PacketBatch, Stats
 from ._base import Sink
 
 __all__ = ["SINK_TYPES", "OwnedStream", "SinkSpec", "open_sink", "open_sinks", "stream_sink"]
@@ -65,6 +73,11 @@ class SinkSpec:
 class OwnedStream:
     """A sink writing to a stream it owns: closing the sink closes the stream too.
 
+    A write or flush that fails cuts the file back to where the last successful flush left it
+    (whole records) and sends whatever is still buffered to /dev/null; the error is raised on.
+    The wrapper is transparent to the Session: ``bind_session`` reaches the inner sink (a
+    stats sink reads the Session's counters through it).
+
     Attributes:
         inner: the sink doing the work.
         stream: the stream, closed after ``inner``.
@@ -75,21 +88,52 @@ class OwnedStream:
         self.inner = inner
         self.stream = stream
         self.name = name
+        fd = _raw_fd(stream)
+        self._checkpoint = Checkpoint(fd) if fd is not None else None
+
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        """Pass the Session's counters on to the inner sink, when it reads them."""
+        bind = getattr(self.inner, "bind_session", None)
+        if bind is not None:
+            bind(stats, linktype)
 
     def write_batch(self, batch: PacketBatch) -> None:
         """Hand the batch to the inner sink."""
-        self.inner.write_batch(batch)
+        try:
+            self.inner.write_batch(batch)
+        except BaseException:
+            self._abandon()
+            raise
 
     def flush(self) -> None:
-        """Flush the inner sink."""
-        self.inner.flush()
+        """Flush the inner sink; what is in the file is then whole."""
+        try:
+            self.inner.flush()
+        except BaseException:
+            self._abandon()
+            raise
+        if self._checkpoint is not None:
+            self._checkpoint.mark()
+
+    def _abandon(self) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.abandon()
 
     def close(self) -> None:
         """Close the inner sink, then the stream (even when the first fails)."""
+        failed = self._checkpoint is not None and self._checkpoint.abandoned
         try:
             self.inner.close()
+        except BaseException:
+            self._abandon()
+            if not failed:
+                raise
         finally:
-            self.stream.close()
+            try:
+                self.stream.close()
+            except OSError:
+                if not failed:
+                    raise
 
     def __repr__(self) -> str:
         return f"{type(self.inner).__name__}({self.name!r})"
@@ -139,6 +183,8 @@ def open_sink(
     snaplen: int,
     *,
     on_finished: Callable[[], None] | None = None,
+    keep: bool = False,
+    claim: Callable[[str], None] | None = None,
 ) -> Sink:
     """Open the file ``spec`` names below ``directory`` and return the sink writing it.
 
@@ -152,6 +198,9 @@ def open_sink(
         snaplen: the snapshot length written in file headers.
         on_finished: a rotating sink with ``max_files`` and ``rotate_seconds`` calls it (from
             the writer thread) once its last file is done.
+        keep: keep what the file holds (see the module docstring) instead of truncating it.
+        claim: a rotating sink calls it with each name it formats before creating the file;
+            it raises (a ConflictError) when the name belongs to someone else.
 
     Raises:
         PathOutsideError: the path leaves the directory or is no regular file.
@@ -173,21 +222,90 @@ def open_sink(
             rotate_bytes=int(spec.rotate_mb * 1_000_000),
             max_files=spec.max_files,
             on_finished=on_finished,
+            keep=keep,
+            claim=claim,
         )
     if spec.type == "stats" and not spec.path:
         return stream_sink(spec, sys.stderr, linktype, snaplen)
     if spec.type not in SINK_TYPES:
         raise OptionError(f"unknown sink type {spec.type!r} (one of: {', '.join(SINK_TYPES)})")
-    stream = open_stream(directory, spec.path, text=spec.type in ("text", "stats"))
+    text = spec.type in ("text", "stats")
+    name, resume = spec.path, False
+    if keep and spec.type == "pcap":
+        name, resume = kept_pcap(directory, spec.path, pcap_header_of(snaplen, linktype))
+    stream = open_stream(directory, name, text=text, append=keep)
     try:
-        return OwnedStream(
-            stream_sink(spec, stream, linktype, snaplen),
-            stream,
-            os.path.join(directory.path, spec.path),
-        )
+        if resume:
+            from ._pcap import PcapWriter
+
+            sink: Sink = PcapWriter(stream, snaplen, linktype, nanosecond=True, header_written=True)
+        else:
+            sink = stream_sink(spec, stream, linktype, snaplen)
+        return OwnedStream(sink, stream, os.path.join(directory.path, name))
     except BaseException:
         stream.close()
         raise
+
+
+def pcap_header_of(snaplen: int, linktype: LinkType) -> bytes:
+    """The header the pcap sinks write (nanosecond timestamps)."""
+    from ._pcap import pcap_header
+
+    return pcap_header(snaplen, linktype, nanosecond=True)
+
+
+def kept_pcap(directory: Directory, name: str, header: bytes) -> tuple[str, bool]:
+    """Where a pcap sink that keeps what is there writes: ``(name, resume)``.
+
+    A missing or empty file is written from its start (``resume`` False). A file with this very
+    header is cut back to its last complete record and appended to (``resume`` True: the header
+    is there). Anything else is left alone, and the first free ``STEM-N.EXT`` is used instead.
+    """
+    try:
+        fd = directory.open_read(name)
+    except FileNotFoundError:
+        return name, False
+    try:
+        end = _last_record_end(fd, header)
+    finally:
+        os.close(fd)
+    if end == 0:
+        return name, False
+    if end > 0:
+        fd = directory.create(name, append=True)
+        try:
+            os.ftruncate(fd, end)
+        finally:
+            os.close(fd)
+        return name, True
+    stem, ext = os.path.splitext(name)
+    for n in itertools.count(1):
+        other = f"{stem}-{n}{ext}"
+        try:
+            directory.stat(other)
+        except FileNotFoundError:
+            return other, False
+    raise AssertionError("unreachable")
+
+
+def _last_record_end(fd: int, header: bytes) -> int:
+    """0 for an empty file, -1 for one without ``header``, else the offset after its last
+    complete record (records are walked by their headers, reading in large chunks)."""
+    from ._pcap import PCAP_RECORD
+
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    if os.pread(fd, len(header), 0) != header:
+        return -1
+    pos = len(header)
+    record = PCAP_RECORD.size
+    while pos + record <= size:
+        incl = PCAP_RECORD.unpack(os.pread(fd, record, pos))[2]
+        if pos + record + incl > size:
+            break
+        pos += record + incl
+    return pos
 
 
 def open_stream(
@@ -209,8 +327,12 @@ def open_sinks(
     directory: Directory,
     linktype: LinkType,
     snaplen: int,
+    *,
+    keep: bool = False,
+    claim: Callable[[str], None] | None = None,
 ) -> list[Sink]:
-    """Open several sinks; when one fails, the ones already opened are closed.
+    """Open several sinks (``keep`` and ``claim`` as for ``open_sink``); when one fails, the
+    ones already opened are closed.
 
     Raises:
         what ``open_sink`` raises.
@@ -218,10 +340,21 @@ def open_sinks(
     sinks: list[Sink] = []
     try:
         for spec in specs:
-            sinks.append(open_sink(spec, directory, linktype, snaplen))
+            sinks.append(open_sink(spec, directory, linktype, snaplen, keep=keep, claim=claim))
     except BaseException:
         for opened in sinks:
             with contextlib.suppress(OSError):
                 opened.close()
         raise
     return sinks
+
+
+def _raw_fd(stream: IO[Any]) -> int | None:
+    """The descriptor under a buffered (and maybe text) stream, None for one without."""
+    inner: Any = getattr(stream, "buffer", stream)
+    raw = getattr(inner, "raw", inner)
+    try:
+        fd: int = raw.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd

@@ -115,6 +115,7 @@ class PcapWriter:
         snaplen: snapshot length in the header and the cap on each record; 0 means 262144.
         linktype: link type in the header.
         nanosecond: nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds.
+        header_written: the stream already holds this header (appending to a file that has it).
 
     The global header is written with the first batch, or at the first flush when no packet
     came: a capture that matched nothing is still a valid 24-byte pcap file (as tcpdump's).
@@ -132,13 +133,14 @@ class PcapWriter:
         linktype: LinkType | int = LinkType.RAW,
         *,
         nanosecond: bool = False,
+        header_written: bool = False,
     ) -> None:
         self.stream = stream
         self.snaplen = snaplen or SNAPLEN_DEFAULT
         self.linktype = LinkType(linktype)
         self.nanosecond = nanosecond
         self.publish: Callable[[PacketBatch, bytes], None] | None = None
-        self._header_written = False
+        self._header_written = header_written
 
     def write_header(self) -> None:
         """Write the global header if it is not written yet; retried after a failed write."""

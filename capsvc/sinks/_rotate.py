@@ -14,11 +14,13 @@ tcpdump's rules, kept here:
 
 Every name is formatted first and then created below the directory the writer was given, by
 ``capsvc._files.Directory`` (no symbolic link followed, regular files only, 0600): a strftime
-field that yields ``/`` makes subdirectories inside it, never a path outside.
+field that yields ``/`` makes subdirectories inside it, never a path outside. A file whose write
+fails is cut back to its last whole batch (``capsvc._files.Checkpoint``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from typing import IO
 
 from .._errors import OptionError
-from .._files import Directory
+from .._files import Checkpoint, Directory
 from .._packet import SNAPLEN_DEFAULT, LinkType, Packet, PacketBatch
 from ._pcap import PCAP_RECORD, PcapWriter
 from ._pcapng import PcapNgWriter
@@ -34,6 +36,10 @@ from ._pcapng import PcapNgWriter
 __all__ = ["RotatingWriter", "rotated_name", "split_template"]
 
 _BUFFER = 1 << 20
+#: The longest period or size a rotation can have: beyond it (about 30 years, or 10**15 bytes)
+#: a file simply never rotates, and no deadline computation can overflow.
+MAX_ROTATE_SECONDS = 1e9
+MAX_ROTATE_BYTES = 10**15
 # An upper bound of what a pcapng EPB adds to the captured bytes (header, padding, options).
 _PCAPNG_OVERHEAD = 64
 
@@ -104,6 +110,9 @@ class RotatingWriter:
             is set. 0: no limit.
         nanosecond: pcap with nanosecond timestamps (default True).
         on_finished: called once, from the thread writing, when ``max_files`` ends the writing.
+        keep: keep what the first file holds (``capsvc.sinks._build.open_sink``'s ``keep``).
+        claim: called with every formatted name before its file is created; raises when the
+            name is someone else's (the service's one-owner-per-path rule).
 
     Attributes:
         files: every file opened so far (full paths), in order (a ring's names repeat).
@@ -128,9 +137,16 @@ class RotatingWriter:
         max_files: int = 0,
         nanosecond: bool = True,
         on_finished: Callable[[], None] | None = None,
+        keep: bool = False,
+        claim: Callable[[str], None] | None = None,
     ) -> None:
         if rotate_seconds < 0 or rotate_bytes < 0 or max_files < 0:
             raise OptionError("rotate_seconds, rotate_bytes and max_files must not be negative")
+        if not rotate_seconds <= MAX_ROTATE_SECONDS or not rotate_bytes <= MAX_ROTATE_BYTES:
+            raise OptionError(
+                f"rotate_seconds must be at most {MAX_ROTATE_SECONDS:g} and rotate_bytes at "
+                f"most {MAX_ROTATE_BYTES:g}"
+            )
         template = os.fspath(path_template)
         if directory is None:
             where, template = split_template(template)
@@ -147,6 +163,7 @@ class RotatingWriter:
         self.max_files = max_files
         self.nanosecond = nanosecond
         self.on_finished = on_finished
+        self.claim = claim
         self.files: list[str] = []
         self.finished = False
         self._width = _counter_width(max_files) if rotate_bytes else 0
@@ -156,9 +173,11 @@ class RotatingWriter:
         self._deadline_ns = self._deadline(self._period_start)
         self._stream: IO[bytes] | None = None
         self._writer: PcapWriter | PcapNgWriter | None = None
+        self._checkpoint: Checkpoint | None = None
         self._size = 0
         try:
-            self._open(rotated_name(self.template, self._start_or_none(), 0, self._width))
+            first = rotated_name(self.template, self._start_or_none(), 0, self._width)
+            self._open(first, keep=keep)
         except BaseException:
             directory.close()
             raise
@@ -169,25 +188,55 @@ class RotatingWriter:
     def _deadline(self, start: float) -> int:
         if not self.rotate_seconds:
             return 1 << 126
-        return int((start + self.rotate_seconds) * 1_000_000_000)
+        return int(start * 1_000_000_000) + int(self.rotate_seconds * 1_000_000_000)
 
-    def _open(self, name: str) -> None:
-        fd = self.directory.create(name)
-        stream = io.BufferedWriter(io.FileIO(fd, "wb"), _BUFFER)
+    def _open(self, name: str, *, keep: bool = False) -> None:
+        resume = False
+        if keep and not self.pcapng:
+            from ._build import kept_pcap
+            from ._pcap import pcap_header
+
+            header = pcap_header(self.snaplen, self.linktype, nanosecond=self.nanosecond)
+            name, resume = kept_pcap(self.directory, name, header)
+        if self.claim is not None:
+            self.claim(name)
+        fd = self.directory.create(name, append=keep)
+        stream = io.BufferedWriter(io.FileIO(fd, "ab" if keep else "wb"), _BUFFER)
         self._stream = stream
+        self._checkpoint = Checkpoint(fd)
         self.files.append(os.path.join(self.directory.path, name))
         if self.pcapng:
             self._writer = PcapNgWriter(stream, self.snaplen, self.linktype)
         else:
-            writer = PcapWriter(stream, self.snaplen, self.linktype, nanosecond=self.nanosecond)
+            writer = PcapWriter(
+                stream,
+                self.snaplen,
+                self.linktype,
+                nanosecond=self.nanosecond,
+                header_written=resume,
+            )
             writer.write_header()
             self._writer = writer
         self._size = stream.tell()
 
     def _close_current(self) -> None:
         stream, self._stream, self._writer = self._stream, None, None
-        if stream is not None:
+        checkpoint, self._checkpoint = self._checkpoint, None
+        if stream is None:
+            return
+        try:
             stream.close()
+        except BaseException:
+            if checkpoint is None or checkpoint.abandoned:
+                return  # failed before: its error was raised then
+            checkpoint.abandon()
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+            raise
+
+    def _abandon(self) -> None:
+        if self._checkpoint is not None:
+            self._checkpoint.abandon()
 
     def _rotate(self, packet: Packet) -> None:
         """Close the current file and open the next one for ``packet`` (or finish)."""
@@ -223,8 +272,16 @@ class RotatingWriter:
         """Write a batch, splitting it where a file must end.
 
         Raises:
-            OSError: a file cannot be written or the next one created.
+            OSError: a file cannot be written or the next one created (the file is then cut
+                back to its last whole batch).
         """
+        try:
+            self._write_batch(batch)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _write_batch(self, batch: PacketBatch) -> None:
         limit = self.rotate_bytes
         i, n = 0, len(batch)
         while i < n and not self.finished:
@@ -248,9 +305,16 @@ class RotatingWriter:
             i = j
 
     def flush(self) -> None:
-        """Flush the current file."""
-        if self._stream is not None:
+        """Flush the current file; what it holds is then whole."""
+        if self._stream is None:
+            return
+        try:
             self._stream.flush()
+        except BaseException:
+            self._abandon()
+            raise
+        if self._checkpoint is not None:
+            self._checkpoint.mark()
 
     def close(self) -> None:
         """Flush and close the current file and the writer's directory descriptor. Idempotent."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ import dpkt
 from _helpers import ether, ipv4, udp
 from _netns import VethPair
 
-from capsvc.service import CaptureService
+from capsvc.service import CaptureService, parse_config
+from capsvc.service._http import TokenRef, build_app
+from capsvc.service._server import load_token, make_runner, start_site
 
 
 def frames(
@@ -89,3 +91,41 @@ class Served:
 
 
 Starter = Callable[..., Awaitable[Served]]
+
+
+async def serving(tmp_path: Path) -> AsyncIterator[Starter]:
+    """The ``serve`` fixture: ``await serve(service={...}, sessions=[...])`` starts a server on
+    127.0.0.1:0 with the service's own listener (its limits included); all stop at the end."""
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(
+        service: dict[str, Any] | None = None, sessions: list[dict[str, Any]] | None = None
+    ) -> Served:
+        table = {
+            "listen": "127.0.0.1:0",
+            "output_dir": "out",
+            "token_file": "token",
+            **(service or {}),
+        }
+        config = parse_config(
+            {"service": table, "session": sessions or []}, origin="test.toml", cwd=str(tmp_path)
+        )
+        token = load_token(config.service.token_file)
+        svc = CaptureService(config)
+        await svc.start()
+        runner = make_runner(build_app(svc, TokenRef(token)), config.service)
+        await runner.setup()
+        url = await start_site(runner, config.service)
+        client = aiohttp.ClientSession()
+
+        async def cleanup() -> None:
+            await client.close()
+            await svc.stop()
+            await runner.cleanup()
+
+        cleanups.append(cleanup)
+        return Served(url, token, svc, client, Path(config.service.output_dir))
+
+    yield start
+    for cleanup in reversed(cleanups):
+        await cleanup()

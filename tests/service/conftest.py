@@ -2,60 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from _netns import VethPair, veth_pair
-from _service import Served, Starter
-from aiohttp import web
-
-from capsvc.service import CaptureService, parse_config
-from capsvc.service._http import TokenRef, build_app
-from capsvc.service._server import load_token
+from _service import Starter, serving
 
 
 @pytest.fixture
 async def serve(tmp_path: Path) -> AsyncIterator[Starter]:
     """``await serve(service={...}, sessions=[...])`` starts a server on 127.0.0.1:0."""
-    cleanups: list[Callable[[], Awaitable[None]]] = []
-
-    async def start(
-        service: dict[str, Any] | None = None, sessions: list[dict[str, Any]] | None = None
-    ) -> Served:
-        table = {
-            "listen": "127.0.0.1:0",
-            "output_dir": "out",
-            "token_file": "token",
-            **(service or {}),
-        }
-        config = parse_config(
-            {"service": table, "session": sessions or []}, origin="test.toml", cwd=str(tmp_path)
-        )
-        token = load_token(config.service.token_file)
-        svc = CaptureService(config)
-        await svc.start()
-        runner = web.AppRunner(build_app(svc, TokenRef(token)), access_log=None, shutdown_timeout=2)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        client = aiohttp.ClientSession()
-
-        async def cleanup() -> None:
-            await client.close()
-            await svc.stop()
-            await runner.cleanup()
-
-        cleanups.append(cleanup)
-        return Served(f"http://{host}:{port}", token, svc, client, Path(config.service.output_dir))
-
-    yield start
-    for cleanup in reversed(cleanups):
-        await cleanup()
+    async for start in serving(tmp_path):
+        yield start
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +28,14 @@ def veth() -> Iterator[VethPair]:
             assert time.monotonic() < deadline, "the test network did not come up"
             time.sleep(0.02)
         yield pair
+
+
+@pytest.fixture
+def servers() -> Iterator[list[subprocess.Popen[str]]]:
+    """Serve processes a test started; any still running at its end is killed."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -27,7 +27,7 @@ from ._tpacket import (
     parse_block,
 )
 
-__all__ = ["PacketRing"]
+__all__ = ["DROP_ALL", "PacketRing"]
 
 # -- C constants (linux/if_packet.h, linux/filter.h, asm-generic/socket.h) -----------------
 
@@ -54,6 +54,12 @@ SOCK_FPROG = struct.Struct("@HP")
 BPF_MAXINSNS = 4096
 #: A block's status word (tpacket_block_desc.hdr.bh1.block_status).
 _STATUS_OFFSET = 8
+#: A block's packet count (tpacket_block_desc.hdr.bh1.num_pkts), which the kernel raises as it
+#: fills the block and sets to 0 when it opens the block.
+_NUM_PKTS_OFFSET = 12
+#: The program that takes nothing.
+DROP_ALL: list[Instruction] = [(BPF_RET_K, 0, 0, 0)]
+_ZERO = b"\0\0\0\0"
 
 
 class PacketRing:
@@ -92,7 +98,7 @@ class PacketRing:
         self._ring: mmap.mmap | None = None
         self._sock: socket.socket | None = _open_socket(interface, cooked, any_device)
         try:
-            self.attach([(BPF_RET_K, 0, 0, 0)])  # drop everything for now
+            self.attach(DROP_ALL)  # nothing until the real program is in place
             if any_device:
                 self._drain_queue()
             self.sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
@@ -197,8 +203,27 @@ class PacketRing:
             base = self.block * self.block_size
             if not block_status(ring, base) & TP_STATUS_USER:
                 return
-            struct.pack_into("<I", ring, base + _STATUS_OFFSET, 0)
+            _give_back(ring, base)
             self.block = (self.block + 1) % self.block_nr
+
+    def filling(self) -> bool:
+        """True while the kernel holds a block it has put packets in but not handed over yet
+        (it hands it over when the block is full or its timeout passes).
+
+        A block handed back has its packet count cleared (see ``read_ready``), so a count
+        the kernel owns is one it wrote since it opened the block.
+        """
+        ring = self._ring
+        if ring is None:
+            return False
+        index = self.block
+        for _ in range(self.block_nr):
+            base = index * self.block_size
+            if not block_status(ring, base) & TP_STATUS_USER:
+                count: int = struct.unpack_from("=I", ring, base + _NUM_PKTS_OFFSET)[0]
+                return count > 0
+            index = (index + 1) % self.block_nr
+        return False
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -222,8 +247,9 @@ class PacketRing:
             if not block_status(ring, base) & TP_STATUS_USER:
                 break
             parse_block(ring, base, cooked=cooked, restore_vlan=restore_vlan, out=batch)
-            # TP_STATUS_KERNEL: the block is the kernel's again.
-            ring[base + _STATUS_OFFSET : base + _STATUS_OFFSET + 4] = b"\0\0\0\0"
+            # TP_STATUS_KERNEL: the block is the kernel's again; its count cleared first (the
+            # kernel does so itself when it opens the block), so ``filling`` can trust it.
+            _give_back(ring, base)
             index = index + 1 if index + 1 < count else 0
         self.block = index
         return batch
@@ -255,6 +281,13 @@ class PacketRing:
         finally:
             if sock is not None:
                 sock.close()
+
+
+def _give_back(ring: mmap.mmap, base: int) -> None:
+    """Hand a block back to the kernel: its packet count cleared first, then TP_STATUS_KERNEL
+    (in that order: once the status is written the kernel may open the block and count)."""
+    ring[base + _NUM_PKTS_OFFSET : base + _NUM_PKTS_OFFSET + 4] = _ZERO
+    ring[base + _STATUS_OFFSET : base + _STATUS_OFFSET + 4] = _ZERO
 
 
 def _open_socket(interface: str, cooked: bool, any_device: bool) -> socket.socket:

@@ -5,6 +5,12 @@ readiness on the event loop; the socket and the ring are ``_socket.PacketRing``,
 is the pure ``_tpacket``. No threads: the socket's fd is watched with the loop's reader, every
 ready block is copied out and returned to the kernel at once, and one batch is yielded per
 wake-up.
+
+The rule it keeps: every packet the kernel counts is read. Replacing the filter and closing both
+go through the same quiet point: the drop-all program is attached, the block the kernel is still
+filling is waited for (it is handed over within the block timeout), and everything in the ring
+is read out, so ``stats().received`` is exactly what was delivered plus ``kernel_dropped``, and
+no packet of an old filter comes after ``set_filter`` returns.
 """
 
 from __future__ import annotations
@@ -12,20 +18,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mmap
+import select
 import socket
+import time
+from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..._errors import CaptureError, OptionError
-from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, PacketBatch
+from ..._errors import CaptureError, FilterCompileError, OptionError
+from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
 from .._base import SourceStats
 from .._ifaces import (
+    ARPHRD_ETHER,
     ARPHRD_LOOPBACK,
     arphrd_of,
     check_interface,
     linktype_for_arphrd,
 )
-from ._socket import PacketRing
+from ._cook import ETH_LEN, cook, mac_of
+from ._socket import DROP_ALL, PacketRing
 from ._tpacket import (
     BPF_RET_K,
     SLL2_LEN,
@@ -41,6 +52,18 @@ if TYPE_CHECKING:
     from ...filter import Node
 
 __all__ = ["AfPacketSource"]
+
+#: How long a quiet point waits past the block timeout for the last block (seconds).
+_QUIET_SLACK = 0.05
+
+
+class _Filter(NamedTuple):
+    """A filter made ready for the socket: the kernel program, the expression left for the
+    Session (None: the kernel does it all), and whether frames are read raw and cooked here."""
+
+    program: list[Instruction]
+    userspace: str | None
+    cook_here: bool
 
 
 class AfPacketSource:
@@ -67,9 +90,13 @@ class AfPacketSource:
         ring_size: bytes of ring memory (whole blocks, at least 2); default 32 MiB.
         block_size: bytes per block, a multiple of the page size; default 1 MiB.
         block_timeout_ms: how long a partly filled block waits before it is handed over.
-        userspace_fallback: when the filter cannot be compiled to BPF, capture everything in
-            the kernel and leave the expression in ``userspace_filter`` for the Session to
-            match (``Session(source=src, matcher=src.userspace_filter)``) instead of raising.
+        userspace_fallback: when the filter cannot be compiled to BPF for the socket, do not
+            raise: on a cooked socket of an interface with its own link-layer header (Ethernet)
+            the socket reads the frames raw, the kernel filters them with the program for that
+            header (``ether src ...`` included), and the cooked LINUX_SLL2 frames are built
+            here; otherwise the kernel captures everything and the expression is left in
+            ``userspace_filter``, which a Session given this source applies. An expression
+            neither can express still raises.
 
     Attributes:
         linktype: ETHERNET, RAW (ARPHRD_NONE: tun, WireGuard) or LINUX_SLL2 (cooked).
@@ -77,6 +104,9 @@ class AfPacketSource:
         live: always True.
         userspace_filter: the filter expression the kernel does not apply, or None.
         interface: the interface name.
+
+    Reading: ``async for batch in source`` (one batch per wake-up), or, for code that is not
+    async, ``read_packet_data(timeout)`` (one packet at a time); not both at once.
 
     Raises:
         NoSuchInterfaceError: there is no such interface.
@@ -123,26 +153,38 @@ class AfPacketSource:
             wanted = Direction.INBOUND
         self._wanted = wanted
         self._cooked = cooked
+        self._raw_type = None if any_device else raw_type
+        self._fallback = userspace_fallback
+        self._block_timeout = block_timeout_ms / 1000
         self.linktype: LinkType = LinkType.LINUX_SLL2 if cooked else (raw_type or LinkType.RAW)
-        self._restore_vlan = self.linktype == LinkType.ETHERNET
-        kernel_snaplen = max(1, self.snaplen - SLL2_LEN) if cooked else self.snaplen
         self.userspace_filter: str | None = None
-        program = self._compile(filter, kernel_snaplen, userspace_fallback)
+        prepared = self._prepare_filter(filter)
+        self.userspace_filter = prepared.userspace
+        # Fixed when the socket opens: a cooked capture whose filter needs the link-layer
+        # header reads raw frames and cooks them here (see userspace_fallback).
+        self._cook_here = prepared.cook_here
+        self._restore_vlan = self.linktype == LinkType.ETHERNET
+        self._hatype = ARPHRD_LOOPBACK if loopback else ARPHRD_ETHER
+        self._own_mac = mac_of(interface) if self._cook_here else b""
 
         self._closed = False
+        self._closing = False
+        self._drained = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._reading = False
+        self._pending: PacketBatch = []  # read at a quiet point, not yet handed out
+        self._single: deque[Packet] = deque()  # read_packet_data's packets
         self._totals = [0, 0, 0]  # tp_packets, tp_drops, tp_freeze_q_cnt since open
         self._ring: PacketRing | None = PacketRing(
             interface,
-            cooked=cooked,
+            cooked=cooked and not self._cook_here,
             any_device=any_device,
             geometry=geometry,
             ignore_outgoing=wanted == Direction.INBOUND,
         )
         try:
-            self._configure(ifindex, any_device, promisc, fanout_value, program)
+            self._configure(ifindex, any_device, promisc, fanout_value, prepared.program)
         except BaseException:
             self._release()
             raise
@@ -167,18 +209,26 @@ class AfPacketSource:
         prefix = bpf_direction_prefix(self._kernel_direction())
         if any_device and self._wanted == Direction.UNKNOWN:
             prefix = bpf_loopback_outgoing_prefix(_loopback_indexes())
+        self._prefix = prefix
         ring.attach([*prefix, *program])
 
     # -- opening ------------------------------------------------------------------------------
 
-    def _compile(
-        self, filter: str | Node | None, snaplen: int, fallback: bool
-    ) -> list[Instruction]:
-        """The kernel program for ``filter`` (accept-all when the Session has to match)."""
+    def _prepare_filter(self, filter: str | Node | None) -> _Filter:
+        """Compile ``filter`` for this socket (pure CPU work: no socket is touched, so a caller
+        may run it in a worker thread and ``_swap_filter`` the result in on the loop).
+
+        Raises:
+            capsvc.FilterSyntaxError: the expression is malformed.
+            capsvc.FilterCompileError: neither the kernel nor (with ``userspace_fallback``) a
+                Session can express it.
+        """
+        cooked = self._cooked
+        snaplen = max(1, self.snaplen - SLL2_LEN) if cooked else self.snaplen
         accept_all: list[Instruction] = [(BPF_RET_K, 0, 0, snaplen)]
         if filter is None or (isinstance(filter, str) and not filter.strip()):
-            return accept_all
-        from ...filter import FilterCompileError, compile_bpf
+            return _Filter(accept_all, None, False)
+        from ...filter import compile_bpf, parse_filter
 
         expr = filter if isinstance(filter, str) else str(filter)
         try:
@@ -189,10 +239,10 @@ class AfPacketSource:
                     filter,
                     self.linktype,
                     snaplen,
-                    kernel_vlan=self.linktype == LinkType.ETHERNET and not self._cooked,
+                    kernel_vlan=self.linktype == LinkType.ETHERNET and not cooked,
                 )
             )
-            if self._cooked:
+            if cooked:
                 uncooked = uncook_program(program)
                 if uncooked is None:
                     raise FilterCompileError(
@@ -203,11 +253,19 @@ class AfPacketSource:
                     )
                 program = list(uncooked)
         except FilterCompileError:
-            if not fallback:
+            if not self._fallback:
                 raise
-            self.userspace_filter = expr
-            return accept_all
-        return program
+            if cooked and self._raw_type == LinkType.ETHERNET:
+                # The frames keep their Ethernet header on the socket; the kernel filters them
+                # with the Ethernet program, and the SLL2 header is built here.
+                # Cooked frames are SLL2_LEN - ETH_LEN bytes longer than the raw ones.
+                raw_snaplen = max(1, self.snaplen - (SLL2_LEN - ETH_LEN))
+                with contextlib.suppress(FilterCompileError):
+                    raw = compile_bpf(filter, LinkType.ETHERNET, raw_snaplen, kernel_vlan=True)
+                    return _Filter(list(raw), None, True)
+            parse_filter(expr, self.linktype)  # raises when the Session could not match it
+            return _Filter(accept_all, expr, False)
+        return _Filter(program, None, False)
 
     def _kernel_direction(self) -> Direction:
         """What the BPF prefix must keep: nothing to do for INBOUND when the kernel already
@@ -252,16 +310,28 @@ class AfPacketSource:
         if self._closed or ring is None:
             return
         self._reading = True
+        self._drained.clear()
         loop = asyncio.get_running_loop()
         self._loop = loop
         loop.add_reader(ring.fileno(), self._on_readable)
         idle_wakes = 0
-        cooked, vlan = self._cooked, self._restore_vlan
         try:
-            while not self._closed:
+            while True:
+                if self._pending or self._single:
+                    batch = [*self._single, *self._pending]
+                    self._single.clear()
+                    self._pending = []
+                    yield batch
+                    continue
+                if self._closing:
+                    await self._quiet_async(ring)
+                    last = self._read(ring)
+                    if last:
+                        yield last
+                    return
                 if ring.ready():
                     idle_wakes = 0
-                    batch = ring.read_ready(cooked=cooked, restore_vlan=vlan)
+                    batch = self._read(ring)
                     if batch:
                         yield batch
                     if ring.ready():
@@ -274,8 +344,115 @@ class AfPacketSource:
                 idle_wakes += 1
         finally:
             self._reading = False
+            self._drained.set()
             if not self._closed:
                 self._remove_reader()
+
+    def _read(self, ring: PacketRing) -> PacketBatch:
+        """Every block ready, as one batch (cooked here when the socket reads raw for it)."""
+        if self._cook_here:
+            batch = ring.read_ready(cooked=False, restore_vlan=False)
+            return cook(batch, self._hatype, self._own_mac)
+        return ring.read_ready(cooked=self._cooked, restore_vlan=self._restore_vlan)
+
+    # -- quiet points: replacing the filter, closing ---------------------------------------
+
+    def _quiet_deadline(self) -> float:
+        return time.monotonic() + 2 * self._block_timeout + _QUIET_SLACK
+
+    def _quiet(self, ring: PacketRing) -> None:
+        """Attach drop-all and wait (blocking, at most twice the block timeout) until the kernel
+        has handed over the block it was filling."""
+        ring.attach(DROP_ALL)
+        deadline = self._quiet_deadline()
+        time.sleep(0.001)  # a packet past the old program on another CPU lands meanwhile
+        while ring.filling() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    async def _quiet_async(self, ring: PacketRing) -> None:
+        """``_quiet`` without blocking the loop."""
+        ring.attach(DROP_ALL)
+        deadline = self._quiet_deadline()
+        await asyncio.sleep(0.001)
+        while ring.filling() and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+
+    def set_filter(self, filter: str | Node | None) -> None:
+        """Replace the kernel filter of the open socket (go-pcap's SetBPFFilter).
+
+        In order: the new expression is compiled (a bad one raises and changes nothing), the
+        drop-all program is attached, the block the kernel was filling is waited for (at most
+        twice ``block_timeout_ms``, blocking), every packet already in the ring is read (they
+        passed the old filter and are handed out first, by the next batch or
+        ``read_packet_data``), and the new program is attached. No packet of the old filter
+        comes after it returns, and none is lost. ``userspace_filter`` follows the new
+        expression.
+
+        Args:
+            filter: an expression or parsed AST; None or blank captures everything.
+
+        Raises:
+            capsvc.FilterError: the expression is malformed or cannot be expressed (see
+                ``userspace_fallback``).
+            CaptureError: the source is closed, or the kernel refused the program.
+        """
+        drained = self._swap_filter(self._prepare_filter(filter))
+        self._pending = drained  # _swap_filter took what was pending before
+
+    def _swap_filter(self, prepared: _Filter) -> PacketBatch:
+        """Put a prepared filter in place (the quiet point above); return the packets read at
+        the quiet point, which passed the old filter. A change of ``cook_here`` (which fixes
+        how the socket was opened) is refused with FilterCompileError."""
+        ring = self._live_ring()
+        if prepared.cook_here != self._cook_here:
+            raise FilterCompileError(
+                "this filter needs the socket opened another way (raw frames cooked here, or "
+                "not): open a new source for it",
+                prepared.userspace or "",
+                0,
+            )
+        self._quiet(ring)
+        drained = [*self._pending, *self._read(ring)]
+        self._pending = []
+        ring.attach([*self._prefix, *prepared.program])
+        self.userspace_filter = prepared.userspace
+        return drained
+
+    def read_packet_data(self, timeout: float | None = None) -> Packet | None:
+        """Read one packet, blocking (go-pcap's ReadPacketData), for code that is not async.
+
+        Blocks are taken from the ring as ``async for`` takes them; the packets are handed out
+        one per call, in order.
+
+        Args:
+            timeout: seconds to wait for a packet; None waits for ever, 0 only looks.
+
+        Returns:
+            The next packet, or None when ``timeout`` passed first.
+
+        Raises:
+            RuntimeError: the source is being read with ``async for``.
+            CaptureError: the source is closed.
+        """
+        if self._reading:
+            raise RuntimeError("AfPacketSource is being read with async for")
+        single = self._single
+        if self._pending:
+            single.extend(self._pending)
+            self._pending = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not single:
+            ring = self._live_ring()
+            if ring.ready():
+                single.extend(self._read(ring))
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            poller = select.poll()
+            poller.register(ring.fileno(), select.POLLIN | select.POLLERR)
+            poller.poll(None if left is None else max(1, int(left * 1000)))
+        return single.popleft()
 
     def _remove_reader(self) -> None:
         loop, ring = self._loop, self._ring
@@ -309,15 +486,23 @@ class AfPacketSource:
         return SourceStats(packets, drops, 0, freezes)
 
     async def aclose(self) -> None:
-        """Stop reading: wake a pending wait, unmap the ring, close the socket. Idempotent."""
-        if self._closed:
+        """Stop reading, keeping what the kernel counted: the drop-all program is attached, the
+        block being filled is waited for, and the reader (``async for``) gets every packet left
+        in the ring as its last batch; then the ring is unmapped and the socket closed.
+        Idempotent; a reader that does not take its last batch within a second or so is not
+        waited for."""
+        if self._closed or self._closing:
             return
-        self._closed = True
-        self._on_readable()
+        self._closing = True
+        if self._reading:
+            self._on_readable()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(4 * self._block_timeout + 1.0):
+                    await self._drained.wait()
         self._release()
 
     def _release(self) -> None:
-        self._closed = True
+        self._closed = self._closing = True
         self._poll_stats()
         self._remove_reader()
         ring, self._ring = self._ring, None

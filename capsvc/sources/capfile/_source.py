@@ -1,20 +1,24 @@
 """Capture files as sources: ``read_capture`` (synchronous, for tools) and ``PcapFileSource``.
 
 Thin IO over ``_capfile.CaptureDecoder``: open the file or take the stream, read large chunks,
-hand them to the decoder, pass its batches on.
+hand them to the decoder, pass its batches on. Two rules: a batch holds at most about
+``BATCH_BYTES`` of packet data whatever the file's snapshot length (so memory is bounded by the
+snapshot length, not by the file), and a pipe is read by a thread of its own that the event
+loop never waits for (so a signal ends ``capsvc read -r -`` at once, however long the writer
+takes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import IO
-
-import anyio.to_thread
 
 from ..._errors import CaptureFileError
 from ..._packet import LinkType, Matcher, PacketBatch, match_function
@@ -30,12 +34,22 @@ __all__ = ["CaptureFile", "PcapFileSource", "read_capture"]
 CHUNK_SIZE = 1 << 18
 #: Packets per batch.
 BATCH_SIZE = 1024
+#: Packet data per batch, at most (by the snapshot length): a file of 16 MiB records is read
+#: a few records at a time, not 1024 (16 GiB) at once.
+BATCH_BYTES = 64 << 20
 
 PathOrStream = str | os.PathLike[str] | IO[bytes]
 
 
 class CaptureFile:
     """An open pcap or pcapng file, iterated as packet batches (see ``read_capture``).
+
+    Args:
+        source: a path, or a binary stream.
+        chunk_size: bytes per read.
+        batch_size: most packets per batch (fewer for a large snapshot length: BATCH_BYTES).
+        owned: close a given stream with the file (a path is always closed).
+        name: what errors call it (default: the path, or the stream's name).
 
     Attributes:
         name: the path, or ``"<stream>"`` (the stream's ``name`` when it has a str one).
@@ -49,7 +63,13 @@ class CaptureFile:
     """
 
     def __init__(
-        self, source: PathOrStream, *, chunk_size: int = CHUNK_SIZE, batch_size: int = BATCH_SIZE
+        self,
+        source: PathOrStream,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        batch_size: int = BATCH_SIZE,
+        owned: bool = False,
+        name: str | None = None,
     ) -> None:
         if isinstance(source, (str, os.PathLike)):
             self.name = os.fspath(source)
@@ -59,15 +79,53 @@ class CaptureFile:
             stream_name = getattr(source, "name", None)
             self.name = stream_name if isinstance(stream_name, str) else "<stream>"
             self._stream = source
-            self._owned = False
+            self._owned = owned
+        if name is not None:
+            self.name = name
         self.chunk_size = chunk_size
         self._decoder = CaptureDecoder(self.name, batch_size)
+        self._lock = threading.Lock()
+        self._reading = False  # a thread is inside read_chunk
+        self._close_after_read = False
         try:
             self.regular = _is_regular(self._stream)
             self.read_header()
         except BaseException:
             self.close()
             raise
+        # As many packets per batch as BATCH_BYTES holds at the largest record the file allows.
+        dec = self._decoder
+        dec.batch_size = max(1, min(batch_size, BATCH_BYTES // max(1, dec.snaplen)))
+
+    def read_chunk_unlocked(self) -> bytes:
+        """``read_chunk`` for a thread that may stay blocked while the process exits (a pipe
+        whose writer never writes again): the descriptor is read directly, so no lock of the
+        buffered stream is held meanwhile (the interpreter takes that lock when it exits).
+        Reads of more than the buffer's size, as every read here is, leave the buffer empty,
+        so nothing is skipped; a stream without a descriptor is read as ``read_chunk`` does.
+
+        Raises:
+            CaptureFileError: the read failed.
+        """
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return self.read_chunk()
+        size = max(self.chunk_size, self._decoder.wanted)
+        with self._lock:
+            if self._close_after_read:
+                return b""
+            self._reading = True
+        try:
+            return os.read(fd, size)
+        except OSError as exc:
+            raise CaptureFileError(self.name, f"read failed: {exc.strerror or exc}") from exc
+        finally:
+            with self._lock:
+                self._reading = False
+                late_close = self._close_after_read
+            if late_close:
+                self._close_now()
 
     def read_chunk(self) -> bytes:
         """Read one chunk (or what the decoder needs to finish a record, if more); b"" at the end.
@@ -83,12 +141,22 @@ class CaptureFile:
         """
         size = max(self.chunk_size, self._decoder.wanted)
         read1 = getattr(self._stream, "read1", None)
+        with self._lock:
+            if self._close_after_read:
+                return b""
+            self._reading = True
         try:
             data = read1(size) if read1 is not None else self._stream.read(size)
-        except ValueError:  # closed while a worker thread was reading: the reader stops
+        except ValueError:  # closed meanwhile: the reader stops
             return b""
         except OSError as exc:
             raise CaptureFileError(self.name, f"read failed: {exc.strerror or exc}") from exc
+        finally:
+            with self._lock:
+                self._reading = False
+                late_close = self._close_after_read
+            if late_close:
+                self._close_now()
         return bytes(data) if data else b""
 
     def read_header(self) -> None:
@@ -149,9 +217,19 @@ class CaptureFile:
                 dec.feed(self.read_chunk())
 
     def close(self) -> None:
-        """Close the file if it was opened here (a given stream stays open); idempotent."""
+        """Close the file if it was opened here or is owned (a given stream stays open);
+        idempotent. While a thread is blocked reading it (a pipe), the file is closed by that
+        thread once its read returns: closing it under the read would wait for the read."""
+        with self._lock:
+            self._close_after_read = True
+            if self._reading:
+                return
+        self._close_now()
+
+    def _close_now(self) -> None:
         if self._owned:
-            self._stream.close()
+            with contextlib.suppress(OSError):
+                self._stream.close()
 
     def __enter__(self) -> CaptureFile:
         return self
@@ -204,9 +282,11 @@ class PcapFileSource:
     (``-r -``) can block for as long as its writer likes, so those reads go to a worker thread.
 
     Args:
-        path: a path, or a binary stream (which stays open).
+        path: a path, or a binary stream (which stays open unless ``owned``).
         realtime: replay with the original gaps between packets (``live`` is then True, so a
             Session drops rather than waits, as for a live capture).
+        owned: close a given stream when the source closes.
+        name: what errors call the file (default: the path, or the stream's name).
         filter: a filter expression (for the file's link type) or a Matcher; records it
             rejects are skipped while reading, before any packet is built, the way a kernel
             filter spares a live capture. ``stats().received`` still counts every record.
@@ -223,9 +303,15 @@ class PcapFileSource:
     """
 
     def __init__(
-        self, path: PathOrStream, *, realtime: bool = False, filter: str | Matcher | None = None
+        self,
+        path: PathOrStream,
+        *,
+        realtime: bool = False,
+        filter: str | Matcher | None = None,
+        owned: bool = False,
+        name: str | None = None,
     ) -> None:
-        self._file = CaptureFile(path)
+        self._file = CaptureFile(path, owned=owned, name=name)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
         if filter is not None:
@@ -238,6 +324,7 @@ class PcapFileSource:
         self.live: bool = realtime
         self.realtime = realtime
         self._closed = False
+        self._reader: _ChunkReader | None = None
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
@@ -261,9 +348,9 @@ class PcapFileSource:
             elif dec.finished:
                 return
             elif threaded:
-                chunk = await anyio.to_thread.run_sync(
-                    self._file.read_chunk, abandon_on_cancel=True
-                )
+                if self._reader is None:
+                    self._reader = _ChunkReader(self._file)
+                chunk = await self._reader.next_chunk()
                 if not self._closed:
                     dec.feed(chunk)
             else:
@@ -274,10 +361,84 @@ class PcapFileSource:
         return SourceStats(received=self._file.records)
 
     async def aclose(self) -> None:
-        """Stop the iteration and close the file if it was opened here; idempotent."""
+        """Stop the iteration and close the file if it was opened here; idempotent. A read
+        blocked on a pipe is not waited for: the iteration ends at once."""
         if not self._closed:
             self._closed = True
+            if self._reader is not None:
+                self._reader.stop()
             self._file.close()
+
+
+class _ChunkReader:
+    """Reads a pipe's chunks in a daemon thread of its own, one chunk per request.
+
+    The loop waits on a future, never on the thread: ``stop`` ends the wait at once, and a
+    thread still blocked in its read is left to finish (a daemon thread does not hold up the
+    process's exit, unlike a worker of an executor the loop joins when it closes).
+    """
+
+    def __init__(self, file: CaptureFile) -> None:
+        self._file = file
+        self._loop = asyncio.get_running_loop()
+        self._wanted = threading.Event()
+        self._stopped = False
+        self._future: asyncio.Future[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name="capsvc-pipe-reader", daemon=True)
+        self._thread.start()
+
+    async def next_chunk(self) -> bytes:
+        """The next chunk; b"" at the end of the input or once stopped.
+
+        Raises:
+            CaptureFileError: the read failed.
+        """
+        if self._stopped:
+            return b""
+        future = self._loop.create_future()
+        self._future = future
+        self._wanted.set()
+        try:
+            data: bytes = await future
+        finally:
+            self._future = None
+        return data
+
+    def stop(self) -> None:
+        """End a pending ``next_chunk`` with b"" and let the thread go."""
+        self._stopped = True
+        self._wanted.set()
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(b"")
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stopped:
+                return
+            try:
+                data = self._file.read_chunk_unlocked()
+            except BaseException as exc:  # handed to the reader, raised there
+                self._deliver(None, exc)
+                return
+            self._deliver(data, None)
+            if not data:
+                return
+
+    def _deliver(self, data: bytes | None, exc: BaseException | None) -> None:
+        def settle() -> None:
+            future = self._future
+            if future is None or future.done():
+                return
+            if exc is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(data or b"")
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            self._loop.call_soon_threadsafe(settle)
 
 
 class _Pacer:
