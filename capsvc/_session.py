@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from time import time_ns
 from types import TracebackType
 from typing import IO, Any, Self
 
+from ._accel import speedups
 from ._errors import OptionError
 from ._packet import (
     SNAPLEN_DEFAULT,
@@ -31,6 +32,7 @@ from ._packet import (
     Stats,
     match_function,
 )
+from ._queue import PacketQueue
 from ._sinkthread import SinkThread
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
@@ -125,7 +127,7 @@ class Session:
             built.append(self._text_sink(text_output, verbose, ascii))
         self._sinks: list[Sink] = [*built, *extra]
 
-        self._queue: deque[Packet] = deque()
+        self._queue = PacketQueue()
         self._packets = 0
         self._bytes = 0
         self._dropped = 0
@@ -325,7 +327,8 @@ class Session:
             self._filtered += 1
             return
         queue = self._queue
-        if len(queue) >= self.bufsize:
+        queued = len(queue)
+        if queued >= self.bufsize:
             self._dropped += 1
             return
         size = len(data)
@@ -334,7 +337,7 @@ class Session:
             data = bytes(data[: self.snaplen])
         elif type(data) is not bytes:
             data = bytes(data)
-        queue.append(
+        queue.put_one(
             _new_packet(
                 Packet,
                 (
@@ -346,7 +349,7 @@ class Session:
                 ),
             )
         )
-        if len(queue) == 1 and self._writer is not None:
+        if queued == 0 and self._writer is not None:
             self._writer.wake()  # the queue was empty: the writer may be asleep
         self._packets += 1
         self._bytes += wl
@@ -463,11 +466,12 @@ class Session:
 
     async def _pump(self, source: Source) -> None:
         """Move the source's batches into the queue (backpressure for sources that aren't live)."""
+        waits = not source.live or getattr(source, "buffered", False)
         try:
             async for batch in source:
                 if self._closed:
                     break
-                if not source.live:
+                if waits:
                     await self._enqueue_waiting(self._matched(batch, source))
                 else:
                     self._take(batch, source)
@@ -509,11 +513,11 @@ class Session:
         if not batch:
             return
         was_empty = not queue
-        queue.extend(batch)
+        queue.put(batch)
         if was_empty and self._writer is not None:
             self._writer.wake()
         self._packets += len(batch)
-        self._bytes += sum(p[2] for p in batch)
+        self._bytes += _wire_total(batch)
         if self._packets == self.limit:
             self._reach_limit()
 
@@ -542,6 +546,11 @@ class Session:
 
 
 _NO_SOURCE_STATS = SourceStats()
+_C = speedups()
+#: The sum of a batch's wire lengths (in C when the speed-ups are built).
+_wire_total: Callable[[PacketBatch], int] = (
+    _C.wire_total if _C is not None else lambda batch: sum(map(itemgetter(2), batch))
+)
 
 
 def _snap(packet: Packet, snaplen: int) -> Packet:

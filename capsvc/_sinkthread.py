@@ -1,9 +1,9 @@
 """The writer thread of a Session: drains the queue in batches and fans them out to the sinks.
 
 Rules this module keeps:
-- The queue is a ``collections.deque`` shared with the event loop's thread: the loop only
-  appends, this thread only pops from the left. Both are atomic, so neither side takes a lock
-  and ``offer()`` stays O(1). Everything queued at a wake-up leaves as one batch.
+- The queue (``_queue.PacketQueue``) is shared with the event loop's thread: the loop only
+  puts, this thread only takes, neither takes a lock, and ``offer()`` stays O(1). Everything
+  queued at a wake-up leaves as one batch.
 - One sink failing disables that sink only; it is counted, logged once (naming the session and
   what the sink writes to) and closed at once, so a failed file gives its descriptor back.
 - A sink that does not return (a stalled pipe, a hung disk) can be abandoned by the loop
@@ -20,10 +20,10 @@ import contextlib
 import errno
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 
-from ._packet import Packet, PacketBatch
+from ._packet import PacketBatch
+from ._queue import PacketQueue
 from .sinks._base import Sink
 
 __all__ = ["IDLE_FLUSH_INTERVAL", "SinkThread"]
@@ -60,7 +60,7 @@ class SinkThread:
 
     def __init__(
         self,
-        queue: deque[Packet],
+        queue: PacketQueue,
         sinks: list[Sink],
         loop: asyncio.AbstractEventLoop,
         *,
@@ -132,12 +132,11 @@ class SinkThread:
 
     def _run(self) -> None:
         queue, wake = self.queue, self._wake
-        popleft = queue.popleft
         try:
             while True:
                 wake.clear()  # before looking: an append after this look sets it again
                 if queue:
-                    batch: PacketBatch = [popleft() for _ in range(len(queue))]
+                    batch: PacketBatch = queue.take()
                     if self.want_space:
                         self.want_space = False
                         self._notify(self._on_space)

@@ -36,6 +36,11 @@ class Source(Protocol):
         live: True when packets arrive whether or not they are read (a queue that is full must
             drop); False when the source waits for its reader (a capture file), so the Session
             holds it back instead of dropping.
+        buffered: (optional; False when absent) a live source whose packets wait in a kernel
+            buffer while they are not read, which drops and counts (``kernel_dropped``) only
+            what overflows it: the Session holds it back too when its queue is full, so the
+            kernel's buffer and the queue make one, and no packet the kernel still holds is
+            dropped in userspace.
     """
 
     linktype: LinkType
@@ -43,7 +48,8 @@ class Source(Protocol):
     live: bool
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
-        """Yield batches until the source is exhausted or closed."""
+        """Yield batches until the source is exhausted or closed. A yielded batch belongs to
+        its reader from then on: the source never changes it again."""
         ...
 
     def stats(self) -> SourceStats:

@@ -54,6 +54,9 @@ SOCK_FPROG = struct.Struct("@HP")
 BPF_MAXINSNS = 4096
 #: A block's status word (tpacket_block_desc.hdr.bh1.block_status).
 _STATUS_OFFSET = 8
+#: A block's sequence number (tpacket_block_desc.hdr.bh1.seq_num), numbering blocks as filled.
+_SEQ_OFFSET = 24
+_U64 = struct.Struct("<Q")
 #: A block's packet count (tpacket_block_desc.hdr.bh1.num_pkts), which the kernel raises as it
 #: fills the block and sets to 0 when it opens the block.
 _NUM_PKTS_OFFSET = 12
@@ -233,6 +236,24 @@ class PacketRing:
         return ring is not None and bool(
             block_status(ring, self.block * self.block_size) & TP_STATUS_USER
         )
+
+    def resync(self) -> bool:
+        """Move the read position to the oldest block userspace holds (by the kernel's block
+        sequence number); False when none is ready."""
+        ring = self._ring
+        if ring is None:
+            return False
+        found: tuple[int, int] | None = None
+        for index in range(self.block_nr):
+            base = index * self.block_size
+            if block_status(ring, base) & TP_STATUS_USER:
+                seq = _U64.unpack_from(ring, base + _SEQ_OFFSET)[0]
+                if found is None or seq < found[0]:
+                    found = (seq, index)
+        if found is None:
+            return False
+        self.block = found[1]
+        return True
 
     def read_ready(self, *, cooked: bool, restore_vlan: bool) -> PacketBatch:
         """Copy out every block the kernel has handed over, returning each one at once."""

@@ -103,6 +103,8 @@ class LibpcapSource:
             raise
         self.handle = handle
         self.live = handle.live
+        #: A live handle's kernel buffer holds packets while the Session's queue is full.
+        self.buffered = handle.live
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
         self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
