@@ -63,6 +63,97 @@ static PyObject *new_packet(PyTypeObject *type, long long ts, PyObject *data, un
     return p;
 }
 
+/* One frame of a block, as the rest of capsvc sees it: LINKTYPE_LINUX_SLL2 in front for a cooked
+ * socket, the 802.1Q tag the kernel took off put back for `vlan`; otherwise the bytes as they
+ * lie in the ring. Writes it to `d` unless `d` is NULL; returns its length either way. */
+static Py_ssize_t emit_frame(const unsigned char *h, const unsigned char *frame, uint32_t snap,
+                             int cooked, int vlan, unsigned char *d) {
+    if (cooked) {
+        /* protocol, reserved, ifindex, hatype, pkttype, halen, addr */
+        if (d != NULL) {
+            unsigned char halen = h[SLL_AT + 11];
+            uint32_t ifi = le32(h + SLL_AT + 4);           /* SLL2 carries it big-endian */
+            uint16_t hatype = le16(h + SLL_AT + 8);
+            memcpy(d, h + SLL_AT + 2, 2);                  /* sll_protocol, network order */
+            d[2] = d[3] = 0;
+            d[4] = (unsigned char)(ifi >> 24); d[5] = (unsigned char)(ifi >> 16);
+            d[6] = (unsigned char)(ifi >> 8); d[7] = (unsigned char)ifi;
+            d[8] = (unsigned char)(hatype >> 8); d[9] = (unsigned char)hatype;
+            d[10] = h[SLL_AT + 10];
+            d[11] = halen < 8 ? halen : 8;
+            memcpy(d + 12, h + SLL_AT + 12, 8);
+            memcpy(d + 20, frame, snap);
+        }
+        return 20 + (Py_ssize_t)snap;
+    }
+    if (vlan) {
+        if (d != NULL) {
+            uint32_t status = le32(h + 20);
+            uint16_t tci = le16(h + 32), tpid = le16(h + 36); /* hv1.tp_vlan_tci, _tpid */
+            if (!(status & TP_STATUS_VLAN_TPID_VALID))
+                tpid = 0x8100;
+            memcpy(d, frame, 12);
+            d[12] = (unsigned char)(tpid >> 8); d[13] = (unsigned char)tpid;
+            d[14] = (unsigned char)(tci >> 8); d[15] = (unsigned char)tci;
+            memcpy(d + 16, frame + 12, snap - 12);
+        }
+        return (Py_ssize_t)snap + 4;
+    }
+    if (d != NULL)
+        memcpy(d, frame, snap);
+    return (Py_ssize_t)snap;
+}
+
+/* Walks the frames of the block at `base`; each step gives a frame's header, its bytes in the
+ * ring, and whether its VLAN tag is to be put back. Stops at a frame that would run past the
+ * buffer (as the Python parser does). */
+typedef struct {
+    const unsigned char *buf;
+    Py_ssize_t end, off, need;
+    uint32_t left, vlan_valid;
+    int cooked;
+} block_walk;
+
+static int walk_start(block_walk *w, const unsigned char *buf, Py_ssize_t len, Py_ssize_t base,
+                      int cooked, int restore_vlan) {
+    w->buf = buf;
+    w->end = len;
+    w->cooked = cooked;
+    w->vlan_valid = restore_vlan ? TP_STATUS_VLAN_VALID : 0;
+    w->need = cooked ? HDR_AND_SLL : HDR_READ;
+    if (base < 0 || base + 20 > len) { /* no block here: nothing to read */
+        w->left = 0;
+        return 0;
+    }
+    w->left = le32(buf + base + 12);
+    w->off = base + (Py_ssize_t)le32(buf + base + 16);
+    return 1;
+}
+
+static const unsigned char *walk_next(block_walk *w, const unsigned char **frame, int *vlan) {
+    if (w->left == 0 || w->off < 0 || w->off + w->need > w->end)
+        return NULL;
+    const unsigned char *h = w->buf + w->off;
+    uint32_t snap = le32(h + 12);
+    Py_ssize_t start = w->off + le16(h + 24);
+    if (start + (Py_ssize_t)snap > w->end)
+        return NULL;
+    *frame = w->buf + start;
+    *vlan = !w->cooked && (le32(h + 20) & w->vlan_valid) && snap >= 12;
+    uint32_t nxt = le32(h);
+    w->left = nxt ? w->left - 1 : 0;
+    w->off += nxt;
+    return h;
+}
+
+static inline long long frame_ts(const unsigned char *h) {
+    return (long long)le32(h + 4) * 1000000000LL + le32(h + 8);
+}
+
+static inline uint32_t frame_wire(const unsigned char *h, int cooked, int vlan) {
+    return le32(h + 16) + (cooked ? 20 : vlan ? 4 : 0);
+}
+
 static PyObject *parse_block(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t base;
@@ -73,79 +164,26 @@ static PyObject *parse_block(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*nppO!O!OO", &view, &base, &cooked, &restore_vlan,
                           &PyList_Type, &out, &PyType_Type, &packet_type, &inbound, &outbound))
         return NULL;
-    const unsigned char *buf = view.buf;
-    Py_ssize_t end = view.len;
-    if (base < 0 || base + 20 > end) { /* no block here: nothing to read, as in Python */
-        PyBuffer_Release(&view);
-        Py_INCREF(out);
-        return out;
-    }
-    uint32_t num = le32(buf + base + 12);
-    Py_ssize_t off = base + (Py_ssize_t)le32(buf + base + 16);
-    uint32_t vlan_valid = restore_vlan ? TP_STATUS_VLAN_VALID : 0;
-    Py_ssize_t need = cooked ? HDR_AND_SLL : HDR_READ;
-    for (uint32_t i = 0; i < num; i++) {
-        if (off < 0 || off + need > end)
-            break;
-        const unsigned char *h = buf + off;
-        uint32_t nxt = le32(h), sec = le32(h + 4), nsec = le32(h + 8);
-        uint32_t snap = le32(h + 12), wire = le32(h + 16), status = le32(h + 20);
-        uint16_t mac = le16(h + 24);
-        int32_t ifindex = (int32_t)le32(h + SLL_AT + 4);
-        unsigned char pkttype = h[SLL_AT + 10];
-        Py_ssize_t start = off + mac, stop = start + (Py_ssize_t)snap;
-        if (stop > end)
-            break;
-        PyObject *data;
-        if (cooked) {
-            /* LINKTYPE_LINUX_SLL2: protocol, reserved, ifindex, hatype, pkttype, halen, addr. */
-            unsigned char halen = h[SLL_AT + 11];
-            data = PyBytes_FromStringAndSize(NULL, 20 + (Py_ssize_t)snap);
-            if (data == NULL)
-                goto fail;
-            unsigned char *d = (unsigned char *)PyBytes_AS_STRING(data);
-            memcpy(d, h + SLL_AT + 2, 2);              /* sll_protocol, network order */
-            d[2] = d[3] = 0;
-            uint32_t ifi = (uint32_t)ifindex;          /* SLL2 carries it big-endian */
-            d[4] = (unsigned char)(ifi >> 24); d[5] = (unsigned char)(ifi >> 16);
-            d[6] = (unsigned char)(ifi >> 8); d[7] = (unsigned char)ifi;
-            uint16_t hatype = le16(h + SLL_AT + 8);
-            d[8] = (unsigned char)(hatype >> 8); d[9] = (unsigned char)hatype;
-            d[10] = pkttype;
-            d[11] = halen < 8 ? halen : 8;
-            memcpy(d + 12, h + SLL_AT + 12, 8);
-            memcpy(d + 20, buf + start, snap);
-            wire += 20;
-        } else if ((status & vlan_valid) && snap >= 12) {
-            uint16_t tci = le16(h + 32), tpid = le16(h + 36); /* hv1.tp_vlan_tci, _tpid */
-            if (!(status & TP_STATUS_VLAN_TPID_VALID))
-                tpid = 0x8100;
-            data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)snap + 4);
-            if (data == NULL)
-                goto fail;
-            unsigned char *d = (unsigned char *)PyBytes_AS_STRING(data);
-            memcpy(d, buf + start, 12);
-            d[12] = (unsigned char)(tpid >> 8); d[13] = (unsigned char)tpid;
-            d[14] = (unsigned char)(tci >> 8); d[15] = (unsigned char)tci;
-            memcpy(d + 16, buf + start + 12, snap - 12);
-            wire += 4;
-        } else {
-            data = PyBytes_FromStringAndSize((const char *)buf + start, (Py_ssize_t)snap);
-            if (data == NULL)
-                goto fail;
-        }
-        PyObject *p = new_packet(packet_type, (long long)sec * 1000000000LL + nsec, data, wire,
-                                 pkttype == PACKET_OUTGOING ? outbound : inbound,
-                                 (long)ifindex);
+    block_walk w;
+    walk_start(&w, view.buf, view.len, base, cooked, restore_vlan);
+    const unsigned char *h, *frame;
+    int vlan;
+    while ((h = walk_next(&w, &frame, &vlan)) != NULL) {
+        uint32_t snap = le32(h + 12);
+        Py_ssize_t len = emit_frame(h, frame, snap, cooked, vlan, NULL);
+        PyObject *data = PyBytes_FromStringAndSize(NULL, len);
+        if (data == NULL)
+            goto fail;
+        emit_frame(h, frame, snap, cooked, vlan, (unsigned char *)PyBytes_AS_STRING(data));
+        PyObject *p = new_packet(packet_type, frame_ts(h), data, frame_wire(h, cooked, vlan),
+                                 h[SLL_AT + 10] == PACKET_OUTGOING ? outbound : inbound,
+                                 (long)(int32_t)le32(h + SLL_AT + 4));
         if (p == NULL)
             goto fail;
         int rc = PyList_Append(out, p);
         Py_DECREF(p);
         if (rc < 0)
             goto fail;
-        if (!nxt)
-            break;
-        off += nxt;
     }
     PyBuffer_Release(&view);
     Py_INCREF(out);
@@ -153,6 +191,169 @@ static PyObject *parse_block(PyObject *self, PyObject *args) {
 fail:
     PyBuffer_Release(&view);
     return NULL;
+}
+
+/* Records: the frames of ring blocks in one bytes object each, for sinks that need no Packet per
+ * frame (capsvc._records). A record is a 24-byte header in native byte order, then the frame:
+ *   int64 ts_ns; uint32 caplen; uint32 wire; int32 ifindex; uint8 outgoing; uint8 pad[3]. */
+#define REC_HDR 24
+
+typedef struct {
+    long long ts;
+    uint32_t caplen, wire;
+    int32_t ifindex;
+    unsigned char outgoing;
+} rec_hdr;
+
+static inline void rec_put(unsigned char *p, const rec_hdr *r) {
+    memcpy(p, &r->ts, 8);
+    memcpy(p + 8, &r->caplen, 4);
+    memcpy(p + 12, &r->wire, 4);
+    memcpy(p + 16, &r->ifindex, 4);
+    p[20] = r->outgoing;
+    p[21] = p[22] = p[23] = 0;
+}
+
+static inline void rec_get(const unsigned char *p, rec_hdr *r) {
+    memcpy(&r->ts, p, 8);
+    memcpy(&r->caplen, p + 8, 4);
+    memcpy(&r->wire, p + 12, 4);
+    memcpy(&r->ifindex, p + 16, 4);
+    r->outgoing = p[20];
+}
+
+static PyObject *block_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t base;
+    int cooked, restore_vlan;
+    if (!PyArg_ParseTuple(args, "y*npp", &view, &base, &cooked, &restore_vlan))
+        return NULL;
+    block_walk w;
+    const unsigned char *h, *frame;
+    int vlan;
+    Py_ssize_t total = 0, count = 0;
+    walk_start(&w, view.buf, view.len, base, cooked, restore_vlan);
+    while ((h = walk_next(&w, &frame, &vlan)) != NULL) {
+        total += REC_HDR + emit_frame(h, frame, le32(h + 12), cooked, vlan, NULL);
+        count++;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, total);
+    if (data == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    unsigned char *d = (unsigned char *)PyBytes_AS_STRING(data);
+    long long wire_sum = 0;
+    walk_start(&w, view.buf, view.len, base, cooked, restore_vlan);
+    for (Py_ssize_t i = 0; i < count && (h = walk_next(&w, &frame, &vlan)) != NULL; i++) {
+        rec_hdr r;
+        r.ts = frame_ts(h);
+        r.wire = frame_wire(h, cooked, vlan);
+        r.ifindex = (int32_t)le32(h + SLL_AT + 4);
+        r.outgoing = h[SLL_AT + 10] == PACKET_OUTGOING;
+        r.caplen = (uint32_t)emit_frame(h, frame, le32(h + 12), cooked, vlan, d + REC_HDR);
+        rec_put(d, &r);
+        d += REC_HDR + r.caplen;
+        wire_sum += r.wire;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("NnL", data, count, wire_sum);
+}
+
+/* Iterates the records of a list of bytes parts; a record cut short ends its part. */
+typedef struct {
+    PyObject *parts;
+    Py_ssize_t part, off;
+} rec_walk;
+
+static const unsigned char *rec_next(rec_walk *w, rec_hdr *r) {
+    while (w->part < PyList_GET_SIZE(w->parts)) {
+        PyObject *b = PyList_GET_ITEM(w->parts, w->part);
+        Py_ssize_t len = PyBytes_GET_SIZE(b);
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(b) + w->off;
+        if (w->off + REC_HDR <= len) {
+            rec_get(p, r);
+            if (w->off + REC_HDR + (Py_ssize_t)r->caplen <= len) {
+                w->off += REC_HDR + r->caplen;
+                return p + REC_HDR;
+            }
+        }
+        w->part++;
+        w->off = 0;
+    }
+    return NULL;
+}
+
+static int check_parts(PyObject *parts) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(parts); i++) {
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(parts, i))) {
+            PyErr_SetString(PyExc_TypeError, "record parts are bytes");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *records_pcap(PyObject *self, PyObject *args) {
+    PyObject *parts;
+    Py_ssize_t snaplen;
+    int nanosecond;
+    if (!PyArg_ParseTuple(args, "O!np", &PyList_Type, &parts, &snaplen, &nanosecond))
+        return NULL;
+    if (check_parts(parts) < 0)
+        return NULL;
+    rec_walk w = {parts, 0, 0};
+    rec_hdr r;
+    Py_ssize_t total = 0;
+    while (rec_next(&w, &r) != NULL)
+        total += 16 + ((Py_ssize_t)r.caplen < snaplen ? (Py_ssize_t)r.caplen : snaplen);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL)
+        return NULL;
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(result);
+    const unsigned char *data;
+    rec_walk again = {parts, 0, 0};
+    const long long top_ts = 4294967296LL * 1000000000LL - 1;
+    while ((data = rec_next(&again, &r)) != NULL) {
+        uint32_t incl = (Py_ssize_t)r.caplen < snaplen ? r.caplen : (uint32_t)snaplen;
+        long long ts = r.ts < 0 ? 0 : r.ts > top_ts ? top_ts : r.ts;
+        long long sec = ts / 1000000000LL, frac = ts % 1000000000LL;
+        put32(o, (uint32_t)sec);
+        put32(o + 4, (uint32_t)(nanosecond ? frac : frac / 1000));
+        put32(o + 8, incl);
+        put32(o + 12, r.wire > incl ? r.wire : incl);
+        memcpy(o + 16, data, incl);
+        o += 16 + incl;
+    }
+    return result;
+}
+
+static PyObject *records_packets(PyObject *self, PyObject *args) {
+    PyObject *parts, *out, *inbound, *outbound;
+    PyTypeObject *packet_type;
+    if (!PyArg_ParseTuple(args, "O!O!OOO!", &PyList_Type, &parts, &PyType_Type, &packet_type,
+                          &inbound, &outbound, &PyList_Type, &out))
+        return NULL;
+    if (check_parts(parts) < 0)
+        return NULL;
+    rec_walk w = {parts, 0, 0};
+    rec_hdr r;
+    const unsigned char *data;
+    while ((data = rec_next(&w, &r)) != NULL) {
+        PyObject *bytes = PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)r.caplen);
+        if (bytes == NULL)
+            return NULL;
+        PyObject *p = new_packet(packet_type, r.ts, bytes, r.wire,
+                                 r.outgoing ? outbound : inbound, (long)r.ifindex);
+        if (p == NULL)
+            return NULL;
+        int rc = PyList_Append(out, p);
+        Py_DECREF(p);
+        if (rc < 0)
+            return NULL;
+    }
+    Py_INCREF(out);
+    return out;
 }
 
 /* A view taken by record_fields: released only when it came from the buffer protocol. */
@@ -329,6 +530,12 @@ static PyMethodDef methods[] = {
      "parse_block(buf, base, cooked, restore_vlan, out, Packet, inbound, outbound) -> out"},
     {"encode_records", encode_records, METH_VARARGS,
      "encode_records(batch, snaplen, nanosecond) -> bytes"},
+    {"block_records", block_records, METH_VARARGS,
+     "block_records(buf, base, cooked, restore_vlan) -> (records, count, wire_total)"},
+    {"records_pcap", records_pcap, METH_VARARGS,
+     "records_pcap(parts, snaplen, nanosecond) -> pcap records"},
+    {"records_packets", records_packets, METH_VARARGS,
+     "records_packets(parts, Packet, inbound, outbound, out) -> out"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,7 @@ from typing import IO, Any
 from .._errors import OptionError
 from .._files import Checkpoint, Directory
 from .._packet import LinkType, PacketBatch, Stats
+from .._records import RecordBlock
 from ._base import Sink
 
 __all__ = ["SINK_TYPES", "OwnedStream", "SinkSpec", "open_sink", "open_sinks", "stream_sink"]
@@ -101,6 +102,18 @@ class OwnedStream:
         """Hand the batch to the inner sink."""
         try:
             self.inner.write_batch(batch)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def write_records(self, block: RecordBlock) -> None:
+        """Hand a RecordBlock to the inner sink (as packets when it takes no records)."""
+        try:
+            write_records = getattr(self.inner, "write_records", None)
+            if write_records is not None:
+                write_records(block)
+            else:
+                self.inner.write_batch(block.packets())
         except BaseException:
             self._abandon()
             raise

@@ -17,12 +17,14 @@ from collections.abc import Iterable
 
 from ..._errors import CaptureError, NoSuchInterfaceError, PermissionNeededError
 from ..._packet import PacketBatch
+from ..._records import RecordBlock
 from ...decode._const import ETH_P_ALL
 from ._tpacket import (
     BPF_RET_K,
     TP_STATUS_USER,
     Instruction,
     RingGeometry,
+    block_records,
     block_status,
     parse_block,
 )
@@ -274,6 +276,28 @@ class PacketRing:
             index = index + 1 if index + 1 < count else 0
         self.block = index
         return batch
+
+    def read_records(self, *, cooked: bool, restore_vlan: bool) -> RecordBlock:
+        """``read_ready`` as a RecordBlock (one bytes object a ring block; C only)."""
+        ring = self._ring
+        parts: list[bytes] = []
+        count = wire = 0
+        if ring is not None:
+            size, blocks = self.block_size, self.block_nr
+            index = self.block
+            for _ in range(blocks):
+                base = index * size
+                if not block_status(ring, base) & TP_STATUS_USER:
+                    break
+                records, n, w = block_records(ring, base, cooked=cooked, restore_vlan=restore_vlan)
+                _give_back(ring, base)
+                if n:
+                    parts.append(records)
+                    count += n
+                    wire += w
+                index = index + 1 if index + 1 < blocks else 0
+            self.block = index
+        return RecordBlock(parts, count, wire)
 
     def statistics(self) -> tuple[int, int, int]:
         """PACKET_STATISTICS since the last call (the kernel resets them on each read):
