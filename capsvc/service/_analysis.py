@@ -131,9 +131,15 @@ def parse_last(query: dict[str, str] | Any, seconds: int) -> int:
 
 def conversations_body(name: str, snap: ConversationSnapshot, top: int) -> dict[str, Any]:
     """The answer of ``GET /v1/sessions/NAME/conversations``: the snapshot's tables (``ip``
-    address pairs, ``tcp`` and ``udp`` 5-tuples, ``endpoints``), each with its rows and how far
-    they can be trusted (``held``, ``capacity``, ``evictions``, ``max_error``, ``total``)."""
-    return {"session": name, "top": top, **snap.to_dict()}
+    address pairs, ``tcp`` and ``udp`` 5-tuples, ``endpoints``), each with its rows (their
+    fields, and ``packets`` and ``bytes`` in all) and how far they can be trusted (``held``,
+    ``capacity``, ``evictions``, ``max_error``, ``total``)."""
+    body: dict[str, Any] = {"session": name, "top": top, **snap.to_dict()}
+    for kind in ("ip", "tcp", "udp", "endpoints"):
+        table = getattr(snap, kind)
+        for row, out in zip(table.rows, body[kind]["rows"], strict=True):
+            out["packets"], out["bytes"] = row.packets, row.bytes  # both ways, sent + received
+    return body
 
 
 def series_body(
