@@ -184,7 +184,11 @@ class ServiceSession:
         }
 
     def recorder_info(self) -> dict[str, Any] | None:
-        """The recorder's counters and its latest dumps; None without a recorder."""
+        """The recorder's counters (``dumps``: how many it wrote) and ``latest_dumps`` (the
+        last ``DUMPS_KEPT``, oldest first); None without a recorder."""
         if self.recorder is None:
             return None
-        return {**self.recorder.stats()._asdict(), "dumps": [d._asdict() for d in self.dumps]}
+        return {
+            **self.recorder.stats()._asdict(),
+            "latest_dumps": [d._asdict() for d in self.dumps],
+        }

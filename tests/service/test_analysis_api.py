@@ -115,9 +115,10 @@ async def test_dump_writes_what_the_recorder_holds(serve: Starter, veth: VethPai
 
     status, info = await srv.get("/v1/sessions/rec")
     recorder = info["recorder"]
-    assert recorder["packets"] == 40 and recorder["dumps"][-1]["name"] == second["name"]
-    assert [d["name"] for d in recorder["dumps"]] == [first["name"], second["name"]]
+    assert recorder["packets"] == 40 and recorder["latest_dumps"][-1]["name"] == second["name"]
+    assert [d["name"] for d in recorder["latest_dumps"]] == [first["name"], second["name"]]
     assert recorder["evicted"] == 0 and recorder["max_bytes"] == 64 * 2**20
+    assert recorder["dumps"] == 2
 
 
 async def test_dump_refusals(serve: Starter, veth: VethPair) -> None:
@@ -165,15 +166,15 @@ async def test_trigger_dump_on_a_live_capture(serve: Starter, veth: VethPair) ->
 
     async def dumped() -> bool:
         info = (await srv.get("/v1/sessions/trig"))[1]["recorder"]
-        return bool(info["dumps"])
+        return bool(info["latest_dumps"])
 
     await wait_for(dumped)
     await send(veth, from_host(veth, veth.peer_ip, 1, dport=7777))  # within the holdoff
     await written(srv, "trig", 27)
     await asyncio.sleep(1.0)  # what a second trigger window would take to end
     info = (await srv.get("/v1/sessions/trig"))[1]["recorder"]
-    (dump,) = info["dumps"]
-    assert info["triggers"] == 1 and info["state"] == "holdoff"
+    (dump,) = info["latest_dumps"]
+    assert info["triggers"] == 1 and info["dumps"] == 1 and info["state"] == "holdoff"
     assert dump["trigger"] is not None and dump["packets"] == 26
     _, _, data = await download(srv, dump["name"])
     lines = tcpdump_read(data)

@@ -188,7 +188,9 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
     # -- dump the flight recorder; the dump is listed, downloads, and tcpdump reads it ------------
     css(f"{row} button.dump").click()
     until(lambda: "Dump of veth written to veth-" in text("#toast"), message="no dump reported")
-    (dump,) = api(service, "/v1/sessions/veth")["recorder"]["dumps"]
+    recorder = api(service, "/v1/sessions/veth")["recorder"]
+    (dump,) = recorder["latest_dumps"]
+    assert recorder["dumps"] == 1
     assert dump["name"] in text("#toast") and dump["packets"] >= 1500
     dump_row = f'tr[data-file="{dump["name"]}"]'
     until(lambda: shown(dump_row), message="the dump is not listed")

@@ -405,12 +405,12 @@ function renderRecorder(recorder) {
     ` (at most ${si(recorder.max_bytes, "B")} or ${recorder.seconds} s)`;
   const plural = (n, word) => `${si(n)} ${word}${n === 1 ? "" : "s"}`;
   $("recorder-status").textContent = `${held}; ${si(recorder.evicted)} evicted; ` +
-    `${plural(recorder.triggers, "trigger")}, ${plural(recorder.dumps.length, "dump")} ` +
-    `listed; ${recorder.state}${recorder.dump_errors ? `; ${plural(recorder.dump_errors, "failed dump")}` : ""}.`;
-  const shown = recorder.dumps.map((d) => d.name).join("\n");
+    `${plural(recorder.triggers, "trigger")}, ${plural(recorder.dumps, "dump")} ` +
+    `written; ${recorder.state}${recorder.dump_errors ? `; ${plural(recorder.dump_errors, "failed dump")}` : ""}.`;
+  const shown = recorder.latest_dumps.map((d) => d.name).join("\n");
   if ($("recorder-dumps").dataset.shown === shown) return;
   $("recorder-dumps").dataset.shown = shown;
-  $("recorder-dumps").replaceChildren(...[...recorder.dumps].reverse().map((d) => el("li", {},
+  $("recorder-dumps").replaceChildren(...[...recorder.latest_dumps].reverse().map((d) => el("li", {},
     el("span", { class: "mono" }, d.name), ` ${d.packets} packets, ${when(d.first_packet)} – ${when(d.last_packet)}`,
     d.trigger ? el("span", { class: "badge" }, "trigger") : null, " ",
     el("button", { type: "button", class: "download", onclick: () => download(d.name) }, "Download"))));
