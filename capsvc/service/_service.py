@@ -262,8 +262,9 @@ class CaptureService:
                     managed = ServiceSession(spec, origin, None, group)
                 else:
                     session = await _in_thread(self._open_session, spec, origin, keep)
-                    await session.start()
+                    # Before the first packet: a trigger dump is then always remembered.
                     managed = ServiceSession(spec, origin, session, output_dir=output.path)
+                    await session.start()
             except BaseException:
                 self.claims.release(spec.name)
                 raise
