@@ -6,6 +6,8 @@ sum to what was sent; the metrics they add, judged by the conventions; bad queri
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from typing import Any
 
@@ -352,6 +354,12 @@ async def test_metrics_of_recorders_and_top_talkers(serve: Starter, veth: VethPa
     await written(srv, "tk", 1560)
     text = await scrape(srv)
     assert lint(text) == []
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # Prometheus's own linter, where installed (Debian: prometheus)
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
     families = {f.name: f for f in text_string_to_metric_families(text)}
 
     def only(name: str, **labels: str) -> float:
