@@ -4,7 +4,8 @@ IO module (it creates files, through ``capsvc._files``). ``SinkSpec`` is what th
 ``[[session.sinks]]`` tables, the command line's ``-w``/``-G``/``-C``/``-W``/``--stats`` and
 ``Session(output=..., text_output=...)`` all describe; ``open_sink`` turns one into a sink that
 owns the file it opened (closing the sink closes the file), and ``stream_sink`` wraps a stream
-the caller keeps.
+the caller keeps. A ``recorder`` spec makes a ``FlightRecorder`` that writes its dumps below the
+directory, its path the strftime(3) template of their names.
 
 Two rules for the files: a write that fails (a full disk) cuts the file back to the end of the
 last batch flushed whole (``capsvc._files.Checkpoint``), so it stays readable to its end; and
@@ -31,10 +32,18 @@ from .._packet import LinkType, PacketBatch, Stats
 from .._records import RecordBlock
 from ._base import Sink
 
-__all__ = ["SINK_TYPES", "OwnedStream", "SinkSpec", "open_sink", "open_sinks", "stream_sink"]
+__all__ = [
+    "SINK_TYPES",
+    "OwnedStream",
+    "SinkSpec",
+    "open_sink",
+    "open_sinks",
+    "recorder_sink",
+    "stream_sink",
+]
 
 #: The kinds of sink a spec can name.
-SINK_TYPES = ("pcap", "pcapng", "text", "stats")
+SINK_TYPES = ("pcap", "pcapng", "text", "stats", "recorder")
 #: Write buffer of the capture files capsvc opens.
 _BUFFER = 1 << 20
 
@@ -44,16 +53,29 @@ class SinkSpec:
     """One output of a session.
 
     Attributes:
-        type: ``pcap``, ``pcapng``, ``text`` or ``stats``.
+        type: ``pcap``, ``pcapng``, ``text``, ``stats`` or ``recorder``.
         path: the file, relative to the directory it is opened in (a stats sink without one
             logs to standard error). With rotation by time it may hold strftime(3) fields (as
-            tcpdump -G); every formatted name is checked to stay inside the directory.
+            tcpdump -G); every formatted name is checked to stay inside the directory. For a
+            recorder, the template of its dumps' names (strftime(3), filled with the time of
+            the trigger or request; ``.pcapng`` at the end makes pcapng dumps); "" means
+            ``recorder-%Y%m%d-%H%M%S.pcap``.
         rotate_seconds: start a new file every this many seconds; 0 means never.
         rotate_mb: start a new file past this many megabytes (10**6 bytes); 0 means never.
         max_files: keep at most this many files (as tcpdump -W); 0 means no limit.
         verbose: text sinks: tcpdump -v style lines.
         ascii: text sinks: payload in ASCII.
         interval: stats sinks: seconds between lines (default 1.0).
+        seconds: recorders: seconds of traffic held (packet time); default 60.
+        max_bytes: recorders: bytes held at most (captured bytes plus 24 a packet); default
+            64 MiB.
+        trigger: recorders: a filter expression whose first match writes a dump ("": dumps
+            only on request).
+        after: recorders: seconds held after a trigger before its dump is written; default 5.
+        holdoff: recorders: seconds after a trigger's dump during which matches are ignored;
+            None means ``seconds``.
+        dump_on_stop: recorders: write what is held when the sink is closed (its session
+            stops).
     """
 
     type: str
@@ -64,6 +86,12 @@ class SinkSpec:
     verbose: bool = False
     ascii: bool = False
     interval: float = 1.0
+    seconds: float = 60.0
+    max_bytes: int = 64 * 2**20
+    trigger: str = ""
+    after: float = 5.0
+    holdoff: float | None = None
+    dump_on_stop: bool = False
 
     @property
     def rotating(self) -> bool:
@@ -240,6 +268,8 @@ def open_sink(
         )
     if spec.type == "stats" and not spec.path:
         return stream_sink(spec, sys.stderr, linktype, snaplen)
+    if spec.type == "recorder":
+        return recorder_sink(spec, directory, linktype, snaplen)
     if spec.type not in SINK_TYPES:
         raise OptionError(f"unknown sink type {spec.type!r} (one of: {', '.join(SINK_TYPES)})")
     text = spec.type in ("text", "stats")
@@ -258,6 +288,31 @@ def open_sink(
     except BaseException:
         stream.close()
         raise
+
+
+def recorder_sink(spec: SinkSpec, directory: Directory, linktype: LinkType, snaplen: int) -> Sink:
+    """The ``FlightRecorder`` a ``recorder`` spec describes, dumping below ``directory`` (whose
+    file mode and group its dumps get).
+
+    Raises:
+        OptionError: a bound is invalid.
+        FilterError: the trigger is malformed or cannot be expressed for ``linktype``.
+    """
+    from ._recorder import FlightRecorder
+
+    return FlightRecorder(
+        spec.seconds,
+        spec.max_bytes,
+        trigger=spec.trigger or None,
+        after=spec.after,
+        holdoff=spec.holdoff,
+        directory=directory,
+        name=spec.path,
+        pcapng=spec.path.endswith(".pcapng"),
+        linktype=linktype,
+        snaplen=snaplen,
+        dump_on_close=spec.dump_on_stop,
+    )
 
 
 def pcap_header_of(snaplen: int, linktype: LinkType) -> bytes:
