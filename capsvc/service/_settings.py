@@ -66,8 +66,10 @@ class ServiceSettings:
             creates; "" (the default) keeps the service's own. With ``serve --user`` the user
             must be a member.
         conversations: count each session's conversations (``ConversationSink``), for
-            ``GET /v1/sessions/NAME/conversations`` and the top-K gauges; default True. A
-            session's own ``conversations`` key overrides it.
+            ``GET /v1/sessions/NAME/conversations`` and the top-K gauges; default False
+            (it costs the writer thread about 4 us a packet, which a session taking hundreds
+            of thousands of packets a second cannot spare). A session's own
+            ``conversations`` key overrides it.
         conversation_entries: keys each conversation table holds (exact up to there, then
             Space-Saving's top K); default 4096.
         series: keep each session's per-second I/O series (``SeriesSink``), for
@@ -96,7 +98,7 @@ class ServiceSettings:
     metrics_auth: bool = True
     file_mode: int = FILE_MODE
     file_group: str = ""
-    conversations: bool = True
+    conversations: bool = False
     conversation_entries: int = DEFAULT_CONVERSATION_ENTRIES
     series: bool = True
     series_seconds: int = DEFAULT_SERIES_SECONDS

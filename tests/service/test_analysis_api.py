@@ -225,7 +225,7 @@ async def test_conversations_count_what_was_sent(serve: Starter, veth: VethPair)
     """40 frames over 4 UDP flows between two addresses: one address pair, 4 flows of 10, two
     endpoints, all exact (nothing evicted); ``top`` cuts each table, ``by`` ranks them."""
     srv = await serve()
-    spec = session_spec("talk", veth.host, filter=UDP_9000, sinks=[])
+    spec = session_spec("talk", veth.host, filter=UDP_9000, sinks=[], conversations=True)
     assert (await srv.post("/v1/sessions", spec))[0] == 201
     batch = frames(veth, 40, flows=4) + frames(veth, 5, start=40, flows=1)  # port 20000: 15
     await send(veth, batch)
@@ -276,7 +276,9 @@ async def test_bad_conversation_queries(
     serve: Starter, veth: VethPair, query: str, key: str
 ) -> None:
     srv = await serve()
-    assert (await srv.post("/v1/sessions", session_spec("q", veth.host, sinks=[])))[0] == 201
+    assert (
+        await srv.post("/v1/sessions", session_spec("q", veth.host, sinks=[], conversations=True))
+    )[0] == 201
     status, body = await srv.get(f"/v1/sessions/q/conversations?{query}")
     assert status == 400 and body["status"] == 400
     assert body["error"].startswith(f"request: {key}: ")
