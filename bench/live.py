@@ -228,9 +228,13 @@ class Result:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _send(net: Net, config: Path, count: int) -> float:
+def _send(net: Net, config: Path, count: int, rate: str | None = None) -> float:
+    """Send ``count`` frames with trafgen, at its top rate or at ``rate`` (trafgen's -b, e.g.
+    "200000pps"); returns the seconds it took."""
     cmd = ["ip", "netns", "exec", net.send_ns, "trafgen", "-o", net.send_if]
     cmd += ["-i", str(config), "-n", str(count), "-P", "1", "-C"]
+    if rate:
+        cmd += ["-b", rate]
     started = time.monotonic()
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return time.monotonic() - started

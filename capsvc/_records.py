@@ -57,12 +57,13 @@ class RecordBlock:
 
     def packets(self) -> PacketBatch:
         """The packets as Packet tuples (built on the first call, then kept: call it from one
-        thread). Their direction is INBOUND or OUTBOUND, as a ring read gives it."""
+        thread). Their direction is as the source gave it (a ring's INBOUND or OUTBOUND, a pcap
+        file's UNKNOWN)."""
         packets = self._packets
         if packets is None:
             assert _C is not None
             packets = _C.records_packets(
-                self.parts, Packet, Direction.INBOUND, Direction.OUTBOUND, []
+                self.parts, Packet, Direction.INBOUND, Direction.OUTBOUND, Direction.UNKNOWN, []
             )
             self._packets = packets
         return packets

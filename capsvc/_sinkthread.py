@@ -156,9 +156,10 @@ class SinkThread:
                         self.want_space = False
                         self._notify(self._on_space)
                     self._deliver(batch)
-                    # Busy: more is likely on its way; look again soon without being woken.
+                    # Busy: more is likely on its way; look again soon without being woken
+                    # (at once when more came meanwhile).
                     self.polling = True
-                    if not self._closing:
+                    if not queue and not self._closing:
                         wake.wait(BUSY_POLL_INTERVAL)
                 elif self._closing or self.abandoned:
                     if not queue or self.abandoned:  # the last appends came before closing

@@ -195,7 +195,8 @@ fail:
 
 /* Records: the frames of ring blocks in one bytes object each, for sinks that need no Packet per
  * frame (capsvc._records). A record is a 24-byte header in native byte order, then the frame:
- *   int64 ts_ns; uint32 caplen; uint32 wire; int32 ifindex; uint8 outgoing; uint8 pad[3]. */
+ *   int64 ts_ns; uint32 caplen; uint32 wire; int32 ifindex; uint8 outgoing; uint8 pad[3].
+ * outgoing is 0 for a packet coming in, 1 going out, 2 unknown (a pcap file's). */
 #define REC_HDR 24
 
 typedef struct {
@@ -329,10 +330,10 @@ static PyObject *records_pcap(PyObject *self, PyObject *args) {
 }
 
 static PyObject *records_packets(PyObject *self, PyObject *args) {
-    PyObject *parts, *out, *inbound, *outbound;
+    PyObject *parts, *out, *inbound, *outbound, *unknown;
     PyTypeObject *packet_type;
-    if (!PyArg_ParseTuple(args, "O!O!OOO!", &PyList_Type, &parts, &PyType_Type, &packet_type,
-                          &inbound, &outbound, &PyList_Type, &out))
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!", &PyList_Type, &parts, &PyType_Type, &packet_type,
+                          &inbound, &outbound, &unknown, &PyList_Type, &out))
         return NULL;
     if (check_parts(parts) < 0)
         return NULL;
@@ -344,7 +345,8 @@ static PyObject *records_packets(PyObject *self, PyObject *args) {
         if (bytes == NULL)
             return NULL;
         PyObject *p = new_packet(packet_type, r.ts, bytes, r.wire,
-                                 r.outgoing ? outbound : inbound, (long)r.ifindex);
+                                 r.outgoing == 1 ? outbound : r.outgoing ? unknown : inbound,
+                                 (long)r.ifindex);
         if (p == NULL)
             return NULL;
         int rc = PyList_Append(out, p);
@@ -521,6 +523,245 @@ static PyObject *pcap_collect(PyObject *self, PyObject *args) {
     return PyLong_FromLong(rc);
 }
 
+/* Classic BPF as libpcap's bpf_filter runs it (offline: no ancillary data), for programs
+ * capsvc.filter compiles. A program is bytes of struct sock_filter (u16 code, u8 jt, u8 jf,
+ * u32 k, native order), checked by bpf_check before it runs. */
+typedef struct {
+    uint16_t code;
+    uint8_t jt, jf;
+    uint32_t k;
+} bpf_insn;
+
+static int bpf_check(const bpf_insn *f, Py_ssize_t n) {
+    if (n < 1 || n > 4096)
+        return 0;
+    for (Py_ssize_t pc = 0; pc < n; pc++) {
+        const bpf_insn *i = &f[pc];
+        unsigned cls = i->code & 0x07;
+        if (cls == 0x05) { /* JMP */
+            if ((i->code & 0xf0) == 0x00) {
+                if ((Py_ssize_t)i->k >= n - pc - 1)
+                    return 0;
+            } else if (pc + 1 + i->jt >= n || pc + 1 + i->jf >= n) {
+                return 0;
+            }
+        } else if ((cls == 0x02 || cls == 0x03 ||
+                    ((cls == 0x00 || cls == 0x01) && (i->code & 0xe0) == 0x60)) &&
+                   i->k >= 16) {
+            return 0; /* scratch memory index */
+        } else if (cls == 0x04 && (i->code & 0x08) == 0 &&
+                   ((i->code & 0xf0) == 0x30 || (i->code & 0xf0) == 0x90) && i->k == 0) {
+            return 0; /* division by a constant zero */
+        }
+    }
+    return (f[n - 1].code & 0x07) == 0x06; /* ends with a return */
+}
+
+static inline uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t bpf_run(const bpf_insn *f, const unsigned char *p, uint32_t buflen,
+                        uint32_t wirelen) {
+    uint32_t A = 0, X = 0, k, mem[16] = {0};
+    for (const bpf_insn *pc = f;; pc++) {
+        switch (pc->code) {
+        case 0x06: return pc->k;                       /* ret #k */
+        case 0x16: return A;                           /* ret a */
+        case 0x00: A = pc->k; break;                   /* ld #k */
+        case 0x01: X = pc->k; break;                   /* ldx #k */
+        case 0x80: A = wirelen; break;                 /* ld len */
+        case 0x81: X = wirelen; break;                 /* ldx len */
+        case 0x60: A = mem[pc->k]; break;              /* ld M[k] */
+        case 0x61: X = mem[pc->k]; break;              /* ldx M[k] */
+        case 0x02: mem[pc->k] = A; break;              /* st */
+        case 0x03: mem[pc->k] = X; break;              /* stx */
+        case 0x20:                                     /* ld [k] */
+            k = pc->k;
+            if (k > buflen || 4 > buflen - k) return 0;
+            A = be32(p + k); break;
+        case 0x28:                                     /* ldh [k] */
+            k = pc->k;
+            if (k > buflen || 2 > buflen - k) return 0;
+            A = (uint32_t)p[k] << 8 | p[k + 1]; break;
+        case 0x30:                                     /* ldb [k] */
+            k = pc->k;
+            if (k >= buflen) return 0;
+            A = p[k]; break;
+        case 0x40:                                     /* ld [x + k] */
+            if (pc->k > buflen || X > buflen - pc->k) return 0;
+            k = X + pc->k;
+            if (4 > buflen - k) return 0;
+            A = be32(p + k); break;
+        case 0x48:                                     /* ldh [x + k] */
+            if (pc->k > buflen || X > buflen - pc->k) return 0;
+            k = X + pc->k;
+            if (2 > buflen - k) return 0;
+            A = (uint32_t)p[k] << 8 | p[k + 1]; break;
+        case 0x50:                                     /* ldb [x + k] */
+            if (pc->k >= buflen || X >= buflen - pc->k) return 0;
+            A = p[X + pc->k]; break;
+        case 0xb1:                                     /* ldxb 4*([k]&0xf) */
+            k = pc->k;
+            if (k >= buflen) return 0;
+            X = (uint32_t)(p[k] & 0xf) << 2; break;
+        case 0x05: pc += pc->k; break;                 /* ja */
+        case 0x15: pc += A == pc->k ? pc->jt : pc->jf; break;
+        case 0x25: pc += A > pc->k ? pc->jt : pc->jf; break;
+        case 0x35: pc += A >= pc->k ? pc->jt : pc->jf; break;
+        case 0x45: pc += (A & pc->k) ? pc->jt : pc->jf; break;
+        case 0x1d: pc += A == X ? pc->jt : pc->jf; break;
+        case 0x2d: pc += A > X ? pc->jt : pc->jf; break;
+        case 0x3d: pc += A >= X ? pc->jt : pc->jf; break;
+        case 0x4d: pc += (A & X) ? pc->jt : pc->jf; break;
+        case 0x04: A += pc->k; break;
+        case 0x0c: A += X; break;
+        case 0x14: A -= pc->k; break;
+        case 0x1c: A -= X; break;
+        case 0x24: A *= pc->k; break;
+        case 0x2c: A *= X; break;
+        case 0x34: A /= pc->k; break;
+        case 0x3c: if (X == 0) return 0; A /= X; break;
+        case 0x94: A %= pc->k; break;
+        case 0x9c: if (X == 0) return 0; A %= X; break;
+        case 0x44: A |= pc->k; break;
+        case 0x4c: A |= X; break;
+        case 0x54: A &= pc->k; break;
+        case 0x5c: A &= X; break;
+        case 0xa4: A ^= pc->k; break;
+        case 0xac: A ^= X; break;
+        case 0x64: A = pc->k < 32 ? A << pc->k : 0; break;
+        case 0x6c: A = X < 32 ? A << X : 0; break;
+        case 0x74: A = pc->k < 32 ? A >> pc->k : 0; break;
+        case 0x7c: A = X < 32 ? A >> X : 0; break;
+        case 0x84: A = (uint32_t)(-(int64_t)A); break;
+        case 0x07: X = A; break;                       /* tax */
+        case 0x87: A = X; break;                       /* txa */
+        default: return 0;                             /* what libpcap refuses */
+        }
+    }
+}
+
+static int get_program(PyObject *obj, Py_buffer *view, const bpf_insn **f, Py_ssize_t *n) {
+    *f = NULL;
+    *n = 0;
+    view->obj = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (view->len % 8 != 0 || !bpf_check((const bpf_insn *)view->buf, view->len / 8)) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "not a valid classic BPF program");
+        return -1;
+    }
+    *f = (const bpf_insn *)view->buf;
+    *n = view->len / 8;
+    return 0;
+}
+
+static PyObject *bpf_filter(PyObject *self, PyObject *args) {
+    PyObject *prog;
+    Py_buffer data;
+    unsigned long wirelen;
+    if (!PyArg_ParseTuple(args, "Oy*k", &prog, &data, &wirelen))
+        return NULL;
+    Py_buffer view;
+    const bpf_insn *f;
+    Py_ssize_t n;
+    if (get_program(prog, &view, &f, &n) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    uint32_t r = f == NULL ? 262144 : bpf_run(f, data.buf, (uint32_t)data.len, (uint32_t)wirelen);
+    PyBuffer_Release(&data);
+    if (view.obj != NULL)
+        PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(r);
+}
+
+static inline uint32_t rd32(const unsigned char *p, int swapped) {
+    return swapped ? be32(p) : le32(p);
+}
+
+/* The records of a pcap file's bytes from `pos`, as capsvc._records records: what
+ * capfile._decode._PcapParser.parse does, with `program` (None: keep all) deciding in C. Returns
+ * (records, count, wire, examined, new_pos, wanted, error_pos): wanted is what the record at
+ * new_pos needs to be whole when the bytes ran out (else 0), error_pos the offset of a record
+ * whose captured length exceeds maxcap (else -1). */
+static PyObject *pcap_records(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, limit;
+    int swapped, nanosecond;
+    unsigned long snap, maxcap;
+    PyObject *prog;
+    if (!PyArg_ParseTuple(args, "y*nnppkkO", &view, &pos, &limit, &swapped, &nanosecond, &snap,
+                          &maxcap, &prog))
+        return NULL;
+    Py_buffer pview;
+    const bpf_insn *f;
+    Py_ssize_t n;
+    if (get_program(prog, &pview, &f, &n) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    Py_ssize_t end = view.len;
+    if (pos < 0 || pos > end)
+        pos = end;
+    Py_ssize_t room = (end - pos) + (end - pos) / 2 + REC_HDR; /* 16-byte headers grow to 24 */
+    PyObject *out = PyBytes_FromStringAndSize(NULL, room);
+    if (out == NULL) {
+        PyBuffer_Release(&view);
+        if (pview.obj != NULL)
+            PyBuffer_Release(&pview);
+        return NULL;
+    }
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out), *o0 = o;
+    long long mult = nanosecond ? 1 : 1000, wire_sum = 0;
+    Py_ssize_t count = 0, examined = 0, wanted = 0, error_pos = -1;
+    while (examined < limit) {
+        Py_ssize_t start = pos + 16;
+        if (start > end) {
+            wanted = 16;
+            break;
+        }
+        const unsigned char *h = buf + pos;
+        uint32_t sec = rd32(h, swapped), frac = rd32(h + 4, swapped);
+        uint32_t incl = rd32(h + 8, swapped), orig = rd32(h + 12, swapped);
+        uint32_t take = incl;
+        if (incl > snap) {
+            if (incl > maxcap) {
+                error_pos = pos;
+                break;
+            }
+            take = (uint32_t)snap;
+        }
+        Py_ssize_t stop = start + (Py_ssize_t)incl;
+        if (stop > end) {
+            wanted = 16 + (Py_ssize_t)incl;
+            break;
+        }
+        examined++;
+        uint32_t wire = orig > incl ? orig : incl;
+        pos = stop;
+        if (f != NULL && bpf_run(f, buf + start, take, wire) == 0)
+            continue;
+        rec_hdr r = {(long long)sec * 1000000000LL + (long long)frac * mult, take, wire, 0, 2};
+        rec_put(o, &r);
+        memcpy(o + REC_HDR, buf + start, take);
+        o += REC_HDR + take;
+        count++;
+        wire_sum += wire;
+    }
+    PyBuffer_Release(&view);
+    if (pview.obj != NULL)
+        PyBuffer_Release(&pview);
+    if (_PyBytes_Resize(&out, o - o0) < 0)
+        return NULL;
+    return Py_BuildValue("NnLnnnn", out, count, wire_sum, examined, pos, wanted, error_pos);
+}
+
 static PyMethodDef methods[] = {
     {"pcap_collect", pcap_collect, METH_VARARGS,
      "pcap_collect(pcap_next_ex, handle, limit, scale, direction, ifindex, sll_offset, sll2, "
@@ -535,7 +776,12 @@ static PyMethodDef methods[] = {
     {"records_pcap", records_pcap, METH_VARARGS,
      "records_pcap(parts, snaplen, nanosecond) -> pcap records"},
     {"records_packets", records_packets, METH_VARARGS,
-     "records_packets(parts, Packet, inbound, outbound, out) -> out"},
+     "records_packets(parts, Packet, inbound, outbound, unknown, out) -> out"},
+    {"bpf_filter", bpf_filter, METH_VARARGS,
+     "bpf_filter(program, data, wire_len) -> what the classic BPF program returns"},
+    {"pcap_records", pcap_records, METH_VARARGS,
+     "pcap_records(buf, pos, limit, swapped, nanosecond, snaplen, maxcap, program) -> "
+     "(records, count, wire, examined, pos, wanted, error_pos)"},
     {NULL, NULL, 0, NULL},
 };
 

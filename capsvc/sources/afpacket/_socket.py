@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import Iterable
 
+from ..._bpf import SOCK_FILTER, pack_program
 from ..._errors import CaptureError, NoSuchInterfaceError, PermissionNeededError
 from ..._packet import PacketBatch
 from ..._records import RecordBlock
@@ -48,8 +49,6 @@ SO_ATTACH_FILTER = 26
 PACKET_MREQ = struct.Struct("iHH8s")
 #: struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt.
 TPACKET_STATS_V3 = struct.Struct("III")
-#: struct sock_filter: code, jt, jf, k.
-SOCK_FILTER = struct.Struct("HBBI")
 #: struct sock_fprog: len, then a pointer to the instructions (native alignment).
 SOCK_FPROG = struct.Struct("@HP")
 #: The kernel's limit on a socket filter's length.
@@ -181,7 +180,7 @@ class PacketRing:
 
     def attach(self, program: Iterable[Instruction]) -> None:
         """SO_ATTACH_FILTER with ``program`` (replaces the one attached before)."""
-        code = b"".join(SOCK_FILTER.pack(c, jt, jf, k) for c, jt, jf, k in program)
+        code = pack_program(program)
         count = len(code) // SOCK_FILTER.size
         if count > BPF_MAXINSNS:
             raise CaptureError(f"BPF program of {count} instructions exceeds the kernel's 4096")

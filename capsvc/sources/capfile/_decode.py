@@ -20,8 +20,10 @@ import logging
 import struct
 from typing import NoReturn
 
+from ..._accel import speedups
 from ..._errors import CaptureFileError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, MatchFunction, Packet, PacketBatch
+from ..._records import RecordBlock
 from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser, checked_linktype
 
 __all__ = [
@@ -48,6 +50,7 @@ MAX_SNAPLEN = 16 * 1024 * 1024
 
 _NS = 1_000_000_000
 _new = tuple.__new__
+_C = speedups()
 
 
 class _PcapParser:
@@ -71,8 +74,28 @@ class _PcapParser:
         self.error: CorruptInput | None = None
         self._maxcap = max(self.snaplen, SNAPLEN_DEFAULT)
         self._record = PCAP_RECORD[order]
+        self._swapped = swapped
         self._mult = 1 if self.nanosecond else 1000
         self.examined = 0
+
+    def parse_records(self, buf: bytes, pos: int, program: bytes | None) -> tuple[RecordBlock, int]:
+        """``parse`` of every complete record in ``buf[pos:]``, in C, as one RecordBlock;
+        ``program`` (classic BPF, None keeps all) chooses the records as ``match`` would.
+        C only (``capsvc._records.available()``)."""
+        assert _C is not None
+        data, count, wire, examined, pos, wanted, error_pos = _C.pcap_records(
+            buf, pos, len(buf), self._swapped, self.nanosecond, self.snaplen, self._maxcap,
+            program,
+        )  # fmt: skip
+        self.examined = examined
+        if wanted:
+            self.wanted = wanted
+        if error_pos >= 0:
+            incl = self._record.unpack_from(buf, error_pos)[2]
+            self.error = CorruptInput(
+                error_pos, f"record captured length {incl} exceeds {self._maxcap}"
+            )
+        return RecordBlock([data] if count else [], count, wire), pos
 
     def parse(
         self, buf: bytes, pos: int, limit: int, match: MatchFunction | None = None
@@ -164,6 +187,9 @@ class CaptureDecoder:
         self.packets = 0
         self.records = 0
         self._match: MatchFunction | None = None
+        #: ``match`` as a classic BPF program (packed struct sock_filter), when it has one:
+        #: ``next_records`` then filters in C. Set it together with ``match``.
+        self.program: bytes | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
@@ -247,6 +273,44 @@ class CaptureDecoder:
         if pending:
             self._pending = []
             return pending
+        if self._error is not None:
+            self.finished = True
+            raise self._error
+        return None
+
+    def next_records(self, *, fill: bool = True) -> PacketBatch | RecordBlock | None:
+        """``next_batch``, where a pcap file's records can be read in C: then every complete
+        record of the input held is read at once into one RecordBlock (``capsvc._records``),
+        filtered by ``program``. Otherwise (pcapng, no C speed-ups, a filter without a
+        program) the same as ``next_batch(fill=fill)``.
+
+        Raises:
+            CaptureFileError: as ``next_batch``.
+        """
+        if not self.ready and not self.start():
+            return None
+        parser = self._parser
+        if (
+            _C is None
+            or not isinstance(parser, _PcapParser)
+            or self._pending
+            or (self._match is not None and self.program is None)
+        ):
+            return self.next_batch(fill=fill)
+        if self._error is None and not self.finished:
+            block, self._pos = parser.parse_records(self._buf, self._pos, self.program)
+            self.records += parser.examined
+            self.packets += block.count
+            if parser.error is not None:
+                exc, parser.error = parser.error, None
+                reason = f"{exc.reason} at offset {self._base + exc.pos}"
+                self._error = CaptureFileError(self.name, reason)
+            if block:
+                return block
+            if self._error is None:
+                if not self._eof:
+                    return None
+                self._finish()
         if self._error is not None:
             self.finished = True
             raise self._error
