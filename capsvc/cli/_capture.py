@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
 
     def summary() -> None:
         if not session.abandoned:
-            statistics.print()
+            statistics.print(args.write)
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
         if ring is not None:

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     failed = session.source_error is not None or end.stats.sink_errors
 
     def summary() -> None:
-        statistics.print()
+        statistics.print(args.write)
         _summary(end.stats, sys.stderr)
 
     return end_job(end, session, summary, EXIT_RUNTIME if failed else EXIT_OK)

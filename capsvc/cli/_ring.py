@@ -105,7 +105,7 @@ def add_ring_args(parser: argparse.ArgumentParser) -> None:
         "flight recorder",
         "keep the last seconds in memory and write them to -w only when asked: SIGUSR1, a "
         "trigger packet, or the end of the capture. -w names the files (a strftime(3) format: "
-        "'dump-%%Y%%m%%d-%%H%%M%%S.pcap'), all in its directory",
+        "'dump-%Y%m%d-%H%M%S.pcap'), all in its directory",
     )
     group.add_argument(
         "--ring",

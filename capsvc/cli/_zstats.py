@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from .._errors import OptionError
 from .._packet import LinkType
@@ -188,11 +188,15 @@ class Statistics:
                 )
         return "".join(out), notes
 
-    def print(self, stream: IO[str] | None = None, notes: IO[str] | None = None) -> None:
-        """Print the tables (standard output) and their notes (standard error)."""
+    def print(self, write: str | None = None) -> None:
+        """Print the tables on standard output (on standard error when ``write``, the ``-w``
+        argument, is ``-``: standard output carries the capture) and their notes on standard
+        error."""
         if not self.tables:
             return
         text, warnings = self.render()
-        (stream or sys.stdout).write(text)
+        stream = sys.stderr if write == "-" else sys.stdout
+        stream.write(text)
+        stream.flush()
         for note in warnings:
-            print(f"capsvc: note: {note}", file=notes or sys.stderr)
+            print(f"capsvc: note: {note}", file=sys.stderr)

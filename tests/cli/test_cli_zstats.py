@@ -170,6 +170,22 @@ def test_read_tables_equal_tsharks_on_corpus_files(name: str) -> None:
     compare_with_tshark(path)
 
 
+def test_tables_go_to_standard_error_when_the_capture_goes_to_standard_output(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mixed.pcap"
+    count = mixed_traffic(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "capsvc.cli", "read", "-r", str(path), "-w", "-", "-z", "conv,ip"],
+        capture_output=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == path.read_bytes()  # the same pcap, nothing after it
+    assert b"IPv4 Conversations" in done.stderr and f"{count} packets read".encode() in done.stderr
+
+
 def test_a_capture_longer_than_the_series_shows_its_last_day() -> None:
     """A file spanning eleven days: the io,stat rows are tshark's last 86400, and a note says
     the table is not the whole capture."""
