@@ -272,5 +272,6 @@ def run(args: argparse.Namespace) -> int:
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")
 
-    status = EXIT_RUNTIME if error is not None else EXIT_OK
+    lost = ring is not None and ring.failed > 0  # a dump asked for was not written
+    status = EXIT_RUNTIME if error is not None or lost else EXIT_OK
     return end_job(end, session, summary, status, signal_ends_normally=True)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from .._errors import CapsvcError
 from .._packet import LinkType, PacketBatch, Stats
 from ..sinks._base import Sink
 from ..sinks._recorder import DEFAULT_AFTER, DEFAULT_SECONDS, PACKET_OVERHEAD, DumpInfo
@@ -208,6 +209,8 @@ class Ring:
         self.args = args
         self.stream = stream or sys.stderr
         self.recorder: _FlightRecorder | None = None
+        #: Dumps asked for (SIGUSR1, the end) that could not be written.
+        self.failed = 0
         self._exiting = False
         self._pending: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -285,7 +288,8 @@ class Ring:
     def _dump_now(self, recorder: _FlightRecorder) -> None:
         try:
             recorder.dump_file()
-        except OSError as exc:  # a full disk: said, and capture goes on
+        except (OSError, CapsvcError) as exc:  # a full disk: said, and capture goes on
+            self.failed += 1
             print_error(f"dump failed: {exc}", self.stream)
 
     async def finish(self) -> None:
@@ -299,14 +303,15 @@ class Ring:
     def close(self) -> None:
         """Write an open trigger window's dump and, unless ``--no-dump-on-exit``, what is held.
 
-        A failure to write is one line on standard error.
+        A failure to write is one line on standard error and counts in ``failed``.
         """
         self._exiting = True
         if self.recorder is None:
             return
         try:
             self.recorder.close()
-        except OSError as exc:
+        except (OSError, CapsvcError) as exc:
+            self.failed += 1
             print_error(f"dump failed: {exc}", self.stream)
 
     def summary(self) -> str:
@@ -317,7 +322,7 @@ class Ring:
         return (
             f"flight recorder: {s.packets} packets held ({s.bytes} bytes), {s.evicted} evicted, "
             f"{s.triggers} triggers, {s.dumps} dumps"
-            + (f", {s.dump_errors} failed" if s.dump_errors else "")
+            + (f", {s.dump_errors + self.failed} failed" if s.dump_errors + self.failed else "")
         )
 
 

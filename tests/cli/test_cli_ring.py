@@ -312,6 +312,30 @@ def test_a_trigger_after_the_holdoff_makes_a_second_file(tmp_path: Path) -> None
 
 
 @netns
+def test_a_dump_that_cannot_be_written_is_said_and_exits_1(tmp_path: Path) -> None:
+    """The -w name's directory part is a file: SIGUSR1's and the last dump fail, each one line,
+    capture went on between them, and the exit status says data was lost."""
+    (tmp_path / time.strftime("%Y")).write_text("in the way")
+    with veth_pair() as pair:
+        cap = Capture(
+            "capture", "-i", pair.host, "--ring", "10s", "-w", str(tmp_path / "%Y" / "d.pcap"),
+            "udp",
+        )  # fmt: skip
+        cap.wait_capturing(pair)
+        pair.send_from_peer(frames(pair, range(3)))
+        cap.signal(signal.SIGUSR1)
+        cap.wait_line(r"^capsvc: dump failed: ")
+        pair.send_from_peer(frames(pair, range(3, 5)))
+        time.sleep(0.3)
+        cap.signal(signal.SIGINT)
+        status, _, stderr = cap.finish()
+    assert status == 1, stderr
+    assert stderr.count("capsvc: dump failed: ") == 2 and "Traceback" not in stderr
+    assert "5 packets held" in stderr and "0 dumps, 2 failed" in stderr
+    assert [p.name for p in dumps(tmp_path)] == [time.strftime("%Y")]
+
+
+@netns
 def test_a_bad_trigger_exits_2(tmp_path: Path) -> None:
     with veth_pair() as pair:
         cap = Capture(
