@@ -32,6 +32,9 @@ from ._common import (
     output_sinks,
     print_error,
 )
+from ._postrotate import with_postrotate
+from ._ring import Ring, add_ring_args, check_ring_args
+from ._zstats import Statistics, ZOptions, add_z_args, parse_z
 
 __all__ = ["add_parser", "summary_line"]
 
@@ -112,6 +115,8 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="PF_RING only: keep one packet in N",
     )
+    add_z_args(parser, postrotate=True)
+    add_ring_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -170,6 +175,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("-G, -C and -W cannot rotate standard output")
     if args.max_files and not (args.rotate_seconds or args.rotate_mb):
         raise UsageError("-W needs -G or -C")
+    check_ring_args(args)
 
 
 def _open_source(args: argparse.Namespace, expression: str) -> Source:
@@ -188,19 +194,29 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
+async def _capture(
+    args: argparse.Namespace, z: ZOptions, ring: Ring | None
+) -> tuple[JobEnd, Session, bool, Statistics]:
     expression = filter_expression(args)
+    if ring is not None:
+        ring.install()
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
     finished = asyncio.Event()
     sinks: list[Sink] = []
     try:
-        sinks = output_sinks(
-            args,
-            source.linktype,
-            args.snaplen or source.snaplen,
-            on_finished=lambda: _call_soon(loop, finished.set),
-        )
+        if ring is not None:
+            sinks = ring.open(source.linktype, args.snaplen or source.snaplen)
+        else:
+            sinks = output_sinks(
+                args,
+                source.linktype,
+                args.snaplen or source.snaplen,
+                on_finished=lambda: _call_soon(loop, finished.set),
+            )
+            sinks = with_postrotate(sinks, z.postrotate)
+        statistics = Statistics(z.tables, source.linktype)
+        sinks += statistics.sinks
         session = Session(
             source=source,
             sinks=sinks,
@@ -223,8 +239,10 @@ async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
         end = await run_job(session, duration=args.duration)
     finally:
         watcher.cancel()
+        if ring is not None:
+            await ring.finish()
     # A source may say its library keeps no counters (PfRingSource on the pcap: module).
-    return end, session, getattr(source, "kernel_stats", True)
+    return end, session, getattr(source, "kernel_stats", True), statistics
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -235,16 +253,25 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
     _check_args(args)
-    end, session, kernel_stats = run_async(lambda: _capture(args))
+    rotating = bool(args.rotate_seconds or args.rotate_mb)
+    z = parse_z(args.z, postrotate=True, rotating=rotating)
+    ring = Ring(args) if args.ring is not None else None
+    end, session, kernel_stats, statistics = run_async(lambda: _capture(args, z, ring))
+    if ring is not None:
+        ring.close()
     error = session.source_error
 
     def summary() -> None:
         if not session.abandoned:
+            statistics.print(args.write)
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+        if ring is not None:
+            print(f"capsvc: {ring.summary()}", file=sys.stderr)
         print(summary_line(end.stats, kernel_stats=kernel_stats), file=sys.stderr)
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")
 
-    status = EXIT_RUNTIME if error is not None else EXIT_OK
+    lost = ring is not None and ring.failed > 0  # a dump asked for was not written
+    status = EXIT_RUNTIME if error is not None or lost else EXIT_OK
     return end_job(end, session, summary, status, signal_ends_normally=True)

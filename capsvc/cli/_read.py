@@ -16,6 +16,7 @@ from typing import IO, Any
 from .._packet import SNAPLEN_DEFAULT, Stats
 from .._run import JobEnd, run_async, run_job
 from .._session import Session
+from ..sinks._base import Sink
 from ..sources._base import Source
 from ._common import (
     EXIT_OK,
@@ -27,6 +28,7 @@ from ._common import (
     output_sinks,
     print_error,
 )
+from ._zstats import Statistics, add_z_args, parse_z
 
 __all__ = ["add_parser"]
 
@@ -55,12 +57,14 @@ def add_parser(subparsers: Any) -> None:
         help="read with capsvc's own reader (default) or through libpcap",
     )
     add_output_args(parser)
+    add_z_args(parser, postrotate=False)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc read``; returns the exit status."""
     expression = filter_expression(args)
+    z = parse_z(args.z, postrotate=False)
     if args.write == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write binary pcap to a terminal; redirect standard output")
     # The native reader skips rejected records before building packets (as a kernel filter
@@ -68,18 +72,19 @@ def run(args: argparse.Namespace) -> int:
     native = args.backend == "native"
     source = _open_source(args.read, args.backend, expression if native else "")
     try:
-        session = _build_session(args, source, "" if native else expression)
+        statistics = Statistics(z.tables, source.linktype)
+        session = _build_session(args, source, "" if native else expression, statistics.sinks)
     except BaseException:
         run_async(source.aclose)
         raise
     end = run_async(lambda: _read(session, source))
     failed = session.source_error is not None or end.stats.sink_errors
-    return end_job(
-        end,
-        session,
-        lambda: _summary(end.stats, sys.stderr),
-        EXIT_RUNTIME if failed else EXIT_OK,
-    )
+
+    def summary() -> None:
+        statistics.print(args.write)
+        _summary(end.stats, sys.stderr)
+
+    return end_job(end, session, summary, EXIT_RUNTIME if failed else EXIT_OK)
 
 
 def _open_source(path: str, backend: str, expression: str) -> Source:
@@ -93,7 +98,9 @@ def _open_source(path: str, backend: str, expression: str) -> Source:
     return PcapFileSource(sys.stdin.buffer if path == "-" else path, filter=expression or None)
 
 
-def _build_session(args: argparse.Namespace, source: Source, expression: str) -> Session:
+def _build_session(
+    args: argparse.Namespace, source: Source, expression: str, extra: list[Sink]
+) -> Session:
     keep = args.snaplen or SNAPLEN_DEFAULT
     if source.snaplen > keep:
         # Packets are cut to the snapshot length as they are read (memory stays bounded).
@@ -101,7 +108,7 @@ def _build_session(args: argparse.Namespace, source: Source, expression: str) ->
             f"warning: {args.read}: records of up to {source.snaplen} bytes; keeping the first "
             f"{keep} of each (-s)"
         )
-    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen))
+    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen)) + extra
     try:
         return Session(
             sinks=sinks,
