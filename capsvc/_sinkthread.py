@@ -152,24 +152,24 @@ class SinkThread:
                 self._notify(self._on_done)
 
     def _deliver(self, batch: PacketBatch) -> None:
-        """Hand one batch to every healthy sink, then flush them."""
-        delivered = False
+        """Hand one batch to every healthy sink, then flush them. ``written`` counts the
+        packets at least one sink took (a sink may say it took only the first few)."""
+        delivered = 0
         for slot in self.slots:
             if slot.failed or self.abandoned:
                 continue
             self._current = slot
             try:
-                if batch:
-                    slot.sink.write_batch(batch)
+                taken = slot.sink.write_batch(batch) if batch else None
                 slot.sink.flush()
                 if not slot.failed:  # else abandoned while it was being called
-                    delivered = True
+                    delivered = max(delivered, len(batch) if taken is None else taken)
             except BaseException as exc:  # even SystemExit: one sink's failure is its own
                 self._failed(slot, exc)
             finally:
                 self._current = None
-        if delivered and not self.abandoned:
-            self.written += len(batch)
+        if not self.abandoned:
+            self.written += delivered
 
     def _close_sinks(self) -> None:
         """Close every sink not closed yet (a failed one was closed when it failed), counting a

@@ -26,6 +26,7 @@ from ._common import (
     EXIT_RUNTIME,
     UsageError,
     add_output_args,
+    counted,
     end_job,
     filter_expression,
     non_negative,
@@ -139,7 +140,8 @@ def summary_line(stats: Stats, *, kernel_stats: bool = True) -> str:
         if kernel_stats
         else "kernel statistics not available"
     )
-    return f"{stats.written} packets captured, {kernel}, {stats.dropped} dropped by queue"
+    captured = counted(stats.written, "packet")
+    return f"{captured} captured, {kernel}, {stats.dropped} dropped by queue"
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
+async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool, bool]:
     expression = filter_expression(args)
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
@@ -224,7 +226,7 @@ async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
     finally:
         watcher.cancel()
     # A source may say its library keeps no counters (PfRingSource on the pcap: module).
-    return end, session, getattr(source, "kernel_stats", True)
+    return end, session, getattr(source, "kernel_stats", True), finished.is_set()
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -235,13 +237,15 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
     _check_args(args)
-    end, session, kernel_stats = run_async(lambda: _capture(args))
+    end, session, kernel_stats, last_file_done = run_async(lambda: _capture(args))
     error = session.source_error
 
     def summary() -> None:
         if not session.abandoned:
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+        if last_file_done:  # tcpdump's words when -W ends a -G capture
+            print(f"Maximum file limit reached: {args.max_files}", file=sys.stderr)
         print(summary_line(end.stats, kernel_stats=kernel_stats), file=sys.stderr)
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")

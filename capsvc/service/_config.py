@@ -64,13 +64,14 @@ MAX_FILTER_BYTES = 65536
 #: The options each live backend takes, with their types (int: a number >= 0).
 BACKEND_OPTIONS: dict[str, dict[str, type]] = {
     "afpacket": {
+        "buffer_kib": int,
         "cooked": bool,
         "ring_size": int,
         "block_size": int,
         "block_timeout_ms": int,
         "userspace_fallback": bool,
     },
-    "libpcap": {"timeout_ms": int, "buffer_size": int, "immediate": bool},
+    "libpcap": {"buffer_kib": int, "timeout_ms": int, "buffer_size": int, "immediate": bool},
     "pfring": {"cluster": str, "sampling_rate": int},
 }
 
@@ -449,6 +450,12 @@ def _parse_source(raw: Any, origin: str, key: str) -> SourceSpec:
         origin,
         key,
     )
+    given = {k for k, _ in options}
+    for other in ("ring_size", "buffer_size"):
+        if "buffer_kib" in given and other in given:
+            raise ConfigError(
+                origin, key_of(key, "buffer_kib"), f"give buffer_kib or {other}, not both"
+            )
     return SourceSpec(
         type=kind,
         interface=interface,
@@ -470,6 +477,8 @@ def _parse_sink(raw: Any, origin: str, key: str) -> SinkSpec:
     allowed = {"type", "path"}
     if kind in ("pcap", "pcapng"):
         allowed |= {"rotate_seconds", "rotate_mb", "max_files"}
+    if kind == "pcap":
+        allowed |= {"nanosecond"}
     elif kind == "text":
         allowed |= {"verbose", "ascii"}
     else:
@@ -490,6 +499,7 @@ def _parse_sink(raw: Any, origin: str, key: str) -> SinkSpec:
         verbose=as_bool(t, "verbose", False, origin, key),
         ascii=as_bool(t, "ascii", False, origin, key),
         interval=interval,
+        nanosecond=as_bool(t, "nanosecond", True, origin, key),
     )
 
 

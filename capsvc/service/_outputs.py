@@ -19,9 +19,9 @@ from typing import Any
 
 from .._errors import CaptureFileError, ConfigError, NoSuchInterfaceError, NotFoundError
 from .._files import Directory
-from .._packet import LinkType, PacketBatch
+from .._packet import LinkType
 from ..sinks._base import Sink
-from ..sinks._build import open_sinks
+from ..sinks._build import NullSink, open_sinks
 from ..sources._base import Source
 from ._config import SessionSpec, SourceSpec
 
@@ -33,19 +33,6 @@ __all__ = [
     "sink_paths",
     "worker_path",
 ]
-
-
-class NullSink:
-    """A sink that keeps nothing: for sessions that only feed live streams."""
-
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Discard the batch."""
-
-    def flush(self) -> None:
-        """Nothing to flush."""
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def worker_path(path: str, worker: int | None) -> str:
@@ -173,6 +160,7 @@ def open_source(
     from ..sources._open import open_live_source
 
     options: dict[str, Any] = dict(src.options)
+    buffer_size = int(options.pop("buffer_kib", 0)) * 1024  # tcpdump -B's unit
     if fanout is not None:
         options["fanout"] = fanout
     if src.type == "afpacket":
@@ -185,6 +173,7 @@ def open_source(
         promisc=src.promisc,
         filter=spec.filter or None,
         direction=src.direction,
+        buffer_size=buffer_size,
         **options,
     )
     return live

@@ -25,6 +25,7 @@ __all__ = [
     "interface_flags",
     "linktype_for_arphrd",
     "list_interfaces",
+    "pcap_devices",
 ]
 
 SYS_NET = "/sys/class/net"
@@ -176,3 +177,69 @@ def list_interfaces() -> list[Interface]:
         names = tuple(label for bit, label in _FLAG_NAMES if flags & bit)
         result.append(Interface(index, name, names, addresses.get(name, ()), arphrd))
     return result
+
+
+#: PCAP_IF_ flags of pcap_findalldevs, as tcpdump -D shows them.
+PCAP_IF_LOOPBACK = 0x1
+PCAP_IF_UP = 0x2
+PCAP_IF_RUNNING = 0x4
+PCAP_IF_WIRELESS = 0x8
+PCAP_IF_CONNECTED = 0x10
+PCAP_IF_DISCONNECTED = 0x20
+PCAP_IF_NOT_APPLICABLE = 0x30
+ANY_DESCRIPTION = "Pseudo-device that captures on all interfaces"
+
+
+def pcap_devices() -> list[tuple[str, str, int]]:
+    """The interfaces to capture on as libpcap's pcap_findalldevs lists them on Linux:
+    ``(name, description, PCAP_IF_ flags)``, "any" among them, in libpcap's order (running
+    before not, up before down, connected before disconnected, loopback after the rest, then
+    by the number ending the name, "any" after every numbered one; ties by index).
+
+    The connection status is the carrier's (/sys/class/net/NAME/carrier): connected or
+    disconnected; not applicable for loopback and where the carrier cannot be read (a device
+    that is down).
+    """
+    found: list[tuple[str, str, int]] = []
+    for _index, name in sorted(socket.if_nameindex()):
+        try:
+            iff = _read_int(name, "flags")
+        except (OSError, ValueError):
+            continue  # gone while listing
+        flags = (PCAP_IF_UP if iff & IFF_UP else 0) | (
+            PCAP_IF_LOOPBACK if iff & IFF_LOOPBACK else 0
+        )
+        if os.path.isdir(os.path.join(SYS_NET, name, "wireless")):
+            flags |= PCAP_IF_WIRELESS
+        try:
+            carrier = _read_int(name, "carrier")
+        except (OSError, ValueError):
+            carrier = -1
+        if iff & IFF_UP and carrier == 1:
+            flags |= PCAP_IF_RUNNING  # /sys shows the administrative flags only
+        if iff & IFF_LOOPBACK or carrier < 0:
+            flags |= PCAP_IF_NOT_APPLICABLE
+        else:
+            flags |= PCAP_IF_CONNECTED if carrier == 1 else PCAP_IF_DISCONNECTED
+        found.append((name, "", flags))
+    found.append(("any", ANY_DESCRIPTION, PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_NOT_APPLICABLE))
+    return sorted(found, key=_merit)  # stable: ties keep the index order
+
+
+def _merit(device: tuple[str, str, int]) -> int:
+    """libpcap's figure of merit: lower sorts first."""
+    name, _, flags = device
+    if name == "any":
+        n = 0x0FFFFFFF  # after every other interface that is not a loopback one
+    else:
+        digits = len(name) - len(name.rstrip("0123456789"))
+        n = int(name[-digits:]) & 0x0FFFFFFF if digits else 0
+    if not flags & PCAP_IF_RUNNING:
+        n |= 0x80000000
+    if not flags & PCAP_IF_UP:
+        n |= 0x40000000
+    if not flags & PCAP_IF_WIRELESS and flags & 0x30 == PCAP_IF_DISCONNECTED:
+        n |= 0x20000000
+    if flags & PCAP_IF_LOOPBACK:
+        n |= 0x10000000
+    return n

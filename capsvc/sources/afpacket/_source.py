@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AfPacketSource"]
 
+#: Ring memory and block size when none is asked for (bytes).
+RING_SIZE_DEFAULT = 32 * 2**20
+BLOCK_SIZE_DEFAULT = 256 * 2**10
 #: How long a quiet point waits past the block timeout for the last block (seconds).
 _QUIET_SLACK = 0.05
 
@@ -136,8 +139,8 @@ class AfPacketSource:
         direction: Direction | str = Direction.UNKNOWN,
         cooked: bool = False,
         fanout: tuple[int, str] | None = None,
-        ring_size: int = 32 * 2**20,
-        block_size: int = 256 * 2**10,
+        ring_size: int = RING_SIZE_DEFAULT,
+        block_size: int = BLOCK_SIZE_DEFAULT,
         block_timeout_ms: int = 8,
         userspace_fallback: bool = False,
     ) -> None:
