@@ -19,8 +19,10 @@ from ._common import UsageError, print_error
 __all__ = [
     "MAX_FILTER_FILE",
     "add_tcpdump_args",
+    "check_tcpdump_args",
     "device_lines",
     "drop_privileges",
+    "filter_of",
     "link_type_lines",
     "program_text",
     "read_filter_file",

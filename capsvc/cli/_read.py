@@ -159,8 +159,8 @@ async def _progress(session: Session, source: Source, stream: IO[str]) -> None:
     while True:
         stats = session.stats()
         done, total = where() if where is not None else (0, 0)
-        try:
-            width = os.get_terminal_size(stream.fileno()).columns
+        try:  # the terminal standard error is on (standard output may be a file)
+            width = os.get_terminal_size(stream.fileno()).columns or 80
         except (OSError, ValueError):
             width = 80
         line = progress_line(

@@ -6,9 +6,13 @@ ARPHRD type to a link type is a plain table (``linktype_for_arphrd``).
 
 from __future__ import annotations
 
+import array
+import errno
+import fcntl
 import json
 import os
 import socket
+import struct
 import subprocess
 from typing import NamedTuple
 
@@ -196,34 +200,54 @@ def pcap_devices() -> list[tuple[str, str, int]]:
     before not, up before down, connected before disconnected, loopback after the rest, then
     by the number ending the name, "any" after every numbered one; ties by index).
 
-    The connection status is the carrier's (/sys/class/net/NAME/carrier): connected or
-    disconnected; not applicable for loopback and where the carrier cannot be read (a device
-    that is down).
+    The flags are libpcap's: up and running from the kernel's interface flags, wireless where
+    /sys says so, and the connection status from ethtool's link state (not applicable for
+    loopback and drivers that do not tell).
     """
     found: list[tuple[str, str, int]] = []
-    for _index, name in sorted(socket.if_nameindex()):
-        try:
-            iff = _read_int(name, "flags")
-        except (OSError, ValueError):
-            continue  # gone while listing
-        flags = (PCAP_IF_UP if iff & IFF_UP else 0) | (
-            PCAP_IF_LOOPBACK if iff & IFF_LOOPBACK else 0
-        )
-        if os.path.isdir(os.path.join(SYS_NET, name, "wireless")):
-            flags |= PCAP_IF_WIRELESS
-        try:
-            carrier = _read_int(name, "carrier")
-        except (OSError, ValueError):
-            carrier = -1
-        if iff & IFF_UP and carrier == 1:
-            flags |= PCAP_IF_RUNNING  # /sys shows the administrative flags only
-        if iff & IFF_LOOPBACK or carrier < 0:
-            flags |= PCAP_IF_NOT_APPLICABLE
-        else:
-            flags |= PCAP_IF_CONNECTED if carrier == 1 else PCAP_IF_DISCONNECTED
-        found.append((name, "", flags))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _index, name in sorted(socket.if_nameindex()):
+            try:
+                iff = _ioctl_flags(sock, name)
+            except OSError:
+                continue  # gone while listing
+            flags = PCAP_IF_UP if iff & IFF_UP else 0
+            flags |= PCAP_IF_RUNNING if iff & IFF_RUNNING else 0
+            if os.path.isdir(os.path.join(SYS_NET, name, "wireless")):
+                flags |= PCAP_IF_WIRELESS
+            if iff & IFF_LOOPBACK:
+                flags |= PCAP_IF_LOOPBACK | PCAP_IF_NOT_APPLICABLE
+            else:
+                flags |= _link_status(sock, name)
+            found.append((name, "", flags))
     found.append(("any", ANY_DESCRIPTION, PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_NOT_APPLICABLE))
     return sorted(found, key=_merit)  # stable: ties keep the index order
+
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCETHTOOL = 0x8946
+_ETHTOOL_GLINK = 0xA
+
+
+def _ioctl_flags(sock: socket.socket, name: str) -> int:
+    """The interface's flags as the kernel reports them (IFF_RUNNING included, unlike /sys)."""
+    ifreq = struct.pack("16sh22x", name.encode(), 0)
+    flags: int = struct.unpack_from("16sH", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, ifreq))[1]
+    return flags
+
+
+def _link_status(sock: socket.socket, name: str) -> int:
+    """libpcap's connection status: ethtool's link state (ETHTOOL_GLINK); not applicable where
+    the driver does not say (EOPNOTSUPP, EINVAL), unknown (0) on any other failure."""
+    value = array.array("I", [_ETHTOOL_GLINK, 0])
+    ifreq = struct.pack("16sP16x", name.encode(), value.buffer_info()[0])
+    try:
+        fcntl.ioctl(sock.fileno(), _SIOCETHTOOL, ifreq)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return PCAP_IF_NOT_APPLICABLE
+        return 0
+    return PCAP_IF_CONNECTED if value[1] else PCAP_IF_DISCONNECTED
 
 
 def _merit(device: tuple[str, str, int]) -> int:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pwd
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -142,7 +146,6 @@ def test_progress_line_of_a_file_on_a_terminal(tmp_path: Path) -> None:
     """A read held up by its output (a FIFO nobody reads for 2 s) shows the line with percent."""
     import fcntl
     import pty
-    import struct
     import termios
 
     path = write_udp_file(tmp_path / "many.pcap", 20000)
@@ -188,3 +191,135 @@ def test_progress_line_of_a_file_on_a_terminal(tmp_path: Path) -> None:
     ), text
     assert "20000 packets read, 20000 matched, 20000 written" in text
     assert len(drained) == path.stat().st_size  # the same header and record sizes
+
+
+# -- -F, -d, --count, --time-stamp-precision, -U, -Z ----------------------------------------------
+
+
+def test_F_reads_the_expression_from_a_file_and_ignores_the_command_lines(tmp_path: Path) -> None:
+    path = write_udp_file(tmp_path / "f.pcap", 100)
+    expr = tmp_path / "expr.txt"
+    expr.write_text("udp src port 1003  # the fourth of every seven\n  and len > 10\n")
+    theirs = tcpdump("--count", "-r", str(path), "-F", str(expr), "tcp")
+    assert theirs.stdout == "14 packets\n"  # tcpdump took the file's, not "tcp"
+    mine = capsvc("read", "--count", "-r", str(path), "-F", str(expr), "tcp")
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout == theirs.stdout
+    assert "ignoring the expression on the command line" in mine.stderr
+    missing = capsvc("read", "-r", str(path), "-F", str(tmp_path / "none.txt"))
+    assert tcpdump("-r", str(path), "-F", str(tmp_path / "none.txt")).returncode == 1
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip() == f"capsvc: -F {tmp_path / 'none.txt'}: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize("level", ["-d", "-dd", "-ddd"])
+@pytest.mark.parametrize("expr", ["", "udp", "ip host 10.0.0.1", "arp or icmp", "tcp port 80"])
+@pytest.mark.parametrize("backend", ["native", "libpcap"])
+def test_d_prints_the_program_as_tcpdump_for_the_file(
+    tmp_path: Path, level: str, expr: str, backend: str
+) -> None:
+    """Byte for byte: libpcap's program through --backend libpcap, and capsvc's own where its
+    compiler gives the same program ("tcp port 80": libpcap tests IPv6 first, capsvc IPv4)."""
+    path = write_udp_file(tmp_path / "d.pcap", 3)  # snapshot length 262144
+    theirs = tcpdump(level, "-r", str(path), *expr.split())
+    mine = capsvc("read", "--backend", backend, level, "-r", str(path), *expr.split())
+    assert mine.returncode == theirs.returncode == 0, mine.stderr
+    if backend == "libpcap" or expr != "tcp port 80":
+        assert mine.stdout == theirs.stdout
+    else:
+        assert len(mine.stdout.splitlines()) == len(theirs.stdout.splitlines())
+    assert capsvc("filter", level, expr or "ip or not ip").returncode == 0
+
+
+def test_filter_dd_and_ddd_are_tcpdumps_forms() -> None:
+    for level in ("-dd", "-ddd"):
+        theirs = tcpdump(level, "-r", str(SAMPLE), "udp")
+        mine = capsvc("filter", level, "udp")
+        assert mine.stdout == theirs.stdout
+    assert capsvc("filter", "-dd", "udp").stdout != capsvc("filter", "-d", "udp").stdout
+
+
+def test_count_prints_only_the_count_as_tcpdump(tmp_path: Path) -> None:
+    for expr in ([], ["port 80"], ["port 1"]):
+        theirs = tcpdump("--count", "-r", str(SAMPLE), *expr)
+        mine = capsvc("read", "--count", "-r", str(SAMPLE), *expr)
+        assert mine.returncode == 0, mine.stderr
+        assert mine.stdout == theirs.stdout
+    out = tmp_path / "c.pcap"
+    mine = capsvc("read", "--count", "-r", str(SAMPLE), "-w", str(out), "port 80")
+    assert mine.stdout == tcpdump("--count", "-r", str(SAMPLE), "port 80").stdout
+    assert len(tcpdump("-nr", str(out)).stdout.splitlines()) == 6  # -w still writes
+
+
+@pytest.mark.parametrize(
+    ("flags", "magic"), [([], 0xA1B23C4D), (["--time-stamp-precision", "nano"], 0xA1B23C4D),
+                         (["--time-stamp-precision", "micro"], 0xA1B2C3D4)],
+)  # fmt: skip
+def test_time_stamp_precision_of_w(tmp_path: Path, flags: list[str], magic: int) -> None:
+    """capsvc writes nanoseconds unless told micro; tcpdump writes micro unless told nano."""
+    mine, theirs = tmp_path / "m.pcap", tmp_path / "t.pcap"
+    assert capsvc("read", "-r", str(SAMPLE), *flags, "-w", str(mine)).returncode == 0
+    tcpdump(
+        "-r",
+        str(SAMPLE),
+        "--time-stamp-precision",
+        "nano" if magic == 0xA1B23C4D else "micro",
+        "-w",
+        str(theirs),
+    )
+    assert mine.read_bytes()[:4] == struct.pack("<I", magic)
+    assert mine.read_bytes() == theirs.read_bytes()[:24] + mine.read_bytes()[24:]
+    assert tcpdump("-ttnr", str(mine)).stdout == tcpdump("-ttnr", str(theirs)).stdout
+    refused = capsvc(
+        "read", "-r", str(SAMPLE), "--pcapng", "--time-stamp-precision", "micro", "-w", str(mine)
+    )
+    assert refused.returncode == 2 and "pcapng keeps nanoseconds" in refused.stderr
+
+
+def test_U_hands_each_packet_of_a_pipe_on_at_once(tmp_path: Path) -> None:
+    """``read -r - -U -w -``: a record that came in is out before the next one is sent."""
+    frames = [ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, bytes([i]) * 30))) for i in range(3)]
+    stream = io.BytesIO()
+    writer = PcapWriter(stream, 0, LinkType.ETHERNET, nanosecond=True)
+    writer.write_batch(
+        [Packet(10**9 + i, f, len(f), Direction.UNKNOWN, 0) for i, f in enumerate(frames)]
+    )
+    data = stream.getvalue()
+    proc = subprocess.Popen(
+        [*CAPSVC, "read", "-r", "-", "-U", "-w", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(data[:24])
+    proc.stdin.flush()
+    assert proc.stdout.read(24) == data[:24]
+    pos = 24
+    for frame in frames:
+        size = 16 + len(frame)
+        proc.stdin.write(data[pos : pos + size])
+        proc.stdin.flush()
+        assert proc.stdout.read(size) == data[pos : pos + size]  # before the next is sent
+        pos += size
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+
+
+def test_Z_reads_as_another_user(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to change user")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    where = Path(tempfile.mkdtemp(prefix="capsvc-Z-", dir="/tmp"))
+    try:
+        where.chmod(0o777)
+        mine, theirs = where / "m.pcap", where / "t.pcap"
+        done = capsvc("read", "-r", str(SAMPLE), "-Z", "nobody", "-w", str(mine))
+        assert done.returncode == 0, done.stderr
+        tcpdump("-r", str(SAMPLE), "-Z", "nobody", "-w", str(theirs))
+        assert mine.stat().st_uid == theirs.stat().st_uid == nobody.pw_uid
+    finally:
+        shutil.rmtree(where)
