@@ -353,12 +353,14 @@ class Checkpoint:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.good = os.lseek(fd, 0, os.SEEK_CUR)
+        # A FIFO or a device (``-w /dev/stdout``) has no position and is never cut back.
+        self._seekable = stat.S_ISREG(os.fstat(fd).st_mode)
+        self.good = os.lseek(fd, 0, os.SEEK_CUR) if self._seekable else 0
         self.abandoned = False
 
     def mark(self) -> None:
         """The bytes written so far are complete (call after a successful flush)."""
-        if not self.abandoned:
+        if not self.abandoned and self._seekable:
             self.good = os.lseek(self.fd, 0, os.SEEK_CUR)
 
     def abandon(self) -> None:

@@ -27,6 +27,7 @@ from ._packet import (
     Direction,
     LinkType,
     Matcher,
+    MatchFunction,
     Packet,
     PacketBatch,
     Stats,
@@ -76,7 +77,9 @@ class Session:
         source: a Source to read from while the session runs; stopped by ``stop()``.
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
             reached, further frames are ignored and counted nowhere, the source is closed, and
-            ``limit_reached`` is set. The caller still calls ``stop()``.
+            ``limit_reached`` is set. The caller still calls ``stop()``. With a source that
+            is not live (a capture file), what it delivered past the packet that reached the
+            limit was never looked at: ``stats().received`` leaves it out, as tcpdump counts.
         name: what log lines call the session ("" leaves it out).
 
     Raises:
@@ -133,6 +136,7 @@ class Session:
         self._bytes = 0
         self._dropped = 0
         self._filtered = 0
+        self._unread = 0  # a capture file's packets delivered past the limit
         self._closed = False  # offers are ignored from here on
         self._stopping: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -397,7 +401,7 @@ class Session:
             writer.sink_errors if writer is not None else 0,
             writer.written if writer is not None else 0,
             len(self._queue),
-            src.received,
+            src.received - self._unread,
         )
 
     async def wait_source(self) -> None:
@@ -477,6 +481,8 @@ class Session:
         try:
             async for batch in batches:
                 if self._closed:
+                    if not source.live:
+                        self._unread += len(batch)
                     break
                 if waits:
                     await self._enqueue_waiting(self._matched(batch, source))
@@ -494,17 +500,38 @@ class Session:
         """The packets of a source's batch the matcher keeps (counting the others), snapped."""
         match = self._match  # read per batch: set_matcher may replace it
         snaplen = self.snaplen
+        limited = self.limit and not source.live
         if isinstance(batch, RecordBlock):
-            if match is None and snaplen >= source.snaplen:
+            if match is None and snaplen >= source.snaplen and not limited:
                 return batch
             batch = batch.packets()
-        if match is not None:
+        if limited:
+            batch = self._up_to_limit(batch, match)
+        elif match is not None:
             kept = [p for p in batch if match(p[1], p[2])]
             self._filtered += len(batch) - len(kept)
             batch = kept
         if snaplen < source.snaplen:
             batch = [_snap(p, snaplen) for p in batch]
         return batch
+
+    def _up_to_limit(self, batch: PacketBatch, match: MatchFunction | None) -> PacketBatch:
+        """A capture file's batch, matched, up to the packet that reaches ``limit``; the
+        packets after it are counted as unread (neither received nor filtered)."""
+        left = self.limit - self._packets
+        if match is None:
+            kept, examined = batch[:left], min(left, len(batch))
+        else:
+            kept, examined = [], len(batch)
+            for i, p in enumerate(batch):
+                if match(p[1], p[2]):
+                    kept.append(p)
+                    if len(kept) >= left:
+                        examined = i + 1
+                        break
+            self._filtered += examined - len(kept)
+        self._unread += len(batch) - examined
+        return kept
 
     def _take(self, batch: PacketBatch | RecordBlock, source: Source) -> None:
         """A live source's batch into the queue (what does not fit is a counted drop)."""

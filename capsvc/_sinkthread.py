@@ -177,31 +177,34 @@ class SinkThread:
 
     def _deliver(self, batch: PacketBatch | RecordBlock) -> None:
         """Hand one batch to every healthy sink, then flush them. A RecordBlock goes as it is
-        to sinks with ``write_records``; the others get its packets (built once)."""
-        delivered = False
+        to sinks with ``write_records``; the others get its packets (built once). ``written``
+        counts the packets at least one sink took (a sink may say it took only the first few)."""
+        delivered = 0
         for slot in self.slots:
             if slot.failed or self.abandoned:
                 continue
             self._current = slot
             try:
-                if batch:
-                    if isinstance(batch, RecordBlock):
-                        write_records = getattr(slot.sink, "write_records", None)
-                        if write_records is not None:
-                            write_records(batch)
-                        else:
-                            slot.sink.write_batch(batch.packets())
+                taken: int | None = None
+                if not batch:
+                    pass
+                elif isinstance(batch, RecordBlock):
+                    write_records = getattr(slot.sink, "write_records", None)
+                    if write_records is not None:
+                        taken = write_records(batch)
                     else:
-                        slot.sink.write_batch(batch)
+                        taken = slot.sink.write_batch(batch.packets())
+                else:
+                    taken = slot.sink.write_batch(batch)
                 slot.sink.flush()
                 if not slot.failed:  # else abandoned while it was being called
-                    delivered = True
+                    delivered = max(delivered, len(batch) if taken is None else taken)
             except BaseException as exc:  # even SystemExit: one sink's failure is its own
                 self._failed(slot, exc)
             finally:
                 self._current = None
-        if delivered and not self.abandoned:
-            self.written += len(batch)
+        if not self.abandoned:
+            self.written += delivered
 
     def _close_sinks(self) -> None:
         """Close every sink not closed yet (a failed one was closed when it failed), counting a

@@ -66,13 +66,14 @@ MAX_CONFIG_BYTES = 1 << 20
 #: The options each live backend takes, with their types (int: a number >= 0).
 BACKEND_OPTIONS: dict[str, dict[str, type]] = {
     "afpacket": {
+        "buffer_kib": int,
         "cooked": bool,
         "ring_size": int,
         "block_size": int,
         "block_timeout_ms": int,
         "userspace_fallback": bool,
     },
-    "libpcap": {"timeout_ms": int, "buffer_size": int, "immediate": bool},
+    "libpcap": {"buffer_kib": int, "timeout_ms": int, "buffer_size": int, "immediate": bool},
     "pfring": {"cluster": str, "sampling_rate": int},
 }
 
@@ -374,6 +375,12 @@ def _parse_source(raw: Any, origin: str, key: str) -> SourceSpec:
         origin,
         key,
     )
+    given = {k for k, _ in options}
+    for other in ("ring_size", "buffer_size"):
+        if "buffer_kib" in given and other in given:
+            raise ConfigError(
+                origin, key_of(key, "buffer_kib"), f"give buffer_kib or {other}, not both"
+            )
     return SourceSpec(
         type=kind,
         interface=interface,

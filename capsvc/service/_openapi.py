@@ -270,7 +270,10 @@ _COMPONENTS: dict[str, Any] = {
                 "source": {
                     "type": "object",
                     "required": ["type"],
-                    "description": "Further keys are options of the capture backend.",
+                    "description": "Further keys are options of the capture backend "
+                    "(buffer_kib: the capture buffer in KiB, as tcpdump -B; afpacket: ring_size, "
+                    "block_size, block_timeout_ms, cooked; libpcap: buffer_size, timeout_ms, "
+                    "immediate; pfring: cluster, sampling_rate).",
                     "properties": {
                         "type": {"enum": ["afpacket", "libpcap", "pfring", "file"]},
                         "interface": {"type": "string"},
@@ -342,6 +345,11 @@ _COMPONENTS: dict[str, Any] = {
                     "type": "boolean",
                     "default": False,
                     "description": "recorder: write what is held when the session stops",
+                },
+                "nanosecond": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "pcap: nanosecond time stamps; false writes microseconds",
                 },
             },
         },

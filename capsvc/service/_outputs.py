@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 
 from .._errors import CaptureFileError, ConfigError, NoSuchInterfaceError, NotFoundError
 from .._files import Directory
-from .._packet import LinkType, PacketBatch
+from .._packet import LinkType
 from ..sinks._base import Sink
-from ..sinks._build import open_sinks
+from ..sinks._build import NullSink, open_sinks
 from ..sources._base import Source
 from ._config import ServiceSettings, SessionSpec, SourceSpec
 
@@ -109,19 +109,6 @@ def open_output(path: str, policy: FilePolicy) -> Directory:
         directory.close()
         raise
     return directory
-
-
-class NullSink:
-    """A sink that keeps nothing: for sessions that only feed live streams."""
-
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Discard the batch."""
-
-    def flush(self) -> None:
-        """Nothing to flush."""
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def worker_path(path: str, worker: int | None) -> str:
@@ -249,6 +236,7 @@ def open_source(
     from ..sources._open import open_live_source
 
     options: dict[str, Any] = dict(src.options)
+    buffer_size = int(options.pop("buffer_kib", 0)) * 1024  # tcpdump -B's unit
     if fanout is not None:
         options["fanout"] = fanout
     if src.type == "afpacket":
@@ -261,6 +249,7 @@ def open_source(
         promisc=src.promisc,
         filter=spec.filter or None,
         direction=src.direction,
+        buffer_size=buffer_size,
         **options,
     )
     return live

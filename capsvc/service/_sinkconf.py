@@ -62,6 +62,8 @@ def parse_sink(
     allowed = {"type", "path"}
     if kind in ("pcap", "pcapng"):
         allowed |= {"rotate_seconds", "rotate_mb", "max_files"}
+        if kind == "pcap":
+            allowed |= {"nanosecond"}
     elif kind == "text":
         allowed |= {"verbose", "ascii"}
     else:
@@ -82,6 +84,7 @@ def parse_sink(
         verbose=as_bool(t, "verbose", False, origin, key),
         ascii=as_bool(t, "ascii", False, origin, key),
         interval=interval,
+        nanosecond=as_bool(t, "nanosecond", True, origin, key),
     )
 
 

@@ -34,7 +34,9 @@ from ._base import Sink
 
 __all__ = [
     "SINK_TYPES",
+    "NullSink",
     "OwnedStream",
+    "PacketBuffered",
     "SinkSpec",
     "open_sink",
     "open_sinks",
@@ -76,6 +78,9 @@ class SinkSpec:
             None means ``seconds``.
         dump_on_stop: recorders: write what is held when the sink is closed (its session
             stops).
+        nanosecond: pcap sinks: nanosecond timestamps (the default; magic 0xa1b23c4d), or
+            microseconds (False; tcpdump's default, ``--time-stamp-precision=micro``).
+            pcapng sinks always keep nanoseconds (if_tsresol 9).
     """
 
     type: str
@@ -92,11 +97,66 @@ class SinkSpec:
     after: float = 5.0
     holdoff: float | None = None
     dump_on_stop: bool = False
+    nanosecond: bool = True
 
     @property
     def rotating(self) -> bool:
         """True for a pcap/pcapng sink that starts new files by time or size."""
         return bool(self.rotate_seconds or self.rotate_mb)
+
+
+class NullSink:
+    """A sink that keeps nothing (a session that only feeds live streams, or only counts)."""
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Discard the batch."""
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class PacketBuffered:
+    """Writes a batch one packet at a time, flushing after each (``tcpdump -U``): a reader of
+    the file or pipe has every packet as soon as it was written, not a batch later.
+
+    Args:
+        inner: the sink; closing this closes it.
+
+    Attributes:
+        inner: the wrapped sink (``bind_session`` reaches it, as ``OwnedStream``'s does).
+    """
+
+    def __init__(self, inner: Sink) -> None:
+        self.inner = inner
+
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        """Pass the Session's counters on to the inner sink, when it reads them."""
+        bind = getattr(self.inner, "bind_session", None)
+        if bind is not None:
+            bind(stats, linktype)
+
+    def write_batch(self, batch: PacketBatch) -> int | None:
+        """Write and flush each packet in turn; returns what the inner sink took."""
+        for i in range(len(batch)):
+            took = self.inner.write_batch(batch[i : i + 1])
+            self.inner.flush()
+            if took == 0:  # finished: the packets from this one on were not taken
+                return i
+        return None
+
+    def flush(self) -> None:
+        """Flush the inner sink."""
+        self.inner.flush()
+
+    def close(self) -> None:
+        """Close the inner sink."""
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"PacketBuffered({self.inner!r})"
 
 
 class OwnedStream:
@@ -126,10 +186,10 @@ class OwnedStream:
         if bind is not None:
             bind(stats, linktype)
 
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Hand the batch to the inner sink."""
+    def write_batch(self, batch: PacketBatch) -> int | None:
+        """Hand the batch to the inner sink; returns what it says it took."""
         try:
-            self.inner.write_batch(batch)
+            return self.inner.write_batch(batch)
         except BaseException:
             self._abandon()
             raise
@@ -201,7 +261,7 @@ def stream_sink(
     if kind == "pcap":
         from ._pcap import PcapWriter
 
-        return PcapWriter(stream, snaplen, linktype, nanosecond=True)
+        return PcapWriter(stream, snaplen, linktype, nanosecond=spec.nanosecond)
     if kind == "pcapng":
         from ._pcapng import PcapNgWriter
 
@@ -262,6 +322,7 @@ def open_sink(
             rotate_seconds=spec.rotate_seconds,
             rotate_bytes=int(spec.rotate_mb * 1_000_000),
             max_files=spec.max_files,
+            nanosecond=spec.nanosecond,
             on_finished=on_finished,
             keep=keep,
             claim=claim,
@@ -275,13 +336,16 @@ def open_sink(
     text = spec.type in ("text", "stats")
     name, resume = spec.path, False
     if keep and spec.type == "pcap":
-        name, resume = kept_pcap(directory, spec.path, pcap_header_of(snaplen, linktype))
+        header = pcap_header_of(snaplen, linktype, nanosecond=spec.nanosecond)
+        name, resume = kept_pcap(directory, spec.path, header)
     stream = open_stream(directory, name, text=text, append=keep)
     try:
         if resume:
             from ._pcap import PcapWriter
 
-            sink: Sink = PcapWriter(stream, snaplen, linktype, nanosecond=True, header_written=True)
+            sink: Sink = PcapWriter(
+                stream, snaplen, linktype, nanosecond=spec.nanosecond, header_written=True
+            )
         else:
             sink = stream_sink(spec, stream, linktype, snaplen)
         return OwnedStream(sink, stream, os.path.join(directory.path, name))
@@ -315,11 +379,11 @@ def recorder_sink(spec: SinkSpec, directory: Directory, linktype: LinkType, snap
     )
 
 
-def pcap_header_of(snaplen: int, linktype: LinkType) -> bytes:
-    """The header the pcap sinks write (nanosecond timestamps)."""
+def pcap_header_of(snaplen: int, linktype: LinkType, *, nanosecond: bool = True) -> bytes:
+    """The header the pcap sinks write (nanosecond timestamps unless told otherwise)."""
     from ._pcap import pcap_header
 
-    return pcap_header(snaplen, linktype, nanosecond=True)
+    return pcap_header(snaplen, linktype, nanosecond=nanosecond)
 
 
 def kept_pcap(directory: Directory, name: str, header: bytes) -> tuple[str, bool]:

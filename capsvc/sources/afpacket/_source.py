@@ -55,6 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AfPacketSource"]
 
+#: Ring memory and block size when none is asked for (bytes), and the block timeout (ms): see
+#: ``AfPacketSource``'s arguments.
+RING_SIZE_DEFAULT = 32 * 2**20
+BLOCK_SIZE_DEFAULT = 4 * 2**20
+BLOCK_TIMEOUT_DEFAULT_MS = 50
 #: How long a quiet point waits past the block timeout for the last block (seconds).
 _QUIET_SLACK = 0.05
 
@@ -140,9 +145,9 @@ class AfPacketSource:
         direction: Direction | str = Direction.UNKNOWN,
         cooked: bool = False,
         fanout: tuple[int, str] | None = None,
-        ring_size: int = 32 * 2**20,
-        block_size: int = 4 * 2**20,
-        block_timeout_ms: int = 50,
+        ring_size: int = RING_SIZE_DEFAULT,
+        block_size: int = BLOCK_SIZE_DEFAULT,
+        block_timeout_ms: int = BLOCK_TIMEOUT_DEFAULT_MS,
         userspace_fallback: bool = False,
     ) -> None:
         wanted = Direction.parse(direction)

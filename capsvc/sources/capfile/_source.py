@@ -198,6 +198,16 @@ class CaptureFile:
         return self._decoder.records
 
     @property
+    def size(self) -> int:
+        """The file's size in bytes; 0 for a pipe, a terminal or an in-memory stream."""
+        if not self.regular:
+            return 0
+        try:
+            return os.fstat(self._stream.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            return 0
+
+    @property
     def decoder(self) -> CaptureDecoder:
         """The decoder (for a reader that schedules its own reads, like ``PcapFileSource``)."""
         return self._decoder
@@ -293,6 +303,9 @@ class PcapFileSource:
         filter: a filter expression (for the file's link type) or a Matcher; records it
             rejects are skipped while reading, before any packet is built, the way a kernel
             filter spares a live capture. ``stats().received`` still counts every record.
+        limit: yield at most this many packets (those the filter keeps), as ``tcpdump -c``;
+            the file is read no further than the last of them, so ``stats().received`` counts
+            the records up to it. 0 (the default) reads to the end.
 
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
@@ -313,8 +326,10 @@ class PcapFileSource:
         filter: str | Matcher | None = None,
         owned: bool = False,
         name: str | None = None,
+        limit: int = 0,
     ) -> None:
         self._file = CaptureFile(path, owned=owned, name=name)
+        self._file.decoder.limit = max(0, limit)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
         if filter is not None:
@@ -329,6 +344,7 @@ class PcapFileSource:
         self.realtime = realtime
         self._closed = False
         self._reader: _ChunkReader | None = None
+        self._size = self._file.size
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
@@ -375,6 +391,11 @@ class PcapFileSource:
                     dec.feed(chunk)
             else:
                 dec.feed(self._file.read_chunk())
+
+    def progress(self) -> tuple[int, int]:
+        """``(bytes read, size of the file)``; the size is 0 for a pipe or another stream
+        whose length is not known."""
+        return self._file.decoder.offset, self._size
 
     def stats(self) -> SourceStats:
         """Records read so far, whether the filter kept them or not (``received``)."""
