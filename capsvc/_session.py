@@ -4,14 +4,15 @@ Rules this module keeps:
 - ``offer()`` is synchronous and O(1); a full queue is a counted drop, never a wait.
 - Every packet ever counted in ``packets`` reaches every healthy sink before ``done`` is set.
 - Only the event loop's thread appends to the queue and touches the counters; the sinks run on
-  the writer thread (``_writer.py``), so a slow sink never blocks the loop: it only fills the
-  queue, which then drops.
+  the writer thread (``_sinkthread.py``), so a slow sink never blocks the loop: it only fills
+  the queue, which then drops.
+- It runs on asyncio (uvloop included) and on trio: what it asks of the loop (a background task
+  for the source, the writer's hand-offs, waiting) goes through ``_aio.Loop``, looked up once at
+  ``start()``; nothing of it is on the per-packet or per-batch path.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 from ._accel import speedups
+from ._aio import Flag, Job, Loop
 from ._errors import OptionError
 from ._packet import (
     SNAPLEN_DEFAULT,
@@ -34,6 +36,13 @@ from ._packet import (
 )
 from ._queue import PacketQueue
 from ._sinkthread import SinkThread
+from ._subscriber import (
+    ITERATOR_QUEUE_DEFAULT,
+    BatchStream,
+    PacketStream,
+    Subscriber,
+    SubscriberStats,
+)
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
 
@@ -74,9 +83,16 @@ class Session:
         pcapng: write ``output`` as pcapng instead of pcap.
         source: a Source to read from while the session runs; stopped by ``stop()``.
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
-            reached, further frames are ignored and counted nowhere, the source is closed, and
-            ``limit_reached`` is set. The caller still calls ``stop()``.
+            reached, further frames are ignored and counted nowhere, the source is read no
+            more, and ``limit_reached`` and ``ended`` are set. The caller still calls
+            ``stop()`` (or ``wait()``, which does).
+        duration: accept packets for this many seconds after ``start()``; 0 means no end.
+            Once passed, further frames are ignored as after ``limit`` and ``ended`` is set.
         name: what log lines call the session ("" leaves it out).
+
+    The end of a capture: ``await session.wait()`` returns once it is over by itself (see
+    ``wait``) and stops it, the same way for a capture file read to its end as for a live
+    source with a ``limit`` or a ``duration``.
 
     Raises:
         ValueError: no sink at all was given ("at least one output sink required"), or a
@@ -100,13 +116,14 @@ class Session:
         pcapng: bool = False,
         source: Source | None = None,
         limit: int = 0,
+        duration: float = 0.0,
         name: str = "",
     ) -> None:
         extra = list(sinks)
         if output is None and text_output is None and not extra:
             raise OptionError("at least one output sink required")
-        if snaplen < 0 or bufsize < 0:
-            raise OptionError("snaplen and bufsize must not be negative")
+        if snaplen < 0 or bufsize < 0 or limit < 0 or duration < 0:
+            raise OptionError("snaplen, bufsize, limit and duration must not be negative")
         self._source = source
         self.linktype = LinkType(source.linktype) if source is not None else LinkType(linktype)
         self.snaplen = snaplen or SNAPLEN_DEFAULT
@@ -114,6 +131,7 @@ class Session:
             bufsize = SOURCE_QUEUE_DEFAULT if source is not None else OFFER_QUEUE_DEFAULT
         self.bufsize = bufsize
         self.limit = limit
+        self.duration = duration
         self.name = name
         if matcher is None and source is not None:
             # A source whose kernel could not take its filter leaves it for us to apply.
@@ -133,17 +151,24 @@ class Session:
         self._dropped = 0
         self._filtered = 0
         self._closed = False  # offers are ignored from here on
-        self._stopping: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: Job | None = None
+        self._loop: Loop | None = None
         self._writer: SinkThread | None = None
-        self._space = asyncio.Event()
-        self._source_task: asyncio.Task[None] | None = None
+        self._space = Flag()
+        self._source_task: Job | None = None
+        self._timer: Job | None = None
+        self._subscribers: list[Subscriber] = []
+        self._subscriber_ids = 0
+        # Flags have asyncio.Event's methods (is_set, set, clear, await wait()) on any backend.
         #: Set once the writer has drained the queue, flushed and closed the sinks, and exited.
-        self.done = asyncio.Event()
+        self.done = Flag()
         #: Set when every sink has failed: nothing more can be written (a closed pipe, say).
-        self.sinks_failed = asyncio.Event()
+        self.sinks_failed = Flag()
         #: Set when ``limit`` packets have been accepted.
-        self.limit_reached = asyncio.Event()
+        self.limit_reached = Flag()
+        #: Set when the capture is over by itself or stopping: the source ended (or failed),
+        #: ``limit`` or ``duration`` was reached, every sink failed, or ``stop()`` began.
+        self.ended = Flag()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
         #: The sinks ``stop()`` gave up waiting for (what each writes to), counted as failed.
@@ -207,7 +232,7 @@ class Session:
             self._launch()
 
     def _launch(self) -> None:
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = loop = Loop.current()
         for sink in self._sinks:
             if isinstance(sink, SessionAware):
                 sink.bind_session(self.stats, self.linktype)
@@ -216,7 +241,7 @@ class Session:
             self._sinks,
             loop,
             on_space=self._space.set,
-            on_all_failed=self.sinks_failed.set,
+            on_all_failed=self._all_sinks_failed,
             on_done=self._writer_done,
             name=self.name,
         )
@@ -224,7 +249,18 @@ class Session:
         if self._queue:
             self._writer.wake()  # offers made before start
         if self._source is not None:
-            self._source_task = asyncio.create_task(self._pump(self._source), name="capsvc-source")
+            self._source_task = loop.spawn(self._pump, self._source, name="capsvc-source")
+        if self.duration > 0:
+            self._timer = loop.spawn(self._expire, self.duration, name="capsvc-duration")
+
+    async def _expire(self, seconds: float) -> None:
+        assert self._loop is not None
+        await self._loop.sleep(seconds)
+        self._end_intake()
+
+    def _all_sinks_failed(self) -> None:
+        self.sinks_failed.set()
+        self.ended.set()
 
     async def stop(self, timeout: float | None = STOP_TIMEOUT) -> Stats:
         """Stop: close the source, drain the queue to every sink, flush, close owned files.
@@ -241,28 +277,49 @@ class Session:
         Returns:
             The final stats.
         """
-        if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop(timeout))
-        await asyncio.shield(self._stopping)
+        stopping = self._stopping
+        if stopping is None:
+            self.ended.set()
+            loop = self._loop if self._loop is not None else Loop.current()
+            stopping = self._stopping = loop.spawn(self._stop, timeout, name="capsvc-stop")
+        await stopping.wait()  # a caller cancelled meanwhile leaves the stop going on
+        stopping.raise_error()
         return self.stats()
 
+    async def wait(self) -> Stats:
+        """Wait for the end of the capture, then stop it (as ``stop(timeout=None)``: every
+        queued packet reaches the sinks, however slow) and return the final stats.
+
+        The end is the first of: the source was read to its end or failed (a capture file; see
+        ``source_error``), ``limit`` packets were accepted, ``duration`` seconds passed since
+        ``start()``, every sink failed, or ``stop()`` was called (from another task). A live
+        source without ``limit`` or ``duration``, or a session fed only by ``offer()``, ends
+        only by ``stop()`` or failing sinks. Starts the session when it was not started.
+
+        Cancelling the call cancels the wait; once the end came, the stop goes on regardless.
+        """
+        if self._writer is None and self._stopping is None:
+            await self.start()
+        await self.ended.wait()
+        return await self.stop(timeout=None)
+
     async def _stop(self, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
         if self._writer is None:
             self._launch()
+        loop = self._loop
+        assert loop is not None and self._writer is not None
+        deadline = None if timeout is None else loop.time() + timeout
+        if self._timer is not None:
+            self._timer.cancel()
         if self._source_task is not None and self._source is not None:
             wait = SOURCE_STOP_TIMEOUT
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - loop.time()))
-            await _close_source(self._source, self._source_task, wait)
+            await _close_source(loop, self._source, self._source_task, wait)
         self._closed = True
-        assert self._writer is not None
         self._writer.close()
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self.done.wait()
-        except TimeoutError:
+        left = None if deadline is None else max(0.0, deadline - loop.time())
+        if not await loop.wait_for(self.done, left):
             self.abandoned = self._writer.abandon()
             self._space.set()
             where = f"session {self.name}: " if self.name else ""
@@ -295,6 +352,7 @@ class Session:
 
     def _writer_done(self) -> None:
         self._closed = True
+        self.ended.set()
         self.done.set()
 
     # -- the hot path -----------------------------------------------------------------------
@@ -377,8 +435,8 @@ class Session:
         if loop is None:
             self.offer(frame, outbound, ts_ns=stamp, wire_len=wire_len)
             return
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the session is over
-            loop.call_soon_threadsafe(self._offer_kw, frame, outbound, stamp, wire_len)
+        # Nothing happens once the loop is closed: the session is over.
+        loop.call_soon_threadsafe(self._offer_kw, frame, outbound, stamp, wire_len)
 
     def _offer_kw(self, data: bytes, outbound: bool, ts_ns: int, wire_len: int | None) -> None:
         self.offer(data, outbound, ts_ns=ts_ns, wire_len=wire_len)
@@ -403,9 +461,10 @@ class Session:
         """Wait until the attached source is exhausted (a capture file read to its end).
 
         Returns at once without a source. Does not stop the session: call ``stop()`` after.
+        ``wait()`` is the end of a capture of any kind (a file, a limit, a duration).
         """
         if self._source_task is not None:
-            await asyncio.shield(self._source_task)
+            await self._source_task.wait()
 
     @property
     def running(self) -> bool:
@@ -462,6 +521,73 @@ class Session:
         else:
             self._sinks = [s for s in self._sinks if s is not sink]
 
+    # -- the application's own readers -------------------------------------------------------
+
+    def packets(
+        self, maxsize: int = ITERATOR_QUEUE_DEFAULT, filter: Matcher | str | None = None
+    ) -> PacketStream:
+        """An async iterator of the session's packets, for the caller's own task.
+
+        ``async for packet in session.packets(): ...`` sees every packet the session accepts
+        from now on (and what is queued for the sinks already), after the writer thread took
+        it, as the sinks do. It never slows the capture: while the reader is behind, up to
+        ``maxsize`` packets wait for it and the others are dropped, counted in its
+        ``stats().dropped`` (and in ``subscriber_stats()``), for this iterator only; the
+        session's own counters are those of the sinks (offered = packets + dropped + filtered
+        still holds). The iteration ends once the session has stopped and the reader took
+        what was queued; on a stopped session it ends at once. Use it as ``async with
+        session.packets() as packets:`` (or call ``aclose()``) to leave early: that detaches it.
+
+        Args:
+            maxsize: packets held for a slow reader (at least 1); default 1024.
+            filter: a filter of its own (an expression for the session's link type, or a
+                Matcher); None passes everything. It runs on the writer thread; what it
+                rejects counts in ``stats().filtered``.
+
+        Raises:
+            capsvc.FilterError: a malformed expression, or one the link type cannot express.
+            RuntimeError: no event loop runs (call it from the task that reads).
+        """
+        return PacketStream(*self._subscribe(maxsize, filter))
+
+    def batches(
+        self, maxsize: int = ITERATOR_QUEUE_DEFAULT, filter: Matcher | str | None = None
+    ) -> BatchStream:
+        """``packets()``, as lists: each item is every packet that came since the reader last
+        took some (a list of its own, in order); ``maxsize`` still counts packets."""
+        return BatchStream(*self._subscribe(maxsize, filter))
+
+    def subscriber_stats(self) -> list[SubscriberStats]:
+        """The counters of the iterators attached now (``packets()``, ``batches()``)."""
+        return [sub.stats() for sub in self._subscribers]
+
+    def _subscribe(
+        self, maxsize: int, filter: Matcher | str | None
+    ) -> tuple[Subscriber, Callable[[Subscriber], None]]:
+        if maxsize < 1:
+            raise OptionError(f"maxsize must be at least 1, not {maxsize}")
+        match = match_function(filter, self.linktype)
+        self._subscriber_ids += 1
+        text = filter.strip() if isinstance(filter, str) else "" if filter is None else repr(filter)
+        sub = Subscriber(
+            self._subscriber_ids,
+            match=match,
+            filter_text=text,
+            capacity=maxsize,
+            loop=self._loop,
+        )
+        if self.done.is_set():
+            sub.close()  # nothing will ever come
+        else:
+            self._subscribers.append(sub)
+            self.add_sink(sub)
+        return sub, self._unsubscribe
+
+    def _unsubscribe(self, sub: Subscriber) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+            self.remove_sink(sub)
+
     # -- the source pump --------------------------------------------------------------------
 
     async def _pump(self, source: Source) -> None:
@@ -480,6 +606,8 @@ class Session:
             where = f"session {self.name}: " if self.name else ""
             # A MemoryError has no message: say what it is.
             log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
+        finally:
+            self.ended.set()
 
     def _matched(self, batch: PacketBatch, source: Source) -> PacketBatch:
         """The packets of a source's batch the matcher keeps (counting the others), snapped."""
@@ -523,10 +651,15 @@ class Session:
 
     def _reach_limit(self) -> None:
         """Stop accepting: later frames are ignored; the writer still drains what is queued."""
+        self._end_intake()
+        self.limit_reached.set()
+
+    def _end_intake(self) -> None:
+        """Accept nothing more (the limit, the duration): the writer drains what is queued."""
         self._closed = True
         if self._writer is not None:
             self._writer.close()
-        self.limit_reached.set()
+        self.ended.set()
 
     async def _enqueue_waiting(self, batch: PacketBatch) -> None:
         writer = self._writer
@@ -560,20 +693,15 @@ def _snap(packet: Packet, snaplen: int) -> Packet:
 
 
 async def _close_source(
-    source: Source, task: asyncio.Task[None], wait: float = SOURCE_STOP_TIMEOUT
+    loop: Loop, source: Source, pump: Job, wait: float = SOURCE_STOP_TIMEOUT
 ) -> None:
-    """Close a source and wait for its pump to end; cancel a pump that does not end in time."""
-    try:
-        async with asyncio.timeout(wait):
-            await asyncio.shield(asyncio.ensure_future(source.aclose()))
-    except TimeoutError:
+    """Close a source and wait for its pump to end; cancel a pump that does not end in time.
+    A close that takes longer than ``wait`` goes on in the background."""
+    closing = loop.spawn(source.aclose, name="capsvc-source-close")
+    if not await loop.wait_for(closing.finished, wait):
         log.error("closing capture source %r took longer than %.1f s", source, wait)
-    except Exception as exc:
-        log.error("closing capture source failed: %s", exc)
-    try:
-        async with asyncio.timeout(wait):
-            await asyncio.shield(task)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    elif closing.error is not None:
+        log.error("closing capture source failed: %s", closing.error)
+    if not await loop.wait_for(pump.finished, wait):
+        pump.cancel()
+        await pump.wait()
