@@ -173,10 +173,18 @@ class FdWaiter:
 
     The descriptor is watched only while waiting (epoll is level-triggered: a reader left
     registered while nobody reads would be called on every turn of the loop).
+
+    Args:
+        loop: the asyncio loop, or None on another backend (trio: ``anyio.wait_readable``).
+        on_ready: what asyncio's reader calls when the descriptor is readable; it must end
+            the wait by calling ``wake`` (default: ``wake`` itself).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None, on_ready: Callable[[], None] | None = None
+    ) -> None:
         self._loop = loop
+        self._on_ready = on_ready if on_ready is not None else self.wake
         self._waiter: asyncio.Future[None] | None = None
         self._scope: Any = None  # the anyio CancelScope of a wait on trio
         self._fd = -1
@@ -188,14 +196,16 @@ class FdWaiter:
             await self._wait_anyio(fd)
             return
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        loop.add_reader(fd, self.wake)
+        self._waiter, self._fd = waiter, fd
+        loop.add_reader(fd, self._on_ready)
         try:
             await waiter
         finally:
             self._waiter = None
-            with contextlib.suppress(ValueError, OSError, RuntimeError):
-                loop.remove_reader(fd)
+            if self._fd >= 0:  # else release() removed it
+                self._fd = -1
+                with contextlib.suppress(ValueError, OSError, RuntimeError):
+                    loop.remove_reader(fd)
 
     async def _wait_anyio(self, fd: int) -> None:
         import anyio
@@ -219,12 +229,18 @@ class FdWaiter:
             scope.cancel()
 
     def release(self) -> None:
-        """End the current wait before its descriptor is closed."""
-        if self._scope is not None and self._fd >= 0:
-            import anyio
+        """End the current wait before its descriptor is closed: the descriptor is no longer
+        watched when this returns."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            if self._loop is not None:
+                with contextlib.suppress(ValueError, OSError, RuntimeError):
+                    self._loop.remove_reader(fd)
+            else:
+                import anyio
 
-            with contextlib.suppress(Exception):
-                anyio.notify_closing(self._fd)
+                with contextlib.suppress(Exception):
+                    anyio.notify_closing(fd)
         self.wake()
 
 
@@ -327,9 +343,9 @@ class Loop:
             return True
         return False
 
-    def fd_waiter(self) -> FdWaiter:
-        """A waiter for descriptors on this loop."""
-        return FdWaiter(self.asyncio_loop)
+    def fd_waiter(self, on_ready: Callable[[], None] | None = None) -> FdWaiter:
+        """A waiter for descriptors on this loop (``on_ready``: see ``FdWaiter``)."""
+        return FdWaiter(self.asyncio_loop, on_ready)
 
     async def run_thread(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in a worker thread and return its result."""

@@ -5,12 +5,11 @@ hand them to the decoder, pass its batches on. Two rules: a batch holds at most 
 ``BATCH_BYTES`` of packet data whatever the file's snapshot length (so memory is bounded by the
 snapshot length, not by the file), and a pipe is read by a thread of its own that the event
 loop never waits for (so a signal ends ``capsvc read -r -`` at once, however long the writer
-takes).
+takes). The loop is asyncio's or trio's (``capsvc._aio``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import stat
@@ -20,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import IO
 
+from ..._aio import Flag, Loop
 from ..._errors import CaptureFileError
 from ..._packet import LinkType, Matcher, PacketBatch, match_function
 from .._base import SourceStats
@@ -333,7 +333,8 @@ class PcapFileSource:
     async def _batches(self) -> AsyncIterator[PacketBatch]:
         dec = self._file.decoder
         threaded = not self._file.regular
-        pace = _Pacer() if self.realtime else None
+        loop = Loop.current()
+        pace = _Pacer(loop) if self.realtime else None
         while not self._closed:
             batch = dec.next_batch(fill=not threaded)
             if batch:
@@ -344,12 +345,12 @@ class PcapFileSource:
                         yield part
                 else:
                     yield batch
-                    await asyncio.sleep(0)  # let the loop run between batches of a fast file
+                    await loop.sleep(0)  # let the loop run between batches of a fast file
             elif dec.finished:
                 return
             elif threaded:
                 if self._reader is None:
-                    self._reader = _ChunkReader(self._file)
+                    self._reader = _ChunkReader(self._file, loop)
                 chunk = await self._reader.next_chunk()
                 if not self._closed:
                     dec.feed(chunk)
@@ -373,17 +374,21 @@ class PcapFileSource:
 class _ChunkReader:
     """Reads a pipe's chunks in a daemon thread of its own, one chunk per request.
 
-    The loop waits on a future, never on the thread: ``stop`` ends the wait at once, and a
-    thread still blocked in its read is left to finish (a daemon thread does not hold up the
-    process's exit, unlike a worker of an executor the loop joins when it closes).
+    The loop waits on a Flag the thread sets through ``Loop.call_soon_threadsafe``, never on
+    the thread: ``stop`` ends the wait at once, and a thread still blocked in its read is left
+    to finish (a daemon thread does not hold up the process's exit, unlike a worker of an
+    executor the loop joins when it closes). A request whose caller was cancelled stays asked
+    for: its chunk is the next call's, so nothing read is lost.
     """
 
-    def __init__(self, file: CaptureFile) -> None:
+    def __init__(self, file: CaptureFile, loop: Loop) -> None:
         self._file = file
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._wanted = threading.Event()
         self._stopped = False
-        self._future: asyncio.Future[bytes] | None = None
+        self._asked = False
+        self._ready = Flag()
+        self._result: tuple[bytes, BaseException | None] = (b"", None)
         self._thread = threading.Thread(target=self._run, name="capsvc-pipe-reader", daemon=True)
         self._thread.start()
 
@@ -395,22 +400,24 @@ class _ChunkReader:
         """
         if self._stopped:
             return b""
-        future = self._loop.create_future()
-        self._future = future
-        self._wanted.set()
-        try:
-            data: bytes = await future
-        finally:
-            self._future = None
+        if not self._asked:
+            self._asked = True
+            self._ready.clear()
+            self._wanted.set()
+        await self._ready.wait()
+        self._asked = False
+        if self._stopped:
+            return b""
+        (data, exc), self._result = self._result, (b"", None)
+        if exc is not None:
+            raise exc
         return data
 
     def stop(self) -> None:
         """End a pending ``next_chunk`` with b"" and let the thread go."""
         self._stopped = True
         self._wanted.set()
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(b"")
+        self._ready.set()
 
     def _run(self) -> None:
         while True:
@@ -429,22 +436,18 @@ class _ChunkReader:
 
     def _deliver(self, data: bytes | None, exc: BaseException | None) -> None:
         def settle() -> None:
-            future = self._future
-            if future is None or future.done():
-                return
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(data or b"")
+            if not self._stopped:
+                self._result = (data or b"", exc)
+                self._ready.set()
 
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-            self._loop.call_soon_threadsafe(settle)
+        self._loop.call_soon_threadsafe(settle)  # nothing when the loop is gone
 
 
 class _Pacer:
     """Replays packets at their original spacing: packet i is due at start + (ts_i - ts_0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
         self._first_ts: int | None = None
         self._start = 0
 
@@ -464,4 +467,4 @@ class _Pacer:
                 yield batch[i:j]
                 i = j
             else:
-                await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
+                await self._loop.sleep((batch[i][0] - self._first_ts - now) / 1e9)
