@@ -29,6 +29,7 @@ from ._packet import (
     Direction,
     LinkType,
     Matcher,
+    MatchFunction,
     Packet,
     PacketBatch,
     Stats,
@@ -74,12 +75,17 @@ class Session:
         sinks: further sink objects (see ``capsvc.sinks.Sink``).
         matcher: an object with ``match(data) -> bool``, a filter expression (parsed for
             ``linktype``), or None to accept everything (or, with a source that carries a
-            ``userspace_filter`` expression its kernel could not take, to apply that).
+            ``userspace_filter`` expression its kernel could not take, to apply that). With a
+            matcher and no source, the first 12 frames offered are also checked against
+            ``linktype``: when most are not of it, one warning is logged
+            ("12 of the first 12 frames are not raw IP: pass linktype=LinkType.ETHERNET?").
         verbose: text log adds TCP details and IP fields (like ``tcpdump -v``).
         ascii: text log adds the payload in ASCII (like ``tcpdump -A``).
         snaplen: bytes kept of each packet; 0 means 262144. The wire length is always kept.
         bufsize: queue capacity in packets; 0 means 256 without a source and 65536 with one.
-        linktype: link type of offered frames; a source's own link type takes precedence.
+        linktype: link type of offered frames; default RAW (bare IPv4/IPv6 packets, what a
+            tun device such as WireGuard's carries); an Ethernet frame is LinkType.ETHERNET.
+            A source's own link type takes precedence.
         pcapng: write ``output`` as pcapng instead of pcap.
         source: a Source to read from while the session runs; stopped by ``stop()``.
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
@@ -137,6 +143,9 @@ class Session:
             # A source whose kernel could not take its filter leaves it for us to apply.
             matcher = getattr(source, "userspace_filter", None)
         self._match = match_function(matcher, self.linktype)
+        self._probe: Callable[[], None] | None = None  # the link type check, until done
+        if self._match is not None and source is None:
+            self._match = self._probing(self._match)
 
         built: list[Sink] = []
         if output is not None:
@@ -175,6 +184,33 @@ class Session:
         self.abandoned: list[str] = []
 
     # -- construction helpers ---------------------------------------------------------------
+
+    def _probing(self, match: MatchFunction) -> MatchFunction:
+        """``match``, keeping the first frames on the way for a check of the link type: once
+        it has them, the check runs (``decode._linkguess``) and ``match`` itself takes over."""
+        from .decode._linkguess import PROBE_BYTES, PROBE_FRAMES, linktype_warning
+
+        frames: list[bytes] = []
+
+        def finish() -> None:
+            if self._probe is not finish:
+                return
+            self._probe = None
+            if self._match is probe:
+                self._match = match
+            warning = linktype_warning(frames, self.linktype)
+            if warning is not None:
+                where = f"session {self.name}: " if self.name else ""
+                log.warning("%s%s", where, warning)
+
+        def probe(data: Any, wire_len: int) -> bool:
+            frames.append(bytes(data[:PROBE_BYTES]))
+            if len(frames) >= PROBE_FRAMES:
+                finish()
+            return match(data, wire_len)
+
+        self._probe = finish
+        return probe
 
     def _path_sink(self, kind: str, path: str | os.PathLike[str], **options: Any) -> Sink:
         """A sink owning a file it creates at ``path`` (0600; never through a symbolic link,
@@ -304,6 +340,8 @@ class Session:
         return await self.stop(timeout=None)
 
     async def _stop(self, timeout: float | None) -> None:
+        if self._probe is not None:
+            self._probe()  # fewer than 12 frames came: check those
         if self._writer is None:
             self._launch()
         loop = self._loop
@@ -503,6 +541,8 @@ class Session:
         new = match_function(matcher, self.linktype)
         if before and not self._closed and self._source is not None:
             self._take(before, self._source)
+        if self._probe is not None:
+            self._probe()
         self._match = new
 
     def add_sink(self, sink: Sink) -> None:

@@ -17,13 +17,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..._aio import Flag, Loop
 from ..._errors import CaptureFileError
 from ..._packet import LinkType, Matcher, PacketBatch, match_function
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
+
+if TYPE_CHECKING:
+    from ...filter import Node
 
 __all__ = ["CaptureFile", "PcapFileSource", "read_capture"]
 
@@ -287,9 +290,10 @@ class PcapFileSource:
             Session drops rather than waits, as for a live capture).
         owned: close a given stream when the source closes.
         name: what errors call the file (default: the path, or the stream's name).
-        filter: a filter expression (for the file's link type) or a Matcher; records it
-            rejects are skipped while reading, before any packet is built, the way a kernel
-            filter spares a live capture. ``stats().received`` still counts every record.
+        filter: a filter expression (for the file's link type), a parsed one
+            (``capsvc.filter.Node``) or a Matcher; records it rejects are skipped while
+            reading, before any packet is built, the way a kernel filter spares a live
+            capture. ``stats().received`` still counts every record.
 
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
@@ -307,7 +311,7 @@ class PcapFileSource:
         path: PathOrStream,
         *,
         realtime: bool = False,
-        filter: str | Matcher | None = None,
+        filter: str | Node | Matcher | None = None,
         owned: bool = False,
         name: str | None = None,
     ) -> None:
@@ -316,7 +320,10 @@ class PcapFileSource:
         self.linktype: LinkType = self._file.linktype
         if filter is not None:
             try:
-                self._file.decoder.match = match_function(filter, self.linktype)
+                spec = filter if isinstance(filter, str) or hasattr(filter, "match") else None
+                self._file.decoder.match = match_function(
+                    spec if spec is not None else str(filter), self.linktype
+                )
             except BaseException:
                 self._file.close()
                 raise
