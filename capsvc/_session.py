@@ -72,7 +72,8 @@ class Session:
         output: binary stream or path for a pcap file (pcapng when ``pcapng`` is True).
             A path is created with mode 0600 and closed by the session; a stream is left open.
         text_output: text stream or path for the tcpdump-style log, one line per packet.
-        sinks: further sink objects (see ``capsvc.sinks.Sink``).
+        sinks: further sink objects (see ``capsvc.sinks.Sink``); ``[]`` when the session's
+            only readers are ``packets()`` and ``batches()``.
         matcher: an object with ``match(data) -> bool``, a filter expression (parsed for
             ``linktype``), or None to accept everything (or, with a source that carries a
             ``userspace_filter`` expression its kernel could not take, to apply that). With a
@@ -101,8 +102,9 @@ class Session:
     source with a ``limit`` or a ``duration``.
 
     Raises:
-        ValueError: no sink at all was given ("at least one output sink required"), or a
-            negative snaplen or bufsize.
+        ValueError: no sink at all was given ("at least one output sink required"; an
+            explicit ``sinks=[]`` is a session read only through ``packets()``), or a
+            negative snaplen, bufsize, limit or duration.
         capsvc.FilterError: ``matcher`` is a filter expression that is malformed or that the
             link type cannot express.
     """
@@ -112,7 +114,7 @@ class Session:
         *,
         output: IO[bytes] | str | os.PathLike[str] | None = None,
         text_output: IO[str] | str | os.PathLike[str] | None = None,
-        sinks: Iterable[Sink] = (),
+        sinks: Iterable[Sink] | None = None,
         matcher: Matcher | str | None = None,
         verbose: bool = False,
         ascii: bool = False,
@@ -125,9 +127,12 @@ class Session:
         duration: float = 0.0,
         name: str = "",
     ) -> None:
-        extra = list(sinks)
-        if output is None and text_output is None and not extra:
-            raise OptionError("at least one output sink required")
+        extra = list(sinks) if sinks is not None else []
+        if output is None and text_output is None and sinks is None:
+            raise OptionError(
+                "at least one output sink required (sinks=[] for a session read only through "
+                "packets() or batches())"
+            )
         if snaplen < 0 or bufsize < 0 or limit < 0 or duration < 0:
             raise OptionError("snaplen, bufsize, limit and duration must not be negative")
         self._source = source
@@ -498,8 +503,10 @@ class Session:
     async def wait_source(self) -> None:
         """Wait until the attached source is exhausted (a capture file read to its end).
 
-        Returns at once without a source. Does not stop the session: call ``stop()`` after.
-        ``wait()`` is the end of a capture of any kind (a file, a limit, a duration).
+        Returns at once without a source. The source's end ends the session's intake (as a
+        limit does: nothing more is accepted, the writer drains and closes the sinks) but does
+        not wait for that: call ``stop()`` after, or use ``wait()``, the end of a capture of
+        any kind (a file, a limit, a duration), which does both.
         """
         if self._source_task is not None:
             await self._source_task.wait()
@@ -647,7 +654,9 @@ class Session:
             # A MemoryError has no message: say what it is.
             log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
         finally:
-            self.ended.set()
+            # The source's end is the capture's, as a limit is: the writer drains what is
+            # queued and closes the sinks (iterators end once they took what came).
+            self._end_intake()
 
     def _matched(self, batch: PacketBatch, source: Source) -> PacketBatch:
         """The packets of a source's batch the matcher keeps (counting the others), snapped."""
