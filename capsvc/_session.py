@@ -150,7 +150,9 @@ class Session:
         self._match = match_function(matcher, self.linktype)
         self._probe: Callable[[], None] | None = None  # the link type check, until done
         if self._match is not None and source is None:
-            self._match = self._probing(self._match)
+            from .decode._linkguess import probing
+
+            self._match, self._probe = probing(self._match, self.linktype, self._probed)
 
         built: list[Sink] = []
         if output is not None:
@@ -190,32 +192,15 @@ class Session:
 
     # -- construction helpers ---------------------------------------------------------------
 
-    def _probing(self, match: MatchFunction) -> MatchFunction:
-        """``match``, keeping the first frames on the way for a check of the link type: once
-        it has them, the check runs (``decode._linkguess``) and ``match`` itself takes over."""
-        from .decode._linkguess import PROBE_BYTES, PROBE_FRAMES, linktype_warning
-
-        frames: list[bytes] = []
-
-        def finish() -> None:
-            if self._probe is not finish:
-                return
-            self._probe = None
-            if self._match is probe:
-                self._match = match
-            warning = linktype_warning(frames, self.linktype)
-            if warning is not None:
-                where = f"session {self.name}: " if self.name else ""
-                log.warning("%s%s", where, warning)
-
-        def probe(data: Any, wire_len: int) -> bool:
-            frames.append(bytes(data[:PROBE_BYTES]))
-            if len(frames) >= PROBE_FRAMES:
-                finish()
-            return match(data, wire_len)
-
-        self._probe = finish
-        return probe
+    def _probed(self, probe: MatchFunction, match: MatchFunction, warning: str | None) -> None:
+        """The link type check is done (``decode._linkguess.probing``): the matcher itself
+        takes over, and the warning, if any, is logged once."""
+        self._probe = None
+        if self._match is probe:
+            self._match = match
+        if warning is not None:
+            where = f"session {self.name}: " if self.name else ""
+            log.warning("%s%s", where, warning)
 
     def _path_sink(self, kind: str, path: str | os.PathLike[str], **options: Any) -> Sink:
         """A sink owning a file it creates at ``path`` (0600; never through a symbolic link,

@@ -10,13 +10,14 @@ them or the link type carries nothing but IP (RAW, IPV4, IPV6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from .._packet import LinkType
+from .._packet import LinkType, MatchFunction
 from ._const import ETHERTYPE_ARP, ETHERTYPE_IP, ETHERTYPE_IPV6
 from ._link import has_decoder, link_decoder
 
-__all__ = ["PROBE_BYTES", "PROBE_FRAMES", "linktype_warning"]
+__all__ = ["PROBE_BYTES", "PROBE_FRAMES", "linktype_warning", "probing"]
 
 #: Frames the check looks at: the first ones offered.
 PROBE_FRAMES = 12
@@ -86,3 +87,32 @@ def linktype_warning(frames: Sequence[bytes], linktype: LinkType) -> str | None:
     if linktype in _IP_ONLY:
         return f"{head}: is linktype= the link type of the frames offered?"
     return None
+
+
+def probing(
+    match: MatchFunction,
+    linktype: LinkType,
+    done: Callable[[MatchFunction, MatchFunction, str | None], None],
+) -> tuple[MatchFunction, Callable[[], None]]:
+    """``match``, keeping the first ``PROBE_FRAMES`` frames on the way for the check.
+
+    Returns:
+        ``(probe, finish)``: ``probe`` matches as ``match`` does; after its last frame, or when
+        ``finish()`` is called first (fewer frames came), ``done(probe, match, warning)`` runs
+        once, with ``linktype_warning``'s verdict, so the caller can put ``match`` back.
+    """
+    frames: list[bytes] = []
+    pending = [True]
+
+    def finish() -> None:
+        if pending[0]:
+            pending[0] = False
+            done(probe, match, linktype_warning(frames, linktype))
+
+    def probe(data: Any, wire_len: int) -> bool:
+        frames.append(bytes(data[:PROBE_BYTES]))
+        if len(frames) >= PROBE_FRAMES:
+            finish()
+        return match(data, wire_len)
+
+    return probe, finish
