@@ -709,7 +709,16 @@ static PyObject *pcap_records(PyObject *self, PyObject *args) {
     Py_ssize_t end = view.len;
     if (pos < 0 || pos > end)
         pos = end;
-    Py_ssize_t room = (end - pos) + (end - pos) / 2 + REC_HDR; /* 16-byte headers grow to 24 */
+    /* First the room the records take at most (every complete record kept), from the headers:
+     * a record claiming more than the snaplen takes only the snaplen here. */
+    Py_ssize_t room = 0;
+    for (Py_ssize_t at = pos, seen = 0; seen < limit && at + 16 <= end; seen++) {
+        uint32_t incl = rd32(buf + at + 8, swapped);
+        if (incl > maxcap || at + 16 + (Py_ssize_t)incl > end)
+            break;
+        room += REC_HDR + (Py_ssize_t)(incl > snap ? snap : incl);
+        at += 16 + (Py_ssize_t)incl;
+    }
     PyObject *out = PyBytes_FromStringAndSize(NULL, room);
     if (out == NULL) {
         PyBuffer_Release(&view);

@@ -349,8 +349,15 @@ def test_Z_drops_root_and_creates_the_file_as_that_user(tmp_path: Path) -> None:
         )
         proc = capsvc("capture", "-i", pair.host, "-Z", "nobody", "-c", "2", "-w", str(mine))
         wait_promisc(pair, proc)
-        time.sleep(0.5)
-        status = Path(f"/proc/{proc.pid}/status").read_text()
+        # The drop comes after the source opens: wait for it (a loaded machine is slow).
+        want = [str(nobody.pw_uid)] * 4
+        deadline = time.monotonic() + 15
+        while True:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            now = next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1:]
+            if now == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         pair.send_from_peer(frames(pair, 2))
         _out, err = proc.communicate(timeout=20)
         ref.communicate(timeout=20)

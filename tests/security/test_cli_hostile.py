@@ -171,11 +171,11 @@ def test_huge_records_keep_memory_bounded(tmp_path: Path) -> None:
 
 def test_out_of_memory_says_so(tmp_path: Path) -> None:
     """Under a 400 MiB memory limit the read goes through (it ran out after 17 records); under
-    150 MiB, too little for even one batch, the line names the MemoryError (it printed
-    "capture source failed: " and nothing after)."""
+    90 MiB, too little for the 16 MiB records it must hold whole before cutting them, the line
+    names the MemoryError (it printed "capture source failed: " and nothing after)."""
     path = huge_records(tmp_path / "huge.pcap", 40)
     status, err, _peak = run_measured(["read", "-r", str(path), "-w", "/dev/null"], limit=400 << 20)
     assert status == 0 and b"40 packets read" in err, err
-    status, err, _peak = run_measured(["read", "-r", str(path), "-w", "/dev/null"], limit=150 << 20)
+    status, err, _peak = run_measured(["read", "-r", str(path), "-w", "/dev/null"], limit=90 << 20)
     assert status == 1
     assert b"capture source failed: MemoryError" in err, err
