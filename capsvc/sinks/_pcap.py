@@ -170,11 +170,12 @@ class PcapWriter:
 
     def write_records(self, block: RecordBlock) -> None:
         """``write_batch`` for a RecordBlock: encoded in one C call, no Packet built (unless
-        ``publish`` is set: the streams it feeds look at packets)."""
-        if self.publish is not None:
-            self.write_batch(block.packets())
-            return
-        self._write_body(block.pcap(self.snaplen, nanosecond=self.nanosecond))
+        ``publish`` is set: the streams it feeds look at packets, and share the encoding)."""
+        body = block.pcap(self.snaplen, nanosecond=self.nanosecond)
+        self._write_body(body)
+        publish = self.publish
+        if publish is not None:
+            publish(block.packets(), body)
 
     def _write_body(self, body: bytes) -> None:
         if not self._header_written:
