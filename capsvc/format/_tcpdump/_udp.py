@@ -1,0 +1,114 @@
+"""UDP in tcpdump's words (print-udp.c), and the transport checksum both TCP and UDP check.
+
+Pure module. ``IP 10.0.0.1.40000 > 10.0.0.2.9999: UDP, length 12``; DNS (53) and mDNS (5353)
+print their message (``4660+ A? example.com. (29)``); a port capsvc does not decode prints
+``UDP, length N`` as tcpdump does for a port it does not know.
+"""
+
+from __future__ import annotations
+
+from ._nd import Cut, Nd
+
+__all__ = ["transport_checksum", "udp_print"]
+
+
+def _sum16(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    return sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+
+
+def transport_checksum(nd: Nd, ip: int, pos: int, length: int, proto: int) -> int | None:
+    """The Internet checksum over the pseudo-header and ``length`` bytes at ``pos`` (0 when
+    the segment's checksum is right); None when the segment is not all captured."""
+    if not nd.has(pos, length):
+        return None
+    data = nd.data
+    if data[ip] >> 4 == 6:
+        pseudo = data[ip + 8 : ip + 40] + length.to_bytes(4, "big") + bytes((0, 0, 0, proto))
+    else:
+        pseudo = data[ip + 12 : ip + 20] + bytes((0, proto)) + (length & 0xFFFF).to_bytes(2, "big")
+    total = _sum16(pseudo) + _sum16(data[pos : pos + length])
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _addresses(nd: Nd, ip: int, sport: int, dport: int) -> None:
+    if nd.data[ip] >> 4 == 6:
+        direct = nd.u8(ip + 6) == 17
+        src, dst = (nd.ip6(ip + 8), nd.ip6(ip + 24)) if direct else ("", "")
+    else:
+        direct = nd.u8(ip + 9) == 17
+        src, dst = (nd.ip4(ip + 12), nd.ip4(ip + 16)) if direct else ("", "")
+    if direct:
+        if sport < 0:
+            nd.put(f"{src} > {dst}: ")
+        else:
+            nd.put(f"{src}.{sport} > {dst}.{dport}: ")
+    elif sport >= 0:
+        nd.put(f"{sport} > {dport}: ")
+
+
+def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
+    """The UDP datagram at ``pos`` (``length`` from the IP header; ``ip`` the IP header)."""
+    nd.proto = "udp"
+    if not nd.has(pos + 2, 2):
+        _addresses(nd, ip, -1, -1)
+        raise Cut
+    sport, dport = nd.u16(pos), nd.u16(pos + 2)
+    if length < 8:
+        _addresses(nd, ip, sport, dport)
+        nd.put(f"truncated-udp {length}")
+        return
+    if not nd.has(pos + 4, 2):
+        _addresses(nd, ip, sport, dport)
+        raise Cut
+    ulen = nd.u16(pos + 4)
+    if ulen == 0 and length > 65535:
+        ulen = length
+    if ulen < 8:
+        _addresses(nd, ip, sport, dport)
+        nd.put(f"truncated-udplength {ulen}")
+        return
+    ulen -= 8
+    length -= 8
+    if ulen < length:
+        length = ulen
+    body = pos + 8
+    if body > nd.end:
+        _addresses(nd, ip, sport, dport)
+        raise Cut
+    _addresses(nd, ip, sport, dport)
+    opts = nd.opts
+    if opts.verbose and not fragmented:
+        _checksum(nd, ip, pos, length)
+    if not opts.quiet and (sport in (53, 5353) or dport in (53, 5353)):
+        from ._dns import domain_print
+
+        mdns = not (sport == 53 or dport == 53)
+        domain_print(nd, body, length, over_tcp=False, mdns=mdns)
+        return
+    if ulen > length and not fragmented:
+        nd.put(f"UDP, bad length {ulen} > {length}")
+    else:
+        nd.put(f"UDP, length {ulen}")
+
+
+def _checksum(nd: Nd, ip: int, pos: int, length: int) -> None:
+    from ._ip import _should_be
+
+    v6 = nd.data[ip] >> 4 == 6
+    if not v6 and nd.opts.verbose < 2:
+        return
+    value = nd.u16(pos + 6)
+    if not v6 and value == 0:
+        nd.put("[no cksum] ")
+        return
+    sum_ = transport_checksum(nd, ip, pos, length + 8, 17)
+    if sum_ is None:
+        return
+    if sum_:
+        nd.put(f"[bad udp cksum 0x{value:04x} -> 0x{_should_be(value, sum_):04x}!] ")
+    else:
+        nd.put("[udp sum ok] ")
