@@ -30,6 +30,7 @@ _HARDWARE = {
     19: "ATM (RFC 2225)",
     23: "Strip",
     24: "IEEE 1394",
+    32: "InfiniBand",
 }
 _IP, _TRAIL = 0x0800, 0x1000
 
@@ -63,7 +64,9 @@ def arp_print(nd: Nd, pos: int, length: int) -> None:
     nd.put(f"{', ' if verbose else ''}{_OPS.get(op, f'Unknown ({op})')} ")
 
     def paddr(at: int) -> str:
-        return nd.ip4(at) if pln == 4 else "<wrong proto addr len>"
+        if pro not in (_IP, _TRAIL):
+            return "<wrong proto type>"
+        return nd.ip4(at) if pln == 4 else "<wrong len>"
 
     if op == 1:
         nd.put(f"who-has {paddr(tpa)}")

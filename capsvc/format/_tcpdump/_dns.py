@@ -188,6 +188,14 @@ def _answer(nd: Nd, cp: int, msg: int, mdns: bool) -> int:
     elif rtype in (2, 5, 12, 39):
         nd.put(" ")
         _name(nd, cp, msg)
+    elif rtype == 6:
+        if verbose:
+            nd.put(" ")
+            cp = _name(nd, cp, msg)
+            nd.put(" ")
+            cp = _name(nd, cp, msg)
+            nd.need(cp, 20)
+            nd.put("".join(f" {nd.u32(cp + 4 * i)}" for i in range(5)))
     elif rtype == 15:
         nd.put(" ")
         _name(nd, cp + 2, msg)

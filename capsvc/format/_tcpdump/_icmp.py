@@ -284,6 +284,8 @@ def icmp6_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> Non
             nd.put(f" [invalid len {length}]")
         else:
             nd.put(f", {nd.u16(pos + 6)} group record(s)")
+            if verbose:
+                _mld2_groups(nd, pos, length, nd.u16(pos + 6))
     elif kind == 139:
         _ni_query(nd, pos, code)
     elif kind == 155:
@@ -405,3 +407,31 @@ def _ni_query(nd: Nd, pos: int, code: int) -> None:
     else:
         nd.put(", unknown subject")
     nd.put(")")
+
+
+_MLD2_RECORDS = {1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow", 6: "block"}
+
+
+def _mld2_groups(nd: Nd, pos: int, length: int, groups: int) -> None:
+    """``-v``: the group records of an MLDv2 report (RFC 3810)."""
+    group = 8
+    for _ in range(groups):
+        if length < group + 20:
+            nd.put(" [invalid number of groups]")
+            return
+        nd.put(f" [gaddr {nd.ip6(pos + group + 4)}")
+        kind = nd.u8(pos + group)
+        nd.put(f" {_MLD2_RECORDS.get(kind, f' [v2-report-#{kind}]')}")
+        nsrcs = nd.u16(pos + group + 2)
+        if length < group + 20 + nsrcs * 16:
+            nd.put(f" [invalid number of sources {nsrcs}]")
+            return
+        if nd.opts.verbose == 1:
+            nd.put(f", {nsrcs} source(s)")
+        else:
+            nd.put(" {")
+            for j in range(nsrcs):
+                nd.put(f" {nd.ip6(pos + group + 20 + j * 16)}")
+            nd.put(" }")
+        group += 20 + nsrcs * 16
+        nd.put("]")

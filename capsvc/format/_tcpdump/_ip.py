@@ -288,6 +288,9 @@ def _ip6_chain(nd: Nd, pos: int, total: int, nh: int) -> None:
             nd.put("HBH " if nh == 0 else "DSTOPT ")
             advance = (nd.u8(cp + 1) + 1) << 3
             nd.need(cp, advance)
+            if nd.opts.verbose:
+                _ip6_options(nd, cp + 2, advance - 2)
+                nd.put(" ")
             nh = nd.u8(cp)
         elif nh == 44:
             nd.proto = "frag6"
@@ -315,3 +318,31 @@ def _ip6_chain(nd: Nd, pos: int, total: int, nh: int) -> None:
                 nd.pop()
             return
         nd.proto = "ip6"
+
+
+def _ip6_options(nd: Nd, pos: int, length: int) -> None:
+    """``-v``: the options of a hop-by-hop or destination options header."""
+    i = 0
+    while i < length:
+        kind = nd.u8(pos + i)
+        if kind == 0:
+            nd.put("(pad1)")
+            i += 1
+            continue
+        if i + 1 >= length:
+            raise Cut
+        size = nd.u8(pos + i + 1) + 2
+        if i + size > length:
+            raise Cut
+        if kind == 1:
+            nd.put("(padn)")
+        elif kind == 5:
+            if size != 4:
+                nd.put(f"(rtalert: invalid len {size - 2})")
+                raise Cut
+            nd.put(f"(rtalert: 0x{nd.u16(pos + i + 2):04x}) ")
+        elif kind == 0xC2:
+            nd.put(f"(jumbo: {nd.u32(pos + i + 2)}) ")
+        else:
+            nd.put(f"(opt_type 0x{kind:02x}: len={size - 2})")
+        i += size

@@ -510,13 +510,15 @@ def txtproto_print(nd: Nd, pos: int, length: int, name: str, http: bool) -> None
         if idx and len(token) == 3 and token.isdigit():
             show = True
     nd.put(name)
+    if not show:
+        return
     if nd.opts.verbose:
-        nd.put(": ")
+        nd.put(f", length: {length}")
         idx = 0
         while idx < length:
             idx = _txt_line(nd, "\n\t", pos, idx, length)
             if not idx:
                 break
-    elif show:
+    else:
         nd.put(": ")
         _txt_line(nd, "", pos, 0, length)
