@@ -32,6 +32,7 @@ from ._common import (
     output_sinks,
     print_error,
 )
+from ._textopts import add_text_args
 
 __all__ = ["add_parser", "summary_line"]
 
@@ -52,6 +53,7 @@ def add_parser(subparsers: Any) -> None:
         help="the interface to capture on ('any' for every interface)",
     )
     add_output_args(parser)
+    add_text_args(parser)
     parser.add_argument(
         "-p",
         dest="no_promisc",

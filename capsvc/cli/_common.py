@@ -55,8 +55,10 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v",
         dest="verbose",
-        action="store_true",
-        help="verbose text: TCP sequence numbers, options, IP fields",
+        action="count",
+        default=0,
+        help="verbose text: TCP sequence numbers, options, IP fields (-vv, -vvv: more, in "
+        "the tcpdump format)",
     )
     parser.add_argument(
         "-A", dest="ascii", action="store_true", help="print each packet's payload in ASCII"
@@ -147,7 +149,10 @@ def output_sinks(
                 raise
             sinks.append(OwnedStream(inner, stream, args.write))
         else:
-            spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
+            from ._textopts import text_options
+
+            text = text_options(args, live=hasattr(args, "interface"))
+            spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii, text=text)
             sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
         if args.stats:
             sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))

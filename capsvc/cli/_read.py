@@ -27,6 +27,7 @@ from ._common import (
     output_sinks,
     print_error,
 )
+from ._textopts import add_text_args
 
 __all__ = ["add_parser"]
 
@@ -55,6 +56,7 @@ def add_parser(subparsers: Any) -> None:
         help="read with capsvc's own reader (default) or through libpcap",
     )
     add_output_args(parser)
+    add_text_args(parser)
     parser.set_defaults(run=run)
 
 

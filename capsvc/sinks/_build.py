@@ -28,6 +28,7 @@ from typing import IO, Any
 from .._errors import OptionError
 from .._files import Checkpoint, Directory
 from .._packet import LinkType, PacketBatch, Stats
+from ..format._select import TextOptions
 from ._base import Sink
 
 __all__ = ["SINK_TYPES", "OwnedStream", "SinkSpec", "open_sink", "open_sinks", "stream_sink"]
@@ -53,6 +54,8 @@ class SinkSpec:
         verbose: text sinks: tcpdump -v style lines.
         ascii: text sinks: payload in ASCII.
         interval: stats sinks: seconds between lines (default 1.0).
+        text: text sinks: the format and its options (``capsvc.format._select.TextOptions``);
+            None writes the netbird-style line with ``verbose`` and ``ascii``.
     """
 
     type: str
@@ -63,6 +66,7 @@ class SinkSpec:
     verbose: bool = False
     ascii: bool = False
     interval: float = 1.0
+    text: TextOptions | None = None
 
     @property
     def rotating(self) -> bool:
@@ -168,7 +172,7 @@ def stream_sink(
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype)
+        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, options=spec.text)
     if kind == "stats":
         from ._stats import StatsSink
 
