@@ -78,7 +78,12 @@ class TcpdumpFormatter:
     ) -> None:
         self.linktype = linktype & 0x03FFFFFF
         self.options = Options(
-            TcpSeqTable(max_flows), verbose=verbose, quiet=quiet, link=link, absolute=absolute
+            TcpSeqTable(max_flows),
+            verbose=verbose,
+            quiet=quiet,
+            link=link,
+            absolute=absolute,
+            silent_default=bool(hex or hex_ascii or quiet),
         )
         self.stamp = stamp
         self.utc = utc

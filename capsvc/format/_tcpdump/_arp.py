@@ -84,7 +84,8 @@ def arp_print(nd: Nd, pos: int, length: int) -> None:
     elif op == 9:
         nd.put(f"{nd.mac(sha, hln)} at {paddr(spa)}")
     else:
-        hex_ascii(nd, pos, nd.end - pos)
+        if not nd.opts.silent_default:
+            hex_ascii(nd, pos, nd.end - pos)
         return
     nd.put(f", length {length}")
 

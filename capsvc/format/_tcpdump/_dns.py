@@ -228,6 +228,21 @@ def _answer(nd: Nd, cp: int, msg: int, mdns: bool) -> int:
     return end
 
 
+def _section(nd: Nd, cp: int, msg: int, mdns: bool, count: int, label: str) -> int:
+    """``-vv``: a section's records after ``label``; the position after them."""
+    if count and cp < nd.end:
+        nd.put(label)
+        cp = _answer(nd, cp, msg, mdns)
+        count -= 1
+        while cp < nd.end and count:
+            nd.put(",")
+            cp = _answer(nd, cp, msg, mdns)
+            count -= 1
+    if count:
+        raise _Bad
+    return cp
+
+
 def _extended_rcode(nd: Nd, msg: int, flags: int, counts: tuple[int, int, int, int]) -> int:
     """The response code with the upper bits an OPT record adds (RFC 6891)."""
     rcode = flags & 0xF
@@ -317,6 +332,9 @@ def domain_print(nd: Nd, pos: int, length: int, *, over_tcp: bool, mdns: bool) -
                     an -= 1
             if an:
                 raise _Bad
+            if nd.opts.verbose > 1:
+                cp = _section(nd, cp, pos, mdns, ns, " ns:")
+                _section(nd, cp, pos, mdns, ar, " ar:")
         else:
             nd.put(
                 f"{ident}{_OPS[opcode]}{'+' if flags & 0x0100 else ''}"
@@ -347,7 +365,12 @@ def domain_print(nd: Nd, pos: int, length: int, *, over_tcp: bool, mdns: bool) -
                     qd -= 1
             if qd:
                 raise _Bad
-    except _Bad:
+            if nd.opts.verbose > 1:
+                cp = _section(nd, cp, pos, mdns, an, "")
+                cp = _section(nd, cp, pos, mdns, ns, " ns:")
+                _section(nd, cp, pos, mdns, ar, " ar:")
+    except (_Bad, Cut):
+        # tcpdump's DNS printer reports a cut message itself (not through its longjmp).
         nd.trunc()
         return
     nd.put(f" ({length})")

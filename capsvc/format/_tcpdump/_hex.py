@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ._nd import Nd
 
-__all__ = ["ascii_dump", "hex_ascii", "hex_dump"]
+__all__ = ["ascii_dump", "hex_ascii", "hex_dump", "hex_dump_indent"]
 
 _GRAPH = bytes(b if 0x21 <= b <= 0x7E else 0x2E for b in range(256))
 _INDENT = "\n\t"
@@ -44,13 +44,18 @@ def hex_ascii(nd: Nd, pos: int, length: int) -> None:
 
 def hex_dump(nd: Nd, pos: int, length: int) -> None:
     """Print ``length`` bytes at ``pos`` in hex (``-x``)."""
+    hex_dump_indent(nd, pos, length, _INDENT)
+
+
+def hex_dump_indent(nd: Nd, pos: int, length: int, indent: str) -> None:
+    """``hex_dump`` with each line starting with ``indent`` (tcpdump's print_unknown_data)."""
     length, cut = _bounded(nd, pos, length)
     data = nd.data
     out = nd.out
     for offset in range(0, length, 16):
         chunk = data[pos + offset : pos + min(offset + 16, length)]
         groups = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
-        out.append(f"{_INDENT}0x{offset:04x}:  {groups}")
+        out.append(f"{indent}0x{offset:04x}:  {groups}")
     if cut:
         nd.trunc()
 

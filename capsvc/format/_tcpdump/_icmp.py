@@ -7,7 +7,7 @@ quoted IP header on a line of its own. ``ICMP6, echo request, id 1, seq 1, lengt
 
 from __future__ import annotations
 
-from ._hex import hex_dump
+from ._hex import hex_dump, hex_dump_indent
 from ._nd import Nd
 
 __all__ = ["icmp6_print", "icmp_print"]
@@ -179,7 +179,7 @@ _PARAM6 = {
 #: Types whose line carries its length only in ``-v`` (the options printer adds it).
 _ND_TYPES = frozenset((133, 134, 135, 136, 137, 145, 147))
 #: Types printed without details (their printers are not implemented here).
-_PLAIN6 = frozenset((133, 134, 138, 140, 141, 142, 145, 147, 200, 201))
+_PLAIN6 = frozenset((138, 140, 141, 142, 145, 147, 200, 201))
 
 
 def _upper(nd: Nd, pos: int) -> tuple[int, int]:
@@ -273,12 +273,34 @@ def icmp6_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> Non
             nd.put(f" unknown-version (len {length}) ")
     elif kind in (131, 132):
         _mld(nd, pos)
+    elif kind == 133:
+        if verbose:
+            _nd_options(nd, pos + 8, length - 8)
+    elif kind == 134:
+        if verbose:
+            ra = nd.u8(pos + 5)
+            flags = ", ".join(n for b, n in _RA_FLAGS if ra & b) or "none"
+            nd.put(
+                f"\n\thop limit {nd.u8(pos + 4)}, Flags [{flags}], "
+                f"pref {_PREFS[(ra & 0x18) >> 3]}, router lifetime {nd.u16(pos + 6)}s, "
+                f"reachable time {nd.u32(pos + 8)}ms, retrans timer {nd.u32(pos + 12)}ms"
+            )
+            _nd_options(nd, pos + 16, length - 16)
     elif kind == 135:
         nd.put(f", who has {nd.ip6(pos + 8)}")
+        if verbose:
+            _nd_options(nd, pos + 24, length - 24)
     elif kind == 136:
         nd.put(f", tgt is {nd.ip6(pos + 8)}")
+        if verbose:
+            na = nd.u32(pos + 4)
+            flags = ", ".join(n for b, n in _NA_FLAGS if na & b) or "none"
+            nd.put(f", Flags [{flags}]")
+            _nd_options(nd, pos + 24, length - 24)
     elif kind == 137:
         nd.put(f", {nd.ip6(pos + 8)} to {nd.ip6(pos + 24)}")
+        if verbose:
+            _nd_options(nd, pos + 40, length - 40)
     elif kind == 143:
         if length < 8:
             nd.put(f" [invalid len {length}]")
@@ -435,3 +457,52 @@ def _mld2_groups(nd: Nd, pos: int, length: int, groups: int) -> None:
             nd.put(" }")
         group += 20 + nsrcs * 16
         nd.put("]")
+
+
+_NA_FLAGS = ((0x80000000, "router"), (0x40000000, "solicited"), (0x20000000, "override"))
+_RA_FLAGS = ((0x80, "managed"), (0x40, "other stateful"), (0x20, "home agent"))
+_PREFS = ("medium", "high", "rsv", "low")
+_PI_FLAGS = ((0x80, "onlink"), (0x40, "auto"), (0x20, "router"))
+_ND_OPTIONS = {1: "source link-address", 2: "destination link-address", 3: "prefix info",
+               4: "redirected header", 5: "mtu", 7: "advertisement interval",
+               8: "homeagent information", 24: "route info", 25: "rdnss", 31: "dnssl"}  # fmt: skip
+
+
+def _lifetime6(value: int) -> str:
+    return "infinity" if value == 0xFFFFFFFF else f"{value}s"
+
+
+def _nd_options(nd: Nd, pos: int, resid: int) -> None:
+    """``-v``: neighbour discovery options (RFC 4861), one line each."""
+    cp = pos
+    while cp < nd.end:
+        if resid <= 0:
+            return
+        kind, size = nd.u8(cp), nd.u8(cp + 1)
+        if size == 0 or cp + (size << 3) > nd.end:
+            nd.trunc()
+            return
+        nd.put(
+            f"\n\t  {_ND_OPTIONS.get(kind, 'unknown')} option ({kind}), "
+            f"length {size << 3} ({size}): "
+        )
+        if kind in (1, 2):
+            nd.put(nd.data[cp + 2 : cp + (size << 3)].hex(":"))
+        elif kind == 3:
+            flags = ", ".join(n for b, n in _PI_FLAGS if nd.u8(cp + 3) & b) or "none"
+            nd.put(
+                f"{nd.ip6(cp + 16)}/{nd.u8(cp + 2)}{'badlen' if size != 4 else ''}, "
+                f"Flags [{flags}], valid time {_lifetime6(nd.u32(cp + 4))}, "
+                f"pref. time {_lifetime6(nd.u32(cp + 8))}"
+            )
+        elif kind == 5:
+            nd.put(f" {nd.u32(cp + 4)}{'bad option length' if size != 1 else ''}")
+        elif kind == 7:
+            nd.put(f" {nd.u32(cp + 4)}ms")
+        elif nd.opts.verbose <= 1:
+            hex_dump_indent(nd, cp + 2, (size << 3) - 2, "\n\t  ")
+            return
+        if nd.opts.verbose > 1:
+            hex_dump_indent(nd, cp + 2, (size << 3) - 2, "\n\t    ")
+        cp += size << 3
+        resid -= size << 3

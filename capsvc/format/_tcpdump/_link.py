@@ -71,8 +71,10 @@ def ethertype_print(nd: Nd, ethertype: int, pos: int, length: int) -> bool:
 
 
 def default_print(nd: Nd, pos: int) -> None:
-    """tcpdump's dump of what it cannot decode: hex and ASCII of the captured rest."""
-    hex_ascii(nd, pos, nd.end - pos)
+    """tcpdump's dump of what it cannot decode: hex and ASCII of the captured rest (not with
+    ``-x``, ``-X`` or ``-q``)."""
+    if not nd.opts.silent_default:
+        hex_ascii(nd, pos, nd.end - pos)
 
 
 def ether_print(nd: Nd, pos: int, length: int) -> None:

@@ -31,9 +31,11 @@ class Options:
         link: ``-e``: print the link-level header.
         absolute: ``-S``: absolute TCP sequence numbers.
         seqs: the relative sequence number table (unused with ``absolute``).
+        silent_default: leave out the hex dump tcpdump prints of what it cannot decode (it
+            does with ``-x``, ``-X`` and ``-q``).
     """
 
-    __slots__ = ("absolute", "link", "quiet", "seqs", "verbose")
+    __slots__ = ("absolute", "link", "quiet", "seqs", "silent_default", "verbose")
 
     def __init__(
         self,
@@ -43,8 +45,10 @@ class Options:
         quiet: bool = False,
         link: bool = False,
         absolute: bool = False,
+        silent_default: bool = False,
     ) -> None:
         self.seqs = seqs
+        self.silent_default = silent_default
         self.verbose = verbose
         self.quiet = quiet
         self.link = link

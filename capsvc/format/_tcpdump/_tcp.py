@@ -75,6 +75,11 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         raise Cut
     sport, dport = nd.u16(pos), nd.u16(pos + 2)
     _ports(nd, ip, pos, sport, dport)
+    if not nd.has(pos, 20):
+        # tcpdump checks the fixed header here and reports the cut itself (the dump of -x
+        # then still leaves out the link header).
+        nd.trunc()
+        return
     hlen = (nd.u8(pos + 12) >> 4) * 4
     if hlen < 20:
         nd.put(f" tcp {(length - hlen) & 0xFFFFFFFF} [bad hdr length {hlen} - too short, < 20]")
@@ -213,7 +218,9 @@ def _options(
         elif opt == 19:
             datalen = 16
             check(16)
-            nd.put(" can't check - " + nd.data[cp : cp + 16].hex())
+            nd.put(
+                " shared secret not supplied with -M, can't check - " + nd.data[cp : cp + 16].hex()
+            )
         elif opt == 20:
             datalen = 2
             check(2)
@@ -520,5 +527,4 @@ def txtproto_print(nd: Nd, pos: int, length: int, name: str, http: bool) -> None
             if not idx:
                 break
     else:
-        nd.put(": ")
-        _txt_line(nd, "", pos, 0, length)
+        _txt_line(nd, ": ", pos, 0, length)
