@@ -288,8 +288,8 @@ def _ip6_chain(nd: Nd, pos: int, total: int, nh: int) -> None:
             nd.put("HBH " if nh == 0 else "DSTOPT ")
             advance = (nd.u8(cp + 1) + 1) << 3
             nd.need(cp, advance)
+            _ip6_options(nd, cp + 2, advance - 2)
             if nd.opts.verbose:
-                _ip6_options(nd, cp + 2, advance - 2)
                 nd.put(" ")
             nh = nd.u8(cp)
         elif nh == 44:
@@ -321,12 +321,15 @@ def _ip6_chain(nd: Nd, pos: int, total: int, nh: int) -> None:
 
 
 def _ip6_options(nd: Nd, pos: int, length: int) -> None:
-    """``-v``: the options of a hop-by-hop or destination options header."""
+    """The options of a hop-by-hop or destination options header: checked always (a bad one
+    ends the packet with the header's truncation marker, as tcpdump's), printed with ``-v``."""
+    verbose = nd.opts.verbose
     i = 0
     while i < length:
         kind = nd.u8(pos + i)
         if kind == 0:
-            nd.put("(pad1)")
+            if verbose:
+                nd.put("(pad1)")
             i += 1
             continue
         if i + 1 >= length:
@@ -335,14 +338,20 @@ def _ip6_options(nd: Nd, pos: int, length: int) -> None:
         if i + size > length:
             raise Cut
         if kind == 1:
-            nd.put("(padn)")
+            if verbose:
+                nd.put("(padn)")
         elif kind == 5:
             if size != 4:
                 nd.put(f"(rtalert: invalid len {size - 2})")
                 raise Cut
-            nd.put(f"(rtalert: 0x{nd.u16(pos + i + 2):04x}) ")
+            if verbose:
+                nd.put(f"(rtalert: 0x{nd.u16(pos + i + 2):04x}) ")
         elif kind == 0xC2:
-            nd.put(f"(jumbo: {nd.u32(pos + i + 2)}) ")
-        else:
+            if size != 6:
+                nd.put(f"(jumbo: invalid len {size - 2})")
+                raise Cut
+            if verbose:
+                nd.put(f"(jumbo: {nd.u32(pos + i + 2)}) ")
+        elif verbose:
             nd.put(f"(opt_type 0x{kind:02x}: len={size - 2})")
         i += size
