@@ -51,8 +51,10 @@ SLL_PKTTYPES = {0: "In", 1: "B", 2: "M", 3: "P", 4: "Out"}
 _MAX_LENGTH = 1500
 
 
-def ethertype_name(ethertype: int) -> str:
-    """``ethertype IPv4 (0x0800)``."""
+def ethertype_name(ethertype: int, quiet: bool = False) -> str:
+    """``ethertype IPv4 (0x0800)``; with ``-q`` the name alone (``IPv4``)."""
+    if quiet:
+        return ETHERTYPE_NAMES.get(ethertype, f"Unknown Ethertype (0x{ethertype:04x})")
     return f"ethertype {ETHERTYPE_NAMES.get(ethertype, 'Unknown')} (0x{ethertype:04x})"
 
 
@@ -108,7 +110,7 @@ def ether_print(nd: Nd, pos: int, length: int) -> None:
             if link:
                 nd.put(f"vlan {tci & 0xFFF}, p {tci >> 13}{', DEI' if tci & 0x1000 else ''}, ")
                 if ethertype > _MAX_LENGTH:
-                    nd.put(f"{ethertype_name(ethertype)}, ")
+                    nd.put(f"{ethertype_name(ethertype, nd.opts.quiet)}, ")
             pos += 4
             length -= 4
             continue
@@ -147,8 +149,7 @@ def _ether_header(nd: Nd, pos: int, length: int) -> None:
     if ethertype <= _MAX_LENGTH:
         nd.put(f"{text}, 802.3, length {ethertype}: ")
     elif nd.opts.quiet:
-        name = ETHERTYPE_NAMES.get(ethertype, f"Unknown Ethertype (0x{ethertype:04x})")
-        nd.put(f"{text}, {name}, length {length}: ")
+        nd.put(f"{text}, {ethertype_name(ethertype, True)}, length {length}: ")
     else:
         nd.put(f"{text}, {ethertype_name(ethertype)}, length {length}: ")
 
@@ -187,7 +188,10 @@ def sll_print(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> None
     if nd.opts.link:
         kind = SLL_PKTTYPES.get(pkttype, f"pkttype {pkttype}")
         addr = nd.mac(6, min(halen, 8)) if halen else ""
-        nd.put(f"{kind:>3} {addr} {ethertype_name(ethertype)}, length {length}: ")
+        if nd.opts.quiet:
+            nd.put(f"{kind:>3} {addr} ")
+        else:
+            nd.put(f"{kind:>3} {addr} {ethertype_name(ethertype)}, length {length}: ")
     nd.hdrlen = 16
     _cooked_payload(nd, ethertype, 16, length - 16)
 
@@ -208,7 +212,10 @@ def sll2_print(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> Non
     nd.put(f"{name:<5} {SLL_PKTTYPES.get(pkttype, '?'):<3} ")
     if nd.opts.link:
         addr = nd.mac(12, min(halen, 8)) if halen else ""
-        nd.put(f"ifindex {ifindex} {addr} {ethertype_name(ethertype)}, length {length}: ")
+        if nd.opts.quiet:
+            nd.put(f"ifindex {ifindex} {addr} ")
+        else:
+            nd.put(f"ifindex {ifindex} {addr} {ethertype_name(ethertype)}, length {length}: ")
     nd.hdrlen = 20
     _cooked_payload(nd, ethertype, 20, length - 20)
 
@@ -248,7 +255,11 @@ def loop_print(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> Non
 
 def _family_payload(nd: Nd, family: int, length: int) -> None:
     if nd.opts.link:
-        nd.put(f"AF {_AF_NAMES.get(family, 'Unknown')} ({family}), length {length}: ")
+        name = _AF_NAMES.get(family, "Unknown")
+        if nd.opts.quiet:
+            nd.put(f"{name}, length {length}: ")
+        else:
+            nd.put(f"AF {name} ({family}), length {length}: ")
     nd.hdrlen = 4
     if family == 2:
         ip_print(nd, 4, length - 4)
