@@ -213,6 +213,10 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
         ip6_print(nd, pos, length)
     elif proto == 59:
         nd.put("no next header")
+    elif proto == 47:
+        from ._gre import gre_print
+
+        gre_print(nd, pos, length)
     else:
         nd.put(f" ip-proto-{proto} {length}")
 

@@ -83,12 +83,19 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
     opts = nd.opts
     if opts.verbose and not fragmented:
         _checksum(nd, ip, pos, length)
-    if not opts.quiet and (sport in (53, 5353) or dport in (53, 5353)):
-        from ._dns import domain_print
+    if not opts.quiet:
+        if sport in (53, 5353) or dport in (53, 5353):
+            from ._dns import domain_print
 
-        mdns = not (sport == 53 or dport == 53)
-        domain_print(nd, body, length, over_tcp=False, mdns=mdns)
-        return
+            mdns = not (sport == 53 or dport == 53)
+            domain_print(nd, body, length, over_tcp=False, mdns=mdns)
+            return
+        if sport in (67, 68) or dport in (67, 68):
+            _bootp(nd, body, length)
+            return
+        if sport == 123 or dport == 123:
+            _ntp(nd, body, length)
+            return
     if ulen > length and not fragmented:
         nd.put(f"UDP, bad length {ulen} > {length}")
     else:
@@ -112,3 +119,24 @@ def _checksum(nd: Nd, ip: int, pos: int, length: int) -> None:
         nd.put(f"[bad udp cksum 0x{value:04x} -> 0x{_should_be(value, sum_):04x}!] ")
     else:
         nd.put("[udp sum ok] ")
+
+
+_NTP_MODES = ("unspecified", "symmetric active", "symmetric passive", "Client", "Server",
+              "Broadcast", "Control Message", "Reserved")  # fmt: skip
+
+
+def _bootp(nd: Nd, pos: int, length: int) -> None:
+    """BOOTP and DHCP (RFC 951, 2131) as tcpdump prints them without ``-v``."""
+    nd.proto = "bootp"
+    op = nd.u8(pos)
+    nd.put(f"BOOTP/DHCP, {({1: 'Request', 2: 'Reply'}).get(op, f'unknown (0x{op:02x})')}")
+    if nd.u8(pos + 1) == 1 and nd.u8(pos + 2) == 6 and op == 1:
+        nd.put(f" from {nd.mac(pos + 28)}")
+    nd.put(f", length {length}")
+
+
+def _ntp(nd: Nd, pos: int, length: int) -> None:
+    """NTP (RFC 5905): its version and mode, as tcpdump prints them without ``-v``."""
+    nd.proto = "ntp"
+    status = nd.u8(pos)
+    nd.put(f"NTPv{(status >> 3) & 7}, {_NTP_MODES[status & 7]}, length {length}")

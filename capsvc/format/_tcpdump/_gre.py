@@ -1,0 +1,77 @@
+"""GRE in tcpdump's words (print-gre.c): ``GREv0, key=0x1, seq 7, length 92: IP ...``.
+
+Pure module. Version 0 prints its optional fields and then the packet it carries (IPv4, IPv6,
+or an Ethernet frame for transparent bridging); a payload type capsvc does not decode prints
+``gre-proto-0x....`` as tcpdump does for one it does not (ERSPAN among them). Version 1 (PPTP's
+enhanced GRE) prints its call, sequence and acknowledgement numbers.
+"""
+
+from __future__ import annotations
+
+from ._nd import Nd
+
+__all__ = ["gre_print"]
+
+_CP, _RP, _KP, _SP, _SRP, _AP = 0x8000, 0x4000, 0x2000, 0x1000, 0x0800, 0x0080
+_FLAG_NAMES = ((_CP, "checksum present"), (_RP, "routing present"), (_KP, "key present"),
+               (_SP, "sequence# present"), (_SRP, "source routing present"),
+               (_AP, "ack present"))  # fmt: skip
+
+
+def _flags(flags: int) -> str:
+    return ", ".join(name for bit, name in _FLAG_NAMES if flags & bit) or "none"
+
+
+def gre_print(nd: Nd, pos: int, length: int) -> None:
+    """The GRE packet at ``pos`` of ``length`` bytes (from the IP header)."""
+    from ._ip import ip6_print, ip_print
+    from ._link import ETHERTYPE_NAMES, ether_print
+
+    nd.proto = "gre"
+    flags = nd.u16(pos)
+    version = flags & 7
+    nd.put(f"GREv{version}")
+    if version not in (0, 1):
+        nd.put(" ERROR: unknown-version")
+        return
+    verbose = nd.opts.verbose
+    if verbose:
+        nd.put(f", Flags [{_flags(flags)}]")
+    proto = nd.u16(pos + 2)
+    at, left = pos + 4, length - 4
+    if version == 0:
+        if flags & (_CP | _RP):
+            nd.put(f", sum 0x{nd.u16(at):x}, off 0x{nd.u16(at + 2):x}")
+            at, left = at + 4, left - 4
+        if flags & _KP:
+            nd.put(f", key=0x{nd.u32(at):x}")
+            at, left = at + 4, left - 4
+        if flags & _SP:
+            nd.put(f", seq {nd.u32(at)}")
+            at, left = at + 4, left - 4
+    else:
+        if flags & _KP:
+            nd.put(f", call {nd.u32(at) & 0xFFFF}")
+            at, left = at + 4, left - 4
+        if flags & _SP:
+            nd.put(f", seq {nd.u32(at)}")
+            at, left = at + 4, left - 4
+        if flags & _AP:
+            nd.put(f", ack {nd.u32(at)}")
+            at, left = at + 4, left - 4
+        if not flags & _SP:
+            nd.put(", no-payload")
+    if nd.opts.link:
+        nd.put(f", proto {ETHERTYPE_NAMES.get(proto, 'unknown')} (0x{proto:04x})")
+    nd.put(f", length {length}")
+    if version == 1 and not flags & _SP:
+        return
+    nd.put("\n\t" if verbose else ": ")
+    if version == 0 and proto == 0x0800:
+        ip_print(nd, at, left)
+    elif version == 0 and proto == 0x86DD:
+        ip6_print(nd, at, left)
+    elif version == 0 and proto == 0x6558:
+        ether_print(nd, at, left)
+    else:
+        nd.put(f"gre-proto-0x{proto:x}")
