@@ -8,6 +8,7 @@ enhanced GRE) prints its call, sequence and acknowledgement numbers.
 
 from __future__ import annotations
 
+from . import _ip, _link
 from ._nd import Nd
 
 __all__ = ["gre_print"]
@@ -24,9 +25,6 @@ def _flags(flags: int) -> str:
 
 def gre_print(nd: Nd, pos: int, length: int) -> None:
     """The GRE packet at ``pos`` of ``length`` bytes (from the IP header)."""
-    from ._ip import ip6_print, ip_print
-    from ._link import ETHERTYPE_NAMES, ether_print
-
     nd.proto = "gre"
     flags = nd.u16(pos)
     version = flags & 7
@@ -62,16 +60,16 @@ def gre_print(nd: Nd, pos: int, length: int) -> None:
         if not flags & _SP:
             nd.put(", no-payload")
     if nd.opts.link:
-        nd.put(f", proto {ETHERTYPE_NAMES.get(proto, 'unknown')} (0x{proto:04x})")
+        nd.put(f", proto {_link.ETHERTYPE_NAMES.get(proto, 'unknown')} (0x{proto:04x})")
     nd.put(f", length {length}")
     if version == 1 and not flags & _SP:
         return
     nd.put("\n\t" if verbose else ": ")
     if version == 0 and proto == 0x0800:
-        ip_print(nd, at, left)
+        _ip.ip_print(nd, at, left)
     elif version == 0 and proto == 0x86DD:
-        ip6_print(nd, at, left)
+        _ip.ip6_print(nd, at, left)
     elif version == 0 and proto == 0x6558:
-        ether_print(nd, at, left)
+        _link.ether_print(nd, at, left)
     else:
         nd.put(f"gre-proto-0x{proto:x}")

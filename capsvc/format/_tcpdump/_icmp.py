@@ -7,8 +7,11 @@ quoted IP header on a line of its own. ``ICMP6, echo request, id 1, seq 1, lengt
 
 from __future__ import annotations
 
+from . import _ip
 from ._hex import hex_dump, hex_dump_indent
 from ._nd import Nd
+from ._sum import checksum, should_be
+from ._udp import transport_checksum
 
 __all__ = ["icmp6_print", "icmp_print"]
 
@@ -129,24 +132,22 @@ def _icmp_text(nd: Nd, pos: int, kind: int, code: int) -> str:
 
 def icmp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
     """The ICMP message at ``pos`` (``length`` from the IP header)."""
-    from ._ip import _checksum, _should_be, ip_print
-
     nd.proto = "icmp"
     kind, code = nd.u8(pos), nd.u8(pos + 1)
     text = _icmp_text(nd, pos, kind, code)
     nd.put(f"ICMP {text}, length {length}")
     if nd.opts.verbose and not fragmented and nd.has(pos, length):
-        sum_ = _checksum(nd.data[pos : pos + length])
+        sum_ = checksum(nd.data[pos : pos + length])
         if sum_:
             value = nd.u16(pos + 2)
-            nd.put(f" (wrong icmp cksum {value:x} (->{_should_be(value, sum_):x})!)")
+            nd.put(f" (wrong icmp cksum {value:x} (->{should_be(value, sum_):x})!)")
     if nd.opts.verbose and kind in _ERRORS:
         inner = pos + 8
         nd.put("\n\t")
         saved = nd.end
         nd.end = min(inner + 128, nd.end)
         try:
-            ip_print(nd, inner, nd.u16(inner + 2))
+            _ip.ip_print(nd, inner, nd.u16(inner + 2))
         finally:
             nd.end = saved
 
@@ -205,9 +206,6 @@ def _upper(nd: Nd, pos: int) -> tuple[int, int]:
 
 def icmp6_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
     """The ICMPv6 message at ``pos`` (``length`` from the IP header)."""
-    from ._ip import _should_be
-    from ._udp import transport_checksum
-
     nd.proto = "icmp6"
     verbose = nd.opts.verbose
     if length == 0:
@@ -217,7 +215,7 @@ def icmp6_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> Non
         sum_ = transport_checksum(nd, ip, pos, length, 58)
         value = nd.u16(pos + 2)
         if sum_:
-            nd.put(f"[bad icmp6 cksum 0x{value:04x} -> 0x{_should_be(value, sum_):04x}!] ")
+            nd.put(f"[bad icmp6 cksum 0x{value:04x} -> 0x{should_be(value, sum_):04x}!] ")
         elif sum_ is not None:
             nd.put("[icmp6 sum ok] ")
     kind = nd.u8(pos)

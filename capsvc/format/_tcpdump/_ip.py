@@ -10,7 +10,10 @@ length).
 
 from __future__ import annotations
 
+from . import _gre, _icmp, _tcp, _udp
 from ._nd import Cut, Nd
+from ._sum import checksum as _checksum
+from ._sum import should_be as _should_be
 
 __all__ = ["IPPROTO_NAMES", "ip6_print", "ip_demux", "ip_print"]
 
@@ -25,23 +28,6 @@ IPPROTO_NAMES = {
 _PORTED = frozenset((6, 17, 33, 132))
 _FRAG_FLAGS = ((0x2000, "+"), (0x4000, "DF"), (0x8000, "rsvd"))
 _ECN = ("", ",ECT(1)", ",ECT(0)", ",CE")
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def _should_be(value: int, sum_: int) -> int:
-    """tcpdump's in_cksum_shouldbe: the checksum the header should have held."""
-    total = (~value & 0xFFFF) + (~sum_ & 0xFFFF)
-    total = (total & 0xFFFF) + (total >> 16)
-    total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def ip_print(nd: Nd, pos: int, length: int) -> None:
@@ -189,22 +175,18 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
         proto: the IP protocol.
         ip: where the IP header starts.
     """
-    from ._icmp import icmp6_print, icmp_print
-    from ._tcp import tcp_print
-    from ._udp import udp_print
-
     if proto == 6:
-        tcp_print(nd, pos, length, ip, more)
+        _tcp.tcp_print(nd, pos, length, ip, more)
     elif proto == 17:
-        udp_print(nd, pos, length, ip, more)
+        _udp.udp_print(nd, pos, length, ip, more)
     elif proto == 1:
         if version == 4:
-            icmp_print(nd, pos, length, ip, more)
+            _icmp.icmp_print(nd, pos, length, ip, more)
         else:
             nd.put("[ICMP requires IPv4] (invalid)")
     elif proto == 58:
         if version == 6:
-            icmp6_print(nd, pos, length, ip, more)
+            _icmp.icmp6_print(nd, pos, length, ip, more)
         else:
             nd.put("[ICMPv6 requires IPv6] (invalid)")
     elif proto == 4:
@@ -214,9 +196,7 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
     elif proto == 59:
         nd.put("no next header")
     elif proto == 47:
-        from ._gre import gre_print
-
-        gre_print(nd, pos, length)
+        _gre.gre_print(nd, pos, length)
     else:
         nd.put(f" ip-proto-{proto} {length}")
 

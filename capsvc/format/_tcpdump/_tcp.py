@@ -10,7 +10,10 @@ banner; other payloads print nothing more, as tcpdump does for a port it does no
 
 from __future__ import annotations
 
+from ._dns import domain_print
 from ._nd import Cut, Nd
+from ._sum import should_be
+from ._udp import transport_checksum
 
 __all__ = ["TCP_FLAGS", "tcp_print", "txtproto_print"]
 
@@ -139,23 +142,17 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         nd.proto = "http"
         txtproto_print(nd, body, length, "HTTP", True)
     elif sport == 53 or dport == 53:
-        from ._dns import domain_print
-
         domain_print(nd, body, length, over_tcp=True, mdns=False)
 
 
 def _checksum(nd: Nd, ip: int, pos: int, length: int) -> None:
-    from ._udp import transport_checksum
-
     value = nd.u16(pos + 16)
     sum_ = transport_checksum(nd, ip, pos, length, 6)
     if sum_ is None:
         return
     nd.put(f", cksum 0x{value:04x}")
     if sum_:
-        from ._ip import _should_be
-
-        nd.put(f" (incorrect -> 0x{_should_be(value, sum_):04x})")
+        nd.put(f" (incorrect -> 0x{should_be(value, sum_):04x})")
     else:
         nd.put(" (correct)")
 

@@ -7,7 +7,9 @@ print their message (``4660+ A? example.com. (29)``); a port capsvc does not dec
 
 from __future__ import annotations
 
+from ._dns import domain_print
 from ._nd import Cut, Nd
+from ._sum import should_be
 
 __all__ = ["transport_checksum", "udp_print"]
 
@@ -85,8 +87,6 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         _checksum(nd, ip, pos, length)
     if not opts.quiet:
         if sport in (53, 5353) or dport in (53, 5353):
-            from ._dns import domain_print
-
             mdns = not (sport == 53 or dport == 53)
             domain_print(nd, body, length, over_tcp=False, mdns=mdns)
             return
@@ -103,8 +103,6 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
 
 
 def _checksum(nd: Nd, ip: int, pos: int, length: int) -> None:
-    from ._ip import _should_be
-
     v6 = nd.data[ip] >> 4 == 6
     if not v6 and nd.opts.verbose < 2:
         return
@@ -116,7 +114,7 @@ def _checksum(nd: Nd, ip: int, pos: int, length: int) -> None:
     if sum_ is None:
         return
     if sum_:
-        nd.put(f"[bad udp cksum 0x{value:04x} -> 0x{_should_be(value, sum_):04x}!] ")
+        nd.put(f"[bad udp cksum 0x{value:04x} -> 0x{should_be(value, sum_):04x}!] ")
     else:
         nd.put("[udp sum ok] ")
 
