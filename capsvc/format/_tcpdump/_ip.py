@@ -10,7 +10,7 @@ length).
 
 from __future__ import annotations
 
-from . import _gre, _icmp, _tcp, _udp
+from . import _gre, _icmp, _ipsec, _tcp, _udp
 from ._nd import Cut, Nd
 from ._sum import checksum as _checksum
 from ._sum import should_be as _should_be
@@ -175,6 +175,14 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
         proto: the IP protocol.
         ip: where the IP header starts.
     """
+    while proto == 51:
+        if not nd.has(pos):
+            nd.proto = "ah"
+            raise Cut
+        advance = _ipsec.ah_print(nd, pos)
+        proto = nd.u8(pos)
+        pos += advance
+        length -= advance
     if proto == 6:
         _tcp.tcp_print(nd, pos, length, ip, more)
     elif proto == 17:
@@ -197,6 +205,10 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
         nd.put("no next header")
     elif proto == 47:
         _gre.gre_print(nd, pos, length)
+    elif proto == 50:
+        _ipsec.esp_print(nd, pos, length)
+    elif proto == 89:
+        _ipsec.ospf_print(nd, pos, length, version)
     else:
         nd.put(f" ip-proto-{proto} {length}")
 
