@@ -5,7 +5,8 @@ length 78``: flags in tcpdump's order, sequence numbers relative to the connecti
 ``-S`` (``capsvc.decode._tcpseq``, tcpdump's arithmetic in a bounded table), options by their
 tcpdump names. The payload is decoded on the ports tcpdump decodes it on: HTTP (80, 8080)
 prints its first line (``: HTTP: GET / HTTP/1.1``), DNS (53) its message, SSH (22) its version
-banner; other payloads print nothing more, as tcpdump does for a port it does not know.
+banner, BGP (179) its name (tcpdump's line without ``-v``); other payloads print nothing more,
+as tcpdump does for a port it does not know.
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         nd.put(": ")
         nd.proto = "http"
         txtproto_print(nd, body, length, "HTTP", True)
+    elif sport == 179 or dport == 179:
+        nd.proto = "bgp"
+        nd.put(": BGP")
     elif sport == 53 or dport == 53:
         domain_print(nd, body, length, over_tcp=True, mdns=False)
 

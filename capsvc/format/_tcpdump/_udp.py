@@ -7,6 +7,7 @@ print their message (``4660+ A? example.com. (29)``); a port capsvc does not dec
 
 from __future__ import annotations
 
+from . import _gre
 from ._dns import domain_print
 from ._nd import Cut, Nd
 from ._sum import should_be
@@ -95,6 +96,12 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
             return
         if sport == 123 or dport == 123:
             _ntp(nd, body, length)
+            return
+        if sport == 4789 or dport == 4789:
+            _gre.vxlan_print(nd, body, length)
+            return
+        if sport == 6081 or dport == 6081:
+            _gre.geneve_print(nd, body, length)
             return
     if ulen > length and not fragmented:
         nd.put(f"UDP, bad length {ulen} > {length}")
