@@ -5,7 +5,7 @@ Thin module: argparse options for ``capsvc read`` and ``capsvc capture``, and th
 the sink in ``capsvc.sinks._build``).
 
 The default format of the command line is capsvc's own line (netbird's layout, the library's
-TextWriter default; docs/text.md): it is about four times faster to make than tcpdump's
+TextWriter default; docs/text.md): it is about three times faster to make than tcpdump's
 line, which keeps ``capsvc read`` within reach of tcpdump's speed. ``--format tcpdump`` (or
 ``-T tcpdump``) prints each packet as ``tcpdump -n`` does; the flags only that format has
 (``-e``, ``-x``, ``-X``, ``-t``, ``-q``, ``-S``, ``-#``) choose it by themselves.
