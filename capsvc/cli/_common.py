@@ -152,8 +152,8 @@ def output_sinks(
             from ._textopts import text_options
 
             text = text_options(args, live=hasattr(args, "interface"))
-            spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii, text=text)
-            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
+            spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii)
+            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen, text=text))
         if args.stats:
             sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))
     except BaseException:

@@ -54,8 +54,6 @@ class SinkSpec:
         verbose: text sinks: tcpdump -v style lines.
         ascii: text sinks: payload in ASCII.
         interval: stats sinks: seconds between lines (default 1.0).
-        text: text sinks: the format and its options (``capsvc.format._select.TextOptions``);
-            None writes the netbird-style line with ``verbose`` and ``ascii``.
     """
 
     type: str
@@ -66,7 +64,6 @@ class SinkSpec:
     verbose: bool = False
     ascii: bool = False
     interval: float = 1.0
-    text: TextOptions | None = None
 
     @property
     def rotating(self) -> bool:
@@ -148,6 +145,8 @@ def stream_sink(
     stream: IO[Any],
     linktype: LinkType,
     snaplen: int,
+    *,
+    text: TextOptions | None = None,
 ) -> Sink:
     """A sink writing ``spec``'s kind of output to a stream the caller keeps open.
 
@@ -156,6 +155,9 @@ def stream_sink(
         stream: a binary stream for pcap/pcapng, a text stream for text and stats.
         linktype: the link type of the frames.
         snaplen: the snapshot length written in file headers.
+        text: text sinks: the format and its options (``capsvc.format._select.TextOptions``:
+            tcpdump's lines, JSON, tcpdump's flags); None writes the netbird-style line with
+            ``spec.verbose`` and ``spec.ascii``.
 
     Raises:
         OptionError: an unknown sink type.
@@ -172,7 +174,7 @@ def stream_sink(
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, options=spec.text)
+        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, options=text)
     if kind == "stats":
         from ._stats import StatsSink
 
