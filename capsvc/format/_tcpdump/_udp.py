@@ -1,7 +1,8 @@
 """UDP in tcpdump's words (print-udp.c), and the transport checksum both TCP and UDP check.
 
 Pure module. ``IP 10.0.0.1.40000 > 10.0.0.2.9999: UDP, length 12``; DNS (53) and mDNS (5353)
-print their message (``4660+ A? example.com. (29)``); a port capsvc does not decode prints
+print their message (``4660+ A? example.com. (29)``); BOOTP/DHCP, NTP, BFD and HSRP their
+summary line, VXLAN and Geneve the packet inside; a port capsvc does not decode prints
 ``UDP, length N`` as tcpdump does for a port it does not know.
 """
 
@@ -97,6 +98,12 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         if sport == 123 or dport == 123:
             _ntp(nd, body, length)
             return
+        if sport in (3784, 3785, 4784) or dport in (3784, 3785, 4784):
+            _bfd(nd, body, length, dport if dport in (3784, 3785, 4784) else sport)
+            return
+        if sport == 1985 or dport == 1985:
+            _hsrp(nd, body, length)
+            return
         if sport == 4789 or dport == 4789:
             _gre.vxlan_print(nd, body, length)
             return
@@ -145,3 +152,46 @@ def _ntp(nd: Nd, pos: int, length: int) -> None:
     nd.proto = "ntp"
     status = nd.u8(pos)
     nd.put(f"NTPv{(status >> 3) & 7}, {_NTP_MODES[status & 7]}, length {length}")
+
+
+_BFD_PORTS = {3784: "Control", 4784: "Multihop", 3785: "Echo"}
+_BFD_STATES = ("AdminDown", "Down", "Init", "Up")
+_BFD_FLAGS = ((0x20, "Poll"), (0x10, "Final"), (0x08, "Control Plane Independent"),
+              (0x04, "Authentication Present"), (0x02, "Demand"), (0x01, "Multipoint"))  # fmt: skip
+_HSRP_OPS = ("hello", "coup", "resign")
+_HSRP_STATES = {0: "initial", 1: "learn", 2: "listen", 4: "speak", 8: "standby", 16: "active"}
+
+
+def _bfd(nd: Nd, pos: int, length: int, port: int) -> None:
+    """BFD (RFC 5880, 5883) as tcpdump prints it without ``-v``: version 1 control packets
+    and echo packets."""
+    nd.proto = "bfd"
+    if port == 3785:
+        nd.put(f"BFD, Echo, length: {length}")
+        return
+    first = nd.u8(pos)
+    flags = nd.u8(pos + 1)
+    if first >> 5 != 1:
+        nd.put(f"UDP, length {length}")
+        return
+    names = ", ".join(name for bit, name in _BFD_FLAGS if flags & bit) or "none"
+    nd.put(
+        f"BFDv1, {_BFD_PORTS[port]}, State {_BFD_STATES[flags >> 6]}, Flags: [{names}], "
+        f"length: {length}"
+    )
+
+
+def _hsrp(nd: Nd, pos: int, length: int) -> None:
+    """HSRP version 0 (RFC 2281) as tcpdump prints it without ``-v``."""
+    nd.proto = "hsrp"
+    version = nd.u8(pos)
+    nd.put(f"HSRPv{version}")
+    if version:
+        return
+    op = nd.u8(pos + 1)
+    nd.put(f"-{_HSRP_OPS[op] if op < 3 else f'unknown ({op})'} {length}: ")
+    state = nd.u8(pos + 2)
+    nd.put(f"state={_HSRP_STATES.get(state, f'Unknown ({state})')} group={nd.u8(pos + 6)} ")
+    if nd.u8(pos + 7):
+        nd.put(f"[reserved={nd.u8(pos + 7)}!] ")
+    nd.put(f"addr={nd.ip4(pos + 16)}")
