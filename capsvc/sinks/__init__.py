@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._rotate import RotatingWriter
     from ._series import SeriesSink, SeriesSnapshot
     from ._stats import StatsSink
-    from ._text import TextWriter
+    from ._text import TextOptions, TextWriter
     from ._tshark import format_conversations, format_endpoints, format_io_stat, parse_table_name
 
 _WHERE = {
@@ -37,6 +37,7 @@ _WHERE = {
     "SessionAware": "._base",
     "Sink": "._base",
     "StatsSink": "._stats",
+    "TextOptions": "._text",
     "TextWriter": "._text",
     "format_conversations": "._tshark",
     "format_endpoints": "._tshark",
@@ -61,6 +62,7 @@ __all__ = [
     "SessionAware",
     "Sink",
     "StatsSink",
+    "TextOptions",
     "TextWriter",
     "format_conversations",
     "format_endpoints",

@@ -1,4 +1,5 @@
-"""The text log sink: one line per packet (formatting lives in ``capsvc.format``; docs/text.md)."""
+"""The text log sink: one line per packet, in capsvc's layout, tcpdump's or JSON (formatting
+lives in ``capsvc.format``; docs/text.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..decode._flows import DEFAULT_MAX_FLOWS
 from ..format._line import TextFormatter
 from ..format._select import LineFormatter, TextOptions, build_formatter
 
-__all__ = ["TextWriter"]
+__all__ = ["TextOptions", "TextWriter"]
 
 
 class TextWriter:
