@@ -306,9 +306,12 @@ def generic_print(linktype: int) -> Callable[[Nd, int, Mapping[int, str] | None]
     network layer, which is printed as tcpdump prints it; the link header itself is not (a
     frame whose network layer is not found prints as an unknown payload)."""
     decode = link_decoder(linktype)
+    header = _LINK_HEADERS.get(linktype)
 
     def printer(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> None:
         ethertype, off = decode(nd.data)
+        if header is not None and nd.opts.link and ethertype >= 0:
+            header(nd, length)
         if ethertype < 0:
             nd.proto = "link"
             if ethertype == -3:
@@ -323,6 +326,33 @@ def generic_print(linktype: int) -> Callable[[Nd, int, Mapping[int, str] | None]
 
     return printer
 
+
+def _chdlc_header(nd: Nd, length: int) -> None:
+    """``-e`` on Cisco HDLC: ``unicast, ethertype IPv4 (0x0800), length 104: ``."""
+    cast = {0x0F: "unicast", 0x8F: "bcast"}.get(nd.u8(0), f"0x{nd.u8(0):02x}")
+    nd.put(f"{cast}, {ethertype_name(nd.u16(2))}, length {length}: ")
+
+
+def _ipoib_header(nd: Nd, length: int) -> None:
+    """``-e`` on IP over InfiniBand: ``IPOIB, ethertype IPv4 (0x0800), length 128: ``."""
+    nd.put(f"IPOIB, {ethertype_name(nd.u16(40))}, length {length}: ")
+
+
+def _nflog_header(nd: Nd, length: int) -> None:
+    """``-e`` on NFLOG: ``version 0, resource ID 20, family IPv4 (2), length 180: ``."""
+    family = nd.u8(0)
+    name = {2: "IPv4", 10: "IPv6"}.get(family, "Unknown")
+    nd.put(
+        f"version {nd.u8(1)}, resource ID {nd.u16(2)}, family {name} ({family}), length {length}: "
+    )
+
+
+#: Link types whose ``-e`` header the generic printer prints, by link type.
+_LINK_HEADERS: dict[int, Callable[[Nd, int], None]] = {
+    104: _chdlc_header,
+    239: _nflog_header,
+    242: _ipoib_header,
+}
 
 #: Link type -> its printer ``(nd, wire length, interfaces)``.
 LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = {
