@@ -26,6 +26,7 @@ from ._arp import arp_print
 from ._hex import hex_ascii
 from ._ip import ip6_print, ip_print
 from ._nd import Nd
+from ._ptp import ptp_print
 
 __all__ = ["ETHERTYPE_NAMES", "LINK_PRINTERS", "ethertype_print", "generic_print"]
 
@@ -67,6 +68,8 @@ def ethertype_print(nd: Nd, ethertype: int, pos: int, length: int) -> bool:
         ip6_print(nd, pos, length)
     elif ethertype in (ETHERTYPE_ARP, ETHERTYPE_REVARP):
         arp_print(nd, pos, length)
+    elif ethertype == 0x88F7:
+        ptp_print(nd, pos, length)
     else:
         return False
     return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import _gre
 from ._dns import domain_print
 from ._nd import Cut, Nd
+from ._ptp import ptp_print
 from ._sum import should_be
 
 __all__ = ["transport_checksum", "udp_print"]
@@ -100,6 +101,9 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
             return
         if sport in (3784, 3785, 4784) or dport in (3784, 3785, 4784):
             _bfd(nd, body, length, dport if dport in (3784, 3785, 4784) else sport)
+            return
+        if sport in (319, 320) or dport in (319, 320):
+            ptp_print(nd, body, length)
             return
         if sport == 1985 or dport == 1985:
             _hsrp(nd, body, length)
