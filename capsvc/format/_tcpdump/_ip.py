@@ -209,6 +209,8 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
         _ipsec.esp_print(nd, pos, length)
     elif proto == 89:
         _ipsec.ospf_print(nd, pos, length, version)
+    elif proto == 88:
+        _ipsec.eigrp_print(nd, pos, length)
     else:
         nd.put(f" ip-proto-{proto} {length}")
 

@@ -1,6 +1,6 @@
 """IPsec and routing protocols above IP in tcpdump's words: AH and ESP headers (print-ah.c,
 print-esp.c, without decryption secrets), OSPFv2 and OSPFv3 summaries (print-ospf.c,
-print-ospf6.c without ``-v``).
+print-ospf6.c without ``-v``) and EIGRP's message type (print-eigrp.c without ``-v``).
 
 Pure module. ``AH(spi=0x00000100,seq=0xf,icv=0x...): `` and then the protected packet;
 ``ESP(spi=0x12345678,seq=0x1), length 172``; ``OSPFv2, Hello, length 44``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._nd import Cut, Nd
 
-__all__ = ["ah_print", "esp_print", "ospf_print"]
+__all__ = ["ah_print", "eigrp_print", "esp_print", "ospf_print"]
 
 _OSPF_TYPES = {1: "Hello", 2: "Database Description", 3: "LS-Request", 4: "LS-Update",
                5: "LS-Ack"}  # fmt: skip
@@ -49,3 +49,18 @@ def ospf_print(nd: Nd, pos: int, length: int, version: int) -> None:
     kind = nd.u8(pos + 1)
     name = _OSPF_TYPES.get(kind, f"unknown LS-type {kind}" if version == 4 else f"type {kind}")
     nd.put(f"OSPFv{nd.u8(pos)}, {name}, length {length}")
+
+
+_EIGRP_OPCODES = {1: "Update", 2: "Request", 3: "Query", 4: "Reply", 5: "Hello", 6: "IPX SAP",
+                  10: "Probe"}  # fmt: skip
+
+
+def eigrp_print(nd: Nd, pos: int, length: int) -> None:
+    """An EIGRP packet's message type and length."""
+    nd.proto = "eigrp"
+    version = nd.u8(pos)
+    if version != 2:
+        nd.put(f"EIGRP version {version} packet not supported")
+        return
+    opcode = nd.u8(pos + 1)
+    nd.put(f"EIGRP {_EIGRP_OPCODES.get(opcode, f'unknown ({opcode})')}, length: {length}")
