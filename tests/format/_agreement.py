@@ -55,12 +55,31 @@ def tcpdump_blocks(path: Path, *flags: str) -> list[str]:
     return blocks
 
 
-def our_blocks(path: Path) -> list[str]:
-    """What capsvc's tcpdump format prints for every packet of ``path`` (UTC)."""
+#: tcpdump flags the measure can be taken with -> TcpdumpFormatter keywords.
+FLAG_OPTIONS: dict[str, dict[str, int | bool]] = {
+    "-v": {"verbose": 1},
+    "-vv": {"verbose": 2},
+    "-e": {"link": True},
+    "-q": {"quiet": True},
+    "-S": {"absolute": True},
+    "-x": {"hex": 1},
+    "-X": {"hex_ascii": 1},
+}
+
+
+def our_blocks(path: Path, *flags: str) -> list[str]:
+    """What capsvc's tcpdump format prints for every packet of ``path`` (UTC) with ``flags``
+    (keys of ``FLAG_OPTIONS``)."""
+    options: dict[str, int | bool] = {}
+    for flag in flags:
+        options.update(FLAG_OPTIONS[flag])
     formatters: dict[int, TcpdumpFormatter] = {}
     out = []
     for linktype, p in packets_of(path):
-        formatter = formatters.setdefault(linktype, TcpdumpFormatter(linktype, utc=True))
+        formatter = formatters.setdefault(
+            linktype,
+            TcpdumpFormatter(linktype, utc=True, **options),  # type: ignore[arg-type]
+        )
         out.append(formatter.format(p[0], p[1], p[2], p[3]))
     return out
 
@@ -152,15 +171,17 @@ class Agreement:
         return agree / total if total else 1.0
 
 
-def measure(paths: Iterable[Path]) -> Agreement:
-    """Compare every packet of ``paths`` (tcpdump's text against capsvc's)."""
+def measure(paths: Iterable[Path], *flags: str) -> Agreement:
+    """Compare every packet of ``paths`` (tcpdump's text against capsvc's), both printed with
+    ``flags``; a packet's protocol is read from tcpdump's text without flags."""
     result = Agreement()
     for path in paths:
-        theirs, ours = tcpdump_blocks(path), our_blocks(path)
+        theirs, ours = tcpdump_blocks(path, *flags), our_blocks(path, *flags)
+        plain = tcpdump_blocks(path) if flags else theirs
         if len(theirs) != len(ours):
             result.counts_differ.append((path.name, len(ours), len(theirs)))
         for i, (mine, their) in enumerate(zip(ours, theirs, strict=False)):
-            name = protocol(their)
+            name = protocol(plain[i]) if i < len(plain) else protocol(their)
             if name in LISTED and (path.name, i) in EXCLUDED:
                 continue
             result.total[name] += 1

@@ -72,7 +72,8 @@ def test_flag_prints_what_tcpdump_prints(files: dict[str, Path], kind: str, flag
 
 def test_everyday_traffic_covers_the_listed_protocols(files: dict[str, Path]) -> None:
     text = "\n".join(tcpdump_lines(files["ethernet"]))
-    for needle in (": HTTP: GET /index.html HTTP/1.1", "2/0/0 A 93.184.216.34, A 93.184.216.35", "NXDomain",
+    for needle in (": HTTP: GET /index.html HTTP/1.1", "2/0/0 A 93.184.216.34, A 93.184.216.35",
+                   "NXDomain",
                    "ICMP 10.0.0.2 udp port 9999 unreachable", "ICMP6, neighbor solicitation",
                    "ARP, Request who-has", "[|http]", "[|domain]", "ip-proto-253 24",
                    "sack 1 {101:201}", "ethertype Unknown (0x88b5)"):  # fmt: skip

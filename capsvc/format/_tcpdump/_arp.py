@@ -84,8 +84,8 @@ def arp_print(nd: Nd, pos: int, length: int) -> None:
     elif op == 9:
         nd.put(f"{nd.mac(sha, hln)} at {paddr(spa)}")
     else:
-        if not nd.opts.silent_default:
-            hex_ascii(nd, pos, nd.end - pos)
+        # Unlike an unknown ethertype's, this dump is printed with -x, -X and -q too.
+        hex_ascii(nd, pos, nd.end - pos)
         return
     nd.put(f", length {length}")
 

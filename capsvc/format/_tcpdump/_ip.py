@@ -284,9 +284,13 @@ def _ip6_chain(nd: Nd, pos: int, total: int, nh: int) -> None:
         if nh in (0, 60):
             nd.proto = "hbhopt" if nh == 0 else "dstopt"
             nd.put("HBH " if nh == 0 else "DSTOPT ")
-            advance = (nd.u8(cp + 1) + 1) << 3
-            nd.need(cp, advance)
-            _ip6_options(nd, cp + 2, advance - 2)
+            try:
+                advance = (nd.u8(cp + 1) + 1) << 3
+                nd.need(cp, advance)
+                _ip6_options(nd, cp + 2, advance - 2)
+            except Cut:
+                nd.trunc()
+                return
             if nd.opts.verbose:
                 nd.put(" ")
             nh = nd.u8(cp)

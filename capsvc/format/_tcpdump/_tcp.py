@@ -76,7 +76,8 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
             nd.put(f"{nd.ip6(ip + 8)} > {nd.ip6(ip + 24)}:")
         else:
             nd.put(f"{nd.ip4(ip + 12)} > {nd.ip4(ip + 16)}:")
-        raise Cut
+        nd.trunc()
+        return
     sport, dport = nd.u16(pos), nd.u16(pos + 2)
     _ports(nd, ip, pos, sport, dport)
     if not nd.has(pos, 20):
@@ -123,6 +124,9 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         nd.put(", options [")
         try:
             _options(nd, pos + 20, hlen - 20, flags, rev, base_seq, base_ack)
+        except Cut:
+            nd.trunc()
+            return
         except _BadOpt as bad:
             nd.put("[bad opt]")
             if bad.args[0]:

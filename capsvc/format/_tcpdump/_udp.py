@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import _gre
 from ._dns import domain_print
-from ._nd import Cut, Nd
+from ._nd import Nd
 from ._ptp import ptp_print
 from ._sum import should_be
 
@@ -58,9 +58,12 @@ def _addresses(nd: Nd, ip: int, sport: int, dport: int) -> None:
 def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
     """The UDP datagram at ``pos`` (``length`` from the IP header; ``ip`` the IP header)."""
     nd.proto = "udp"
+    # tcpdump's UDP printer reports a cut header itself (-x then still leaves out the link
+    # header), as do the TCP and IPv6 option printers.
     if not nd.has(pos + 2, 2):
         _addresses(nd, ip, -1, -1)
-        raise Cut
+        nd.trunc()
+        return
     sport, dport = nd.u16(pos), nd.u16(pos + 2)
     if length < 8:
         _addresses(nd, ip, sport, dport)
@@ -68,7 +71,8 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         return
     if not nd.has(pos + 4, 2):
         _addresses(nd, ip, sport, dport)
-        raise Cut
+        nd.trunc()
+        return
     ulen = nd.u16(pos + 4)
     if ulen == 0 and length > 65535:
         ulen = length
@@ -83,7 +87,8 @@ def udp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
     body = pos + 8
     if body > nd.end:
         _addresses(nd, ip, sport, dport)
-        raise Cut
+        nd.trunc()
+        return
     _addresses(nd, ip, sport, dport)
     opts = nd.opts
     if opts.verbose and not fragmented:
