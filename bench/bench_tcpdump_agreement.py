@@ -45,6 +45,13 @@ def _family(name: str) -> str:
     return name.split("-", 1)[0] if name.startswith(("HSRP", "BCM")) else name
 
 
+def _pct(part: int, whole: int) -> str:
+    """A share that reads 100% only when it is (99.97% is not rounded up)."""
+    if whole == 0 or part == whole:
+        return "100%"
+    return f"{int(part / whole * 10000) / 100:.2f}%"
+
+
 def _rate(formatter: TcpdumpFormatter | TextFormatter, packets: list) -> float:  # type: ignore[type-arg]
     fmt = formatter.format
     start = time.process_time()
@@ -65,10 +72,10 @@ def main() -> None:
     print(f"{len(paths)} files, {total:,} packets; tcpdump 4.99 as Debian ships it\n")
     print("| protocol | packets | byte-identical | share |")
     print("|---|---:|---:|---:|")
-    print(f"| **all** | {total:,} | {agree:,} | **{result.share():.1%}** |")
+    print(f"| **all** | {total:,} | {agree:,} | **{_pct(agree, total)}** |")
     for name in LISTED:
-        share = result.share(name)
-        print(f"| {name} | {result.total[name]:,} | {result.agree[name]:,} | {share:.1%} |")
+        share = _pct(result.agree[name], result.total[name])
+        print(f"| {name} | {result.total[name]:,} | {result.agree[name]:,} | {share} |")
     rest = Counter(_family(n) for _, _, n, _, _ in result.differ)
     listed = sum(result.total[n] for n in LISTED)
     print(
@@ -93,7 +100,7 @@ def main() -> None:
         flagged = measure(paths, *flags)
         count = sum(flagged.total[n] for n in LISTED)
         same = sum(flagged.agree[n] for n in LISTED)
-        print(f"| `{' '.join(flags)}` | {count:,} | {same:,} | {same / count:.1%} |")
+        print(f"| `{' '.join(flags)}` | {count:,} | {same:,} | {_pct(same, count)} |")
     print(
         "\nWhat differs there: `-e` on link types whose header capsvc prints only in its "
         "own words (ARCNET, SLIP, PKTAP, MACsec), `-v`/`-vv` details of ICMPv6 options, RPL and "
