@@ -8,6 +8,8 @@ linux/filter.h.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -38,7 +40,10 @@ __all__ = [
     "BPF_TXA",
     "BPF_W",
     "BPF_X",
+    "SOCK_FILTER",
     "BpfInstruction",
+    "pack_program",
+    "reads_metadata",
 ]
 
 
@@ -77,3 +82,20 @@ BPF_TAX, BPF_TXA = 0x00, 0x80
 BPF_MAXINSNS = 4096
 #: Scratch memory words.
 BPF_MEMWORDS = 16
+
+#: struct sock_filter (and libpcap's struct bpf_insn): code, jt, jf, k, in native order.
+SOCK_FILTER = struct.Struct("HBBI")
+#: The lowest ``k`` of a load of the kernel's packet metadata (SKF_AD_OFF, -0x1000, as u32).
+_ANCILLARY = 2**32 - 0x1000
+
+
+def pack_program(program: Iterable[Sequence[int]]) -> bytes:
+    """A program (instructions as ``(code, jt, jf, k)``) as ``struct sock_filter`` records."""
+    return b"".join(SOCK_FILTER.pack(*instruction) for instruction in program)
+
+
+def reads_metadata(program: Iterable[Sequence[int]]) -> bool:
+    """True when the program loads the kernel's packet metadata (``SKF_AD_*``): it means what
+    it says only on a live Linux socket."""
+    loads = {BPF_LD | size | BPF_ABS for size in (BPF_W, BPF_H, BPF_B)}
+    return any(ins[0] in loads and ins[3] >= _ANCILLARY for ins in program)

@@ -20,8 +20,10 @@ import logging
 import struct
 from typing import NoReturn
 
+from ..._accel import speedups
 from ..._errors import CaptureFileError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, MatchFunction, Packet, PacketBatch
+from ..._records import RecordBlock
 from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser, checked_linktype
 
 __all__ = [
@@ -48,6 +50,7 @@ MAX_SNAPLEN = 16 * 1024 * 1024
 
 _NS = 1_000_000_000
 _new = tuple.__new__
+_C = speedups()
 
 
 class _PcapParser:
@@ -71,18 +74,44 @@ class _PcapParser:
         self.error: CorruptInput | None = None
         self._maxcap = max(self.snaplen, SNAPLEN_DEFAULT)
         self._record = PCAP_RECORD[order]
+        self._swapped = swapped
         self._mult = 1 if self.nanosecond else 1000
         self.examined = 0
 
+    def parse_records(self, buf: bytes, pos: int, program: bytes | None) -> tuple[RecordBlock, int]:
+        """``parse`` of every complete record in ``buf[pos:]``, in C, as one RecordBlock;
+        ``program`` (classic BPF, None keeps all) chooses the records as ``match`` would.
+        C only (``capsvc._records.available()``)."""
+        assert _C is not None
+        data, count, wire, examined, pos, wanted, error_pos = _C.pcap_records(
+            buf, pos, len(buf), self._swapped, self.nanosecond, self.snaplen, self._maxcap,
+            program,
+        )  # fmt: skip
+        self.examined = examined
+        if wanted:
+            self.wanted = wanted
+        if error_pos >= 0:
+            incl = self._record.unpack_from(buf, error_pos)[2]
+            self.error = CorruptInput(
+                error_pos, f"record captured length {incl} exceeds {self._maxcap}"
+            )
+        return RecordBlock([data] if count else [], count, wire), pos
+
     def parse(
-        self, buf: bytes, pos: int, limit: int, match: MatchFunction | None = None
+        self,
+        buf: bytes,
+        pos: int,
+        limit: int,
+        match: MatchFunction | None = None,
+        keep: int = 0,
     ) -> tuple[PacketBatch, int]:
         """Up to ``limit`` complete records from ``buf[pos:]``; returns them and the new position.
 
         With ``match``, only records it accepts become packets (the others are skipped before a
         Packet is built, which is most of the cost of a record); ``examined`` then says how many
-        records were consumed. A record with an impossible captured length (checked before
-        waiting for its bytes) ends the parse and is left in ``error``.
+        records were consumed. ``keep`` (0: no bound) ends the parse once that many packets
+        were kept, right after the last of them. A record with an impossible captured length
+        (checked before waiting for its bytes) ends the parse and is left in ``error``.
         """
         out: PacketBatch = []
         examined = 0
@@ -127,6 +156,8 @@ class _PcapParser:
                 )
             )
             pos = stop
+            if len(out) == keep:
+                break
         self.examined = examined if match is not None else len(out)
         return out, pos
 
@@ -150,11 +181,17 @@ class CaptureDecoder:
     Args:
         name: the file name used in errors and warnings.
         batch_size: most packets per batch (default 1024).
+
+    Attributes:
+        limit: return at most this many packets in all (0, the default: no limit), as
+            ``tcpdump -c``: the decoding ends right after the last of them, so ``records``
+            counts the records up to it, not what was read ahead.
     """
 
     def __init__(self, name: str, batch_size: int = 1024) -> None:
         self.name = name
         self.batch_size = batch_size
+        self.limit = 0
         self.linktype = LinkType.RAW
         self.snaplen = SNAPLEN_DEFAULT
         self.nanosecond = False
@@ -164,12 +201,16 @@ class CaptureDecoder:
         self.packets = 0
         self.records = 0
         self._match: MatchFunction | None = None
+        #: ``match`` as a classic BPF program (packed struct sock_filter), when it has one:
+        #: ``next_records`` then filters in C. Set it together with ``match``.
+        self.program: bytes | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
         self._base = 0  # file offset of _buf[0]
         self._eof = False
         self._pending: PacketBatch = []  # parsed, not yet returned
+        self._unmatched: PacketBatch = []  # parsed with the header (pcapng), not yet matched
         self._error: CaptureFileError | None = None
 
     @property
@@ -179,12 +220,12 @@ class CaptureDecoder:
 
     @match.setter
     def match(self, match: MatchFunction | None) -> None:
-        # Packets decoded along with the header (pcapng) are held back: filter them too.
-        if match is not None and self._pending:
-            kept = [p for p in self._pending if match(p[1], p[2])]
-            self.packets -= len(self._pending) - len(kept)
-            self._pending = kept
         self._match = match
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the input consumed so far (the file offset after the last whole record)."""
+        return self._base + self._pos
 
     @property
     def wanted(self) -> int:
@@ -222,6 +263,13 @@ class CaptureDecoder:
         if not self.ready and not self.start():
             return None
         pending = self._pending
+        if self._unmatched:
+            pending, examined = self._select(self._unmatched)
+            self._unmatched = []
+            self.records += examined
+            self.packets += len(pending)
+        if self.limit and self.packets >= self.limit:
+            self.finished = True  # nothing past the last packet wanted is read
         if self._error is None and not self.finished:
             starved = False
             room = self.batch_size - len(pending)
@@ -233,6 +281,9 @@ class CaptureDecoder:
                         pending.extend(batch)
                     else:
                         pending = batch
+                if self.limit and self.packets >= self.limit:
+                    self.finished = True  # nothing past the last packet wanted is read
+                    break
                 if examined < room:  # out of input, or an error
                     starved = True
                     break
@@ -252,25 +303,86 @@ class CaptureDecoder:
             raise self._error
         return None
 
+    def next_records(self, *, fill: bool = True) -> PacketBatch | RecordBlock | None:
+        """``next_batch``, where a pcap file's records can be read in C: then every complete
+        record of the input held is read at once into one RecordBlock (``capsvc._records``),
+        filtered by ``program``. Otherwise (pcapng, no C speed-ups, a filter without a
+        program, a ``limit``) the same as ``next_batch(fill=fill)``.
+
+        Raises:
+            CaptureFileError: as ``next_batch``.
+        """
+        if not self.ready and not self.start():
+            return None
+        parser = self._parser
+        if (
+            _C is None
+            or not isinstance(parser, _PcapParser)
+            or self._pending
+            or self._unmatched
+            or self.limit  # -c: the decoding ends exactly at the last packet wanted
+            or (self._match is not None and self.program is None)
+        ):
+            return self.next_batch(fill=fill)
+        if self._error is None and not self.finished:
+            block, self._pos = parser.parse_records(self._buf, self._pos, self.program)
+            self.records += parser.examined
+            self.packets += block.count
+            if parser.error is not None:
+                exc, parser.error = parser.error, None
+                reason = f"{exc.reason} at offset {self._base + exc.pos}"
+                self._error = CaptureFileError(self.name, reason)
+            if block:
+                return block
+            if self._error is None:
+                if not self._eof:
+                    return None
+                self._finish()
+        if self._error is not None:
+            self.finished = True
+            raise self._error
+        return None
+
     def _parse(self, limit: int) -> tuple[PacketBatch, int]:
-        """Parse up to ``limit`` records: the packets kept and how many records were consumed."""
+        """Parse up to ``limit`` records: the packets kept and how many records were consumed
+        (with a ``limit`` on packets, none past the last packet it allows)."""
         parser = self._parser
         assert parser is not None
         match = self._match
+        keep = self.limit - self.packets if self.limit else 0
         if isinstance(parser, _PcapParser):
-            batch, self._pos = parser.parse(self._buf, self._pos, limit, match)
+            batch, self._pos = parser.parse(self._buf, self._pos, limit, match, keep)
             examined = parser.examined
         else:
             batch, self._pos = parser.parse(self._buf, self._pos, limit)
-            examined = len(batch)
-            if match is not None:
-                batch = [p for p in batch if match(p[1], p[2])]
+            batch, examined = self._select(batch)
         self.records += examined
         if parser.error is not None:
-            exc, parser.error = parser.error, None
-            reason = f"{exc.reason} at offset {self._base + exc.pos}"
-            self._error = CaptureFileError(self.name, reason)
+            self._take_error(parser)
         return batch, examined
+
+    def _select(self, batch: PacketBatch) -> tuple[PacketBatch, int]:
+        """The packets of a parsed batch that ``match`` keeps, up to ``limit``, and how many
+        of the batch's packets that took (all of them, unless the limit came first)."""
+        match = self._match
+        keep = self.limit - self.packets if self.limit else 0
+        if match is None:
+            if keep and len(batch) > keep:
+                return batch[:keep], keep
+            return batch, len(batch)
+        kept: PacketBatch = []
+        for i, p in enumerate(batch):
+            if match(p[1], p[2]):
+                kept.append(p)
+                if len(kept) == keep:
+                    return kept, i + 1
+        return kept, len(batch)
+
+    def _take_error(self, parser: _Parser) -> None:
+        exc, parser.error = parser.error, None
+        assert exc is not None
+        reason = f"{exc.reason} at offset {self._base + exc.pos}"
+        self._error = CaptureFileError(self.name, reason)
 
     def start(self) -> bool:
         """Decode the file header (pcapng: up to the first IDB) from what was fed.
@@ -309,9 +421,13 @@ class CaptureDecoder:
         parser = self._parser
         if isinstance(parser, PcapNgParser):
             while parser.linktype is None:
-                batch, _examined = self._parse(self.batch_size)
+                batch, self._pos = parser.parse(self._buf, self._pos, self.batch_size)
+                if parser.error is not None:
+                    self._take_error(parser)
                 if batch:
-                    self._pending.extend(batch)  # only after an IDB: _iface() refuses the rest
+                    # Only after an IDB (_iface() refuses the rest); matched and counted by
+                    # next_batch, once ``match`` and ``limit`` are set.
+                    self._unmatched.extend(batch)
                     continue
                 if self._error is not None:
                     self.finished = True
@@ -327,7 +443,6 @@ class CaptureDecoder:
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
         self.ready = True
-        self.packets += len(self._pending)
         return True
 
     def _at_eof_before_header(self, avail: int) -> None:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capsvc import CaptureFileError, Direction, LinkType, Packet
+from capsvc.filter import parse
 from capsvc.sinks._pcap import PcapWriter
 from capsvc.sinks._pcapng import PcapNgWriter
 from capsvc.sources._base import Source, SourceStats
@@ -322,12 +323,15 @@ def test_any_link_type_reads_with_its_name(tmp_path: Path, linktype: int) -> Non
     path = write(tmp_path, pcap_file([(1, 5, b"\x01\x02\x03", 9)], linktype=linktype))
     with read_capture(path) as capture:
         assert int(capture.linktype) == linktype
-        assert capture.linktype.name == {
-            147: "LINKTYPE_147",
-            127: "IEEE802_11_RADIO",
-            104: "C_HDLC",
-            65535: "LINKTYPE_65535",
-        }[linktype]
+        assert (
+            capture.linktype.name
+            == {
+                147: "LINKTYPE_147",
+                127: "IEEE802_11_RADIO",
+                104: "C_HDLC",
+                65535: "LINKTYPE_65535",
+            }[linktype]
+        )
     got = read_all(path)
     assert [(p.data, p.wire_len) for p in got] == [(b"\x01\x02\x03", 9)]
 
@@ -626,6 +630,8 @@ async def test_source_filter_skips_records_but_counts_them(tmp_path: Path, kind:
         data = shb() + idb("<", 1) + b"".join(epb("<", 0, i, f) for i, f in enumerate(many))
     source = PcapFileSource(write(tmp_path, data), filter="tcp dst port 443")
     got = await _drain(source)
+    parsed = PcapFileSource(write(tmp_path, data), filter=parse("tcp dst port 443"))
+    assert [p.data for p in await _drain(parsed)] == [p.data for p in got]
     assert len(got) == 750
     assert all(p.data[36:38] == b"\x01\xbb" for p in got)
     assert source.stats().received == 3000
