@@ -44,6 +44,7 @@ from ._flags import (
 )
 from ._postrotate import with_postrotate
 from ._ring import Ring, add_ring_args, check_ring_args
+from ._textopts import add_text_args
 from ._zstats import Statistics, ZOptions, add_z_args, parse_z
 
 __all__ = ["add_parser", "summary_line"]
@@ -95,6 +96,7 @@ def add_parser(subparsers: Any) -> None:
         help="list the interfaces to capture on, numbered, in tcpdump's layout, and exit "
         "(with --backend libpcap: libpcap's own list)",
     )
+    add_text_args(parser)
     parser.add_argument(
         "-p",
         dest="no_promisc",

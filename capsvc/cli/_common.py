@@ -56,8 +56,10 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v",
         dest="verbose",
-        action="store_true",
-        help="verbose text: TCP sequence numbers, options, IP fields",
+        action="count",
+        default=0,
+        help="verbose text: TCP sequence numbers, options, IP fields (-vv, -vvv: more, in "
+        "the tcpdump format)",
     )
     parser.add_argument(
         "-A", dest="ascii", action="store_true", help="print each packet's payload in ASCII"
@@ -173,8 +175,11 @@ def output_sinks(
         elif getattr(args, "count_only", False):
             sinks.append(NullSink())  # --count: the packets are counted, not printed
         else:
-            spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
-            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
+            from ._textopts import text_options
+
+            text = text_options(args, live=hasattr(args, "interface"))
+            spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii)
+            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen, text=text))
         if getattr(args, "packet_buffered", False):  # -U
             sinks = [PacketBuffered(sink) for sink in sinks]
         if args.stats:

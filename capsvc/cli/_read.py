@@ -31,6 +31,7 @@ from ._common import (
     print_error,
 )
 from ._flags import add_tcpdump_args, check_tcpdump_args, drop_privileges, program_text
+from ._textopts import add_text_args
 from ._zstats import Statistics, add_z_args, parse_z
 
 __all__ = ["add_parser", "progress_line"]
@@ -62,6 +63,7 @@ def add_parser(subparsers: Any) -> None:
     add_output_args(parser)
     add_z_args(parser, postrotate=False)
     add_tcpdump_args(parser)
+    add_text_args(parser)
     parser.set_defaults(run=run)
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._rotate import RotatingWriter
     from ._series import SeriesSink, SeriesSnapshot
     from ._stats import StatsSink
-    from ._text import TextWriter
+    from ._text import TextOptions, TextWriter
     from ._tshark import (
         PortEndpoint,
         format_conversations,
@@ -46,6 +46,7 @@ _WHERE = {
     "SessionAware": "._base",
     "Sink": "._base",
     "StatsSink": "._stats",
+    "TextOptions": "._text",
     "TextWriter": "._text",
     "format_conversations": "._tshark",
     "format_endpoints": "._tshark",
@@ -73,6 +74,7 @@ __all__ = [
     "SessionAware",
     "Sink",
     "StatsSink",
+    "TextOptions",
     "TextWriter",
     "format_conversations",
     "format_endpoints",

@@ -30,6 +30,7 @@ from .._errors import OptionError
 from .._files import Checkpoint, Directory
 from .._packet import LinkType, PacketBatch, Stats
 from .._records import RecordBlock
+from ..format._select import TextOptions
 from ._base import Sink
 
 __all__ = [
@@ -245,6 +246,8 @@ def stream_sink(
     stream: IO[Any],
     linktype: LinkType,
     snaplen: int,
+    *,
+    text: TextOptions | None = None,
 ) -> Sink:
     """A sink writing ``spec``'s kind of output to a stream the caller keeps open.
 
@@ -253,6 +256,9 @@ def stream_sink(
         stream: a binary stream for pcap/pcapng, a text stream for text and stats.
         linktype: the link type of the frames.
         snaplen: the snapshot length written in file headers.
+        text: text sinks: the format and its options (``capsvc.format._select.TextOptions``:
+            tcpdump's lines, JSON, tcpdump's flags); None writes the netbird-style line with
+            ``spec.verbose`` and ``spec.ascii``.
 
     Raises:
         OptionError: an unknown sink type.
@@ -269,7 +275,7 @@ def stream_sink(
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype)
+        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, options=text)
     if kind == "stats":
         from ._stats import StatsSink
 

@@ -1,4 +1,5 @@
-"""The text log sink: one line per packet (formatting lives in ``capsvc.format``; docs/text.md)."""
+"""The text log sink: one line per packet, in capsvc's layout, tcpdump's or JSON (formatting
+lives in ``capsvc.format``; docs/text.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import IO
 from .._packet import Direction, LinkType, PacketBatch
 from ..decode._flows import DEFAULT_MAX_FLOWS
 from ..format._line import TextFormatter
+from ..format._select import LineFormatter, TextOptions, build_formatter
 
-__all__ = ["TextWriter"]
+__all__ = ["TextOptions", "TextWriter"]
 
 
 class TextWriter:
@@ -31,6 +33,10 @@ class TextWriter:
         interfaces: interface index -> name, printed after the time stamp on link types that
             carry the interface (LINUX_SLL2, as ``-i any`` captures; ``ifN`` when unmapped).
             None (the default) prints no interface. See docs/text.md for the line layout.
+        options: the text format and its options (``TextOptions``: ``tcpdump`` for lines as
+            ``tcpdump -n`` prints them, ``json`` for one JSON object per packet); when given
+            it replaces ``verbose``, ``ascii`` and ``interfaces``. None (the default) writes the
+            netbird-style line.
     """
 
     def __init__(
@@ -42,21 +48,29 @@ class TextWriter:
         linktype: LinkType | int = LinkType.RAW,
         max_flows: int = DEFAULT_MAX_FLOWS,
         interfaces: Mapping[int, str] | None = None,
+        options: TextOptions | None = None,
     ) -> None:
         self.stream = stream
-        self.formatter = TextFormatter(
-            linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+        self.options = options or TextOptions(
+            verbose=int(verbose), ascii=ascii, interfaces=interfaces
         )
+        self.formatter: LineFormatter
+        if options is None:
+            self.formatter = TextFormatter(
+                linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+            )
+        else:
+            self.formatter = build_formatter(linktype, options)
 
     @property
     def verbose(self) -> bool:
         """Whether lines carry the verbose details."""
-        return self.formatter.verbose
+        return bool(self.options.verbose)
 
     @property
     def ascii(self) -> bool:
         """Whether payloads follow each line."""
-        return self.formatter.ascii
+        return self.options.ascii
 
     def write_packet(
         self,
