@@ -192,9 +192,10 @@ PacketBatch = list[Packet]
 class Matcher(Protocol):
     """Anything with ``match(data) -> bool`` for one frame of a given link type.
 
-    capsvc's own compiled filters (``capsvc.filter.parse_filter``) also take the frame's wire
-    length, ``match(data, wire_len)``, which ``len``, ``less`` and ``greater`` compare (as
-    libpcap does); ``match_function`` gives every matcher that two-argument form.
+    capsvc's own compiled filters (``capsvc.filter.CompiledFilter``, from ``parse_filter``)
+    also take the frame's wire length, ``match(data, wire_len)``, which ``len``, ``less`` and
+    ``greater`` compare (as libpcap does); ``match_function`` gives every matcher that
+    two-argument form.
     """
 
     def match(self, data: bytes) -> bool:
@@ -227,7 +228,7 @@ def match_function(spec: Matcher | str | None, linktype: LinkType) -> MatchFunct
         parsed = parse_filter(spec, linktype)
         return None if parsed is None else parsed.match
     filters = sys.modules.get("capsvc.filter")
-    if filters is not None and isinstance(spec, filters.Matcher | filters.Filter):
+    if filters is not None and isinstance(spec, filters.CompiledFilter | filters.Filter):
         return spec.match  # type: ignore[no-any-return]
     one = spec.match
     return lambda data, wire_len: one(data)

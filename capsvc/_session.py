@@ -4,7 +4,7 @@ Rules this module keeps:
 - ``offer()`` is synchronous and O(1); a full queue is a counted drop, never a wait.
 - Every packet ever counted in ``packets`` reaches every healthy sink before ``done`` is set.
 - Only the event loop's thread appends to the queue and touches the counters; the sinks run on
-  the writer thread (``_writer.py``), so a slow sink never blocks the loop: it only fills the
+  the sink thread (``_sinkthread.py``), so a slow sink never blocks the loop: it only fills the
   queue, which then drops.
 """
 

@@ -54,7 +54,7 @@ from .._errors import FilterCompileError, FilterError, FilterSyntaxError
 from .._packet import SNAPLEN_DEFAULT, LinkType
 from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
-from ._compiled import Filter, Matcher, parse_filter
+from ._compiled import CompiledFilter, Filter, parse_filter
 from ._gc import gc_paused
 from ._lower import FILTER_LINKTYPES, lower
 from ._parser import MAX_DEPTH, MAX_LENGTH, parse, read_as
@@ -65,11 +65,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "BpfInstruction",
+    "CompiledFilter",
     "Filter",
     "FilterCompileError",
     "FilterError",
     "FilterSyntaxError",
-    "Matcher",
     "Node",
     "bpf_dump",
     "compile_bpf",
@@ -77,6 +77,9 @@ __all__ = [
     "parse_filter",
     "read_as",
 ]
+#: The former name of ``CompiledFilter`` (kept so code written for it still imports; it is not
+#: the ``capsvc.Matcher`` protocol, which any object with ``match(data)`` meets).
+Matcher = CompiledFilter
 _KERNEL_LIMIT = 4096
 
 

@@ -2,24 +2,23 @@
 and its addresses, and libpcap's test for "the link layer carries protocol P" on each.
 
 Pure. ``LINKS`` is the table of link types filters compile for; the functions here build IR for
-one ``_Lowering`` (``_lower``), reading its current offsets (``vlan``, ``mpls`` and ``pppoes``
-move them). Every test is the one libpcap's code generator makes, in its order: 802.3/802.2
-frames by their DSAP and SNAP header on Ethernet, cooked captures' 802.2 pseudo-protocol, PPP's
-protocol numbers, the 802.11 data-frame check, and the rest.
+one lowering (``_lowerbase.LoweringBase``, seen through the ``_Lowering`` protocol), reading its
+current offsets (``vlan``, ``mpls`` and ``pppoes`` move them). Every test is the one libpcap's
+code generator makes, in its order: 802.3/802.2 frames by their DSAP and SNAP header on
+Ethernet, cooked captures' 802.2 pseudo-protocol, PPP's protocol numbers, the 802.11 data-frame
+check, and the rest.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from .._errors import FilterCompileError
 from .._packet import LinkType
 from ..decode._const import ETHERTYPE_IP, ETHERTYPE_IPV6, LINUX_AF_INET, LINUX_AF_INET6
 from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, neg
-
-if TYPE_CHECKING:
-    from ._lowerbase import LoweringBase as _Lowering
 
 __all__ = ["FILTER_LINKTYPES", "LINKS", "Link", "linktype_is", "wlan_addr"]
 
@@ -81,6 +80,18 @@ LINKS = {
 }
 #: The link types filters compile for.
 FILTER_LINKTYPES = frozenset(LINKS)
+
+
+class _Lowering(Protocol):
+    """What the link-layer tests read of a lowering (``_lowerbase.LoweringBase`` is one)."""
+
+    linktype: LinkType
+    link: Link
+    mpls: int
+    shift: int
+
+    def at(self, size: int, off: int) -> Val: ...
+    def fail(self, message: str, pos: int) -> FilterCompileError: ...
 
 
 def _bytes(low: _Lowering, size: int, off: int) -> Val:

@@ -7,7 +7,7 @@ of identifiers under one set of qualifiers (``host (10.0.0.1 or 10.0.0.2)``).
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from .._errors import FilterSyntaxError
 from ._ast import (
@@ -41,9 +41,6 @@ from ._names import (
 )
 from ._services import PROTOCOLS
 
-if TYPE_CHECKING:
-    from ._parser import _Parser
-
 __all__ = ["KEYWORDS", "Quals", "primitive"]
 
 #: Words that are never identifiers (write ``\\word`` for the name).
@@ -74,6 +71,24 @@ class Quals(NamedTuple):
     direction: str
     kind: str
     pos: int
+
+
+class _Parser(Protocol):
+    """What a primitive reads and sets of the parser (``_parser._Parser`` is one): the cursor
+    over the tokens, and ``last``, the qualifiers a bare identifier after and/or/not reuses."""
+
+    expr: str
+    depth: int
+    last: Quals | None
+
+    def nest(self) -> None: ...
+    def peek(self, ahead: int = 0) -> Token: ...
+    def advance(self) -> Token: ...
+    def error(self, message: str, tok: Token | None = None) -> FilterSyntaxError: ...
+    def describe(self, tok: Token) -> str: ...
+    def is_word(self, *words: str, ahead: int = 0) -> bool: ...
+    def is_op(self, *ops: str, ahead: int = 0) -> bool: ...
+    def number(self, what: str) -> int: ...
 
 
 def primitive(p: _Parser, q: Quals) -> Node:

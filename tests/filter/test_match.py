@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from capsvc._packet import LinkType
 from capsvc.filter import (
+    CompiledFilter,
     Filter,
     FilterCompileError,
-    Matcher,
     compile_bpf,
     parse,
     parse_filter,
@@ -45,7 +45,7 @@ OPTIONS = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), options=b"\x94\x04\x00\x
 UDP_OTHER = ipv4("10.0.0.3", "10.0.0.1", udp(5000, 5353))
 
 
-def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
+def m(expr: str, linktype: LinkType = LinkType.RAW) -> CompiledFilter:
     matcher = parse_filter(expr, linktype)
     assert matcher is not None
     return matcher
@@ -227,7 +227,7 @@ def test_matcher_exposes_its_source_and_is_cheap_to_call() -> None:
     assert not matcher.wire_length
     assert "for " not in matcher.source  # no loops: straight-line byte tests
     assert matcher.match is matcher.match  # a plain function attribute, no bound method
-    assert repr(matcher) == "Matcher('tcp port 443', ETHERNET)"
+    assert repr(matcher) == "CompiledFilter('tcp port 443', ETHERNET)"
 
 
 def test_filter_criteria() -> None:
