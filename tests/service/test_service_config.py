@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,16 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.service.output_dir == str(ROOT / "captures")
     assert [s.source.interface for s in config.sessions if s.autostart] == ["lo"]
     assert isinstance(config.service, ServiceSettings)
+
+
+def test_example_config_documents_every_service_key() -> None:
+    """config/capsvc.toml sets every key of ``[service]``, each under a comment saying it."""
+    text = (ROOT / "config" / "capsvc.toml").read_text()
+    service = text.split("[service]\n", 1)[1].split("\n[", 1)[0]
+    lines = service.splitlines()
+    keys = [f.name for f in dataclasses.fields(ServiceSettings) if f.name != "unix_socket"]
+    assert len(keys) >= 11  # the fields were found
+    for key in keys:
+        at = [i for i, line in enumerate(lines) if line.startswith(f"{key} = ")]
+        assert len(at) == 1, key
+        assert at[0] > 0 and lines[at[0] - 1].startswith("# "), key
