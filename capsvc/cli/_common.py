@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
 from .._errors import CapsvcError
@@ -112,9 +112,11 @@ def output_sinks(
     snaplen: int,
     *,
     on_finished: Callable[[], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> list[Sink]:
     """The sinks a job's ``-w``/``--pcapng``/``-G``/``-C``/``-W``/``-v``/``-A``/``--stats`` ask
     for (built by ``capsvc.sinks._build``, the one place sinks are made from options).
+    ``linktypes``: a pcapng input's interfaces' link types (``stream_sink``'s ``linktypes``).
 
     ``-w -`` writes to standard output; a ``-w`` file is opened as tcpdump does (a FIFO or
     ``/dev/null`` may be named, never through a symbolic link); the names rotation makes are
@@ -132,23 +134,36 @@ def output_sinks(
     sinks: list[Sink] = []
     try:
         if args.write == "-":
-            sinks.append(stream_sink(SinkSpec(kind), sys.stdout.buffer, linktype, snaplen))
+            sinks.append(
+                stream_sink(
+                    SinkSpec(kind), sys.stdout.buffer, linktype, snaplen, linktypes=linktypes
+                )
+            )
         elif args.write and (rotate_seconds or rotate_mb):
             where, name = split_template(args.write)
             with Directory(where) as directory:
                 spec = SinkSpec(kind, name, rotate_seconds, rotate_mb, max_files)
-                sinks.append(open_sink(spec, directory, linktype, snaplen, on_finished=on_finished))
+                sinks.append(
+                    open_sink(
+                        spec,
+                        directory,
+                        linktype,
+                        snaplen,
+                        on_finished=on_finished,
+                        linktypes=linktypes,
+                    )
+                )
         elif args.write:
             stream = os.fdopen(open_named(args.write, write=True), "wb")
             try:
-                inner = stream_sink(SinkSpec(kind), stream, linktype, snaplen)
+                inner = stream_sink(SinkSpec(kind), stream, linktype, snaplen, linktypes=linktypes)
             except BaseException:
                 stream.close()
                 raise
             sinks.append(OwnedStream(inner, stream, args.write))
         else:
             spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
-            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
+            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen, linktypes=linktypes))
         if args.stats:
             sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))
     except BaseException:

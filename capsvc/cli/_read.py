@@ -13,7 +13,7 @@ import sys
 import time
 from typing import IO, Any
 
-from .._packet import SNAPLEN_DEFAULT, Stats
+from .._packet import SNAPLEN_DEFAULT, LinkType, Stats
 from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sources._base import Source
@@ -101,7 +101,14 @@ def _build_session(args: argparse.Namespace, source: Source, expression: str) ->
             f"warning: {args.read}: records of up to {source.snaplen} bytes; keeping the first "
             f"{keep} of each (-s)"
         )
-    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen))
+    linktypes: dict[int, int] | None = getattr(source, "linktypes", None)
+    several = sorted({LinkType(lt).name for lt in (linktypes or {}).values()})
+    if len(several) > 1 and args.write and not args.pcapng:
+        raise UsageError(
+            f"{args.read} has interfaces of several link types ({', '.join(several)}); a pcap "
+            "file holds one: write pcapng (--pcapng)"
+        )
+    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen), linktypes=linktypes)
     try:
         return Session(
             sinks=sinks,

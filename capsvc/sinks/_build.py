@@ -21,7 +21,7 @@ import io
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -144,6 +144,8 @@ def stream_sink(
     stream: IO[Any],
     linktype: LinkType,
     snaplen: int,
+    *,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """A sink writing ``spec``'s kind of output to a stream the caller keeps open.
 
@@ -152,6 +154,9 @@ def stream_sink(
         stream: a binary stream for pcap/pcapng, a text stream for text and stats.
         linktype: the link type of the frames.
         snaplen: the snapshot length written in file headers.
+        linktypes: ifindex -> link type of interfaces with their own (a pcapng source's
+            ``linktypes``): pcapng and text keep each, pcap refuses a second (OptionError from
+            its write); stats count every frame as one of ``linktype``.
 
     Raises:
         OptionError: an unknown sink type.
@@ -160,15 +165,15 @@ def stream_sink(
     if kind == "pcap":
         from ._pcap import PcapWriter
 
-        return PcapWriter(stream, snaplen, linktype, nanosecond=True)
+        return PcapWriter(stream, snaplen, linktype, nanosecond=True, linktypes=linktypes)
     if kind == "pcapng":
         from ._pcapng import PcapNgWriter
 
-        return PcapNgWriter(stream, snaplen, linktype)
+        return PcapNgWriter(stream, snaplen, linktype, linktypes=linktypes)
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype)
+        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, linktypes=linktypes)
     if kind == "stats":
         from ._stats import StatsSink
 
@@ -185,6 +190,7 @@ def open_sink(
     on_finished: Callable[[], None] | None = None,
     keep: bool = False,
     claim: Callable[[str], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """Open the file ``spec`` names below ``directory`` and return the sink writing it.
 
@@ -201,6 +207,7 @@ def open_sink(
         keep: keep what the file holds (see the module docstring) instead of truncating it.
         claim: a rotating sink calls it with each name it formats before creating the file;
             it raises (a ConflictError) when the name belongs to someone else.
+        linktypes: as for ``stream_sink``.
 
     Raises:
         PathOutsideError: the path leaves the directory or is no regular file.
@@ -224,6 +231,7 @@ def open_sink(
             on_finished=on_finished,
             keep=keep,
             claim=claim,
+            linktypes=linktypes,
         )
     if spec.type == "stats" and not spec.path:
         return stream_sink(spec, sys.stderr, linktype, snaplen)
@@ -238,9 +246,11 @@ def open_sink(
         if resume:
             from ._pcap import PcapWriter
 
-            sink: Sink = PcapWriter(stream, snaplen, linktype, nanosecond=True, header_written=True)
+            sink: Sink = PcapWriter(
+                stream, snaplen, linktype, nanosecond=True, header_written=True, linktypes=linktypes
+            )
         else:
-            sink = stream_sink(spec, stream, linktype, snaplen)
+            sink = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
         return OwnedStream(sink, stream, os.path.join(directory.path, name))
     except BaseException:
         stream.close()

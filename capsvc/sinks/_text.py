@@ -31,6 +31,9 @@ class TextWriter:
         interfaces: interface index -> name, printed after the time stamp on link types that
             carry the interface (LINUX_SLL2, as ``-i any`` captures; ``ifN`` when unmapped).
             None (the default) prints no interface. See docs/text.md for the line layout.
+        linktypes: ifindex -> link type of the frames' interfaces, where they have their own
+            (a pcapng source's ``linktypes``, which may grow while it is read): each frame is
+            decoded as one of its interface's link type, others as ``linktype``.
     """
 
     def __init__(
@@ -42,11 +45,15 @@ class TextWriter:
         linktype: LinkType | int = LinkType.RAW,
         max_flows: int = DEFAULT_MAX_FLOWS,
         interfaces: Mapping[int, str] | None = None,
+        linktypes: Mapping[int, int] | None = None,
     ) -> None:
         self.stream = stream
         self.formatter = TextFormatter(
             linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
         )
+        self._options = (verbose, ascii, max_flows, interfaces)
+        self._linktypes = linktypes
+        self._by_linktype = {int(self.formatter.linktype): self.formatter}
 
     @property
     def verbose(self) -> bool:
@@ -79,12 +86,27 @@ class TextWriter:
         )
         self.stream.write(line + "\n")
 
+    def _formatter_of(self, linktype: int) -> TextFormatter:
+        found = self._by_linktype.get(linktype)
+        if found is None:
+            verbose, ascii, max_flows, interfaces = self._options
+            found = self._by_linktype[linktype] = TextFormatter(
+                linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+            )
+        return found
+
     def write_batch(self, batch: PacketBatch) -> None:
         """Write the lines of a batch with one ``write()``; an empty batch writes nothing."""
         if not batch:
             return
-        fmt = self.formatter.format
-        lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
+        linktypes = self._linktypes
+        if linktypes and any(lt != self.formatter.linktype for lt in linktypes.values()):
+            default = self.formatter.linktype
+            of = self._formatter_of
+            lines = [of(linktypes.get(p[4], default)).format(p[0], p[1], p[2], p[3]) for p in batch]
+        else:
+            fmt = self.formatter.format
+            lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
         lines.append("")
         self.stream.write("\n".join(lines))
 

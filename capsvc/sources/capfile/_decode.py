@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import NoReturn
 
 from ..._errors import CaptureFileError
@@ -145,7 +146,10 @@ class CaptureDecoder:
     An empty input is a capture without packets (link type RAW, snaplen 262144): capsvc's
     writers produce 0 bytes for an empty capture. For a pcapng file with IDBs of different
     link types, ``linktype`` is that of the first IDB; packets from the others keep their own
-    ``ifindex``, and ``interfaces`` says what each one is.
+    ``ifindex``, ``interfaces`` says what each one is and ``linktypes`` maps each ifindex to its
+    link type (it grows as the file describes more interfaces). ``match`` is for frames of
+    ``linktype``; ``match_for``, when set, gives the filter for another link type, so every
+    interface's frames are filtered as frames of their own link type.
 
     Args:
         name: the file name used in errors and warnings.
@@ -159,6 +163,10 @@ class CaptureDecoder:
         self.snaplen = SNAPLEN_DEFAULT
         self.nanosecond = False
         self.interfaces: list[Interface] = []
+        self.linktypes: dict[int, int] = {}
+        #: The filter for frames of another link type than ``linktype`` (None: ``match`` for all).
+        self.match_for: Callable[[int], MatchFunction | None] | None = None
+        self._by_ifindex: dict[int, MatchFunction | None] = {}
         self.ready = False
         self.finished = False
         self.packets = 0
@@ -179,12 +187,32 @@ class CaptureDecoder:
 
     @match.setter
     def match(self, match: MatchFunction | None) -> None:
+        self._match = match
+        self._by_ifindex = {}
         # Packets decoded along with the header (pcapng) are held back: filter them too.
         if match is not None and self._pending:
-            kept = [p for p in self._pending if match(p[1], p[2])]
+            kept = self._kept(self._pending, match)
             self.packets -= len(self._pending) - len(kept)
             self._pending = kept
-        self._match = match
+
+    def _kept(self, batch: PacketBatch, match: MatchFunction) -> PacketBatch:
+        """The packets of a pcapng batch the filter of their interface's link type accepts."""
+        linktypes = self.linktypes
+        if self.match_for is None or all(lt == self.linktype for lt in linktypes.values()):
+            return [p for p in batch if match(p[1], p[2])]
+        by_ifindex = self._by_ifindex
+        kept = []
+        for p in batch:
+            ifindex = p[4]
+            try:
+                test = by_ifindex[ifindex]
+            except KeyError:
+                linktype = linktypes.get(ifindex, self.linktype)
+                test = match if linktype == self.linktype else self.match_for(linktype)
+                by_ifindex[ifindex] = test
+            if test is None or test(p[1], p[2]):
+                kept.append(p)
+        return kept
 
     @property
     def wanted(self) -> int:
@@ -264,7 +292,7 @@ class CaptureDecoder:
             batch, self._pos = parser.parse(self._buf, self._pos, limit)
             examined = len(batch)
             if match is not None:
-                batch = [p for p in batch if match(p[1], p[2])]
+                batch = self._kept(batch, match)
         self.records += examined
         if parser.error is not None:
             exc, parser.error = parser.error, None
@@ -326,6 +354,8 @@ class CaptureDecoder:
         self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
+        if isinstance(parser, PcapNgParser):
+            self.linktypes = parser.linktypes
         self.ready = True
         self.packets += len(self._pending)
         return True
