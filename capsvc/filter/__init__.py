@@ -11,6 +11,7 @@ differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, 
     id        = ADDRESS | NUMBER | NAME ;  (* after and/or/not: the previous qualifiers *)
     primitive = [ proto ] [ dir ] [ kind ] ids
               | [ proto ] "proto" ( NUMBER | NAME ) | [ link ] ( "broadcast" | "multicast" )
+              | [ "ip" | "ip6" ] "protochain" ( NUMBER | NAME )
               | ( "ip" | "ip6" ) ( "broadcast" | "multicast" )
               | proto_word | link_word | "vlan" [ NUMBER ] | "mpls" [ NUMBER ]
               | "pppoed" | "pppoes" [ NUMBER ] | "llc" [ LLC_KIND ] | "inbound" | "outbound"

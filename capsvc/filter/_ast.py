@@ -37,6 +37,7 @@ __all__ = [
     "PortRange",
     "Pppoe",
     "Proto",
+    "ProtoChain",
     "Vlan",
     "Way",
     "WlanDir",
@@ -253,6 +254,19 @@ class IpProto(Node):
 
     def __str__(self) -> str:
         return f"{self.family + ' ' if self.family else ''}proto {self.number}"
+
+
+@dataclass(frozen=True)
+class ProtoChain(Node):
+    """``[ip|ip6] protochain N``: protocol N anywhere in the chain of IP headers (IPv6
+    extension headers and AH skipped, as libpcap walks them)."""
+
+    number: int
+    family: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.family + ' ' if self.family else ''}protochain {self.number}"
 
 
 @dataclass(frozen=True)

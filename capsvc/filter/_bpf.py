@@ -70,6 +70,7 @@ from ..decode._const import (
 from ._bpfgraph import BIG, BLOCK_PASSES, Block, drop_reloads, order, thread
 from ._ir import (
     Alu,
+    Chain,
     Cmp,
     Conj,
     Const,
@@ -280,6 +281,13 @@ def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
     if isinstance(v, Var):
         used.add(v.name)
         return [(BPF_LD | BPF_MEM, VAR_SLOTS[v.name])]
+    if isinstance(v, Chain):
+        raise FilterCompileError(
+            "'protochain' walks the IP headers in a loop, which a kernel program cannot have "
+            "(libpcap's jumps backwards and the kernel refuses it): filter in userspace",
+            "",
+            0,
+        )
     if isinstance(v, LdI) and isinstance(v.index, Var):
         used.add(v.index.name)
         return [

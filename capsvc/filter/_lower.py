@@ -48,6 +48,7 @@ from ._ast import (
     Port,
     PortRange,
     Proto,
+    ProtoChain,
     Vlan,
 )
 from ._ir import (
@@ -177,6 +178,8 @@ class _Lowering(LoweringBase):
             return disj(self.ip_proto(node.number), self.ip6_proto(node.number))
         if isinstance(node, EtherProto):
             return self.linktype_is(node.number, node.pos)
+        if isinstance(node, ProtoChain):
+            return self.protochain(node)
         if isinstance(node, (Host, Net)):
             return self.host(node)
         if isinstance(node, EtherHost):

@@ -35,12 +35,28 @@ from ._ast import (
     Mpls,
     Node,
     Pppoe,
+    ProtoChain,
     Way,
     WlanDir,
     WlanHost,
     WlanType,
 )
-from ._ir import MASK32, Alu, Cmp, Formula, Imm, Ld, LdI, LdX, Val, Var, conj, disj, neg
+from ._ir import (
+    MASK32,
+    Alu,
+    Chain,
+    Cmp,
+    Formula,
+    Imm,
+    Ld,
+    LdI,
+    LdX,
+    Val,
+    Var,
+    conj,
+    disj,
+    neg,
+)
 from ._link import FILTER_LINKTYPES, LINKS, Link, link_bytes, linktype_is, wlan_addr, wlan_data
 from ._names import LLC_KINDS
 
@@ -139,6 +155,24 @@ class LoweringBase:
             return self.ip_proto(_IP_PROTOS[name])
         number = _IP_PROTOS[name]
         return disj(self.ip_proto(number), self.ip6_proto(number))
+
+    def protochain(self, node: ProtoChain) -> Formula:
+        """libpcap's ``protochain``: the walk of the IP headers (``Chain``) reaches the protocol.
+        Like libpcap, not where the link layer's length varies (802.11)."""
+        if self.link.kind == "wlan" or self.link.var:
+            raise self.fail(
+                f"'protochain' is not supported with variable length headers "
+                f"({self.linktype.name})",
+                node.pos,
+            )
+
+        def walk(v6: bool) -> Formula:
+            family = self.linktype_is(ETH_IP6 if v6 else ETH_IP, node.pos)
+            return conj(family, Cmp(Chain(v6, self.pl, node.number), "eq", node.number))
+
+        if node.family:
+            return walk(node.family == "ip6")
+        return disj(walk(False), walk(True))
 
     def not_fragment(self) -> Formula:
         return neg(Cmp(self.at(2, 6), "set", 0x1FFF))

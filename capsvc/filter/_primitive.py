@@ -24,6 +24,7 @@ from ._ast import (
     Or,
     Port,
     PortRange,
+    ProtoChain,
     WlanHost,
 )
 from ._idents import classful, dotted, mac, service
@@ -140,9 +141,14 @@ def _id_list(p: _Parser, q: Quals) -> Node:
 def _one(p: _Parser, q: Quals) -> Node:
     tok = p.peek()
     if tok.kind == "end":
-        what = {"port": "port number", "portrange": "port range", "proto": "protocol"}
+        what = {
+            "port": "port number",
+            "portrange": "port range",
+            "proto": "protocol",
+            "protochain": "protocol",
+        }
         raise p.error(f"missing {what.get(q.kind, 'address')}")
-    if q.kind == "proto":
+    if q.kind in ("proto", "protochain"):
         return _proto(p, q)
     if q.kind in ("port", "portrange"):
         if q.proto not in _PORT_PROTOS:
@@ -185,6 +191,8 @@ def _proto(p: _Parser, q: Quals) -> Node:
         raise p.error(f"expected a protocol number or name, found {p.describe(tok)}")
     if link:
         return EtherProto(number, q.pos)
+    if q.kind == "protochain":
+        return ProtoChain(number, q.proto, q.pos)
     return IpProto(number, q.proto, q.pos)
 
 

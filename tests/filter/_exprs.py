@@ -218,6 +218,19 @@ PRIMITIVES = [
 
 #: Every form of syntax beyond the basic grammar, checked on every link type.
 NEW_SYNTAX = [
+    "ip protochain 6",
+    "ip protochain 17",
+    "ip protochain 51",
+    "ip6 protochain 6",
+    "ip6 protochain 17",
+    "ip6 protochain 58",
+    "ip6 protochain 0",
+    "ip6 protochain 44",
+    "ip6 protochain 59",
+    "protochain 6",
+    "protochain 17 and not udp",
+    "tcp or ip6 protochain 6",
+    "vlan and protochain 6",
     "port 0",
     "port http",
     "tcp port ssh",

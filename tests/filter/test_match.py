@@ -382,3 +382,27 @@ def test_link_types_without_these_primitives_say_so() -> None:
     with pytest.raises(FilterCompileError, match="live capture"):
         parse_filter("inbound", LinkType.ETHERNET)  # only a kernel filter knows the direction
     assert compile_bpf("inbound", LinkType.ETHERNET)  # ... and it does: [type]
+
+
+def test_protochain_walks_the_headers_as_libpcap_and_has_no_kernel_program() -> None:
+    """The matcher walks IPv6 extension headers and AH (libpcap's verdicts on such chains are
+    the differential test's); a kernel program cannot loop, so ``compile_bpf`` says so; on
+    802.11, where the header's length varies, libpcap refuses it and so does capsvc."""
+    hop = (0, b"\x01\x04\x00\x00\x00\x00")
+    chained = ipv6("2001:db8::1", "2001:db8::2", tcp(1, 2), nh=6, ext=(hop, (44, bytes(6))))
+    assert m_any("ip6 protochain 6").match(chained)
+    assert m_any("protochain 6").match(chained)
+    assert m_any("ip6 protochain 44").match(chained)  # the walk stops where it is found
+    assert not m_any("ip6 protochain 17").match(chained)
+    assert not m_any("ip6 proto 6").match(chained)  # proto skips one fragment header only
+    assert not m_any("ip6 protochain 6").match(chained[:48])  # the walk reads past the end
+    with pytest.raises(FilterCompileError, match="a kernel program cannot"):
+        compile_bpf("ip protochain 6", LinkType.RAW)
+    with pytest.raises(FilterCompileError, match="variable length headers"):
+        parse_filter("protochain 6", LinkType.IEEE802_11)
+
+
+def m_any(expr: str) -> CompiledFilter:
+    matcher = parse_filter(expr, LinkType.RAW)
+    assert matcher is not None
+    return matcher
