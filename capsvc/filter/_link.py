@@ -51,14 +51,19 @@ class Link:
         type_off: offset of the type field (of the 802.11 header for "wlan").
         payload: offset of the network-layer header (for "wlan": from the 802.11 payload).
         radiotap: the 802.11 header follows a radiotap header of variable length.
-        var: the offsets count from the 802.11 payload (PPP in a PPPoE session on 802.11).
+        index: where the network-layer offsets (``payload`` on) count from when the link
+            layer's length varies: ``Var("pl")``, the 802.11 payload (802.11, and PPP in a
+            PPPoE session on 802.11), or the value computing the end of a tunnel's header
+            (``geneve``). None: from the start of the frame.
+        type_index: the same for ``type_off`` where it differs from ``index`` (``geneve``).
     """
 
     kind: str
     type_off: int
     payload: int
     radiotap: bool = False
-    var: bool = False
+    index: Val | None = None
+    type_index: Val | None = None
 
 
 LINKS = {
@@ -74,8 +79,8 @@ LINKS = {
     LinkType.PPP: Link("ppp", 2, 4),
     LinkType.PPP_HDLC: Link("ppp", 2, 4),
     LinkType.C_HDLC: Link("chdlc", 2, 4),
-    LinkType.IEEE802_11: Link("wlan", 0, 8),
-    LinkType.IEEE802_11_RADIO: Link("wlan", 0, 8, radiotap=True),
+    LinkType.IEEE802_11: Link("wlan", 0, 8, index=Var("pl")),
+    LinkType.IEEE802_11_RADIO: Link("wlan", 0, 8, radiotap=True, index=Var("pl")),
     LinkType.NFLOG: Link("nflog", 0, 0),
 }
 #: The link types filters compile for.
@@ -196,8 +201,8 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
         return Cmp(Ld(2, link.type_off), "eq", proto)
     if kind == "ppp":
         field: Val = Ld(2, link.type_off + low.shift)
-        if link.var:
-            field = LdI(2, link.type_off + low.shift, Var("pl"))
+        if link.index is not None:
+            field = LdI(2, link.type_off + low.shift, link.index)
         return Cmp(field, "eq", PPP_TYPES.get(proto, proto))
     if kind == "chdlc":
         value = proto << 8 | proto if proto == LLCSAP_ISONS else proto

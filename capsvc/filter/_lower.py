@@ -379,9 +379,9 @@ class _Lowering(LoweringBase):
         if isinstance(index, Imm):
             _offset(self.pl + index.k, node.pos, self)
             return self.transport(size, index.k), guard
-        if self.link.kind == "wlan" or self.link.var:
-            ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
-            return LdI(size, self.pl, Alu("+", Alu("+", index, Var("pl")), ihl)), guard
+        if self.link.index is not None:
+            base = Alu("+", index, self.link.index)
+            return LdI(size, self.pl, Alu("+", base, self.header_length())), guard
         return LdI(size, self.pl, Alu("+", index, Msh(self.pl))), guard
 
     def net_at(self, size: int, base: int, index: Val, pos: int) -> Val:
@@ -392,8 +392,8 @@ class _Lowering(LoweringBase):
         return self.indexed(size, base, index, network=True)
 
     def indexed(self, size: int, base: int, index: Val, *, network: bool) -> Val:
-        if (self.link.kind == "wlan" or self.link.var) and network:
-            return LdI(size, self.pl + base, Alu("+", index, Var("pl")))
+        if self.link.index is not None and network:
+            return LdI(size, self.pl + base, Alu("+", index, self.link.index))
         if self.link.radiotap and not network:
             return LdI(size, base, Alu("+", index, Var("hdr")))
         return LdI(size, (self.pl if network else 0) + base, index)

@@ -118,16 +118,22 @@ class LoweringBase:
 
     def at(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of the network-layer header."""
-        if self.link.kind == "wlan" or self.link.var:
-            return LdI(size, self.pl + off, Var("pl"))
+        index = self.link.index
+        if index is not None:
+            return LdI(size, self.pl + off, index)
         return Ld(size, self.pl + off)
 
     def transport(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of an IPv4 packet's transport header."""
-        if self.link.kind == "wlan" or self.link.var:
-            ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
-            return LdI(size, self.pl + off, Alu("+", Var("pl"), ihl))
+        index = self.link.index
+        if index is not None:
+            return LdI(size, self.pl + off, Alu("+", index, self.header_length()))
         return LdX(size, self.pl + off, self.pl)
+
+    def header_length(self) -> Val:
+        """An IPv4 header's length, where the link layer's length varies (``Link.index``)."""
+        assert self.link.index is not None
+        return Alu("<<", Alu("&", LdI(1, self.pl, self.link.index), Imm(15)), Imm(2))
 
     def linktype_is(self, ethertype: int, pos: int = 0) -> Formula:
         return linktype_is(self, ethertype, pos)
@@ -159,7 +165,7 @@ class LoweringBase:
     def protochain(self, node: ProtoChain) -> Formula:
         """libpcap's ``protochain``: the walk of the IP headers (``Chain``) reaches the protocol.
         Like libpcap, not where the link layer's length varies (802.11)."""
-        if self.link.kind == "wlan" or self.link.var:
+        if self.link.index is not None:
             raise self.fail(
                 f"'protochain' is not supported with variable length headers "
                 f"({self.linktype.name})",
@@ -322,9 +328,8 @@ class LoweringBase:
         if node.sid is not None:
             sid = Cmp(Alu("&", self.at(4, 0), Imm(0xFFFF)), "eq", node.sid)
         # What follows is PPP inside the session: its protocol field, then the network layer.
-        var = self.link.kind == "wlan" or self.link.var
         here = self.pl - self.shift
-        self.link = Link("ppp", here + 6, here + 8, self.link.radiotap, var)
+        self.link = Link("ppp", here + 6, here + 8, self.link.radiotap, self.link.index)
         self.extra = 0
         return conj(test, sid)
 
