@@ -21,6 +21,7 @@ __all__ = [
     "Compare",
     "EtherHost",
     "EtherProto",
+    "Geneve",
     "Host",
     "IfIndex",
     "IpProto",
@@ -397,6 +398,18 @@ class Mpls(Node):
 
     def __str__(self) -> str:
         return "mpls" if self.label is None else f"mpls {self.label}"
+
+
+@dataclass(frozen=True)
+class Geneve(Node):
+    """``geneve [VNI]``: a Geneve packet (UDP port 6081), of that VNI; the primitives after it
+    in its ``and`` chain look at the packet it carries."""
+
+    vni: int | None = None
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "geneve" if self.vni is None else f"geneve {self.vni}"
 
 
 @dataclass(frozen=True)

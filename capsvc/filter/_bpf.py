@@ -314,6 +314,8 @@ def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
     code = BPF_ALU | _ALU_OPS[v.op]
     if isinstance(v.b, Imm):
         return [*_value(v.a, depth, used), (code | BPF_K, v.b.k)]
+    if _index_of(v.a) == v.b:  # computing a leaves b in X: "ihl + base" as libpcap does it
+        return [*_value(v.a, depth, used), (code | BPF_X, 0)]
     if depth + 1 >= _FREE_WORDS:
         raise FilterCompileError("arithmetic too deeply nested for classic BPF", "", 0)
     return [
@@ -323,6 +325,14 @@ def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
         (BPF_LDX | BPF_MEM, depth),
         (code | BPF_X, 0),
     ]
+
+
+def _index_of(v: Val) -> Val | None:
+    """The value X holds once ``_value(v)`` ran, where it is known: the index of the indexed
+    load ``v`` is, or starts from with constants applied to it (None otherwise)."""
+    while isinstance(v, Alu) and isinstance(v.b, Imm):
+        v = v.a
+    return v.index if isinstance(v, LdI) else None
 
 
 def _layout(blocks: list[Block]) -> list[BpfInstruction]:

@@ -19,11 +19,16 @@ from .._bpf import (
     BPF_JMP,
     BPF_JSET,
     BPF_K,
+    BPF_LD,
     BPF_LDX,
     BPF_MEM,
     BPF_MISC,
     BPF_MSH,
+    BPF_ST,
+    BPF_STX,
     BPF_TAX,
+    bpf_class,
+    bpf_mode,
     bpf_op,
 )
 from ._simplify import decided
@@ -330,13 +335,36 @@ def order(entry: Block, accept: Block, reject: Block) -> list[Block]:
 
 
 def _x_after(stmts: list[tuple[int, int]], before: object) -> object:
+    """What X holds after a block's own statements (``stmts`` as made, before any was
+    dropped: a block's statements never read a register set by another block). An index moved
+    into X (``tax``) is known by the statements that computed it, from the block's start."""
     x = before
-    for code, k in stmts:
+    for j, (code, k) in enumerate(stmts):
         if code == BPF_LDX | BPF_B | BPF_MSH:
             x = ("msh", k)
-        elif code in (BPF_LDX | BPF_MEM, BPF_MISC | BPF_TAX):
+        elif code == BPF_MISC | BPF_TAX:
+            x = ("tax", tuple(stmts[:j]))
+        elif code == BPF_LDX | BPF_MEM:
             x = None
     return x
+
+
+def _index_known(stmts: list[tuple[int, int]], x: object) -> int:
+    """How many leading statements can go because X holds the index they compute (0: none).
+
+    They end with the ``tax`` whose key is ``x``; what follows must load A afresh and read no
+    scratch word they wrote (their temporaries)."""
+    if not (isinstance(x, tuple) and x[0] == "tax"):
+        return 0
+    prefix = x[1]
+    j = len(prefix)
+    if j >= len(stmts) - 1 or tuple(stmts[:j]) != prefix or stmts[j][0] != BPF_MISC | BPF_TAX:
+        return 0
+    if bpf_class(stmts[j + 1][0]) != BPF_LD:
+        return 0
+    written = {k for code, k in prefix if bpf_class(code) in (BPF_ST, BPF_STX)}
+    read = {k for code, k in stmts[j + 1 :] if bpf_mode(code) == BPF_MEM and bpf_class(code) < 2}
+    return 0 if written & read else j + 1
 
 
 def drop_reloads(order: list[Block]) -> None:
@@ -353,12 +381,15 @@ def drop_reloads(order: list[Block]) -> None:
             continue
         here = id(b)
         a, x = a_in.get(here), x_in.get(here)
+        made = b.stmts
         if b.akey is not None and a == b.akey:
             b.stmts = []
         elif b.stmts and b.stmts[0][0] == BPF_LDX | BPF_B | BPF_MSH and x == ("msh", b.stmts[0][1]):
             b.stmts = b.stmts[1:]
+        elif (known := _index_known(b.stmts, x)) > 0:
+            b.stmts = b.stmts[known:]
         a = b.akey
-        x = _x_after(b.stmts, x)
+        x = _x_after(made, x)
         for target in (b.jt, b.jf):
             key = id(target)
             if key in a_in:

@@ -47,7 +47,8 @@ class Link:
 
     Attributes:
         kind: "ether", "sll", "sll2", "af" (BSD loopback), "version" (raw IP: the version
-            nibble), "ip"/"ip6" (one protocol only), "ppp", "chdlc", "wlan" (802.11), "nflog".
+            nibble), "ip"/"ip6" (one protocol only), "ppp", "chdlc", "wlan" (802.11), "nflog",
+            "geneve" (what a Geneve packet carries: an EtherType, then the network layer).
         type_off: offset of the type field (of the 802.11 header for "wlan").
         payload: offset of the network-layer header (for "wlan": from the 802.11 payload).
         radiotap: the 802.11 header follows a radiotap header of variable length.
@@ -195,6 +196,13 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
         return conj(bos, Cmp(Alu("&", low.at(1, 0), Imm(0xF0)), "eq", version))
     if kind == "ether":
         return _ether(low, proto)
+    if kind == "geneve":
+        if proto <= ETHERMTU or proto in (ETHERTYPE_IPX, ETHERTYPE_ATALK, ETHERTYPE_AARP):
+            raise low.fail(
+                "after 'geneve' capsvc tests the EtherType only, not 802.2 protocols", pos
+            )
+        assert link.type_index is not None
+        return Cmp(LdI(2, link.type_off + low.shift, link.type_index), "eq", proto)
     if kind == "sll":
         return _sll(low, proto)
     if kind == "sll2":

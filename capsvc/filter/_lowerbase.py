@@ -15,11 +15,13 @@ from ..decode._const import (
     ETHERTYPE_IPV6,
     ETHERTYPE_MPLS,
     ETHERTYPE_REVARP,
+    ETHERTYPE_TEB,
     IPPROTO_ICMP,
     IPPROTO_IGMP,
     IPPROTO_SCTP,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    PORT_GENEVE,
     SKF_AD_IFINDEX,
     SKF_AD_PKTTYPE,
     skf_ad,
@@ -29,6 +31,7 @@ from ._ast import (
     Cast,
     DecnetHost,
     EtherHost,
+    Geneve,
     IfIndex,
     IsoProto,
     Llc,
@@ -51,6 +54,7 @@ from ._ir import (
     Ld,
     LdI,
     LdX,
+    Msh,
     Val,
     Var,
     conj,
@@ -107,8 +111,13 @@ class LoweringBase:
         self.shift = 0  # bytes of VLAN tags skipped by earlier ``vlan`` primitives
         self.extra = 0  # bytes of MPLS labels / a PPPoE header skipped before the network layer
         self.mpls = 0  # MPLS labels seen so far
+        # A tunnel ("geneve") was lowered outside an "and" chain, or such a chain ended: a
+        # primitive after it could not be given libpcap's meaning.
+        self.after_tunnel = False
 
     def fail(self, message: str, pos: int) -> FilterCompileError:
+        if self.link.kind == "geneve" and "geneve" not in message:
+            message += " (after 'geneve' only the EtherType and what follows it are read)"
         return FilterCompileError(message, self.expr, pos)
 
     @property
@@ -127,7 +136,7 @@ class LoweringBase:
         """``size`` bytes at ``off`` from the start of an IPv4 packet's transport header."""
         index = self.link.index
         if index is not None:
-            return LdI(size, self.pl + off, Alu("+", index, self.header_length()))
+            return LdI(size, self.pl + off, Alu("+", self.header_length(), index))
         return LdX(size, self.pl + off, self.pl)
 
     def header_length(self) -> Val:
@@ -179,6 +188,37 @@ class LoweringBase:
         if node.family:
             return walk(node.family == "ip6")
         return disj(walk(False), walk(True))
+
+    def geneve(self, node: Geneve) -> list[tuple[Formula, Link]]:
+        """libpcap's gen_geneve, one layout at a time: Geneve over IPv4 or over IPv6 (UDP to
+        port 6081, version 0, the VNI when given), each carrying an Ethernet frame (protocol
+        type 0x6558, Transparent Ethernet Bridging) or a network-layer packet whose EtherType
+        is the protocol type. Returns (the test, the link layer of what is inside) for each."""
+        index = self.link.index
+        udp = Cmp(self.at(1, 9), "eq", IPPROTO_UDP)
+        v4 = [self.linktype_is(ETH_IP, node.pos), udp, self.not_fragment()]
+        v4 += [Cmp(self.transport(2, 2), "eq", PORT_GENEVE)]
+        v4 += [Cmp(Alu("&", self.transport(1, 8), Imm(0xC0)), "eq", 0)]
+        v6 = [self.linktype_is(ETH_IP6, node.pos), Cmp(self.at(1, 6), "eq", IPPROTO_UDP)]
+        v6 += [Cmp(self.at(2, 42), "eq", PORT_GENEVE)]
+        v6 += [Cmp(Alu("&", self.at(1, 48), Imm(0xC0)), "eq", 0)]
+        if node.vni is not None:
+            v4.append(Cmp(Alu("&", self.transport(4, 12), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+            v6.append(Cmp(Alu("&", self.at(4, 52), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+        if index is None:
+            at4: Val = Alu("+", Msh(self.pl), Imm(self.pl + 8))
+            at6: Val = Imm(self.pl + 48)
+        else:
+            at4 = Alu("+", Alu("+", self.header_length(), index), Imm(self.pl + 8))
+            at6 = Alu("+", index, Imm(self.pl + 48))
+        out: list[tuple[Formula, Link]] = []
+        for tests, header in ((v4, at4), (v6, at6)):
+            options = Alu("*", Alu("&", LdI(1, 0, header), Imm(0x3F)), Imm(4))
+            inner = Alu("+", Alu("+", options, Imm(8)), header)
+            bridged = Cmp(LdI(2, 2, header), "eq", ETHERTYPE_TEB)
+            out.append((conj(*tests, bridged), Link("geneve", 12, 14, False, inner, inner)))
+            out.append((conj(*tests, neg(bridged)), Link("geneve", 2, 0, False, inner, header)))
+        return out
 
     def not_fragment(self) -> Formula:
         return neg(Cmp(self.at(2, 6), "set", 0x1FFF))

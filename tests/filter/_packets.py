@@ -4,8 +4,9 @@ Deterministic (seeded). Covers TCP/UDP/SCTP/ICMP/ICMPv6/IGMP/other protocols ove
 IPv4 options and fragments (first and later), IPv6 extension headers (including a fragment
 header), ARP and RARP, 802.3/LLC and other non-IP frames, 802.1Q/802.1ad tags, and truncated
 copies of all of them. After the random frames of each link type come the same few header
-chains (``CHAINS``: AH on IPv4 and IPv6, runs of IPv6 extension headers, no next header), whole
-and cut, for ``protochain``'s walk.
+chains (``CHAINS``: AH on IPv4 and IPv6, runs of IPv6 extension headers, no next header, and
+Geneve over IPv4 and IPv6 carrying Ethernet or IP, with options, nested), whole and cut, for
+``protochain``'s walk and ``geneve``'s offsets.
 """
 
 from __future__ import annotations
@@ -150,8 +151,42 @@ def _chains() -> list[bytes]:
     ]
 
 
-#: IP packets whose header chains ``protochain`` walks (see the module docstring).
-CHAINS = _chains()
+def _geneve(vni: int, proto: int, inner: bytes, options: bytes = b"", version: int = 0) -> bytes:
+    """A Geneve header (version, options length, protocol type, VNI) and what it carries."""
+    first = version << 6 | len(options) // 4
+    return struct.pack("!BBHI", first, 0, proto, vni << 8) + options + inner
+
+
+def _tunnels() -> list[bytes]:
+    inner4 = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+    inner6 = bytes(ipv6("2001:db8::9", "2001:db8::a", udp(53, 53)))
+    frame = bytes(ether(inner4, src=MACS[0], dst=MACS[1]))
+    opts = b"\x01\x02\x03\x04" * 2
+    bodies = [
+        _geneve(12345, 0x6558, frame),
+        _geneve(12345, 0x6558, frame, opts),
+        _geneve(5, 0x0800, inner4),
+        _geneve(5, 0x86DD, inner6, opts),
+        _geneve(12345, 0x6558, frame, version=1),
+        _geneve(7, 0x6558, bytes(ether(inner6))),
+    ]
+    nested = _geneve(
+        9,
+        0x6558,
+        bytes(ether(ipv4("10.8.0.1", "10.8.0.2", udp(4000, 6081, _geneve(12345, 0x0800, inner4))))),
+    )
+    out = []
+    for body in [*bodies, nested]:
+        out.append(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, body)))
+        out.append(ipv6("2001:db8::1", "2001:db8::2", udp(4000, 6081, body)))
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000, bodies[0])))  # the source port
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, bodies[0]), flags_frag=0x2001))
+    return out
+
+
+#: IP packets whose header chains ``protochain`` walks, and Geneve packets of every layout
+#: ``geneve`` knows (see the module docstring).
+CHAINS = _chains() + _tunnels()
 
 _PPP_TYPES = {ETH_IP: 0x0021, ETH_IP6: 0x0057, 0x8847: 0x0281}
 

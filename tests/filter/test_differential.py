@@ -122,15 +122,20 @@ LIBPCAP_OPTIMIZER_BUGS = {
 #: Where libpcap 1.10's code generator itself is wrong (docs/filter.md lists these): capsvc
 #: compiles them with the meaning libpcap's later versions and test suite give them, so their
 #: verdicts are not compared with 1.10's. It loses the load of "byte N & M" / "byte N | M" (and
-#: tests 0 instead), and on 802.11 with radiotap it keeps the header's length in a scratch
-#: register that a comparison's arithmetic then overwrites.
+#: tests 0 instead), and on 802.11 it keeps the radiotap header's length or the payload's
+#: offset in a scratch register that a comparison's arithmetic, or "geneve", then overwrites
+#: (its geneve program reads the payload's offset from another register than it wrote).
 LIBPCAP_CODEGEN_BUGS = re.compile(r"^byte \d+ [&|]")
-_COMPARISON = re.compile(r"[<>=]|\bless\b|\bgreater\b")
+_WLAN_REGISTER_BUGS = re.compile(r"[<>=]|\bless\b|\bgreater\b|\bgeneve\b")
+#: A tunnel in a tunnel: each of the 16 layouts has its tests (libpcap's program computes the
+#: offsets in registers and shares what follows), so the program may be longer than twice
+#: libpcap's (docs/filter.md, "geneve"); still far below the kernel's limit.
+LONGER_PROGRAMS = re.compile(r"\bgeneve\b.*\bgeneve\b")
 #: 802.11 subtype names libpcap 1.10 does not know (later versions do).
 NEWER_NAMES = re.compile(r"subtype (bar|ba)$")
 #: Syntax capsvc does not implement (docs/filter.md, "Not supported"): refused with a
 #: FilterSyntaxError naming the keyword, never misread.
-NOT_SUPPORTED = re.compile(r"\b(geneve|vxlan)\b")
+NOT_SUPPORTED = re.compile(r"\bvxlan\b")
 #: Needs a loop (libpcap's program jumps backwards, which the Linux kernel refuses): the
 #: matcher gives libpcap's verdict, ``compile_bpf`` a FilterCompileError saying why.
 NO_KERNEL_PROGRAM = re.compile(r"\bprotochain\b")
@@ -187,7 +192,8 @@ def _differences(
         if NEWER_NAMES.search(expr):
             continue
         if LIBPCAP_CODEGEN_BUGS.search(expr) or (
-            linktype == LinkType.IEEE802_11_RADIO and _COMPARISON.search(expr)
+            linktype in (LinkType.IEEE802_11_RADIO, LinkType.IEEE802_11)
+            and _WLAN_REGISTER_BUGS.search(expr)
         ):
             compile_bpf(expr, linktype)  # compiles; the meaning is checked in test_match
             continue
@@ -251,7 +257,7 @@ def _differences(
                     f"(wire length {wire[i]})"
                 )
                 break
-        if program is not None and len(program) > 2 * ref_len:
+        if program is not None and len(program) > 2 * ref_len and not LONGER_PROGRAMS.search(expr):
             problems.append(f"{expr!r}: {len(program)} instructions, libpcap {ref_len}")
     return problems, tolerated, unsupported
 

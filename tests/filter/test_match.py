@@ -406,3 +406,31 @@ def m_any(expr: str) -> CompiledFilter:
     matcher = parse_filter(expr, LinkType.RAW)
     assert matcher is not None
     return matcher
+
+
+def _geneve(proto: int, inner: bytes, vni: int = 12345, options: bytes = b"") -> bytes:
+    head = struct.pack("!BBHI", len(options) // 4, 0, proto, vni << 8) + options
+    return ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, head + inner))
+
+
+def test_geneve_looks_inside_the_tunnel_as_libpcap() -> None:
+    """After ``geneve`` the rest of its ``and`` chain reads the packet inside: an Ethernet
+    frame (protocol type 0x6558) or a packet the protocol type names, past any options
+    (libpcap's verdicts are the differential test's). What libpcap would read through
+    registers set only when the tunnel matched (a primitive outside that chain) is refused."""
+    inner = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+    bridged = _geneve(0x6558, bytes(ether(inner)), options=bytes(8))
+    routed = _geneve(0x0800, inner, vni=5)
+    for frame in (bridged, routed):
+        assert m_any("geneve and ip and tcp port 80").match(frame)
+        assert m_any("geneve and host 10.9.0.2").match(frame)
+        assert not m_any("geneve and host 10.0.0.2").match(frame)  # the outer address
+        assert not m_any("geneve and udp").match(frame)
+    assert m_any("geneve 12345").match(bridged) and not m_any("geneve 12345").match(routed)
+    assert not m_any("geneve").match(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000, bytes(16))))
+    for expr in ("geneve or ip", "(geneve and ip) or tcp", "not geneve and ip"):
+        with pytest.raises(FilterCompileError, match="in its 'and' chain"):
+            parse_filter(expr, LinkType.RAW)
+    with pytest.raises(FilterCompileError, match="after 'geneve'"):
+        parse_filter("geneve and ether host 1:2:3:4:5:6", LinkType.ETHERNET)
+    assert len(compile_bpf("geneve and ip and tcp port 80", LinkType.ETHERNET)) < 150
