@@ -152,3 +152,17 @@ def test_several_link_types_are_kept_in_pcapng_and_refused_for_pcap(
     err = capsys.readouterr().err
     assert "several link types (ETHERNET, RAW)" in err and "--pcapng" in err
     assert "Traceback" not in err
+
+
+def test_a_read_matching_nothing_writes_a_valid_empty_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``capsvc read -r F -w OUT 'port 9'`` matching nothing writes the 24-byte header, which
+    tcpdump reads as a capture of no packet (a 0-byte file it refuses as truncated)."""
+    out = tmp_path / "none.pcap"
+    sample = Path(__file__).resolve().parents[2] / "config" / "sample.pcap"
+    assert main(["read", "-r", str(sample), "-w", str(out), "port 9"]) == 0
+    assert capsys.readouterr().err.endswith(" 0 matched, 0 written, 0 dropped\n")
+    assert out.stat().st_size == 24
+    done = subprocess.run(["tcpdump", "-nr", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
