@@ -9,6 +9,8 @@ are its ``BPF_CLASS()``, ``BPF_SIZE()``... macros.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -52,12 +54,15 @@ __all__ = [
     "BPF_W",
     "BPF_X",
     "BPF_XOR",
+    "SOCK_FILTER",
     "BpfInstruction",
     "bpf_class",
     "bpf_mode",
     "bpf_op",
     "bpf_size",
     "bpf_src",
+    "pack_program",
+    "reads_metadata",
 ]
 
 
@@ -116,3 +121,21 @@ def bpf_op(code: int) -> int:
 def bpf_src(code: int) -> int:
     """The operand source of an opcode (``BPF_K`` or ``BPF_X``)."""
     return code & 0x08
+
+
+#: struct sock_filter (and libpcap's struct bpf_insn): code, jt, jf, k, in native order.
+SOCK_FILTER = struct.Struct("HBBI")
+#: The lowest ``k`` of a load of the kernel's packet metadata (SKF_AD_OFF, -0x1000, as u32).
+_ANCILLARY = 2**32 - 0x1000
+
+
+def pack_program(program: Iterable[Sequence[int]]) -> bytes:
+    """A program (instructions as ``(code, jt, jf, k)``) as ``struct sock_filter`` records."""
+    return b"".join(SOCK_FILTER.pack(*instruction) for instruction in program)
+
+
+def reads_metadata(program: Iterable[Sequence[int]]) -> bool:
+    """True when the program loads the kernel's packet metadata (``SKF_AD_*``): it means what
+    it says only on a live Linux socket."""
+    loads = {BPF_LD | size | BPF_ABS for size in (BPF_W, BPF_H, BPF_B)}
+    return any(ins[0] in loads and ins[3] >= _ANCILLARY for ins in program)

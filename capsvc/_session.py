@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from operator import itemgetter
 from time import time_ns
 from types import TracebackType
@@ -27,12 +27,14 @@ from ._packet import (
     Direction,
     LinkType,
     Matcher,
+    MatchFunction,
     Packet,
     PacketBatch,
     Stats,
     match_function,
 )
 from ._queue import PacketQueue
+from ._records import RecordBlock
 from ._sinkthread import SinkThread
 from .sinks._base import SessionAware, Sink
 from .sources._base import Source, SourceStats
@@ -75,7 +77,9 @@ class Session:
         source: a Source to read from while the session runs; stopped by ``stop()``.
         limit: accept at most this many packets (like ``tcpdump -c``); 0 means no limit. Once
             reached, further frames are ignored and counted nowhere, the source is closed, and
-            ``limit_reached`` is set. The caller still calls ``stop()``.
+            ``limit_reached`` is set. The caller still calls ``stop()``. With a source that
+            is not live (a capture file), what it delivered past the packet that reached the
+            limit was never looked at: ``stats().received`` leaves it out, as tcpdump counts.
         name: what log lines call the session ("" leaves it out).
 
     Raises:
@@ -132,6 +136,7 @@ class Session:
         self._bytes = 0
         self._dropped = 0
         self._filtered = 0
+        self._unread = 0  # a capture file's packets delivered past the limit
         self._closed = False  # offers are ignored from here on
         self._stopping: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -396,7 +401,7 @@ class Session:
             writer.sink_errors if writer is not None else 0,
             writer.written if writer is not None else 0,
             len(self._queue),
-            src.received,
+            src.received - self._unread,
         )
 
     async def wait_source(self) -> None:
@@ -467,9 +472,17 @@ class Session:
     async def _pump(self, source: Source) -> None:
         """Move the source's batches into the queue (backpressure for sources that aren't live)."""
         waits = not source.live or getattr(source, "buffered", False)
+        # A source that can hand over RecordBlocks (capsvc._records) is read that way: the
+        # packets are built only where something needs them (see _matched and the sink thread).
+        record_batches = getattr(source, "record_batches", None)
+        batches: AsyncIterator[PacketBatch | RecordBlock] = (
+            record_batches() if record_batches is not None else aiter(source)
+        )
         try:
-            async for batch in source:
+            async for batch in batches:
                 if self._closed:
+                    if not source.live:
+                        self._unread += len(batch)
                     break
                 if waits:
                     await self._enqueue_waiting(self._matched(batch, source))
@@ -481,27 +494,54 @@ class Session:
             # A MemoryError has no message: say what it is.
             log.error("%scapture source failed: %s", where, str(exc) or type(exc).__name__)
 
-    def _matched(self, batch: PacketBatch, source: Source) -> PacketBatch:
+    def _matched(
+        self, batch: PacketBatch | RecordBlock, source: Source
+    ) -> PacketBatch | RecordBlock:
         """The packets of a source's batch the matcher keeps (counting the others), snapped."""
         match = self._match  # read per batch: set_matcher may replace it
-        if match is not None:
+        snaplen = self.snaplen
+        limited = self.limit and not source.live
+        if isinstance(batch, RecordBlock):
+            if match is None and snaplen >= source.snaplen and not limited:
+                return batch
+            batch = batch.packets()
+        if limited:
+            batch = self._up_to_limit(batch, match)
+        elif match is not None:
             kept = [p for p in batch if match(p[1], p[2])]
             self._filtered += len(batch) - len(kept)
             batch = kept
-        snaplen = self.snaplen
         if snaplen < source.snaplen:
             batch = [_snap(p, snaplen) for p in batch]
         return batch
 
-    def _take(self, batch: PacketBatch, source: Source) -> None:
+    def _up_to_limit(self, batch: PacketBatch, match: MatchFunction | None) -> PacketBatch:
+        """A capture file's batch, matched, up to the packet that reaches ``limit``; the
+        packets after it are counted as unread (neither received nor filtered)."""
+        left = self.limit - self._packets
+        if match is None:
+            kept, examined = batch[:left], min(left, len(batch))
+        else:
+            kept, examined = [], len(batch)
+            for i, p in enumerate(batch):
+                if match(p[1], p[2]):
+                    kept.append(p)
+                    if len(kept) >= left:
+                        examined = i + 1
+                        break
+            self._filtered += examined - len(kept)
+        self._unread += len(batch) - examined
+        return kept
+
+    def _take(self, batch: PacketBatch | RecordBlock, source: Source) -> None:
         """A live source's batch into the queue (what does not fit is a counted drop)."""
         self._enqueue(self._matched(batch, source))
 
-    def _enqueue(self, batch: PacketBatch) -> None:
+    def _enqueue(self, batch: PacketBatch | RecordBlock) -> None:
         if self.limit:
             if self._closed:
                 return
-            batch = batch[: self.limit - self._packets]
+            batch = _head(batch, self.limit - self._packets)
         queue = self._queue
         room = self.bufsize - len(queue)
         if room <= 0:
@@ -509,15 +549,19 @@ class Session:
             return
         if len(batch) > room:
             self._dropped += len(batch) - room
-            batch = batch[:room]
+            batch = _head(batch, room)
         if not batch:
             return
         was_empty = not queue
         queue.put(batch)
-        if was_empty and self._writer is not None:
-            self._writer.wake()
+        writer = self._writer
+        if writer is not None:
+            if was_empty:
+                writer.wake()
+            elif len(queue) > self.bufsize // 2:
+                writer.wake_now()  # filling up: do not wait for the writer's next look
         self._packets += len(batch)
-        self._bytes += _wire_total(batch)
+        self._bytes += batch.wire if isinstance(batch, RecordBlock) else _wire_total(batch)
         if self._packets == self.limit:
             self._reach_limit()
 
@@ -528,7 +572,7 @@ class Session:
             self._writer.close()
         self.limit_reached.set()
 
-    async def _enqueue_waiting(self, batch: PacketBatch) -> None:
+    async def _enqueue_waiting(self, batch: PacketBatch | RecordBlock) -> None:
         writer = self._writer
         assert writer is not None
         while batch:
@@ -538,11 +582,16 @@ class Session:
                     return
                 self._space.clear()
                 writer.want_space = True
+                writer.wake_now()
                 if len(self._queue) >= self.bufsize:  # still full once the writer knows
                     await self._space.wait()
             room = self.bufsize - len(self._queue)
-            self._enqueue(batch[:room])
-            batch = batch[room:]
+            if len(batch) <= room:
+                self._enqueue(batch)
+                return
+            packets = _packets(batch)
+            self._enqueue(packets[:room])
+            batch = packets[room:]
 
 
 _NO_SOURCE_STATS = SourceStats()
@@ -551,6 +600,17 @@ _C = speedups()
 _wire_total: Callable[[PacketBatch], int] = (
     _C.wire_total if _C is not None else lambda batch: sum(map(itemgetter(2), batch))
 )
+
+
+def _packets(batch: PacketBatch | RecordBlock) -> PacketBatch:
+    return batch.packets() if isinstance(batch, RecordBlock) else batch
+
+
+def _head(batch: PacketBatch | RecordBlock, count: int) -> PacketBatch | RecordBlock:
+    """The first ``count`` packets of a batch (a RecordBlock kept whole when it fits)."""
+    if len(batch) <= count:
+        return batch
+    return _packets(batch)[:count]
 
 
 def _snap(packet: Packet, snaplen: int) -> Packet:

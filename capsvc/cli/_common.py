@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "add_output_args",
+    "counted",
     "end_job",
     "filter_expression",
     "non_negative",
@@ -101,8 +102,19 @@ def non_negative(text: str) -> int:
     return value
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, singular for exactly one, as tcpdump words it: "1 packet",
+    "0 packets", "2 packets"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def filter_expression(args: argparse.Namespace) -> str:
-    """The filter words of the command line joined into one expression ('' when none)."""
+    """The job's filter expression ('' when none): the words of the command line joined, or
+    the ``-F`` file's expression (the words are then ignored, as tcpdump does)."""
+    if getattr(args, "filter_file", None):
+        from ._flags import filter_of
+
+        return filter_of(args)
     return " ".join(args.filter).strip()
 
 
@@ -124,25 +136,34 @@ def output_sinks(
     text log goes to standard output.
     """
     from .._files import Directory, open_named
-    from ..sinks._build import OwnedStream, SinkSpec, open_sink, stream_sink
+    from ..sinks._build import (
+        NullSink,
+        OwnedStream,
+        PacketBuffered,
+        SinkSpec,
+        open_sink,
+        stream_sink,
+    )
     from ..sinks._rotate import split_template
 
     kind = "pcapng" if args.pcapng else "pcap"
+    nanosecond = getattr(args, "precision", "nano") != "micro"
     rotate_seconds = float(getattr(args, "rotate_seconds", 0) or 0)
     rotate_mb = float(getattr(args, "rotate_mb", 0) or 0)
     max_files = int(getattr(args, "max_files", 0) or 0)
     sinks: list[Sink] = []
     try:
         if args.write == "-":
+            spec = SinkSpec(kind, nanosecond=nanosecond)
             sinks.append(
-                stream_sink(
-                    SinkSpec(kind), sys.stdout.buffer, linktype, snaplen, linktypes=linktypes
-                )
+                stream_sink(spec, sys.stdout.buffer, linktype, snaplen, linktypes=linktypes)
             )
         elif args.write and (rotate_seconds or rotate_mb):
             where, name = split_template(args.write)
             with Directory(where) as directory:
-                spec = SinkSpec(kind, name, rotate_seconds, rotate_mb, max_files)
+                spec = SinkSpec(
+                    kind, name, rotate_seconds, rotate_mb, max_files, nanosecond=nanosecond
+                )
                 sinks.append(
                     open_sink(
                         spec,
@@ -156,14 +177,19 @@ def output_sinks(
         elif args.write:
             stream = os.fdopen(open_named(args.write, write=True), "wb")
             try:
-                inner = stream_sink(SinkSpec(kind), stream, linktype, snaplen, linktypes=linktypes)
+                spec = SinkSpec(kind, nanosecond=nanosecond)
+                inner = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
             except BaseException:
                 stream.close()
                 raise
             sinks.append(OwnedStream(inner, stream, args.write))
+        elif getattr(args, "count_only", False):
+            sinks.append(NullSink())  # --count: the packets are counted, not printed
         else:
             spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
             sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen, linktypes=linktypes))
+        if getattr(args, "packet_buffered", False):  # -U
+            sinks = [PacketBuffered(sink) for sink in sinks]
         if args.stats:
             sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))
     except BaseException:

@@ -39,8 +39,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "-d",
         "--dump",
-        action="store_true",
-        help="print the BPF program instead of the normalized expression",
+        action="count",
+        default=0,
+        help="print the BPF program instead of the normalized expression; -dd as a C array, "
+        "-ddd as decimal numbers (tcpdump's forms)",
     )
     p.add_argument(
         "--linktype",
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if grouping is not None:
             print(f"read as: {grouping}", file=sys.stderr)
         if args.dump:
-            print(bpf_dump(compile_bpf(expr, linktype, args.snaplen)))
+            print(bpf_dump(compile_bpf(expr, linktype, args.snaplen), args.dump))
             return 0
         node = parse(expr)
         if node is not None:

@@ -454,6 +454,19 @@ def _image(n: int, ins: BpfInstruction) -> str:
     return f"({n:03d}) {op:<8} {operand}"
 
 
-def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]]) -> str:
-    """The program as text, one instruction a line, in the form of ``tcpdump -d``."""
+def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]], level: int = 1) -> str:
+    """The program as text, in the form tcpdump prints it (without a final newline).
+
+    Args:
+        program: the instructions.
+        level: 1 (``-d``) one readable instruction a line; 2 (``-dd``) a C array initializer,
+            ``{ 0x28, 0, 0, 0x0000000c },`` a line; 3 or more (``-ddd``) the instruction count,
+            then ``code jt jf k`` in decimal a line.
+    """
+    if level >= 3:
+        lines = [str(len(program))]
+        lines += [f"{c} {jt} {jf} {k}" for c, jt, jf, k in program]
+        return "\n".join(lines)
+    if level == 2:
+        return "\n".join(f"{{ 0x{c:x}, {jt}, {jf}, 0x{k:08x} }}," for c, jt, jf, k in program)
     return "\n".join(_image(n, BpfInstruction(*ins)) for n, ins in enumerate(program))

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from ._series import SeriesSink, SeriesSnapshot
     from ._stats import StatsSink
     from ._text import TextWriter
-    from ._tshark import format_conversations, format_endpoints, format_io_stat, parse_table_name
+    from ._tshark import (
+        PortEndpoint,
+        format_conversations,
+        format_endpoints,
+        format_io_stat,
+        format_port_endpoints,
+        parse_table_name,
+        port_endpoints,
+    )
 
 _WHERE = {
     "Conversation": "._conversations",
@@ -29,6 +37,7 @@ _WHERE = {
     "FlightRecorder": "._recorder",
     "PcapNgWriter": "._pcapng",
     "PcapWriter": "._pcap",
+    "PortEndpoint": "._tshark",
     "RecorderState": "._recorder",
     "RecorderStats": "._recorder",
     "RotatingWriter": "._rotate",
@@ -41,7 +50,9 @@ _WHERE = {
     "format_conversations": "._tshark",
     "format_endpoints": "._tshark",
     "format_io_stat": "._tshark",
+    "format_port_endpoints": "._tshark",
     "parse_table_name": "._tshark",
+    "port_endpoints": "._tshark",
 }
 
 __all__ = [
@@ -53,6 +64,7 @@ __all__ = [
     "FlightRecorder",
     "PcapNgWriter",
     "PcapWriter",
+    "PortEndpoint",
     "RecorderState",
     "RecorderStats",
     "RotatingWriter",
@@ -65,6 +77,8 @@ __all__ = [
     "format_conversations",
     "format_endpoints",
     "format_io_stat",
+    "format_port_endpoints",
     "parse_table_name",
+    "port_endpoints",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

@@ -275,23 +275,31 @@ class RotatingWriter:
             return caplen + _PCAPNG_OVERHEAD
         return PCAP_RECORD.size + caplen
 
-    def write_batch(self, batch: PacketBatch) -> None:
+    def write_batch(self, batch: PacketBatch) -> int | None:
         """Write a batch, splitting it where a file must end.
+
+        Returns:
+            None when every packet was written; once ``finished``, how many were (the packet
+            that would have opened a file past ``max_files``, and those after it, are not).
 
         Raises:
             OSError: a file cannot be written or the next one created (the file is then cut
                 back to its last whole batch).
         """
         try:
-            self._write_batch(batch)
+            return self._write_batch(batch)
         except BaseException:
             self._abandon()
             raise
 
-    def _write_batch(self, batch: PacketBatch) -> None:
+    def _write_batch(self, batch: PacketBatch) -> int | None:
         limit = self.rotate_bytes
         i, n = 0, len(batch)
-        while i < n and not self.finished:
+        if self.finished:
+            return 0
+        while i < n:
+            if self.finished:
+                return i
             first = batch[i]
             if first[0] >= self._deadline_ns or (limit and self._size > limit):
                 self._rotate(first)
@@ -310,6 +318,7 @@ class RotatingWriter:
             writer.write_batch(batch[i:j] if i or j < n else batch)
             self._size = estimate if not self.pcapng else stream.tell()
             i = j
+        return None
 
     def flush(self) -> None:
         """Flush the current file; what it holds is then whole."""

@@ -65,7 +65,8 @@ def test_read_counts_as_tcpdump_and_write_copies_every_packet(
         assert "Traceback" not in err, path.name
         expected = tcpdump_count(path)
         summary = err.strip().splitlines()[-1]
-        assert summary.startswith(f"{expected} packets read, {expected} matched, "), path.name
+        packets = f"{expected} packet{'' if expected == 1 else 's'}"
+        assert summary.startswith(f"{packets} read, {expected} matched, "), path.name
         assert f", {expected} written, 0 dropped" in summary, path.name
         assert tcpdump_count(out) == expected, path.name
         if path.name in REPAIRED:

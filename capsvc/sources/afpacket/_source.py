@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..._errors import CaptureError, FilterCompileError, OptionError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
+from ..._records import RecordBlock
+from ..._records import available as records_available
 from .._base import SourceStats
 from .._ifaces import (
     ARPHRD_ETHER,
@@ -53,6 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AfPacketSource"]
 
+#: Ring memory and block size when none is asked for (bytes), and the block timeout (ms): see
+#: ``AfPacketSource``'s arguments.
+RING_SIZE_DEFAULT = 32 * 2**20
+BLOCK_SIZE_DEFAULT = 4 * 2**20
+BLOCK_TIMEOUT_DEFAULT_MS = 50
 #: How long a quiet point waits past the block timeout for the last block (seconds).
 _QUIET_SLACK = 0.05
 
@@ -88,11 +95,13 @@ class AfPacketSource:
             the group; mode is hash, lb, cpu, rollover, random or qm, optionally with flags
             joined by "+": ``(7, "hash+defrag")``, ``(7, "lb+rollover")``.
         ring_size: bytes of ring memory (whole blocks, at least 2); default 32 MiB.
-        block_size: bytes per block, a multiple of the page size; default 256 KiB (with the
-            8 ms block timeout, small blocks make a ring that lasts: 128 of them hold about a
-            second of traffic at 300,000 small frames/s, where 32 blocks of 1 MiB, each handed
-            over after 8 ms a third full, held a quarter of that; see docs/architecture.md).
-        block_timeout_ms: how long a partly filled block waits before it is handed over.
+        block_size: bytes per block, a multiple of the page size; default 4 MiB (8 blocks
+            in the default ring). Every block handed over costs a wake-up of the reading
+            thread, which costs more CPU than reading the block's frames: large blocks make
+            few of them (see docs/architecture.md, "Live capture").
+        block_timeout_ms: how long a partly filled block waits before it is handed over;
+            default 50 (a packet of a quiet interface reaches the sinks within about 50 ms;
+            tcpdump's blocks wait up to 1000 ms).
         userspace_fallback: when the filter cannot be compiled to BPF for the socket, do not
             raise: on a cooked socket of an interface with its own link-layer header (Ethernet)
             the socket reads the frames raw, the kernel filters them with the program for that
@@ -136,9 +145,9 @@ class AfPacketSource:
         direction: Direction | str = Direction.UNKNOWN,
         cooked: bool = False,
         fanout: tuple[int, str] | None = None,
-        ring_size: int = 32 * 2**20,
-        block_size: int = 256 * 2**10,
-        block_timeout_ms: int = 8,
+        ring_size: int = RING_SIZE_DEFAULT,
+        block_size: int = BLOCK_SIZE_DEFAULT,
+        block_timeout_ms: int = BLOCK_TIMEOUT_DEFAULT_MS,
         userspace_fallback: bool = False,
     ) -> None:
         wanted = Direction.parse(direction)
@@ -314,9 +323,26 @@ class AfPacketSource:
         """
         if self._reading:
             raise RuntimeError("AfPacketSource is already being read")
-        return self._batches()
+        return self._packet_batches()
 
-    async def _batches(self) -> AsyncIterator[PacketBatch]:
+    def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
+        """As ``async for``, but ring blocks come as RecordBlocks where the C speed-ups are
+        built (``capsvc._records``; a Session reads a live AF_PACKET source this way), and
+        packets read at a quiet point still as a list of Packets.
+
+        Raises:
+            RuntimeError: the source is already being read.
+        """
+        if self._reading:
+            raise RuntimeError("AfPacketSource is already being read")
+        return self._batches(records=records_available())
+
+    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
+        async for batch in self._batches(records=False):
+            assert isinstance(batch, list)  # no RecordBlock without records=True
+            yield batch
+
+    async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         ring = self._ring
         if self._closed or ring is None:
             return
@@ -342,9 +368,9 @@ class AfPacketSource:
                     return
                 if ring.ready():
                     idle_wakes = 0
-                    batch = self._read(ring)
-                    if batch:
-                        yield batch
+                    ready = self._read_records(ring) if records else self._read(ring)
+                    if ready:
+                        yield ready
                     if ring.ready():
                         # More is ready already: give the loop (the writer) a turn first.
                         await asyncio.sleep(0)
@@ -370,6 +396,12 @@ class AfPacketSource:
             batch = ring.read_ready(cooked=False, restore_vlan=False)
             return cook(batch, self._hatype, self._own_mac)
         return ring.read_ready(cooked=self._cooked, restore_vlan=self._restore_vlan)
+
+    def _read_records(self, ring: PacketRing) -> PacketBatch | RecordBlock:
+        """``_read`` as a RecordBlock, unless the packets are cooked here (in Python)."""
+        if self._cook_here:
+            return self._read(ring)
+        return ring.read_records(cooked=self._cooked, restore_vlan=self._restore_vlan)
 
     # -- quiet points: replacing the filter, closing ---------------------------------------
 

@@ -20,8 +20,11 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import IO
 
-from ..._errors import CaptureFileError
+from ..._bpf import pack_program, reads_metadata
+from ..._errors import CaptureFileError, FilterError
 from ..._packet import LinkType, Matcher, MatchFunction, PacketBatch, match_function
+from ..._records import RecordBlock
+from ..._records import available as records_available
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
 
@@ -200,6 +203,16 @@ class CaptureFile:
         return self._decoder.records
 
     @property
+    def size(self) -> int:
+        """The file's size in bytes; 0 for a pipe, a terminal or an in-memory stream."""
+        if not self.regular:
+            return 0
+        try:
+            return os.fstat(self._stream.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            return 0
+
+    @property
     def decoder(self) -> CaptureDecoder:
         """The decoder (for a reader that schedules its own reads, like ``PcapFileSource``)."""
         return self._decoder
@@ -297,6 +310,9 @@ class PcapFileSource:
             ``stats().received`` still counts every record. An expression is compiled for the
             link type of each interface of a pcapng file whose interfaces differ in link type; a
             Matcher is given every frame as one of ``linktype``.
+        limit: yield at most this many packets (those the filter keeps), as ``tcpdump -c``;
+            the file is read no further than the last of them, so ``stats().received`` counts
+            the records up to it. 0 (the default) reads to the end.
 
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
@@ -321,8 +337,10 @@ class PcapFileSource:
         filter: str | Matcher | None = None,
         owned: bool = False,
         name: str | None = None,
+        limit: int = 0,
     ) -> None:
         self._file = CaptureFile(path, owned=owned, name=name)
+        self._file.decoder.limit = max(0, limit)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
         self.linktypes: dict[int, int] = self._file.linktypes
@@ -337,6 +355,7 @@ class PcapFileSource:
         self.realtime = realtime
         self._closed = False
         self._reader: _ChunkReader | None = None
+        self._size = self._file.size
 
     def _set_filter(self, filter: str | Matcher) -> None:
         decoder = self._file.decoder
@@ -353,19 +372,36 @@ class PcapFileSource:
                 match_for(linktype)  # a link type that cannot express it fails here, at once
             decoder.match_for = match_for
         decoder.match = match_function(filter, self.linktype)
+        decoder.program = _program(filter, self.linktype)
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
-        return self._batches()
+        return self._packet_batches()
 
-    async def _batches(self) -> AsyncIterator[PacketBatch]:
+    def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
+        """As ``async for``, but a pcap file's records come as RecordBlocks, read and
+        filtered in C where the speed-ups are built (``capsvc._records``; a Session reads a
+        file this way). A realtime replay gives Packets."""
+        return self._batches(records=not self.realtime)
+
+    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
+        async for batch in self._batches(records=False):
+            assert isinstance(batch, list)  # no RecordBlock without records=True
+            yield batch
+
+    async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         dec = self._file.decoder
         threaded = not self._file.regular
         pace = _Pacer() if self.realtime else None
         while not self._closed:
-            batch = dec.next_batch(fill=not threaded)
+            batch = (
+                dec.next_records(fill=not threaded)
+                if records
+                else dec.next_batch(fill=not threaded)
+            )
             if batch:
                 if pace is not None:
+                    assert isinstance(batch, list)  # no records while pacing
                     async for part in pace.replay(batch):
                         if self._closed:
                             return
@@ -384,6 +420,11 @@ class PcapFileSource:
             else:
                 dec.feed(self._file.read_chunk())
 
+    def progress(self) -> tuple[int, int]:
+        """``(bytes read, size of the file)``; the size is 0 for a pipe or another stream
+        whose length is not known."""
+        return self._file.decoder.offset, self._size
+
     def stats(self) -> SourceStats:
         """Records read so far, whether the filter kept them or not (``received``)."""
         return SourceStats(received=self._file.records)
@@ -396,6 +437,21 @@ class PcapFileSource:
             if self._reader is not None:
                 self._reader.stop()
             self._file.close()
+
+
+def _program(filter: str | Matcher, linktype: LinkType) -> bytes | None:
+    """The filter as a packed classic BPF program for the C record reader, or None where there
+    is no such reader or program: no C speed-ups, a Matcher object (its own code decides), an
+    expression the compiler refuses, or one reading a live socket's metadata."""
+    if not records_available() or not isinstance(filter, str) or not filter.strip():
+        return None
+    from ...filter import compile_bpf
+
+    try:
+        program = compile_bpf(filter, linktype)
+    except FilterError:
+        return None
+    return None if reads_metadata(program) else pack_program(program)
 
 
 class _ChunkReader:

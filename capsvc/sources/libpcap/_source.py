@@ -66,6 +66,8 @@ class LibpcapSource:
             device (default 100); 0 or less turns immediate mode on instead.
         buffer_size: the kernel buffer in bytes when opening a device; 0 means 32 MiB.
         immediate: deliver every packet at once (more wake-ups, less latency).
+        link_type: when opening a device, the DLT_ value to switch it to (``pcap_set_datalink``,
+            tcpdump's ``-y``); None keeps the device's default.
 
     Raises:
         BackendUnavailableError: libpcap is not installed.
@@ -84,6 +86,7 @@ class LibpcapSource:
         timeout_ms: int = 100,
         buffer_size: int = 0,
         immediate: bool = False,
+        link_type: int | None = None,
     ) -> None:
         if isinstance(handle_or_device, Handle):
             handle = handle_or_device
@@ -92,6 +95,8 @@ class LibpcapSource:
                 handle_or_device, snaplen, promisc, timeout_ms, buffer_size, immediate
             )
         try:
+            if link_type is not None and link_type != handle.link_type:
+                handle.set_link_type(link_type)
             if filter:
                 handle.set_bpf_filter(filter)
             if direction != Direction.UNKNOWN:
