@@ -42,6 +42,13 @@ BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
         "Live capture: LibpcapSource against tcpdump",
     ),
     ("service", "bench_service.py", [], ["--quick"], "Service under load"),
+    (
+        "recorder",
+        "bench_recorder.py",
+        [],
+        ["--count", "100000", "--rounds", "2"],
+        "Flight recorder and conversations",
+    ),
 ]
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._errors import OptionError
 from ._linktypes import LINKTYPE_NAMES
+
+if TYPE_CHECKING:
+    from .decode._addresses import Endpoints
 
 __all__ = [
     "SNAPLEN_DEFAULT",
@@ -183,6 +186,28 @@ class Packet(NamedTuple):
     wire_len: int
     direction: Direction
     ifindex: int
+
+    def decode(self, linktype: LinkType | int) -> Any:
+        """dpkt's objects for this frame's layers (``capsvc.decode.layers``).
+
+        A packet does not carry its link type: pass the session's (``session.linktype``,
+        ``source.linktype``). ``packet.decode(LinkType.ETHERNET).data.src`` is the IPv4
+        source address of an Ethernet frame, as bytes.
+
+        Raises:
+            capsvc.DecodeError: the frame is too short or malformed for its outermost layer,
+                or dpkt has no decoder for ``linktype``.
+        """
+        from .decode._dpkt import layers
+
+        return layers(self[1], linktype)
+
+    def addresses(self, linktype: LinkType | int) -> Endpoints | None:
+        """This frame's IP addresses, protocol and ports, read in place without building dpkt
+        objects (``capsvc.decode.addresses``); None when it carries no IP header."""
+        from .decode._addresses import addresses
+
+        return addresses(self[1], linktype)
 
 
 #: A batch: packets in arrival order. Hot paths index fields by position (0..4).

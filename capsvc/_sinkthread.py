@@ -10,18 +10,19 @@ Rules this module keeps:
   (``abandon``): it is counted as failed, the loop stops waiting, and whatever the thread does
   once the sink returns is never seen again.
 - Whatever the thread must tell the loop (room in the queue, every sink failed, finished) goes
-  through ``call_soon_threadsafe``; a loop that is already gone is not an error.
+  through ``Loop.call_soon_threadsafe`` (asyncio's, or the anyio backend's): the thread never
+  waits for the loop, and a loop that is already gone is not an error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import threading
 from collections.abc import Callable
 
+from ._aio import Loop
 from ._packet import PacketBatch
 from ._queue import PacketQueue
 from ._records import RecordBlock
@@ -68,7 +69,7 @@ class SinkThread:
         self,
         queue: PacketQueue,
         sinks: list[Sink],
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         *,
         on_space: Callable[[], None],
         on_all_failed: Callable[[], None],
@@ -243,8 +244,7 @@ class SinkThread:
             self._notify(self._on_all_failed)
 
     def _notify(self, callback: Callable[[], None]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self._loop.call_soon_threadsafe(callback)
+        self._loop.call_soon_threadsafe(callback)  # nothing when the loop is gone
 
 
 def _text(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ PUBLIC_PACKAGES = (
     "capsvc.sources.capfile",
     "capsvc.sinks",
     "capsvc.filter",
+    "capsvc.decode",
     "capsvc.service",
 )
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from .._errors import CapsvcError, ConflictError, NotFoundError, ServiceError
 from .._files import Directory
-from .._packet import Stats
+from .._packet import MatchFunction, Stats
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
@@ -403,7 +403,7 @@ class CaptureService:
         filter_text: str = "",
         capacity: int = SUBSCRIBER_QUEUE_DEFAULT,
         *,
-        match: Callable[[bytes], bool] | None = None,
+        match: MatchFunction | None = None,
     ) -> tuple[ServiceSession, Subscriber]:
         """Attach a live stream subscriber to a running session.
 
@@ -436,7 +436,6 @@ class CaptureService:
         if match is None and filter_text.strip():
             match = self.parse_subscriber_filter(filter_text, managed)
         sub = Subscriber(
-            asyncio.get_running_loop(),
             next(self._ids),
             match=match,
             filter_text=filter_text.strip(),
@@ -450,7 +449,7 @@ class CaptureService:
 
     def parse_subscriber_filter(
         self, filter_text: str, managed: ServiceSession
-    ) -> Callable[[bytes], bool] | None:
+    ) -> MatchFunction | None:
         """A subscriber's filter parsed for the session's link type (CPU: call it in a worker
         thread for anything but a short expression).
 

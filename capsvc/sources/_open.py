@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .._errors import BackendUnavailableError, OptionError
 from .._packet import SNAPLEN_DEFAULT, Direction, LinkType
 from ._base import Source
+
+if TYPE_CHECKING:
+    from ..filter import Node
 
 __all__ = ["BACKENDS", "link_types", "open_live_source"]
 
@@ -35,7 +38,7 @@ def open_live_source(
     *,
     snaplen: int = SNAPLEN_DEFAULT,
     promisc: bool = True,
-    filter: str | None = None,
+    filter: str | Node | None = None,
     direction: Direction | str = Direction.UNKNOWN,
     buffer_size: int = 0,
     linktype: LinkType | None = None,
@@ -49,7 +52,8 @@ def open_live_source(
         interface: the interface name ("any" for every interface where the backend allows it).
         snaplen: bytes kept of each packet; 0 means 262144.
         promisc: promiscuous mode.
-        filter: a filter expression applied in the kernel or library; None captures everything.
+        filter: a filter expression (or a parsed ``capsvc.filter.Node``) applied in the kernel
+            or library; None captures everything.
         direction: INBOUND, OUTBOUND or UNKNOWN (both; default), or tcpdump's ``-Q`` words
             "in", "out", "inout" (``Direction.parse``).
         buffer_size: the capture buffer in bytes, as ``tcpdump -B`` (which counts KiB); 0

@@ -5,12 +5,11 @@ hand them to the decoder, pass its batches on. Two rules: a batch holds at most 
 ``BATCH_BYTES`` of packet data whatever the file's snapshot length (so memory is bounded by the
 snapshot length, not by the file), and a pipe is read by a thread of its own that the event
 loop never waits for (so a signal ends ``capsvc read -r -`` at once, however long the writer
-takes).
+takes). The loop is asyncio's or trio's (``capsvc._aio``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import stat
@@ -18,8 +17,9 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
+from ..._aio import Flag, Loop
 from ..._bpf import pack_program, reads_metadata
 from ..._errors import CaptureFileError, FilterError
 from ..._packet import LinkType, Matcher, MatchFunction, PacketBatch, match_function
@@ -27,6 +27,9 @@ from ..._records import RecordBlock
 from ..._records import available as records_available
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
+
+if TYPE_CHECKING:
+    from ...filter import Node
 
 __all__ = ["CaptureFile", "PcapFileSource", "read_capture"]
 
@@ -305,11 +308,12 @@ class PcapFileSource:
             Session drops rather than waits, as for a live capture).
         owned: close a given stream when the source closes.
         name: what errors call the file (default: the path, or the stream's name).
-        filter: a filter expression or a Matcher; records it rejects are skipped while
-            reading, before any packet is built, the way a kernel filter spares a live capture.
-            ``stats().received`` still counts every record. An expression is compiled for the
-            link type of each interface of a pcapng file whose interfaces differ in link type; a
-            Matcher is given every frame as one of ``linktype``.
+        filter: a filter expression, a parsed one (``capsvc.filter.Node``) or a Matcher;
+            records it rejects are skipped while reading, before any packet is built, the way
+            a kernel filter spares a live capture. ``stats().received`` still counts every
+            record. An expression is compiled for the link type of each interface of a pcapng
+            file whose interfaces differ in link type; a Matcher is given every frame as one
+            of ``linktype``.
         limit: yield at most this many packets (those the filter keeps), as ``tcpdump -c``;
             the file is read no further than the last of them, so ``stats().received`` counts
             the records up to it. 0 (the default) reads to the end.
@@ -334,7 +338,7 @@ class PcapFileSource:
         path: PathOrStream,
         *,
         realtime: bool = False,
-        filter: str | Matcher | None = None,
+        filter: str | Node | Matcher | None = None,
         owned: bool = False,
         name: str | None = None,
         limit: int = 0,
@@ -346,7 +350,8 @@ class PcapFileSource:
         self.linktypes: dict[int, int] = self._file.linktypes
         if filter is not None:
             try:
-                self._set_filter(filter)
+                spec = filter if isinstance(filter, str) or hasattr(filter, "match") else None
+                self._set_filter(spec if spec is not None else str(filter))
             except BaseException:
                 self._file.close()
                 raise
@@ -372,7 +377,8 @@ class PcapFileSource:
                 match_for(linktype)  # a link type that cannot express it fails here, at once
             decoder.match_for = match_for
         decoder.match = match_function(filter, self.linktype)
-        decoder.program = _program(filter, self.linktype)
+        if isinstance(filter, str):
+            decoder.program = _program(filter, self.linktype)
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
@@ -392,7 +398,8 @@ class PcapFileSource:
     async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         dec = self._file.decoder
         threaded = not self._file.regular
-        pace = _Pacer() if self.realtime else None
+        loop = Loop.current()
+        pace = _Pacer(loop) if self.realtime else None
         while not self._closed:
             batch = (
                 dec.next_records(fill=not threaded)
@@ -408,12 +415,12 @@ class PcapFileSource:
                         yield part
                 else:
                     yield batch
-                    await asyncio.sleep(0)  # let the loop run between batches of a fast file
+                    await loop.sleep(0)  # let the loop run between batches of a fast file
             elif dec.finished:
                 return
             elif threaded:
                 if self._reader is None:
-                    self._reader = _ChunkReader(self._file)
+                    self._reader = _ChunkReader(self._file, loop)
                 chunk = await self._reader.next_chunk()
                 if not self._closed:
                     dec.feed(chunk)
@@ -457,17 +464,21 @@ def _program(filter: str | Matcher, linktype: LinkType) -> bytes | None:
 class _ChunkReader:
     """Reads a pipe's chunks in a daemon thread of its own, one chunk per request.
 
-    The loop waits on a future, never on the thread: ``stop`` ends the wait at once, and a
-    thread still blocked in its read is left to finish (a daemon thread does not hold up the
-    process's exit, unlike a worker of an executor the loop joins when it closes).
+    The loop waits on a Flag the thread sets through ``Loop.call_soon_threadsafe``, never on
+    the thread: ``stop`` ends the wait at once, and a thread still blocked in its read is left
+    to finish (a daemon thread does not hold up the process's exit, unlike a worker of an
+    executor the loop joins when it closes). A request whose caller was cancelled stays asked
+    for: its chunk is the next call's, so nothing read is lost.
     """
 
-    def __init__(self, file: CaptureFile) -> None:
+    def __init__(self, file: CaptureFile, loop: Loop) -> None:
         self._file = file
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._wanted = threading.Event()
         self._stopped = False
-        self._future: asyncio.Future[bytes] | None = None
+        self._asked = False
+        self._ready = Flag()
+        self._result: tuple[bytes, BaseException | None] = (b"", None)
         self._thread = threading.Thread(target=self._run, name="capsvc-pipe-reader", daemon=True)
         self._thread.start()
 
@@ -479,22 +490,24 @@ class _ChunkReader:
         """
         if self._stopped:
             return b""
-        future = self._loop.create_future()
-        self._future = future
-        self._wanted.set()
-        try:
-            data: bytes = await future
-        finally:
-            self._future = None
+        if not self._asked:
+            self._asked = True
+            self._ready.clear()
+            self._wanted.set()
+        await self._ready.wait()
+        self._asked = False
+        if self._stopped:
+            return b""
+        (data, exc), self._result = self._result, (b"", None)
+        if exc is not None:
+            raise exc
         return data
 
     def stop(self) -> None:
         """End a pending ``next_chunk`` with b"" and let the thread go."""
         self._stopped = True
         self._wanted.set()
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(b"")
+        self._ready.set()
 
     def _run(self) -> None:
         while True:
@@ -513,22 +526,18 @@ class _ChunkReader:
 
     def _deliver(self, data: bytes | None, exc: BaseException | None) -> None:
         def settle() -> None:
-            future = self._future
-            if future is None or future.done():
-                return
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(data or b"")
+            if not self._stopped:
+                self._result = (data or b"", exc)
+                self._ready.set()
 
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-            self._loop.call_soon_threadsafe(settle)
+        self._loop.call_soon_threadsafe(settle)  # nothing when the loop is gone
 
 
 class _Pacer:
     """Replays packets at their original spacing: packet i is due at start + (ts_i - ts_0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
         self._first_ts: int | None = None
         self._start = 0
 
@@ -548,4 +557,4 @@ class _Pacer:
                 yield batch[i:j]
                 i = j
             else:
-                await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
+                await self._loop.sleep((batch[i][0] - self._first_ts - now) / 1e9)
