@@ -7,15 +7,13 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
+import ipaddress
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ._errors import OptionError
 from ._linktypes import LINKTYPE_NAMES
-
-if TYPE_CHECKING:
-    from .decode._addresses import Endpoints
 
 __all__ = [
     "SNAPLEN_DEFAULT",
@@ -168,6 +166,36 @@ _LINKTYPE_ALIASES = {
 _LINKTYPE_NAME = {value: name for value, (name, _) in LINKTYPE_NAMES.items()}
 _LINKTYPE_VALUE = {name: value for value, (name, _) in LINKTYPE_NAMES.items()}
 _LINKTYPE_DESCRIPTION = {value: text for value, (_, text) in LINKTYPE_NAMES.items()}
+
+
+class Endpoints(NamedTuple):
+    """Who sent a frame to whom (``capsvc.decode.addresses``, ``Packet.addresses``).
+
+    Attributes:
+        src: the source IP address, 4 bytes (IPv4) or 16 (IPv6); ``src_ip`` as an object.
+        dst: the destination IP address, likewise.
+        protocol: the IP protocol number of the transport (6 TCP, 17 UDP, 1 ICMP, ...; after
+            IPv6 extension headers).
+        sport: the source port, or ``capsvc.decode.NO_PORT`` (-1) without a whole TCP or UDP
+            header (another protocol, a later fragment, a header cut short).
+        dport: the destination port, likewise.
+    """
+
+    src: bytes
+    dst: bytes
+    protocol: int
+    sport: int
+    dport: int
+
+    @property
+    def src_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``src`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.src)
+
+    @property
+    def dst_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``dst`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.dst)
 
 
 class Packet(NamedTuple):
