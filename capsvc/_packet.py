@@ -7,15 +7,13 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
+import ipaddress
 import sys
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ._errors import OptionError
 from ._linktypes import LINKTYPE_NAMES
-
-if TYPE_CHECKING:
-    from .decode._addresses import Endpoints
 
 __all__ = [
     "SNAPLEN_DEFAULT",
@@ -170,6 +168,36 @@ _LINKTYPE_VALUE = {name: value for value, (name, _) in LINKTYPE_NAMES.items()}
 _LINKTYPE_DESCRIPTION = {value: text for value, (_, text) in LINKTYPE_NAMES.items()}
 
 
+class Endpoints(NamedTuple):
+    """Who sent a frame to whom (``capsvc.decode.addresses``, ``Packet.addresses``).
+
+    Attributes:
+        src: the source IP address, 4 bytes (IPv4) or 16 (IPv6); ``src_ip`` as an object.
+        dst: the destination IP address, likewise.
+        protocol: the IP protocol number of the transport (6 TCP, 17 UDP, 1 ICMP, ...; after
+            IPv6 extension headers).
+        sport: the source port, or ``capsvc.decode.NO_PORT`` (-1) without a whole TCP or UDP
+            header (another protocol, a later fragment, a header cut short).
+        dport: the destination port, likewise.
+    """
+
+    src: bytes
+    dst: bytes
+    protocol: int
+    sport: int
+    dport: int
+
+    @property
+    def src_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``src`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.src)
+
+    @property
+    def dst_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``dst`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.dst)
+
+
 class Packet(NamedTuple):
     """One captured frame.
 
@@ -217,9 +245,10 @@ PacketBatch = list[Packet]
 class Matcher(Protocol):
     """Anything with ``match(data) -> bool`` for one frame of a given link type.
 
-    capsvc's own compiled filters (``capsvc.filter.parse_filter``) also take the frame's wire
-    length, ``match(data, wire_len)``, which ``len``, ``less`` and ``greater`` compare (as
-    libpcap does); ``match_function`` gives every matcher that two-argument form.
+    capsvc's own compiled filters (``capsvc.filter.CompiledFilter``, from ``parse_filter``)
+    also take the frame's wire length, ``match(data, wire_len)``, which ``len``, ``less`` and
+    ``greater`` compare (as libpcap does); ``match_function`` gives every matcher that
+    two-argument form.
     """
 
     def match(self, data: bytes) -> bool:
@@ -252,7 +281,7 @@ def match_function(spec: Matcher | str | None, linktype: LinkType) -> MatchFunct
         parsed = parse_filter(spec, linktype)
         return None if parsed is None else parsed.match
     filters = sys.modules.get("capsvc.filter")
-    if filters is not None and isinstance(spec, filters.Matcher | filters.Filter):
+    if filters is not None and isinstance(spec, filters.CompiledFilter | filters.Filter):
         return spec.match  # type: ignore[no-any-return]
     one = spec.match
     return lambda data, wire_len: one(data)

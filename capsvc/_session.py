@@ -4,7 +4,7 @@ Rules this module keeps:
 - ``offer()`` is synchronous and O(1); a full queue is a counted drop, never a wait.
 - Every packet ever counted in ``packets`` reaches every healthy sink before ``done`` is set.
 - Only the event loop's thread appends to the queue and touches the counters; the sinks run on
-  the writer thread (``_sinkthread.py``), so a slow sink never blocks the loop: it only fills
+  the sink thread (``_sinkthread.py``), so a slow sink never blocks the loop: it only fills
   the queue, which then drops.
 - It runs on asyncio (uvloop included) and on trio: what it asks of the loop (a background task
   for the source, the writer's hand-offs, waiting) goes through ``_aio.Loop``, looked up once at

@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
 from .._errors import CapsvcError
@@ -126,9 +126,11 @@ def output_sinks(
     snaplen: int,
     *,
     on_finished: Callable[[], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> list[Sink]:
     """The sinks a job's ``-w``/``--pcapng``/``-G``/``-C``/``-W``/``-v``/``-A``/``--stats`` ask
     for (built by ``capsvc.sinks._build``, the one place sinks are made from options).
+    ``linktypes``: a pcapng input's interfaces' link types (``stream_sink``'s ``linktypes``).
 
     ``-w -`` writes to standard output; a ``-w`` file is opened as tcpdump does (a FIFO or
     ``/dev/null`` may be named, never through a symbolic link); the names rotation makes are
@@ -155,19 +157,30 @@ def output_sinks(
     try:
         if args.write == "-":
             spec = SinkSpec(kind, nanosecond=nanosecond)
-            sinks.append(stream_sink(spec, sys.stdout.buffer, linktype, snaplen))
+            sinks.append(
+                stream_sink(spec, sys.stdout.buffer, linktype, snaplen, linktypes=linktypes)
+            )
         elif args.write and (rotate_seconds or rotate_mb):
             where, name = split_template(args.write)
             with Directory(where) as directory:
                 spec = SinkSpec(
                     kind, name, rotate_seconds, rotate_mb, max_files, nanosecond=nanosecond
                 )
-                sinks.append(open_sink(spec, directory, linktype, snaplen, on_finished=on_finished))
+                sinks.append(
+                    open_sink(
+                        spec,
+                        directory,
+                        linktype,
+                        snaplen,
+                        on_finished=on_finished,
+                        linktypes=linktypes,
+                    )
+                )
         elif args.write:
             stream = os.fdopen(open_named(args.write, write=True), "wb")
             try:
                 spec = SinkSpec(kind, nanosecond=nanosecond)
-                inner = stream_sink(spec, stream, linktype, snaplen)
+                inner = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
             except BaseException:
                 stream.close()
                 raise
@@ -179,7 +192,9 @@ def output_sinks(
 
             text = text_options(args, live=hasattr(args, "interface"))
             spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii)
-            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen, text=text))
+            sinks.append(
+                stream_sink(spec, sys.stdout, linktype, snaplen, text=text, linktypes=linktypes)
+            )
         if getattr(args, "packet_buffered", False):  # -U
             sinks = [PacketBuffered(sink) for sink in sinks]
         if args.stats:

@@ -11,7 +11,15 @@ import sys
 from typing import Any
 
 from .._packet import LinkType
-from ..filter import FilterError, bpf_dump, compile_bpf, parse, read_as
+from ..filter import (
+    FilterCompileError,
+    FilterError,
+    bpf_dump,
+    compile_bpf,
+    parse,
+    parse_filter,
+    read_as,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -70,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
             return 0
         node = parse(expr)
         if node is not None:
-            compile_bpf(node, linktype)  # reports what the link type cannot express
+            try:
+                compile_bpf(node, linktype)  # reports what the link type cannot express
+            except FilterCompileError as exc:
+                if not _matches_in_userspace(expr, linktype):
+                    raise
+                print(f"capsvc filter: no kernel program: {exc.reason}", file=sys.stderr)
         print("" if node is None else str(node))
     except FilterError as exc:
         print(f"capsvc filter: {exc}", file=sys.stderr)
@@ -79,3 +92,12 @@ def run(args: argparse.Namespace) -> int:
         print("capsvc filter: the expression is nested too deeply", file=sys.stderr)
         return 2
     return 0
+
+
+def _matches_in_userspace(expr: str, linktype: LinkType) -> bool:
+    """Whether capsvc's Python matcher takes ``expr`` (``protochain``: no kernel program)."""
+    try:
+        parse_filter(expr, linktype)
+    except FilterError:
+        return False
+    return True

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import IO, Any
 
-from .._packet import SNAPLEN_DEFAULT, Stats
+from .._packet import SNAPLEN_DEFAULT, LinkType, Stats
 from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sinks._base import Sink
@@ -130,7 +130,16 @@ def _build_session(
             f"warning: {args.read}: records of up to {source.snaplen} bytes; keeping the first "
             f"{keep} of each (-s)"
         )
-    sinks = output_sinks(args, source.linktype, min(keep, source.snaplen)) + extra
+    linktypes: dict[int, int] | None = getattr(source, "linktypes", None)
+    several = sorted({LinkType(lt).name for lt in (linktypes or {}).values()})
+    if len(several) > 1 and args.write and not args.pcapng:
+        raise UsageError(
+            f"{args.read} has interfaces of several link types ({', '.join(several)}); a pcap "
+            "file holds one: write pcapng (--pcapng)"
+        )
+    sinks = (
+        output_sinks(args, source.linktype, min(keep, source.snaplen), linktypes=linktypes) + extra
+    )
     try:
         return Session(
             sinks=sinks,

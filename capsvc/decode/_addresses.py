@@ -16,10 +16,7 @@ hop-by-hop header). A packet whose transport header fails these still has its ad
 
 from __future__ import annotations
 
-import ipaddress
-from typing import NamedTuple
-
-from .._packet import LinkType, Packet
+from .._packet import Endpoints, LinkType, Packet
 from ._const import ETHERTYPE_IP, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP
 from ._link import LinkDecoder, ipv6_transport, link_decoder
 
@@ -90,36 +87,6 @@ def frame_addresses(data: bytes, decode: LinkDecoder) -> Addresses | None:
             return src, dst, proto, NO_PORT, NO_PORT
         return src, dst, proto, ports[0], ports[1]
     return None
-
-
-class Endpoints(NamedTuple):
-    """Who sent a frame to whom (``addresses``).
-
-    Attributes:
-        src: the source IP address, 4 bytes (IPv4) or 16 (IPv6); ``src_ip`` as an object.
-        dst: the destination IP address, likewise.
-        protocol: the IP protocol number of the transport (6 TCP, 17 UDP, 1 ICMP, ...; after
-            IPv6 extension headers).
-        sport: the source port, or ``NO_PORT`` (-1) without a whole TCP or UDP header (another
-            protocol, a later fragment, a header cut short).
-        dport: the destination port, likewise.
-    """
-
-    src: bytes
-    dst: bytes
-    protocol: int
-    sport: int
-    dport: int
-
-    @property
-    def src_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """``src`` as an ``ipaddress`` object."""
-        return ipaddress.ip_address(self.src)
-
-    @property
-    def dst_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-        """``dst`` as an ``ipaddress`` object."""
-        return ipaddress.ip_address(self.dst)
 
 
 _new_endpoints = tuple.__new__

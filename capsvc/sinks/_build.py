@@ -22,7 +22,7 @@ import io
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -248,6 +248,7 @@ def stream_sink(
     snaplen: int,
     *,
     text: TextOptions | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """A sink writing ``spec``'s kind of output to a stream the caller keeps open.
 
@@ -259,6 +260,9 @@ def stream_sink(
         text: text sinks: the format and its options (``capsvc.format._select.TextOptions``:
             tcpdump's lines, JSON, tcpdump's flags); None writes the netbird-style line with
             ``spec.verbose`` and ``spec.ascii``.
+        linktypes: ifindex -> link type of interfaces with their own (a pcapng source's
+            ``linktypes``): pcapng and text keep each, pcap refuses a second (OptionError from
+            its write); stats count every frame as one of ``linktype``.
 
     Raises:
         OptionError: an unknown sink type.
@@ -267,15 +271,24 @@ def stream_sink(
     if kind == "pcap":
         from ._pcap import PcapWriter
 
-        return PcapWriter(stream, snaplen, linktype, nanosecond=spec.nanosecond)
+        return PcapWriter(
+            stream, snaplen, linktype, nanosecond=spec.nanosecond, linktypes=linktypes
+        )
     if kind == "pcapng":
         from ._pcapng import PcapNgWriter
 
-        return PcapNgWriter(stream, snaplen, linktype)
+        return PcapNgWriter(stream, snaplen, linktype, linktypes=linktypes)
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype, options=text)
+        return TextWriter(
+            stream,
+            spec.verbose,
+            spec.ascii,
+            linktype=linktype,
+            options=text,
+            linktypes=linktypes,
+        )
     if kind == "stats":
         from ._stats import StatsSink
 
@@ -292,6 +305,7 @@ def open_sink(
     on_finished: Callable[[], None] | None = None,
     keep: bool = False,
     claim: Callable[[str], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """Open the file ``spec`` names below ``directory`` and return the sink writing it.
 
@@ -308,6 +322,7 @@ def open_sink(
         keep: keep what the file holds (see the module docstring) instead of truncating it.
         claim: a rotating sink calls it with each name it formats before creating the file;
             it raises (a ConflictError) when the name belongs to someone else.
+        linktypes: as for ``stream_sink``.
 
     Raises:
         PathOutsideError: the path leaves the directory or is no regular file.
@@ -332,6 +347,7 @@ def open_sink(
             on_finished=on_finished,
             keep=keep,
             claim=claim,
+            linktypes=linktypes,
         )
     if spec.type == "stats" and not spec.path:
         return stream_sink(spec, sys.stderr, linktype, snaplen)
@@ -350,10 +366,15 @@ def open_sink(
             from ._pcap import PcapWriter
 
             sink: Sink = PcapWriter(
-                stream, snaplen, linktype, nanosecond=spec.nanosecond, header_written=True
+                stream,
+                snaplen,
+                linktype,
+                nanosecond=spec.nanosecond,
+                header_written=True,
+                linktypes=linktypes,
             )
         else:
-            sink = stream_sink(spec, stream, linktype, snaplen)
+            sink = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
         return OwnedStream(sink, stream, os.path.join(directory.path, name))
     except BaseException:
         stream.close()

@@ -65,6 +65,8 @@ def test_libpcaps_own_programs_give_libpcaps_verdicts(fast: ModuleType, linktype
     frames, _cut, wire = captured(linktype, FRAMES, seed=3)
     compared = 0
     for expr in EXPRESSIONS:
+        if "protochain" in expr:
+            continue  # libpcap's program loops back, which a classic BPF validator refuses
         try:
             compiled = Compiled(expr, DLT.get(linktype, int(linktype)))
         except OracleError:

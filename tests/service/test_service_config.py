@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +379,18 @@ def test_example_config_documents_every_key() -> None:
     assert session_keys <= _documented("[[session]]")
     sink_keys = {f.name for f in dataclasses.fields(SinkSpec)}
     assert sink_keys <= _documented("[[session.sinks]]")
+
+
+def test_example_config_documents_every_service_key() -> None:
+    """config/capsvc.toml shows every key of ``[service]`` (set, or commented out at its
+    default), each under a comment saying what it does."""
+    text = (ROOT / "config" / "capsvc.toml").read_text()
+    service = text.split("[service]\n", 1)[1].split("\n[", 1)[0]
+    lines = service.splitlines()
+    keys = [f.name for f in dataclasses.fields(ServiceSettings) if f.name != "unix_socket"]
+    assert len(keys) >= 11  # the fields were found
+    for key in keys:
+        at = [i for i, line in enumerate(lines) if line.lstrip("# ").startswith(f"{key} = ")]
+        assert len(at) == 1, key
+        above = lines[at[0] - 1] if at[0] else ""
+        assert above.startswith("# ") and not re.match(r"#? ?\w+ = ", above), key

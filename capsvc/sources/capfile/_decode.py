@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import NoReturn
 
 from ..._accel import speedups
@@ -176,7 +177,10 @@ class CaptureDecoder:
     An empty input is a capture without packets (link type RAW, snaplen 262144): capsvc's
     writers produce 0 bytes for an empty capture. For a pcapng file with IDBs of different
     link types, ``linktype`` is that of the first IDB; packets from the others keep their own
-    ``ifindex``, and ``interfaces`` says what each one is.
+    ``ifindex``, ``interfaces`` says what each one is and ``linktypes`` maps each ifindex to its
+    link type (it grows as the file describes more interfaces). ``match`` is for frames of
+    ``linktype``; ``match_for``, when set, gives the filter for another link type, so every
+    interface's frames are filtered as frames of their own link type.
 
     Args:
         name: the file name used in errors and warnings.
@@ -196,6 +200,10 @@ class CaptureDecoder:
         self.snaplen = SNAPLEN_DEFAULT
         self.nanosecond = False
         self.interfaces: list[Interface] = []
+        self.linktypes: dict[int, int] = {}
+        #: The filter for frames of another link type than ``linktype`` (None: ``match`` for all).
+        self.match_for: Callable[[int], MatchFunction | None] | None = None
+        self._by_ifindex: dict[int, MatchFunction | None] = {}
         self.ready = False
         self.finished = False
         self.packets = 0
@@ -221,6 +229,18 @@ class CaptureDecoder:
     @match.setter
     def match(self, match: MatchFunction | None) -> None:
         self._match = match
+        self._by_ifindex = {}
+
+    def _test_of(self, ifindex: int, match: MatchFunction) -> MatchFunction | None:
+        """The filter for the frames of interface ``ifindex``, compiled for its link type."""
+        try:
+            return self._by_ifindex[ifindex]
+        except KeyError:
+            linktype = self.linktypes.get(ifindex, self.linktype)
+            assert self.match_for is not None
+            test = match if linktype == self.linktype else self.match_for(linktype)
+            self._by_ifindex[ifindex] = test
+            return test
 
     @property
     def offset(self) -> int:
@@ -371,6 +391,17 @@ class CaptureDecoder:
                 return batch[:keep], keep
             return batch, len(batch)
         kept: PacketBatch = []
+        if self.match_for is not None and any(
+            lt != self.linktype for lt in self.linktypes.values()
+        ):  # interfaces of several link types: each one's frames by its own filter
+            test_of = self._test_of
+            for i, p in enumerate(batch):
+                test = test_of(p[4], match)
+                if test is None or test(p[1], p[2]):
+                    kept.append(p)
+                    if len(kept) == keep:
+                        return kept, i + 1
+            return kept, len(batch)
         for i, p in enumerate(batch):
             if match(p[1], p[2]):
                 kept.append(p)
@@ -442,6 +473,8 @@ class CaptureDecoder:
         self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
+        if isinstance(parser, PcapNgParser):
+            self.linktypes = parser.linktypes
         self.ready = True
         return True
 

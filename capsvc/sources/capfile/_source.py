@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 from ..._aio import Flag, Loop
 from ..._bpf import pack_program, reads_metadata
 from ..._errors import CaptureFileError, FilterError
-from ..._packet import LinkType, Matcher, PacketBatch, match_function
+from ..._packet import LinkType, Matcher, MatchFunction, PacketBatch, match_function
 from ..._records import RecordBlock
 from ..._records import available as records_available
 from .._base import SourceStats
@@ -192,6 +192,11 @@ class CaptureFile:
         return self._decoder.interfaces
 
     @property
+    def linktypes(self) -> dict[int, int]:
+        """ifindex -> link type of each pcapng interface described so far (empty for pcap)."""
+        return self._decoder.linktypes
+
+    @property
     def packets(self) -> int:
         return self._decoder.packets
 
@@ -303,10 +308,12 @@ class PcapFileSource:
             Session drops rather than waits, as for a live capture).
         owned: close a given stream when the source closes.
         name: what errors call the file (default: the path, or the stream's name).
-        filter: a filter expression (for the file's link type), a parsed one
-            (``capsvc.filter.Node``) or a Matcher; records it rejects are skipped while
-            reading, before any packet is built, the way a kernel filter spares a live
-            capture. ``stats().received`` still counts every record.
+        filter: a filter expression, a parsed one (``capsvc.filter.Node``) or a Matcher;
+            records it rejects are skipped while reading, before any packet is built, the way
+            a kernel filter spares a live capture. ``stats().received`` still counts every
+            record. An expression is compiled for the link type of each interface of a pcapng
+            file whose interfaces differ in link type; a Matcher is given every frame as one
+            of ``linktype``.
         limit: yield at most this many packets (those the filter keeps), as ``tcpdump -c``;
             the file is read no further than the last of them, so ``stats().received`` counts
             the records up to it. 0 (the default) reads to the end.
@@ -314,12 +321,16 @@ class PcapFileSource:
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
             largest IDB snaplen or 262144).
+        linktypes: ifindex -> link type of every pcapng interface described so far (it grows
+            while the file is read; empty for pcap, whose packets all have ``linktype``).
+            A packet's ``ifindex`` names its interface.
         live: equal to ``realtime``.
 
     Raises:
         FileNotFoundError: the path does not exist.
         CaptureFileError: the file is no capture file (the message names it and says why).
-        capsvc.FilterError: ``filter`` is malformed or the file's link type cannot express it.
+        capsvc.FilterError: ``filter`` is malformed or the link type of one of the file's
+            interfaces cannot express it.
     """
 
     def __init__(
@@ -336,13 +347,11 @@ class PcapFileSource:
         self._file.decoder.limit = max(0, limit)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
+        self.linktypes: dict[int, int] = self._file.linktypes
         if filter is not None:
             try:
                 spec = filter if isinstance(filter, str) or hasattr(filter, "match") else None
-                expression = spec if spec is not None else str(filter)
-                self._file.decoder.match = match_function(expression, self.linktype)
-                if not hasattr(expression, "match"):
-                    self._file.decoder.program = _program(str(expression), self.linktype)
+                self._set_filter(spec if spec is not None else str(filter))
             except BaseException:
                 self._file.close()
                 raise
@@ -352,6 +361,24 @@ class PcapFileSource:
         self._closed = False
         self._reader: _ChunkReader | None = None
         self._size = self._file.size
+
+    def _set_filter(self, filter: str | Matcher) -> None:
+        decoder = self._file.decoder
+        if isinstance(filter, str):
+            expression = filter
+            compiled: dict[int, MatchFunction | None] = {}
+
+            def match_for(linktype: int) -> MatchFunction | None:
+                if linktype not in compiled:
+                    compiled[linktype] = match_function(expression, LinkType(linktype))
+                return compiled[linktype]
+
+            for linktype in set(self.linktypes.values()) - {self.linktype}:
+                match_for(linktype)  # a link type that cannot express it fails here, at once
+            decoder.match_for = match_for
+        decoder.match = match_function(filter, self.linktype)
+        if isinstance(filter, str):
+            decoder.program = _program(filter, self.linktype)
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
