@@ -118,7 +118,7 @@ def test_no_import_cycle() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
-    assert cycles == []
+    assert cycles == [], cycles
 
 
 @pytest.mark.parametrize("package", PUBLIC_PACKAGES)

@@ -10,8 +10,7 @@ enhanced GRE) prints its call, sequence and acknowledgement numbers.
 
 from __future__ import annotations
 
-from . import _ip, _link
-from ._nd import Nd
+from ._nd import PRINTERS, Nd
 
 __all__ = ["geneve_print", "gre_print", "vxlan_print"]
 
@@ -62,17 +61,17 @@ def gre_print(nd: Nd, pos: int, length: int) -> None:
         if not flags & _SP:
             nd.put(", no-payload")
     if nd.opts.link:
-        nd.put(f", proto {_link.ETHERTYPE_NAMES.get(proto, 'unknown')} (0x{proto:04x})")
+        nd.put(f", proto {PRINTERS.ethertype_names.get(proto, 'unknown')} (0x{proto:04x})")
     nd.put(f", length {length}")
     if version == 1 and not flags & _SP:
         return
     nd.put("\n\t" if verbose else ": ")
     if version == 0 and proto == 0x0800:
-        _ip.ip_print(nd, at, left)
+        PRINTERS.ip(nd, at, left)
     elif version == 0 and proto == 0x86DD:
-        _ip.ip6_print(nd, at, left)
+        PRINTERS.ip6(nd, at, left)
     elif version == 0 and proto == 0x6558:
-        _link.ether_print(nd, at, left)
+        PRINTERS.ether(nd, at, left)
     else:
         nd.put(f"gre-proto-0x{proto:x}")
 
@@ -86,7 +85,7 @@ def vxlan_print(nd: Nd, pos: int, length: int) -> None:
     flags = nd.u8(pos)
     vni = nd.u32(pos + 4) >> 8
     nd.put(f"VXLAN, flags [{'I' if flags & 0x08 else '.'}] (0x{flags:02x}), vni {vni}\n")
-    _link.ether_print(nd, pos + 8, length - 8)
+    PRINTERS.ether(nd, pos + 8, length - 8)
 
 
 _GENEVE_FLAGS = ((0x80, "O"), (0x40, "C"))
@@ -108,7 +107,7 @@ def geneve_print(nd: Nd, pos: int, length: int) -> None:
     if reserved:
         nd.put(f", rsvd 0x{reserved:x}")
     if nd.opts.link:
-        nd.put(f", proto {_link.ETHERTYPE_NAMES.get(proto, 'unknown')} (0x{proto:04x})")
+        nd.put(f", proto {PRINTERS.ethertype_names.get(proto, 'unknown')} (0x{proto:04x})")
     at, left = pos + 8, length - 8
     opts = (ver_opt & 0x3F) * 4
     if left < opts:
@@ -121,8 +120,8 @@ def geneve_print(nd: Nd, pos: int, length: int) -> None:
             nd.put(f" [{opts} bytes]")
     at, left = at + opts, left - opts
     nd.put("\n\t" if nd.opts.verbose else ": ")
-    if not _link.ethertype_print(nd, proto, at, left):
+    if not PRINTERS.ethertype(nd, proto, at, left):
         if proto == 0x6558:
-            _link.ether_print(nd, at, left)
+            PRINTERS.ether(nd, at, left)
         else:
             nd.put(f"geneve-proto-0x{proto:x}")

@@ -7,9 +7,8 @@ quoted IP header on a line of its own. ``ICMP6, echo request, id 1, seq 1, lengt
 
 from __future__ import annotations
 
-from . import _ip
 from ._hex import hex_dump, hex_dump_indent
-from ._nd import Nd
+from ._nd import PRINTERS, Nd
 from ._sum import checksum, should_be
 from ._udp import transport_checksum
 
@@ -147,7 +146,7 @@ def icmp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None
         saved = nd.end
         nd.end = min(inner + 128, nd.end)
         try:
-            _ip.ip_print(nd, inner, nd.u16(inner + 2))
+            PRINTERS.ip(nd, inner, nd.u16(inner + 2))
         finally:
             nd.end = saved
 

@@ -11,7 +11,7 @@ length).
 from __future__ import annotations
 
 from . import _gre, _icmp, _ipsec, _tcp, _udp
-from ._nd import Cut, Nd
+from ._nd import PRINTERS, Cut, Nd
 from ._sum import checksum as _checksum
 from ._sum import should_be as _should_be
 
@@ -357,3 +357,7 @@ def _ip6_options(nd: Nd, pos: int, length: int) -> None:
         elif verbose:
             nd.put(f"(opt_type 0x{kind:02x}: len={size - 2})")
         i += size
+
+
+PRINTERS.ip = ip_print
+PRINTERS.ip6 = ip6_print

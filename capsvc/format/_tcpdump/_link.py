@@ -25,7 +25,7 @@ from ...decode._link import link_decoder
 from ._arp import arp_print
 from ._hex import hex_ascii
 from ._ip import ip6_print, ip_print
-from ._nd import Nd
+from ._nd import PRINTERS, Nd
 from ._ptp import ptp_print
 
 __all__ = ["ETHERTYPE_NAMES", "LINK_PRINTERS", "ethertype_print", "generic_print"]
@@ -370,3 +370,8 @@ LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = 
     229: raw_print,
     276: sll2_print,
 }
+
+
+PRINTERS.ether = ether_print
+PRINTERS.ethertype = ethertype_print
+PRINTERS.ethertype_names = ETHERTYPE_NAMES

@@ -9,13 +9,14 @@ do when they run out of bytes. ``Cut`` never leaves the package.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from socket import AF_INET6, inet_ntoa, inet_ntop
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ...decode._tcpseq import TcpSeqTable
 
-__all__ = ["Cut", "Nd", "Options"]
+__all__ = ["PRINTERS", "Cut", "Nd", "Options"]
 
 
 class Cut(Exception):
@@ -142,3 +143,23 @@ class Nd:
     def left(self, pos: int) -> int:
         """How many bytes were captured from ``pos`` on (0 past the end)."""
         return max(0, self.end - pos)
+
+
+def _unset(nd: Nd, pos: int, length: int) -> None:
+    raise RuntimeError("capsvc.format._tcpdump: the printers are not loaded (import the package)")
+
+
+class Printers:
+    """The printers an inner layer reaches back to: IP inside GRE or an ICMP error, Ethernet
+    and EtherTypes inside GRE. The modules defining them fill them in when imported (the
+    package imports them all), so that those layers need not import each other."""
+
+    def __init__(self) -> None:
+        self.ip: Callable[[Nd, int, int], None] = _unset
+        self.ip6: Callable[[Nd, int, int], None] = _unset
+        self.ether: Callable[[Nd, int, int], None] = _unset
+        self.ethertype: Callable[[Nd, int, int, int], bool] = lambda nd, kind, pos, length: False
+        self.ethertype_names: Mapping[int, str] = {}
+
+
+PRINTERS = Printers()
