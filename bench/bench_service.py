@@ -321,7 +321,7 @@ def report(runs: list[Run], lossless: dict[int, tuple[str, list[Run]]], count: i
     print(
         f"\n`capsvc serve`, {count:,} frames of 64 bytes per run over 100 flows, veth between "
         f"two namespaces, trafgen on 1 CPU, {os.cpu_count()} cores, the service's defaults "
-        "(no ring size, the series on, no conversations); each stream client and the stats "
+        "(its 64 MiB AF_PACKET ring, the series on, no conversations); each stream client and the stats "
         "poller are processes of their own (the clients niced).\n"
     )
     print(

@@ -43,6 +43,9 @@ __all__ = [
 
 
 log = logging.getLogger("capsvc.service")
+#: An AF_PACKET session's ring when its source gives neither ring_size nor buffer_kib (bytes);
+#: the command line's default is 32 MiB.
+SERVICE_RING_SIZE = 64 * 2**20
 
 
 class FilePolicy(NamedTuple):
@@ -242,6 +245,10 @@ def open_source(
     if src.type == "afpacket":
         # An expression classic BPF cannot hold is matched by the Session instead.
         options.setdefault("userspace_fallback", True)
+        if not buffer_size and "ring_size" not in options:
+            # A service session's writer does more per packet than the command line's (live
+            # streams, the series): a longer ring bridges its bursts (docs/benchmarks.md).
+            options["ring_size"] = SERVICE_RING_SIZE
     live: Source = open_live_source(
         src.type,
         src.interface,
