@@ -92,14 +92,113 @@ async def test_snaplen_truncates_but_keeps_wire_length() -> None:
     assert s.stats().bytes == len(FRAME) + 1500
 
 
-async def test_matcher_object_and_string() -> None:
+@pytest.mark.parametrize("matcher", [Matcher443(), "tcp port 443", "udp"], ids=str)
+async def test_matcher_object_and_string(matcher: object) -> None:
+    """An object with ``match`` and filter expressions (parsed for the session's link type,
+    raw IP here) each keep exactly their frames."""
+    keeps = OTHER if matcher == "udp" else FRAME
     sink = ListSink()
-    async with Session(sinks=[sink], matcher=Matcher443()) as s:
+    async with Session(sinks=[sink], matcher=matcher) as s:  # type: ignore[arg-type]
         for _ in range(3):
             s.offer(FRAME)
             s.offer(OTHER)
     assert s.stats().filtered == 3 and s.stats().packets == 3
-    assert all(p.data == FRAME for p in sink.packets)
+    assert [p.data for p in sink.packets] == [keeps] * 3
+
+
+class GateSink(ListSink):
+    """A sink whose first write blocks until ``release`` is set (the writer is then busy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        super().write_batch(batch)
+
+
+async def test_a_full_queue_drops_exactly_what_does_not_fit() -> None:
+    """With the writer held inside its sink, a queue of 8 takes exactly 8 more offers.
+
+    Mutation guarded: the full-queue test ``queued >= bufsize`` as ``>`` (one frame too many
+    accepted, one drop too few)."""
+    sink = GateSink()
+    s = Session(sinks=[sink], bufsize=8)
+    await s.start()
+    s.offer(FRAME, ts_ns=0)
+    assert await asyncio.to_thread(sink.entered.wait, 10)  # the writer took it and waits
+    for i in range(1, 12):
+        s.offer(FRAME, ts_ns=i)
+    st = s.stats()
+    assert (st.packets, st.dropped, st.queued) == (9, 3, 8)
+    sink.release.set()
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == list(range(9))
+
+
+class GateSource:
+    """A live source handing over the batches put in ``batches`` (None ends it)."""
+
+    linktype = LinkType.RAW
+    snaplen = 262144
+    live = True
+
+    def __init__(self) -> None:
+        self.batches: asyncio.Queue[PacketBatch | None] = asyncio.Queue()
+        self.delivered = 0
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        while (batch := await self.batches.get()) is not None:
+            self.delivered += len(batch)
+            yield batch
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        return self._iterate()
+
+    def stats(self) -> SourceStats:
+        return SourceStats(received=self.delivered)
+
+    async def aclose(self) -> None:
+        self.batches.put_nowait(None)
+
+
+async def test_a_live_batch_is_cut_where_the_queue_is_full() -> None:
+    """A live source's batches fill the queue to exactly ``bufsize``: the part that does not
+    fit is counted dropped, the part that fits is queued in order.
+
+    Mutations guarded: the room computed one off, a batch that fits exactly counted as a
+    drop, a full queue (room 0) taking a packet."""
+    sink = GateSink()
+    source = GateSource()
+    s = Session(sinks=[sink], source=source, bufsize=8)
+    await s.start()
+
+    async def deliver(first: int, count: int) -> None:
+        source.batches.put_nowait(
+            [Packet(first + i, FRAME, len(FRAME), Direction.INBOUND, 0) for i in range(count)]
+        )
+        while source.delivered < first + count or source.batches.qsize():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)  # the pump queues what it was given
+
+    await deliver(0, 1)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    await deliver(1, 5)  # room 8: all queued
+    await deliver(6, 3)  # room 3: all queued, the queue is now full
+    assert (s.stats().packets, s.stats().dropped) == (9, 0)
+    await deliver(9, 2)  # room 0: both dropped
+    assert (s.stats().packets, s.stats().dropped, s.stats().queued) == (9, 2, 8)
+    sink.release.set()
+    while s.stats().queued:
+        await asyncio.sleep(0.01)
+    await deliver(11, 10)  # room 8: 8 queued, 2 dropped
+    await s.stop()
+    st = s.stats()
+    assert (st.packets, st.dropped, st.received) == (17, 4, 21)
+    assert [p.ts_ns for p in sink.packets] == [*range(9), *range(11, 19)]
 
 
 async def test_full_queue_drops_and_counts_exactly() -> None:
@@ -371,16 +470,25 @@ async def test_source_snaplen_and_matcher_apply() -> None:
     sink = ListSink()
     source = ListSource(_batches(2, 4), live=True)
 
-    class EvenTs:
-        def match(self, data: bytes) -> bool:
-            return True
+    class Every3rdFrame:
+        """Keeps every third frame; it sees the whole frame, before the snaplen cut."""
 
-    s = Session(sinks=[sink], source=source, snaplen=14, matcher=EvenTs())
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def match(self, data: bytes) -> bool:
+            self.seen += 1
+            assert len(data) > 14
+            return self.seen % 3 == 1
+
+    matcher = Every3rdFrame()
+    s = Session(sinks=[sink], source=source, snaplen=14, matcher=matcher)
     await s.start()
     await s.wait_source()
     await s.stop()
     assert all(len(p.data) == 14 and p.wire_len > 14 for p in sink.packets)
-    assert len(sink.packets) == 8
+    assert [p.ts_ns for p in sink.packets] == [0, 3, 6]
+    assert (s.stats().packets, s.stats().filtered, matcher.seen) == (3, 5, 8)
 
 
 def test_pcap_writer_used_by_session_roundtrips() -> None:

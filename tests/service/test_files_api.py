@@ -293,7 +293,7 @@ async def test_download_types_and_refusals(serve: Starter, tmp_path: Path) -> No
     status, headers, body = await fetch(srv, "/v1/files/" + urllib.parse.quote(odd))
     assert status == 200 and body == (out / odd).read_bytes()
     assert headers["Content-Disposition"] == (
-        "attachment; filename=\"a _b__c_d _.pcap\"; "
+        'attachment; filename="a _b__c_d _.pcap"; '
         "filename*=UTF-8''a%20%22b%22%5Cc%0Ad%20%C3%A9.pcap"
     )
     write_pcap(tmp_path / "secret.pcap", 1)

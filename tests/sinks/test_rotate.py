@@ -94,6 +94,12 @@ def test_time_rotation_names_files_by_strftime(tmp_path: Path) -> None:
 
 
 def test_time_rotation_with_file_limit_stops(tmp_path: Path) -> None:
+    """Two one-second periods, then the writer stops: the packets of later periods are not
+    written. The packets are placed from the first file's own period start (``%s`` in its
+    name), so which period each falls in is known exactly.
+
+    Mutations guarded: ``-W`` counted one period late (``>`` for ``>=``), packets written
+    after the writer finished."""
     calls: list[int] = []
     writer = RotatingWriter(
         tmp_path / "t-%s.pcap",
@@ -102,13 +108,33 @@ def test_time_rotation_with_file_limit_stops(tmp_path: Path) -> None:
         max_files=2,
         on_finished=lambda: calls.append(1),
     )
-    now = time.time_ns()
-    writer.write_batch(packets(3, start_ns=now, step_ns=600_000_000))  # 0, 0.6, 1.2 s
-    writer.write_batch(packets(3, start_ns=now + 3 * 10**9))
+    start = int(Path(writer.files[0]).name[2:-5]) * 10**9
+    writer.write_batch(packets(3, start_ns=start + 100_000_000, step_ns=500_000_000))  # .1 .6 1.1
+    writer.write_batch(packets(2, start_ns=start + 2_500_000_000))  # the third period
     writer.close()
     assert writer.finished and calls == [1]
-    assert len(writer.files) == 2
-    assert sum(len(read_pcap(Path(n))) for n in writer.files) <= 3
+    assert [Path(n).name for n in writer.files] == [f"t-{start // 10**9 + k}.pcap" for k in (0, 1)]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1]
+
+
+def test_pcapng_ring_wraps_and_truncates(tmp_path: Path) -> None:
+    """Mutations guarded: a ring of max_files+1 files; a reused file opened without
+    truncation (its old blocks would follow the new ones)."""
+    base = tmp_path / "r.pcapng"
+    writer = RotatingWriter(
+        base, linktype=LinkType.ETHERNET, pcapng=True, rotate_bytes=700, max_files=2
+    )
+    sent = packets(27)  # 6 per file: files 0, 1, 0, 1 and 0 again, with 3
+    for p in sent:
+        writer.write_batch([p])
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pcapng0", "r.pcapng1"]
+    assert writer.files == [f"{base}{k}" for k in (0, 1, 0, 1, 0)]
+    got = []
+    for k in (0, 1):
+        with open(f"{base}{k}", "rb") as f:
+            got.append([bytes(buf) for _ts, buf in dpkt.pcapng.Reader(f)])
+    assert got == [[p.data for p in sent[24:]], [p.data for p in sent[18:24]]]
 
 
 def test_time_and_size_together_reset_the_counter(tmp_path: Path) -> None:

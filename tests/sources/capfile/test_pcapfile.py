@@ -322,12 +322,15 @@ def test_any_link_type_reads_with_its_name(tmp_path: Path, linktype: int) -> Non
     path = write(tmp_path, pcap_file([(1, 5, b"\x01\x02\x03", 9)], linktype=linktype))
     with read_capture(path) as capture:
         assert int(capture.linktype) == linktype
-        assert capture.linktype.name == {
-            147: "LINKTYPE_147",
-            127: "IEEE802_11_RADIO",
-            104: "C_HDLC",
-            65535: "LINKTYPE_65535",
-        }[linktype]
+        assert (
+            capture.linktype.name
+            == {
+                147: "LINKTYPE_147",
+                127: "IEEE802_11_RADIO",
+                104: "C_HDLC",
+                65535: "LINKTYPE_65535",
+            }[linktype]
+        )
     got = read_all(path)
     assert [(p.data, p.wire_len) for p in got] == [(b"\x01\x02\x03", 9)]
 
