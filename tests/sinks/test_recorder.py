@@ -390,8 +390,8 @@ def test_a_failing_trigger_dump_is_counted_and_capture_goes_on(tmp_path: Path) -
     packets = storm_stream()[990:1030]
     fed(recorder, packets, 5)
     st = recorder.stats()
-    assert st.dump_errors >= 1 and st.dumps == 0 and st.appended == 40
-    assert st.state in ("recording", "after", "holdoff")
+    assert st.dump_errors == 2 and st.dumps == 0 and st.appended == 40
+    assert st.state == "after"  # the second trigger's after-window is open
 
 
 def test_a_trigger_compiles_for_the_sessions_link_type(tmp_path: Path) -> None:
