@@ -162,7 +162,12 @@ def poll_main(sock_path: str, token: str) -> None:
             self.sock.connect(sock_path)
 
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def wait_stdin() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=wait_stdin, daemon=True).start()
     conn = UnixConnection("svc")
     latencies = []
     for _ in range(WARMUP):  # the first requests set up the connection and warm code paths

@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = os.environ.get("CAPSVC_TEST_NETNS_PREFIX", "cbn")[:3]  # names of this bench's netns
@@ -68,7 +69,7 @@ def worker(
     from capsvc.cli._capture import summary_line
     from capsvc.sources import open_live_source
 
-    options: dict[str, int | bool] = {}
+    options: dict[str, Any] = {}
     if backend == "afpacket":
         options["userspace_fallback"] = True
         if ring:
@@ -228,9 +229,12 @@ class Result:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _send(net: Net, config: Path, count: int) -> float:
+def _send(net: Net, config: Path, count: int, rate: str | None = None) -> float:
+    """Send ``count`` frames with trafgen; at its top speed, or at ``rate`` (trafgen's ``-b``)."""
     cmd = ["ip", "netns", "exec", net.send_ns, "trafgen", "-o", net.send_if]
     cmd += ["-i", str(config), "-n", str(count), "-P", "1", "-C"]
+    if rate:
+        cmd += ["-b", rate]
     started = time.monotonic()
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     return time.monotonic() - started

@@ -50,7 +50,12 @@ def packet(i: int, data: bytes = b"") -> Packet:
 
 async def test_subscriber_bounds_its_queue_and_counts_its_drops() -> None:
     sub = Subscriber(asyncio.get_running_loop(), 1, capacity=5)
-    writer = threading.Thread(target=lambda: [sub.write_batch([packet(i)]) for i in range(8)])
+
+    def write() -> None:
+        for i in range(8):
+            sub.write_batch([packet(i)])
+
+    writer = threading.Thread(target=write)
     writer.start()
     writer.join()
     assert sub.stats().queued == 5 and sub.stats().dropped == 3
