@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _helpers import CORPUS
 from _netns import remove_leftovers
+
+# scripts/mutation.sh: the same examples on every run (a mutant is killed or not, not by chance),
+# no deadline (a mutant may be slow without being wrong).
+settings.register_profile("mutation", derandomize=True, deadline=None, print_blob=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
