@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +14,9 @@ import dpkt
 import pytest
 
 from capsvc import Direction, LinkType, Packet
-from capsvc.sinks._rotate import RotatingWriter, rotated_name
+from capsvc._errors import OptionError
+from capsvc._files import Directory
+from capsvc.sinks._rotate import RotatingWriter, rotated_name, split_template
 
 FRAME = bytes(range(84))  # 84 bytes: a 100-byte pcap record
 
@@ -186,3 +190,205 @@ def test_every_rotated_file_reads_with_tcpdump(tmp_path: Path) -> None:
 def test_negative_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="negative"):
         RotatingWriter(tmp_path / "x", linktype=LinkType.RAW, rotate_bytes=-1)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("x.pcap", (".", "x.pcap")),
+        ("a/b/x.pcap", ("a/b", "x.pcap")),
+        ("a/b/%Y/c/x.pcap", ("a/b", "%Y/c/x.pcap")),
+        ("%Y/x.pcap", (".", "%Y/x.pcap")),
+        ("/x.pcap", ("/", "x.pcap")),
+        ("/%Y/x.pcap", ("/", "%Y/x.pcap")),
+        ("/a/%Y/x.pcap", ("/a", "%Y/x.pcap")),
+        ("/a/b/x-%H.pcap", ("/a/b", "x-%H.pcap")),
+    ],
+)
+def test_split_template_keeps_strftime_fields_below(
+    template: str, expected: tuple[str, str]
+) -> None:
+    assert split_template(template) == expected
+
+
+def pcap_magic(path: Path) -> bytes:
+    return path.read_bytes()[:4]
+
+
+def test_headers_carry_the_settings(tmp_path: Path) -> None:
+    """Nanosecond pcap by default, microseconds on request; the snaplen (0: 262144) and the
+    link type in every file's header, pcap and pcapng."""
+    first = RotatingWriter(tmp_path / "ns.pcap", linktype=LinkType.RAW)
+    first.close()
+    assert pcap_magic(tmp_path / "ns.pcap") == bytes.fromhex("4d3cb2a1")
+    header = (tmp_path / "ns.pcap").read_bytes()
+    assert struct.unpack_from("<II", header, 16) == (262144, 101)
+    micro = RotatingWriter(
+        tmp_path / "us.pcap", linktype=LinkType.ETHERNET, nanosecond=False, snaplen=96
+    )
+    micro.close()
+    header = (tmp_path / "us.pcap").read_bytes()
+    assert header[:4] == bytes.fromhex("d4c3b2a1")
+    assert struct.unpack_from("<II", header, 16) == (96, 1)
+    ng = RotatingWriter(tmp_path / "n.pcapng", linktype=LinkType.RAW, pcapng=True, snaplen=80)
+    ng.write_batch(packets(1))
+    ng.close()
+    data = (tmp_path / "n.pcapng").read_bytes()
+    shb_len = struct.unpack_from("<I", data, 4)[0]
+    idb = struct.unpack_from("<IIHHI", data, shb_len)
+    assert (idb[0], idb[2], idb[4]) == (1, 101, 80)  # an IDB: link type and snaplen
+
+
+def test_a_template_without_g_is_not_formatted(tmp_path: Path) -> None:
+    """Mutation guarded: strftime applied without ``-G``."""
+    writer = RotatingWriter(tmp_path / "cap%d.pcap", linktype=LinkType.RAW, rotate_bytes=300)
+    writer.write_batch(packets(5))
+    writer.close()
+    assert [Path(n).name for n in writer.files] == ["cap%d.pcap", "cap%d.pcap1"]
+
+
+def test_one_file_ring_has_no_counter(tmp_path: Path) -> None:
+    """``-C -W 1``: the counter has no digits to pad (tcpdump's width of W-1 = 0)."""
+    writer = RotatingWriter(
+        tmp_path / "one.pcap", linktype=LinkType.RAW, rotate_bytes=300, max_files=1
+    )
+    writer.write_batch(packets(7))
+    writer.close()
+    assert [Path(n).name for n in writer.files] == ["one.pcap"] * 3
+    assert read_pcap(tmp_path / "one.pcap") == [p.data for p in packets(7)[6:]]
+
+
+def test_an_existing_file_is_replaced_unless_kept(tmp_path: Path) -> None:
+    """Mutations guarded: ``keep`` on by default; a kept pcap with capsvc's own header resumed
+    without the header written twice; a foreign file overwritten instead of set aside."""
+    base = tmp_path / "k.pcap"
+    first = RotatingWriter(base, linktype=LinkType.ETHERNET)
+    first.write_batch(packets(3))
+    first.close()
+    again = RotatingWriter(base, linktype=LinkType.ETHERNET)
+    again.write_batch(packets(2))
+    again.close()
+    assert len(read_pcap(base)) == 2
+    kept = RotatingWriter(base, linktype=LinkType.ETHERNET, keep=True)
+    kept.write_batch(packets(4))
+    kept.close()
+    assert kept.files == [str(base)] and len(read_pcap(base)) == 6
+    assert base.read_bytes().count(bytes.fromhex("4d3cb2a1")) == 1
+    foreign = tmp_path / "f.pcap"
+    foreign.write_bytes(b"not a capture, keep me")
+    other = RotatingWriter(foreign, linktype=LinkType.ETHERNET, keep=True)
+    other.write_batch(packets(1))
+    other.close()
+    assert foreign.read_bytes() == b"not a capture, keep me"
+    assert (
+        other.files == [str(tmp_path / "f-1.pcap")] and len(read_pcap(tmp_path / "f-1.pcap")) == 1
+    )
+
+
+def test_every_name_is_claimed_before_its_file_is_made(tmp_path: Path) -> None:
+    claimed: list[str] = []
+
+    def claim(name: str) -> None:
+        assert not (tmp_path / name).exists()
+        if name.endswith("2"):
+            raise OptionError(f"{name} is taken")
+        claimed.append(name)
+
+    writer = RotatingWriter(
+        tmp_path / "c.pcap", linktype=LinkType.RAW, rotate_bytes=300, claim=claim
+    )
+    with pytest.raises(OptionError, match=r"c\.pcap2 is taken"):
+        writer.write_batch(packets(10))
+    writer.close()
+    assert claimed == ["c.pcap", "c.pcap1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pcap", "c.pcap1"]
+
+
+def test_a_directory_given_is_used_through_a_descriptor_of_its_own(tmp_path: Path) -> None:
+    where = Directory(tmp_path)
+    writer = RotatingWriter("sub/d.pcap", directory=where, linktype=LinkType.RAW)
+    where.close()  # the writer holds its own descriptor
+    writer.write_batch(packets(2))
+    writer.close()
+    assert writer.files == [str(tmp_path / "sub" / "d.pcap")]
+    assert len(read_pcap(tmp_path / "sub" / "d.pcap")) == 2
+
+
+def test_flush_makes_the_file_whole_while_it_is_open(tmp_path: Path) -> None:
+    writer = RotatingWriter(tmp_path / "f.pcap", linktype=LinkType.RAW)
+    writer.write_batch(packets(3))
+    writer.flush()
+    assert len(read_pcap(tmp_path / "f.pcap")) == 3  # read while the writer is open
+    writer.close()
+    writer.flush()  # nothing open: no error
+    writer.close()  # idempotent
+    assert writer.finished is False
+
+
+def test_period_boundaries_are_exact(tmp_path: Path) -> None:
+    """A packet at exactly start + G opens the next file, one nanosecond before stays; a new
+    period starts at its first packet's whole second. Mutations guarded: ``>`` for ``>=``, the
+    period's nanoseconds miscounted, a period starting at the packet's fraction of a second."""
+    writer = RotatingWriter(tmp_path / "p-%s.pcap", linktype=LinkType.RAW, rotate_seconds=1000)
+    start = int(Path(writer.files[0]).name[2:-5]) * 10**9
+    g = 1000 * 10**9
+    stamps = [start, start + g - 1, start + g + 500_000_000, start + 2 * g + 200_000_000]
+    writer.write_batch([Packet(t, FRAME, 84, Direction.INBOUND, 0) for t in stamps])
+    writer.close()
+    s = start // 10**9
+    assert [Path(n).name for n in writer.files] == [
+        f"p-{s}.pcap",
+        f"p-{s + 1000}.pcap",
+        f"p-{s + 2000}.pcap",
+    ]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1, 1]
+
+
+def test_pcapng_files_end_near_the_limit(tmp_path: Path) -> None:
+    """One big batch is split where a file passes the limit, by the bound of an EPB: no file
+    passes it by more than one block. Mutation guarded: the bound's overhead subtracted."""
+    writer = RotatingWriter(
+        tmp_path / "b.pcapng", linktype=LinkType.ETHERNET, pcapng=True, rotate_bytes=2000
+    )
+    writer.write_batch(packets(100))
+    writer.close()
+    sizes = [os.path.getsize(n) for n in writer.files]
+    assert len(sizes) > 5
+    assert all(size <= 2000 + 200 for size in sizes), sizes
+    assert all(size > 2000 - 200 for size in sizes[:-1]), sizes
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rotate_seconds": -1}, "rotate_seconds, rotate_bytes and max_files must not be negative"),
+        ({"max_files": -1}, "rotate_seconds, rotate_bytes and max_files must not be negative"),
+        (
+            {"rotate_seconds": 1e9 + 1},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+        (
+            {"rotate_bytes": 10**15 + 1},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+        (
+            {"rotate_seconds": float("nan")},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+    ],
+)
+def test_settings_out_of_range_are_refused(
+    tmp_path: Path, options: dict[str, float], message: str
+) -> None:
+    with pytest.raises(OptionError, match=f"^{re.escape(message)}"):
+        RotatingWriter(tmp_path / "x", linktype=LinkType.RAW, **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_settings_are_accepted(tmp_path: Path) -> None:
+    writer = RotatingWriter(
+        tmp_path / "m.pcap", linktype=LinkType.RAW, rotate_seconds=1e9, rotate_bytes=10**15
+    )
+    writer.write_batch(packets(3))
+    writer.close()
+    assert writer.files == [str(tmp_path / "m.pcap")]
