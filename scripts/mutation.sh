@@ -4,8 +4,9 @@
 #   bash scripts/mutation.sh queue rotate    only these groups
 # Each group is run in a copy of the tree (a temporary directory; the work tree is not touched)
 # with the tests that exercise it; mutmut runs, for each mutant, only the tests that reached the
-# mutated function. The Python code is what is mutated, so the C speed-ups are off
-# (CAPSVC_NO_SPEEDUPS=1). Prints a line per module, the surviving mutants (`mutmut show NAME` in
+# mutated function. The C speed-ups run as built (setup.sh builds them): the sinks and sources
+# then take the paths users run, and the Python code the C replaces is exercised by the tests
+# that hold it against the C (tests/sinks/test_pcap_speedups.py, ...). Prints a line per module, the surviving mutants (`mutmut show NAME` in
 # the kept copy shows one), and last `mutation score: S% (killed K of N)` over every module run.
 # Killed counts mutmut's killed, timeout and segfault; survivors and mutants no test reached
 # count as not killed. Not part of .ci/run: a full run takes about an hour (docs/testing.md).
@@ -45,7 +46,6 @@ done
 
 .venv/bin/python -c "import mutmut" 2>/dev/null ||
     .venv/bin/python -m pip install -q --disable-pip-version-check 'mutmut>=3.8,<4'
-export CAPSVC_NO_SPEEDUPS=1
 work=${MUTATION_WORKDIR:-$(mktemp -d /tmp/capsvc-mutation.XXXXXX)}
 echo "mutation: working in $work" >&2
 started=$(date +%s)
@@ -56,6 +56,7 @@ for g in "${groups[@]}"; do
     rm -rf "$dir"
     mkdir -p "$dir"
     git ls-files -z | (cd "$root" && xargs -0 cp --parents -t "$dir")
+    cp capsvc/_speedups*.so "$dir/capsvc/" 2>/dev/null || true  # built, not in git
     # mutmut's own settings: what to mutate, which tests to run (the first run maps tests to
     # functions), quiet pytest. Appended to the copy's pyproject.toml only.
     {
