@@ -274,7 +274,7 @@ def test_write_packet_takes_the_wire_length() -> None:
     out = io.BytesIO()
     w = PcapWriter(out, 0, LinkType.RAW)
     w.write_packet(TS, b"abcd", 1500)
-    w.write_packet(TS, bytearray(b"xy"))
+    w.write_packet(TS, b"xy")
     assert [(r[2], r[3], r[4]) for r in records(out.getvalue())] == [
         (4, 1500, b"abcd"),
         (2, 2, b"xy"),
