@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import stat
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from _helpers import ether, ipv4, tcp, udp
@@ -542,3 +545,250 @@ async def test_offered_wire_length_reaches_length_primitives() -> None:
         s.offer(frame[:60], wire_len=len(frame))
         s.offer(frame)
     assert [len(p.data) for p in sink.packets] == [60]
+
+
+# -- what mutation testing showed unchecked ----------------------------------------------------
+
+
+def test_settings_and_their_errors() -> None:
+    with pytest.raises(ValueError, match=r"^snaplen and bufsize must not be negative$"):
+        Session(sinks=[ListSink()], snaplen=-1)
+    with pytest.raises(ValueError, match=r"^snaplen and bufsize must not be negative$"):
+        Session(sinks=[ListSink()], bufsize=-1)
+    with_source = Session(sinks=[ListSink()], source=ListSource([], live=True), name="n1")
+    assert (with_source.bufsize, with_source.name, with_source.limit) == (65536, "n1", 0)
+    assert Session(sinks=[ListSink()], bufsize=3, snaplen=9).bufsize == 3
+    assert with_source.source is not None and with_source.running is False
+
+
+class FilteringSource(ListSource):
+    """A source whose kernel could not take its filter: it leaves it for the Session."""
+
+    userspace_filter = "tcp"
+
+
+async def test_a_source_left_filter_is_applied_by_the_session() -> None:
+    source = FilteringSource(
+        [[Packet(i, ether(FRAME if i % 2 else OTHER), 60, Direction.INBOUND, 1) for i in range(6)]],
+        live=True,
+    )
+    sink = ListSink()
+    s = Session(sinks=[sink], source=source)
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == [1, 3, 5] and s.stats().filtered == 3
+
+
+async def test_outputs_by_path_and_by_stream(tmp_path: Path) -> None:
+    """Mutations guarded: pcapng written as pcap, text options dropped, the file's path."""
+    pcapng, text = tmp_path / "o.pcapng", tmp_path / "o.txt"
+    stream = io.StringIO()
+    s = Session(output=pcapng, pcapng=True, text_output=text, verbose=True)
+    s2 = Session(text_output=stream, ascii=True)
+    async with s, s2:
+        s.offer(FRAME, ts_ns=10**18)
+        s2.offer(FRAME, ts_ns=10**18)
+    assert pcapng.read_bytes()[:4] == bytes.fromhex("0a0d0d0a")
+    assert stat.S_IMODE(pcapng.stat().st_mode) == stat.S_IMODE(text.stat().st_mode) == 0o600
+    line = text.read_text().splitlines()
+    assert len(line) == 1 and "ttl 64" in line[0]  # verbose: the IP fields
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].strip() == "x" * 20  # ascii: the payload
+    assert not stream.closed  # a caller's stream stays open
+    binary = io.BytesIO()
+    async with Session(output=binary) as s3:
+        s3.offer(FRAME)
+    assert binary.getvalue()[:4] == bytes.fromhex("4d3cb2a1")  # a stream gets pcap (ns)
+
+
+async def test_offer_threadsafe_before_during_and_after() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    s.offer_threadsafe(bytearray(FRAME), ts_ns=1, wire_len=999)  # before start: an offer
+    await s.start()
+    thread = threading.Thread(
+        target=lambda: s.offer_threadsafe(OTHER, outbound=True, ts_ns=2, wire_len=500)
+    )
+    thread.start()
+    thread.join()
+    for _ in range(100):
+        if s.stats().packets == 2:
+            break
+        await asyncio.sleep(0.01)
+    await s.stop()
+    s.offer_threadsafe(FRAME, ts_ns=3)  # after stop: ignored
+    assert [(p.ts_ns, p.wire_len, p.direction) for p in sink.packets] == [
+        (1, 999, Direction.INBOUND),
+        (2, 500, Direction.OUTBOUND),
+    ]
+    assert s.stats().packets == 2
+
+
+async def test_set_matcher_takes_the_old_filters_batch_first() -> None:
+    source = ListSource([], live=True, forever=True)
+    sink = ListSink()
+    s = Session(sinks=[sink], source=source, matcher="udp")
+    await s.start()
+    old = [Packet(i, ether(p), 60, Direction.INBOUND, 1) for i, p in enumerate([FRAME, OTHER])]
+    s.set_matcher("tcp", before=old)  # the old filter (udp) judges these
+    s.offer(ether(FRAME), ts_ns=10)
+    s.offer(ether(OTHER), ts_ns=11)
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == [1, 10]
+    assert s.stats().filtered == 2
+
+
+class FailingSource(ListSource):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(_batches(1, 2), live=True)
+        self.error = error
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        yield self.batches[0]
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (OSError(100, "Network is down"), "[Errno 100] Network is down"),
+        (MemoryError(), "MemoryError"),
+    ],
+)
+async def test_a_failing_source_ends_the_capture_and_says_why(
+    error: Exception, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink], source=FailingSource(error), name="f")
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert s.source_error is error and len(sink.packets) == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        f"session f: capture source failed: {text}"
+    ]
+
+
+class StuckSource(ListSource):
+    """A source whose aclose raises, or hangs."""
+
+    def __init__(self, hang: bool) -> None:
+        super().__init__([], live=True, forever=True)
+        self.hang = hang
+
+    async def aclose(self) -> None:
+        if self.hang:
+            await asyncio.sleep(30)
+        raise OSError(9, "Bad file descriptor")
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["raises", "hangs"])
+async def test_a_source_that_will_not_close_does_not_hold_stop(
+    hang: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = StuckSource(hang)
+    s = Session(sinks=[ListSink()], source=source)
+    await s.start()
+    started = time.monotonic()
+    await s.stop(timeout=0.3)
+    assert time.monotonic() - started < 3 and s.done.is_set()
+    messages = [r.getMessage() for r in caplog.records if "capture source" in r.getMessage()]
+    if hang:
+        assert len(messages) == 1 and messages[0].startswith("closing capture source <")
+        assert messages[0].endswith("took longer than 0.3 s")
+    else:
+        assert messages == ["closing capture source failed: [Errno 9] Bad file descriptor"]
+
+
+async def test_stop_gives_up_on_a_stuck_sink(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GateSink()
+    s = Session(sinks=[sink], name="g")
+    await s.start()
+    s.offer(FRAME)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    st = await s.stop(timeout=0.2)
+    sink.release.set()
+    assert st.sink_errors == 1 and s.abandoned == ["GateSink"] and s.done.is_set()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "session g: gave up waiting for GateSink after 0.2 s: abandoned, counted as a sink error"
+    ]
+
+
+async def test_abandon_ends_a_pending_stop(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GateSink()
+    s = Session(sinks=[sink], name="a")
+    s.abandon()  # not started: nothing to abandon
+    assert s.abandoned == [] and not s.done.is_set()
+    await s.start()
+    s.offer(FRAME)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    stopping = asyncio.ensure_future(s.stop(timeout=None))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    s.abandon()
+    await asyncio.wait_for(stopping, 2)
+    sink.release.set()
+    s.offer(FRAME)  # ignored: the session is closed
+    assert s.abandoned == ["GateSink"] and s.stats().sink_errors == 1
+    assert s.stats().packets == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "session a: stopped without waiting for GateSink"
+    ]
+    s.abandon()  # done: nothing more
+    assert s.stats().sink_errors == 1
+
+
+async def test_sinks_added_and_removed_before_and_after_start() -> None:
+    first, later, bound = ListSink(), ListSink(), StatsAware()
+    s = Session(sinks=[first])
+    s.add_sink(bound)
+    assert s.sink_list() == [first, bound] and bound.linktype is LinkType.RAW
+    s.remove_sink(bound)
+    assert s.sink_list() == [first]
+    await s.start()
+    s.add_sink(later)
+    assert s.sink_list() == [first, later]
+    s.offer(FRAME, ts_ns=1)
+    await asyncio.sleep(0.1)
+    s.remove_sink(first)
+    s.offer(FRAME, ts_ns=2)
+    await s.stop()
+    assert [p.ts_ns for p in first.packets] == [1]
+    assert [p.ts_ns for p in later.packets] == [1, 2]
+    assert bound.stats is not None and bound.stats().packets == 2
+
+
+class StatsAware(ListSink):
+    """A sink that asks for the Session's counters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: Callable[[], Stats] | None = None
+        self.linktype: LinkType | None = None
+
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        self.stats, self.linktype = stats, linktype
+
+
+async def test_a_limit_cuts_a_source_batch() -> None:
+    sink = ListSink()
+    source = ListSource(_batches(3, 4), live=True)
+    s = Session(sinks=[sink], source=source, limit=6)
+    await s.start()
+    await asyncio.wait_for(s.limit_reached.wait(), 5)
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == list(range(6))
+    assert s.stats().packets == 6 and s.stats().dropped == 0
+
+
+async def test_stats_before_start_and_the_started_twice_rule() -> None:
+    s = Session(sinks=[ListSink()], bufsize=4)
+    s.offer(FRAME)
+    assert s.stats() == Stats(packets=1, bytes=len(FRAME), queued=1)
+    await s.start()
+    await s.start()  # does nothing
+    await s.stop()
+    assert s.stats() == Stats(packets=1, bytes=len(FRAME), written=1)
+    with pytest.raises(RuntimeError, match=r"^a stopped session cannot be started again$"):
+        await s.start()
