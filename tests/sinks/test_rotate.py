@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
@@ -230,13 +232,15 @@ def test_headers_carry_the_settings(tmp_path: Path) -> None:
     header = (tmp_path / "us.pcap").read_bytes()
     assert header[:4] == bytes.fromhex("d4c3b2a1")
     assert struct.unpack_from("<II", header, 16) == (96, 1)
-    ng = RotatingWriter(tmp_path / "n.pcapng", linktype=LinkType.RAW, pcapng=True, snaplen=80)
+    ng = RotatingWriter(
+        tmp_path / "n.pcapng", linktype=LinkType.LINUX_SLL2, pcapng=True, snaplen=80
+    )
     ng.write_batch(packets(1))
     ng.close()
     data = (tmp_path / "n.pcapng").read_bytes()
     shb_len = struct.unpack_from("<I", data, 4)[0]
     idb = struct.unpack_from("<IIHHI", data, shb_len)
-    assert (idb[0], idb[2], idb[4]) == (1, 101, 80)  # an IDB: link type and snaplen
+    assert (idb[0], idb[2], idb[4]) == (1, 276, 80)  # an IDB: link type and snaplen
 
 
 def test_a_template_without_g_is_not_formatted(tmp_path: Path) -> None:
@@ -262,14 +266,14 @@ def test_an_existing_file_is_replaced_unless_kept(tmp_path: Path) -> None:
     """Mutations guarded: ``keep`` on by default; a kept pcap with capsvc's own header resumed
     without the header written twice; a foreign file overwritten instead of set aside."""
     base = tmp_path / "k.pcap"
-    first = RotatingWriter(base, linktype=LinkType.ETHERNET)
+    first = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96)
     first.write_batch(packets(3))
     first.close()
-    again = RotatingWriter(base, linktype=LinkType.ETHERNET)
+    again = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96)
     again.write_batch(packets(2))
     again.close()
     assert len(read_pcap(base)) == 2
-    kept = RotatingWriter(base, linktype=LinkType.ETHERNET, keep=True)
+    kept = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96, keep=True)
     kept.write_batch(packets(4))
     kept.close()
     assert kept.files == [str(base)] and len(read_pcap(base)) == 6
@@ -332,16 +336,20 @@ def test_period_boundaries_are_exact(tmp_path: Path) -> None:
     writer = RotatingWriter(tmp_path / "p-%s.pcap", linktype=LinkType.RAW, rotate_seconds=1000)
     start = int(Path(writer.files[0]).name[2:-5]) * 10**9
     g = 1000 * 10**9
-    stamps = [start, start + g - 1, start + g + 500_000_000, start + 2 * g + 200_000_000]
+    stamps = [
+        start,
+        start + g - 1,
+        start + g,
+        start + 2 * g + 500_000_000,
+        start + 3 * g + 200_000_000,
+    ]
     writer.write_batch([Packet(t, FRAME, 84, Direction.INBOUND, 0) for t in stamps])
     writer.close()
     s = start // 10**9
     assert [Path(n).name for n in writer.files] == [
-        f"p-{s}.pcap",
-        f"p-{s + 1000}.pcap",
-        f"p-{s + 2000}.pcap",
+        f"p-{s + k}.pcap" for k in (0, 1000, 2000, 3000)
     ]
-    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1, 1]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1, 1, 1]
 
 
 def test_pcapng_files_end_near_the_limit(tmp_path: Path) -> None:
@@ -392,3 +400,28 @@ def test_the_largest_settings_are_accepted(tmp_path: Path) -> None:
     writer.write_batch(packets(3))
     writer.close()
     assert writer.files == [str(tmp_path / "m.pcap")]
+
+
+def test_a_full_disk_leaves_the_file_at_its_last_flush(small_disk: Path) -> None:
+    """On a 64 KiB tmpfs: the write or flush that fails leaves the file cut back to its last
+    successful flush, whole records only, and nothing written after. Mutations guarded: no
+    checkpoint kept, the flush not marking it, the cut skipped when closing fails."""
+    writer = RotatingWriter(small_disk / "full.pcap", linktype=LinkType.ETHERNET)
+    flushed = 0
+    sent = 0
+    with pytest.raises(OSError) as info:
+        for k in range(200):
+            batch = [
+                Packet(10**18 + k * 100 + i, bytes(1000), 1000, Direction.INBOUND, 0)
+                for i in range(10)
+            ]
+            writer.write_batch(batch)
+            sent += len(batch)
+            writer.flush()
+            flushed = sent
+    assert info.value.errno == errno.ENOSPC
+    with contextlib.suppress(OSError):
+        writer.close()
+    got = read_pcap(small_disk / "full.pcap")
+    assert 0 < len(got) == flushed
+    assert os.path.getsize(small_disk / "full.pcap") == 24 + flushed * (16 + 1000)
