@@ -12,7 +12,13 @@ import pytest
 from _helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
 
 from capsvc import Direction, LinkType, Packet
-from capsvc.sinks._pcap import PCAP_RECORD, PcapWriter, encode_records, pcap_header
+from capsvc.sinks._pcap import (
+    PCAP_RECORD,
+    PcapWriter,
+    encode_records,
+    encode_records_py,
+    pcap_header,
+)
 
 TS = 1_700_000_000_123_456_789
 
@@ -297,3 +303,17 @@ def test_publish_gets_each_batch_and_its_records() -> None:
         (second, encode_records(second, 262144)),
     ]
     assert out.getvalue() == pcap_header(0, LinkType.RAW) + got[0][1] + got[1][1]
+
+
+def test_the_first_batch_brings_the_writers_header() -> None:
+    """Mutation guarded: the header written with the first batch not taking the writer's
+    snaplen (a default one instead)."""
+    out = io.BytesIO()
+    PcapWriter(out, 96, LinkType.ETHERNET).write_batch([Packet(TS, b"ab", 2, Direction.INBOUND, 0)])
+    assert out.getvalue()[:24] == pcap_header(96, LinkType.ETHERNET)
+
+
+def test_the_python_encoder_defaults_to_microseconds() -> None:
+    batch = [Packet(TS, b"ab", 2, Direction.INBOUND, 0)]
+    assert encode_records_py(batch, 10) == encode_records(batch, 10, nanosecond=False)
+    assert PCAP_RECORD.unpack(encode_records_py(batch, 10)[:16])[1] == TS % 10**9 // 1000

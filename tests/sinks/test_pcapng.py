@@ -336,3 +336,21 @@ def test_interface_zero_is_the_default_name_not_a_system_one() -> None:
     assert len(idbs) == 2
     assert b"default0" in idbs[0] and socket.if_indextoname(1).encode() in idbs[1]
     assert [e[0] for e in epbs(out.getvalue())] == [0, 1]
+
+
+def idb_snaplens(data: bytes) -> list[int]:
+    return [struct.unpack_from("<I", block, 12)[0] for btype, block in blocks(data) if btype == 1]
+
+
+def test_idbs_carry_the_writers_snaplen() -> None:
+    """Mutations guarded: an IDB written with a default snaplen instead of the writer's, from
+    a batch or from a flush with no packet; the function's own default (0: 262144)."""
+    out = io.BytesIO()
+    PcapNgWriter(out, 80, LinkType.ETHERNET).write_batch(
+        [Packet(TS, b"a", 1, Direction.INBOUND, 0)]
+    )
+    assert idb_snaplens(out.getvalue()) == [80]
+    out = io.BytesIO()
+    PcapNgWriter(out, 80, LinkType.ETHERNET).flush()
+    assert idb_snaplens(out.getvalue()) == [80]
+    assert idb_snaplens(interface_description_block(LinkType.RAW)) == [262144]
