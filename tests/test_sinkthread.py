@@ -75,6 +75,7 @@ class Harness:
         self.events: list[str] = []
         self.done = asyncio.Event()
         self.all_failed = asyncio.Event()
+        named = {"name": name} if name else {}  # else the default: no name
         self.thread = SinkThread(
             self.queue,
             sinks,  # type: ignore[arg-type]
@@ -82,7 +83,7 @@ class Harness:
             on_space=lambda: self.events.append("space"),
             on_all_failed=self.on_all_failed,
             on_done=self.on_done,
-            name=name,
+            **named,
         )
 
     def on_all_failed(self) -> None:
@@ -170,6 +171,7 @@ async def test_a_failing_sink_is_counted_logged_closed_once(
         h.thread.start()
         h.put(1)
         await h.settle()
+        assert bad.closes == 1  # closed when it failed, not at the end
         h.put(2)
         await h.settle()
         await h.finish()
@@ -243,9 +245,11 @@ async def test_a_failing_close_is_the_sinks_error_once(caplog: pytest.LogCapture
 async def test_a_stuck_sink_is_abandoned() -> None:
     """The loop gives up on a sink that does not return: it counts as failed once, ``done`` is
     not reported, and what the thread does once the sink returns is never counted."""
-    stuck, other = Sink("stuck"), Sink("other")
+    failing, stuck, other = Sink("failing"), Sink("stuck"), Sink("other")
+    failing.fail = OSError(5, "Input/output error")
     stuck.gate = threading.Event()
-    h = Harness([stuck, other])
+    other.fail_close = OSError(5, "close after the abandon: not counted")
+    h = Harness([failing, stuck, other])
     assert h.thread.abandon() == []  # not started: no sink being called
     assert h.thread.sink_errors == 0 and h.thread.abandoned is True
     h.thread.abandoned = False
@@ -254,9 +258,30 @@ async def test_a_stuck_sink_is_abandoned() -> None:
     assert await asyncio.to_thread(stuck.entered.wait, 5)
     assert h.thread.abandon() == ["Sink('stuck')"]
     assert h.thread.abandon() == []  # once
-    assert h.thread.sink_errors == 1 and h.thread.abandoned
+    assert h.thread.sink_errors == 2 and h.thread.abandoned  # the failing one, the stuck one
     stuck.gate.set()
     await asyncio.sleep(0.3)
     assert other.got == [] and h.thread.written == 0
     assert "done" not in h.events and not h.done.is_set()
     assert stuck.closes == 1 and other.closes == 1  # the thread still gives its files back
+    assert h.thread.sink_errors == 2
+
+
+def test_a_closed_loop_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread tells a loop that is already gone nothing, and does not die of it."""
+    crashes: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_value))
+    loop = asyncio.new_event_loop()
+    loop.close()
+    sink = Sink()
+    thread = SinkThread(
+        PacketQueue(), [sink], loop, on_space=print, on_all_failed=print, on_done=print
+    )
+    thread.start()
+    thread.close()
+    for _ in range(200):
+        if sink.closes:
+            break
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.05)
+    assert sink.closes == 1 and crashes == []
