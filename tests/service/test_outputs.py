@@ -4,13 +4,16 @@ sources opened from a spec."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _helpers import ether, ipv4, udp
+from _netns import VethPair
 
 from capsvc import Direction, LinkType, Packet
 from capsvc._errors import (
@@ -158,9 +161,13 @@ def test_a_live_source_on_an_unknown_interface(tmp_path: Path) -> None:
         open_source(spec(source={"type": "afpacket", "interface": "cstnosuch9"}), str(tmp_path))
 
 
-async def test_a_live_source_takes_the_spec(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (CAP_NET_RAW) to open a capture socket")
+def promiscuous(interface: str) -> bool:
+    return bool(int(Path(f"/sys/class/net/{interface}/flags").read_text(), 16) & 0x100)
+
+
+async def test_a_live_source_takes_the_spec(tmp_path: Path, veth: VethPair) -> None:
+    """Snaplen, direction, promiscuity and the filter of the spec reach the socket: only the
+    datagram to port 9 comes back."""
     s = spec(
         source={"type": "afpacket", "interface": "lo", "direction": "in", "promisc": False},
         filter="udp port 9",
@@ -171,5 +178,73 @@ async def test_a_live_source_takes_the_spec(tmp_path: Path) -> None:
         assert source.snaplen == 100 and source.live
         assert getattr(source, "interface", None) == "lo"
         assert getattr(source, "direction", None) == Direction.INBOUND
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            out.sendto(b"no" * 100, ("127.0.0.1", 10))
+            out.sendto(b"yes" * 100, ("127.0.0.1", 9))
+        async with asyncio.timeout(5):
+            batch = await anext(aiter(source))
+        assert batch and all(len(p.data) == 100 and p.wire_len > 300 for p in batch)
+        assert all(p.data[23] == 17 and p.data[36:38] == b"\x00\x09" for p in batch), batch
     finally:
         await source.aclose()
+    plain = {"type": "afpacket", "interface": veth.host, "promisc": False}
+    quiet = open_source(spec(source=plain), str(tmp_path))
+    try:
+        assert not promiscuous(veth.host)
+    finally:
+        await quiet.aclose()
+    loud = open_source(spec(source={"type": "afpacket", "interface": veth.host}), str(tmp_path))
+    try:
+        assert promiscuous(veth.host)  # promisc is the default
+    finally:
+        await loud.aclose()
+    assert not promiscuous(veth.host)
+
+
+def test_the_default_origin_is_request(tmp_path: Path) -> None:
+    (tmp_path / "bad.pcap").write_bytes(b"nonsense" * 8)
+    with pytest.raises(ConfigError, match=r"^request: source\.path: "):
+        open_source(spec(source={"type": "file", "path": "bad.pcap"}), str(tmp_path))
+
+
+async def test_a_file_source_owns_its_file_and_takes_its_options(tmp_path: Path) -> None:
+    write_pcap(tmp_path / "own.pcap", 2)
+    fds = len(os.listdir("/proc/self/fd"))
+    s = spec(source={"type": "file", "path": "own.pcap", "realtime": True})
+    source = open_source(s, str(tmp_path))
+    assert getattr(source, "name", None) == "own.pcap"
+    assert getattr(source, "realtime", None) is True
+    await source.aclose()
+    assert len(os.listdir("/proc/self/fd")) == fds  # closed with the source
+
+
+def test_kept_outputs_are_appended_to(tmp_path: Path) -> None:
+    """``keep`` (a reload): a pcap with the same header is appended to, else replaced."""
+    s = spec(sinks=[{"type": "pcap", "path": "k.pcap"}, {"type": "text", "path": "k.txt"}])
+    frame = b"\x45" + bytes(19)
+
+    def run(keep: bool | None = None) -> None:
+        where = str(tmp_path)
+        sinks = (  # None: the default
+            build_sinks(s, where, LinkType.RAW, 0)
+            if keep is None
+            else build_sinks(s, where, LinkType.RAW, 0, keep=keep)
+        )
+        for sink in sinks:
+            sink.write_batch([Packet(10**9, frame, 20, Direction.INBOUND, 0)])
+            sink.close()
+
+    run()
+    run(keep=True)
+    assert (tmp_path / "k.txt").read_text().count("\n") == 2
+    assert len((tmp_path / "k.pcap").read_bytes()) == 24 + 2 * 36
+    run()
+    assert (tmp_path / "k.txt").read_text().count("\n") == 1
+    assert len((tmp_path / "k.pcap").read_bytes()) == 24 + 36
+
+
+def test_a_rotating_sink_without_claims(tmp_path: Path) -> None:
+    s = spec(sinks=[{"type": "pcap", "path": "r.pcap", "rotate_mb": 0.001, "max_files": 2}])
+    (sink,) = build_sinks(s, str(tmp_path), LinkType.RAW, 0)
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pcap0"]
