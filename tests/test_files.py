@@ -3,6 +3,7 @@ modes, truncation, the checkpoint that cuts a failed file back, and command-line
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
@@ -330,3 +331,69 @@ def _umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_every_refusal_names_the_directory_and_the_name(tmp_path: Path) -> None:
+    """Mutations guarded: an error without the directory it is about, or without the name."""
+    (tmp_path / "link").symlink_to("/etc")
+    (tmp_path / "l.pcap").symlink_to("/etc/passwd")
+    with Directory(tmp_path) as d:
+        for call in (d.create, d.open_read, d.stat, d.unlink):
+            with pytest.raises(PathOutsideError) as info:
+                call("../x")
+            assert str(info.value) == f"{tmp_path}: '../x': leaves the directory (..)", call
+            with pytest.raises(PathOutsideError) as info:
+                call("link/passwd")
+            assert str(info.value) == f"{tmp_path}: 'link/passwd': 'link' is not a directory"
+        with pytest.raises(PathOutsideError) as info:
+            d.open_read("l.pcap")
+        assert str(info.value) == f"{tmp_path}: 'l.pcap': is a symbolic link"
+
+
+def test_looking_creates_nothing(tmp_path: Path) -> None:
+    with Directory(tmp_path) as d:
+        for call in (d.stat, d.unlink, d.open_read):
+            with pytest.raises(FileNotFoundError):
+                call("new/x.pcap")
+        assert list(tmp_path.iterdir()) == []
+        (tmp_path / "one.pcap").write_text("x")
+        d.unlink("one.pcap")  # a name of one component
+        assert list(tmp_path.iterdir()) == []
+    again = Directory(tmp_path, create=True)  # existing: fine
+    again.close()
+
+
+def test_a_group_leaves_the_owner(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file another group")
+    with Directory(tmp_path, group=4242) as d:
+        os.close(d.create("o.pcap"))
+    info = (tmp_path / "o.pcap").stat()
+    assert (info.st_uid, info.st_gid) == (os.geteuid(), 4242)
+
+
+def test_abandon_of_a_closed_file_is_quiet_and_private(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT, 0o600)
+    cp = Checkpoint(fd)
+    cp.abandon()
+    assert not os.get_inheritable(fd)  # /dev/null in its place stays close-on-exec
+    os.close(fd)
+    gone = os.open(tmp_path / "b", os.O_WRONLY | os.O_CREAT, 0o600)
+    late = Checkpoint(gone)
+    os.close(gone)
+    late.abandon()  # the descriptor is gone: nothing to cut, no error
+    assert late.abandoned
+    with contextlib.suppress(OSError):
+        os.close(gone)  # the /dev/null put in its place, if any
+
+
+def test_open_named_details(tmp_path: Path) -> None:
+    path = tmp_path / "r.pcap"
+    path.write_bytes(b"abc")
+    fd = open_named(path, write=False)
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    finally:
+        os.close(fd)
+    os.close(open_named(path, write=True))  # truncated even when nothing is written
+    assert path.read_bytes() == b""
