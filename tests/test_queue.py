@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from capsvc import Direction, Packet
@@ -29,7 +30,8 @@ def test_order_and_counts_of_mixed_puts() -> None:
 
 
 def test_a_taking_thread_sees_every_packet_once_in_order() -> None:
-    """Mutation guarded: ``taken`` counted before the pops lets ``len`` go negative."""
+    """Mutations guarded: ``taken`` counted before the pops, or ``added`` after the append (the
+    taker can pop and count first), let ``len`` go negative on the taking thread."""
     q = PacketQueue()
     got: list[int] = []
     done = threading.Event()
@@ -40,16 +42,21 @@ def test_a_taking_thread_sees_every_packet_once_in_order() -> None:
             assert len(q) >= 0
 
     thread = threading.Thread(target=taker)
-    thread.start()
-    n = 0
-    for i in range(20_000):
-        if i % 3:
-            q.put_one(pk(n))
-            n += 1
-        else:
-            q.put([pk(n), pk(n + 1)])
-            n += 2
-    done.set()
-    thread.join(10)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    try:
+        thread.start()
+        n = 0
+        for i in range(20_000):
+            if i % 3:
+                q.put_one(pk(n))
+                n += 1
+            else:
+                q.put([pk(n), pk(n + 1)])
+                n += 2
+        done.set()
+        thread.join(10)
+    finally:
+        sys.setswitchinterval(switch)
     assert got == list(range(n))
     assert q.added == q.taken == n
