@@ -160,7 +160,12 @@ def poll_main(sock_path: str, token: str) -> None:
             self.sock.connect(sock_path)
 
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+
+    def wait_stdin() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=wait_stdin, daemon=True).start()
     conn = UnixConnection("svc")
     latencies = []
     for _ in range(WARMUP):  # the first requests set up the connection and warm code paths
@@ -321,8 +326,8 @@ def report(runs: list[Run], lossless: dict[int, tuple[str, list[Run]]], count: i
     print(
         f"\n`capsvc serve`, {count:,} frames of 64 bytes per run over 100 flows, veth between "
         f"two namespaces, trafgen on 1 CPU, {os.cpu_count()} cores, the service's defaults "
-        "(its 64 MiB AF_PACKET ring, the series on, no conversations); each stream client and the stats "
-        "poller are processes of their own (the clients niced).\n"
+        "(its 64 MiB AF_PACKET ring, the series on, no conversations); each stream client "
+        "and the stats poller are processes of their own (the clients niced).\n"
     )
     print(
         "| scenario | rate | sent pps | arrived | captured | capture loss | kernel drops "

@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = os.environ.get("CAPSVC_TEST_NETNS_PREFIX", "cbn")[:3]  # names of this bench's netns
@@ -68,7 +69,7 @@ def worker(
     from capsvc.cli._capture import summary_line
     from capsvc.sources import open_live_source
 
-    options: dict[str, int | bool] = {}
+    options: dict[str, Any] = {}
     if backend == "afpacket":
         options["userspace_fallback"] = True
         if ring:

@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ class Probe:
 def _probed_source_class() -> type:
     from capsvc.sources.afpacket._source import AfPacketSource
 
-    class ProbedSource(AfPacketSource):  # type: ignore[misc]
+    class ProbedSource(AfPacketSource):
         probe: Probe
 
         def _on_readable(self) -> None:
@@ -403,11 +404,12 @@ async def direct(
         while struct.unpack_from("<I", ring, index * size + 8)[0] & TP_STATUS_USER:
             base = index * size
             num, first = struct.unpack_from("<II", ring, base + 12)
+            data: bytes | memoryview
             if how == "packets":
                 batch = parse_block(ring, base)
                 data = encode_records(batch, 262144, nanosecond=True)
             elif how == "records":
-                parts = []
+                parts: list[bytes] = []
                 append = parts.append
                 off = base + first
                 unpack, pack = hdr.unpack_from, record.pack
@@ -571,7 +573,7 @@ def _stage_costs(
         _ = [popleft() for _ in range(len(queue))]
         _ = sum(p[2] for p in batch)
 
-    stages = {
+    stages: dict[str, Callable[[], object]] = {
         "parse_block: block -> Packet tuples (loop thread)": lambda: parse_block(block, 0),
         "queue hand-off: extend, sum of lengths, popleft each": handoff,
         "encode_records: Packets -> pcap bytes (writer thread)": lambda: encode_records(

@@ -80,7 +80,8 @@ class Directory:
     Args:
         path: the directory. Symbolic links in this path itself are followed once, here: the
             operator chose it; nothing below it is ever reached through a link.
-        create: create it (and its parents, mode 0700) when missing.
+        create: create it (mode 0700; missing parents with the default mode, as
+            ``os.makedirs`` does) when missing.
         file_mode: mode of the files created in it (default 0600).
         group: group id given to the files and directories created in it (None keeps the
             process's group).

@@ -2,8 +2,10 @@
 
 Rules it keeps, without a lock:
 - Only the loop's thread puts (``put`` a batch, ``put_one`` a packet) and only it changes
-  ``added``; only the sink thread takes and only it changes ``taken``. ``len()`` is their
-  difference, read from either thread (an int read is atomic).
+  ``added``, before the item is appended; only the sink thread takes and only it changes
+  ``taken``, after the items are popped. ``len()`` is their difference, read from either thread
+  (an int read is atomic), and never negative; the taker may see a packet counted a moment
+  before it can pop it (``take`` then gives what is there).
 - A source's batch crosses as one object (one append, one pop), whatever its size: the cost per
   packet of the hand-over is nothing, the cost per batch a deque operation. ``take`` gives back
   everything queued as one batch, in arrival order: a RecordBlock when only RecordBlocks were
@@ -49,13 +51,15 @@ class PacketQueue:
         """Queue a non-empty batch (it must not be changed afterwards)."""
         if isinstance(batch, RecordBlock):
             self._blocks_added += 1
-        self._items.append(batch)
+        # Counted before it is visible: the taker, which counts after it pops, never sees
+        # more taken than added (``len`` is never negative).
         self.added += len(batch)
+        self._items.append(batch)
 
     def put_one(self, packet: Packet) -> None:
         """Queue one packet."""
-        self._items.append(packet)
         self.added += 1
+        self._items.append(packet)
 
     def take(self) -> PacketBatch | RecordBlock:
         """Everything queued, as one batch (empty when nothing is)."""

@@ -7,4 +7,5 @@ bash scripts/setup.sh --test
 .venv/bin/ruff check capsvc tests bench
 .venv/bin/ruff format --check capsvc
 .venv/bin/mypy
+bash scripts/mypy_tests.sh
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

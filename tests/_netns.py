@@ -78,7 +78,10 @@ class VethPair:
 
     def popen(self, *cmd: str, **kwargs: object) -> subprocess.Popen[bytes]:
         """Start a command inside the namespace."""
-        return subprocess.Popen(["ip", "netns", "exec", self.ns, *cmd], **kwargs)  # type: ignore[call-overload]
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            ["ip", "netns", "exec", self.ns, *cmd], **kwargs
+        )
+        return proc
 
     def send_from_peer(self, frames: Sequence[bytes], *, gap: float = 0.0) -> None:
         """Send Ethernet frames out of the peer end (they arrive inbound on ``host``)."""

@@ -98,7 +98,12 @@ async def test_offered_packets_reach_the_file(tmp_path: Path) -> None:
 async def test_offer_threadsafe_from_another_thread() -> None:
     sink = ListSink()
     async with Session(sinks=[sink], bufsize=1000) as session:
-        await anyio.to_thread.run_sync(lambda: [session.offer_threadsafe(f) for f in FRAMES])
+
+        def offer_all() -> None:
+            for f in FRAMES:
+                session.offer_threadsafe(f)
+
+        await anyio.to_thread.run_sync(offer_all)
         with anyio.fail_after(10):
             while session.stats().written < 300:
                 await anyio.sleep(0.01)

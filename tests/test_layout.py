@@ -121,6 +121,40 @@ def test_no_import_cycle() -> None:
     assert cycles == [], cycles
 
 
+def _collect_alone(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    """``pytest --collect-only`` on each of ``paths`` alone (tests/_alone.py forks per file)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "_alone.py"), *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_every_test_module_collects_alone() -> None:
+    """``pytest FILE`` works for each test module on its own: no module relies on another
+    having been imported first (a helper found only through a sibling's ``sys.path`` entry, an
+    import cycle of capsvc that the suite's collection order hides).
+
+    Regression guarded: ``pytest tests/sources/pfring/test_pfring_source.py`` alone failed at
+    collection with a circular ImportError while the whole suite passed."""
+    modules = sorted((ROOT / "tests").rglob("test_*.py"))
+    assert len(modules) > 40
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(_collect_alone, [modules[0::2], modules[1::2]]))
+    assert [d.stdout + d.stderr for d in done] == ["", ""]
+    assert [d.returncode for d in done] == [0, 0]
+
+
+def test_collecting_alone_finds_a_module_that_needs_another(tmp_path: Path) -> None:
+    """The check above can fail: a module importing a helper it cannot see is reported."""
+    broken = tmp_path / "test_needs_a_sibling.py"
+    broken.write_text("from _tsharkrun import T0\n\n\ndef test_x() -> None:\n    assert T0\n")
+    done = _collect_alone([broken])
+    assert done.returncode == 1 and "exit 2" in done.stdout and "_tsharkrun" in done.stdout
+
+
 @pytest.mark.parametrize("package", PUBLIC_PACKAGES)
 def test_public_names_resolve(package: str) -> None:
     """Every name in a public package's ``__all__`` is there, and ``dir()`` lists it."""

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
-from capsvc import Direction, Packet
+from capsvc import Direction, Packet, PacketBatch
 from capsvc._queue import PacketQueue
+
+
+def taken(q: PacketQueue) -> PacketBatch:
+    """``take`` where no RecordBlock was put: a list."""
+    batch = q.take()
+    assert isinstance(batch, list)
+    return batch
 
 
 def pk(i: int) -> Packet:
@@ -19,7 +27,7 @@ def test_order_and_counts_of_mixed_puts() -> None:
     q.put_one(pk(3))
     q.put([pk(4)])
     assert len(q) == 4 and q
-    assert [p.ts_ns for p in q.take()] == [1, 2, 3, 4]
+    assert [p.ts_ns for p in taken(q)] == [1, 2, 3, 4]
     assert (q.added, q.taken, len(q)) == (4, 4, 0)
     q.put_one(pk(5))
     assert q.take() == [pk(5)]  # a lone packet comes back as a batch of one
@@ -29,27 +37,33 @@ def test_order_and_counts_of_mixed_puts() -> None:
 
 
 def test_a_taking_thread_sees_every_packet_once_in_order() -> None:
-    """Mutation guarded: ``taken`` counted before the pops lets ``len`` go negative."""
+    """Mutations guarded: ``taken`` counted before the pops, or ``added`` after the append (the
+    taker can pop and count first), let ``len`` go negative on the taking thread."""
     q = PacketQueue()
     got: list[int] = []
     done = threading.Event()
 
     def taker() -> None:
         while not done.is_set() or q:
-            got.extend(p.ts_ns for p in q.take())
+            got.extend(p.ts_ns for p in taken(q))
             assert len(q) >= 0
 
     thread = threading.Thread(target=taker)
-    thread.start()
-    n = 0
-    for i in range(20_000):
-        if i % 3:
-            q.put_one(pk(n))
-            n += 1
-        else:
-            q.put([pk(n), pk(n + 1)])
-            n += 2
-    done.set()
-    thread.join(10)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    try:
+        thread.start()
+        n = 0
+        for i in range(20_000):
+            if i % 3:
+                q.put_one(pk(n))
+                n += 1
+            else:
+                q.put([pk(n), pk(n + 1)])
+                n += 2
+        done.set()
+        thread.join(10)
+    finally:
+        sys.setswitchinterval(switch)
     assert got == list(range(n))
     assert q.added == q.taken == n

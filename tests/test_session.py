@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import stat
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from _helpers import ether, ipv4, tcp, udp
@@ -92,14 +95,113 @@ async def test_snaplen_truncates_but_keeps_wire_length() -> None:
     assert s.stats().bytes == len(FRAME) + 1500
 
 
-async def test_matcher_object_and_string() -> None:
+@pytest.mark.parametrize("matcher", [Matcher443(), "tcp port 443", "udp"], ids=str)
+async def test_matcher_object_and_string(matcher: object) -> None:
+    """An object with ``match`` and filter expressions (parsed for the session's link type,
+    raw IP here) each keep exactly their frames."""
+    keeps = OTHER if matcher == "udp" else FRAME
     sink = ListSink()
-    async with Session(sinks=[sink], matcher=Matcher443()) as s:
+    async with Session(sinks=[sink], matcher=matcher) as s:  # type: ignore[arg-type]
         for _ in range(3):
             s.offer(FRAME)
             s.offer(OTHER)
     assert s.stats().filtered == 3 and s.stats().packets == 3
-    assert all(p.data == FRAME for p in sink.packets)
+    assert [p.data for p in sink.packets] == [keeps] * 3
+
+
+class GateSink(ListSink):
+    """A sink whose first write blocks until ``release`` is set (the writer is then busy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        super().write_batch(batch)
+
+
+async def test_a_full_queue_drops_exactly_what_does_not_fit() -> None:
+    """With the writer held inside its sink, a queue of 8 takes exactly 8 more offers.
+
+    Mutation guarded: the full-queue test ``queued >= bufsize`` as ``>`` (one frame too many
+    accepted, one drop too few)."""
+    sink = GateSink()
+    s = Session(sinks=[sink], bufsize=8)
+    await s.start()
+    s.offer(FRAME, ts_ns=0)
+    assert await asyncio.to_thread(sink.entered.wait, 10)  # the writer took it and waits
+    for i in range(1, 12):
+        s.offer(FRAME, ts_ns=i)
+    st = s.stats()
+    assert (st.packets, st.dropped, st.queued) == (9, 3, 8)
+    sink.release.set()
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == list(range(9))
+
+
+class GateSource:
+    """A live source handing over the batches put in ``batches`` (None ends it)."""
+
+    linktype = LinkType.RAW
+    snaplen = 262144
+    live = True
+
+    def __init__(self) -> None:
+        self.batches: asyncio.Queue[PacketBatch | None] = asyncio.Queue()
+        self.delivered = 0
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        while (batch := await self.batches.get()) is not None:
+            self.delivered += len(batch)
+            yield batch
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        return self._iterate()
+
+    def stats(self) -> SourceStats:
+        return SourceStats(received=self.delivered)
+
+    async def aclose(self) -> None:
+        self.batches.put_nowait(None)
+
+
+async def test_a_live_batch_is_cut_where_the_queue_is_full() -> None:
+    """A live source's batches fill the queue to exactly ``bufsize``: the part that does not
+    fit is counted dropped, the part that fits is queued in order.
+
+    Mutations guarded: the room computed one off, a batch that fits exactly counted as a
+    drop, a full queue (room 0) taking a packet."""
+    sink = GateSink()
+    source = GateSource()
+    s = Session(sinks=[sink], source=source, bufsize=8)
+    await s.start()
+
+    async def deliver(first: int, count: int) -> None:
+        source.batches.put_nowait(
+            [Packet(first + i, FRAME, len(FRAME), Direction.INBOUND, 0) for i in range(count)]
+        )
+        while source.delivered < first + count or source.batches.qsize():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)  # the pump queues what it was given
+
+    await deliver(0, 1)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    await deliver(1, 5)  # room 8: all queued
+    await deliver(6, 3)  # room 3: all queued, the queue is now full
+    assert (s.stats().packets, s.stats().dropped) == (9, 0)
+    await deliver(9, 2)  # room 0: both dropped
+    assert (s.stats().packets, s.stats().dropped, s.stats().queued) == (9, 2, 8)
+    sink.release.set()
+    while s.stats().queued:
+        await asyncio.sleep(0.01)
+    await deliver(11, 10)  # room 8: 8 queued, 2 dropped
+    await s.stop()
+    st = s.stats()
+    assert (st.packets, st.dropped, st.received) == (17, 4, 21)
+    assert [p.ts_ns for p in sink.packets] == [*range(9), *range(11, 19)]
 
 
 async def test_full_queue_drops_and_counts_exactly() -> None:
@@ -371,16 +473,25 @@ async def test_source_snaplen_and_matcher_apply() -> None:
     sink = ListSink()
     source = ListSource(_batches(2, 4), live=True)
 
-    class EvenTs:
-        def match(self, data: bytes) -> bool:
-            return True
+    class Every3rdFrame:
+        """Keeps every third frame; it sees the whole frame, before the snaplen cut."""
 
-    s = Session(sinks=[sink], source=source, snaplen=14, matcher=EvenTs())
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def match(self, data: bytes) -> bool:
+            self.seen += 1
+            assert len(data) > 14
+            return self.seen % 3 == 1
+
+    matcher = Every3rdFrame()
+    s = Session(sinks=[sink], source=source, snaplen=14, matcher=matcher)
     await s.start()
     await s.wait_source()
     await s.stop()
     assert all(len(p.data) == 14 and p.wire_len > 14 for p in sink.packets)
-    assert len(sink.packets) == 8
+    assert [p.ts_ns for p in sink.packets] == [0, 3, 6]
+    assert (s.stats().packets, s.stats().filtered, matcher.seen) == (3, 5, 8)
 
 
 def test_pcap_writer_used_by_session_roundtrips() -> None:
@@ -434,3 +545,250 @@ async def test_offered_wire_length_reaches_length_primitives() -> None:
         s.offer(frame[:60], wire_len=len(frame))
         s.offer(frame)
     assert [len(p.data) for p in sink.packets] == [60]
+
+
+# -- what mutation testing showed unchecked ----------------------------------------------------
+
+
+def test_settings_and_their_errors() -> None:
+    with pytest.raises(ValueError, match=r"^snaplen and bufsize must not be negative$"):
+        Session(sinks=[ListSink()], snaplen=-1)
+    with pytest.raises(ValueError, match=r"^snaplen and bufsize must not be negative$"):
+        Session(sinks=[ListSink()], bufsize=-1)
+    with_source = Session(sinks=[ListSink()], source=ListSource([], live=True), name="n1")
+    assert (with_source.bufsize, with_source.name, with_source.limit) == (65536, "n1", 0)
+    assert Session(sinks=[ListSink()], bufsize=3, snaplen=9).bufsize == 3
+    assert with_source.source is not None and with_source.running is False
+
+
+class FilteringSource(ListSource):
+    """A source whose kernel could not take its filter: it leaves it for the Session."""
+
+    userspace_filter = "tcp"
+
+
+async def test_a_source_left_filter_is_applied_by_the_session() -> None:
+    source = FilteringSource(
+        [[Packet(i, ether(FRAME if i % 2 else OTHER), 60, Direction.INBOUND, 1) for i in range(6)]],
+        live=True,
+    )
+    sink = ListSink()
+    s = Session(sinks=[sink], source=source)
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == [1, 3, 5] and s.stats().filtered == 3
+
+
+async def test_outputs_by_path_and_by_stream(tmp_path: Path) -> None:
+    """Mutations guarded: pcapng written as pcap, text options dropped, the file's path."""
+    pcapng, text = tmp_path / "o.pcapng", tmp_path / "o.txt"
+    stream = io.StringIO()
+    s = Session(output=pcapng, pcapng=True, text_output=text, verbose=True)
+    s2 = Session(text_output=stream, ascii=True)
+    async with s, s2:
+        s.offer(FRAME, ts_ns=10**18)
+        s2.offer(FRAME, ts_ns=10**18)
+    assert pcapng.read_bytes()[:4] == bytes.fromhex("0a0d0d0a")
+    assert stat.S_IMODE(pcapng.stat().st_mode) == stat.S_IMODE(text.stat().st_mode) == 0o600
+    line = text.read_text().splitlines()
+    assert len(line) == 1 and "ttl 64" in line[0]  # verbose: the IP fields
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].strip() == "x" * 20  # ascii: the payload
+    assert not stream.closed  # a caller's stream stays open
+    binary = io.BytesIO()
+    async with Session(output=binary) as s3:
+        s3.offer(FRAME)
+    assert binary.getvalue()[:4] == bytes.fromhex("4d3cb2a1")  # a stream gets pcap (ns)
+
+
+async def test_offer_threadsafe_before_during_and_after() -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    s.offer_threadsafe(bytearray(FRAME), ts_ns=1, wire_len=999)  # before start: an offer
+    await s.start()
+    thread = threading.Thread(
+        target=lambda: s.offer_threadsafe(OTHER, outbound=True, ts_ns=2, wire_len=500)
+    )
+    thread.start()
+    thread.join()
+    for _ in range(100):
+        if s.stats().packets == 2:
+            break
+        await asyncio.sleep(0.01)
+    await s.stop()
+    s.offer_threadsafe(FRAME, ts_ns=3)  # after stop: ignored
+    assert [(p.ts_ns, p.wire_len, p.direction) for p in sink.packets] == [
+        (1, 999, Direction.INBOUND),
+        (2, 500, Direction.OUTBOUND),
+    ]
+    assert s.stats().packets == 2
+
+
+async def test_set_matcher_takes_the_old_filters_batch_first() -> None:
+    source = ListSource([], live=True, forever=True)
+    sink = ListSink()
+    s = Session(sinks=[sink], source=source, matcher="udp")
+    await s.start()
+    old = [Packet(i, ether(p), 60, Direction.INBOUND, 1) for i, p in enumerate([FRAME, OTHER])]
+    s.set_matcher("tcp", before=old)  # the old filter (udp) judges these
+    s.offer(ether(FRAME), ts_ns=10)
+    s.offer(ether(OTHER), ts_ns=11)
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == [1, 10]
+    assert s.stats().filtered == 2
+
+
+class FailingSource(ListSource):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(_batches(1, 2), live=True)
+        self.error = error
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        yield self.batches[0]
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (OSError(100, "Network is down"), "[Errno 100] Network is down"),
+        (MemoryError(), "MemoryError"),
+    ],
+)
+async def test_a_failing_source_ends_the_capture_and_says_why(
+    error: Exception, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = ListSink()
+    s = Session(sinks=[sink], source=FailingSource(error), name="f")
+    await s.start()
+    await s.wait_source()
+    await s.stop()
+    assert s.source_error is error and len(sink.packets) == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        f"session f: capture source failed: {text}"
+    ]
+
+
+class StuckSource(ListSource):
+    """A source whose aclose raises, or hangs."""
+
+    def __init__(self, hang: bool) -> None:
+        super().__init__([], live=True, forever=True)
+        self.hang = hang
+
+    async def aclose(self) -> None:
+        if self.hang:
+            await asyncio.sleep(30)
+        raise OSError(9, "Bad file descriptor")
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["raises", "hangs"])
+async def test_a_source_that_will_not_close_does_not_hold_stop(
+    hang: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = StuckSource(hang)
+    s = Session(sinks=[ListSink()], source=source)
+    await s.start()
+    started = time.monotonic()
+    await s.stop(timeout=0.3)
+    assert time.monotonic() - started < 3 and s.done.is_set()
+    messages = [r.getMessage() for r in caplog.records if "capture source" in r.getMessage()]
+    if hang:
+        assert len(messages) == 1 and messages[0].startswith("closing capture source <")
+        assert messages[0].endswith("took longer than 0.3 s")
+    else:
+        assert messages == ["closing capture source failed: [Errno 9] Bad file descriptor"]
+
+
+async def test_stop_gives_up_on_a_stuck_sink(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GateSink()
+    s = Session(sinks=[sink], name="g")
+    await s.start()
+    s.offer(FRAME)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    st = await s.stop(timeout=0.2)
+    sink.release.set()
+    assert st.sink_errors == 1 and s.abandoned == ["GateSink"] and s.done.is_set()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "session g: gave up waiting for GateSink after 0.2 s: abandoned, counted as a sink error"
+    ]
+
+
+async def test_abandon_ends_a_pending_stop(caplog: pytest.LogCaptureFixture) -> None:
+    sink = GateSink()
+    s = Session(sinks=[sink], name="a")
+    s.abandon()  # not started: nothing to abandon
+    assert s.abandoned == [] and not s.done.is_set()
+    await s.start()
+    s.offer(FRAME)
+    assert await asyncio.to_thread(sink.entered.wait, 10)
+    stopping = asyncio.ensure_future(s.stop(timeout=None))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    s.abandon()
+    await asyncio.wait_for(stopping, 2)
+    sink.release.set()
+    s.offer(FRAME)  # ignored: the session is closed
+    assert s.abandoned == ["GateSink"] and s.stats().sink_errors == 1
+    assert s.stats().packets == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "session a: stopped without waiting for GateSink"
+    ]
+    s.abandon()  # done: nothing more
+    assert s.stats().sink_errors == 1
+
+
+async def test_sinks_added_and_removed_before_and_after_start() -> None:
+    first, later, bound = ListSink(), ListSink(), StatsAware()
+    s = Session(sinks=[first])
+    s.add_sink(bound)
+    assert s.sink_list() == [first, bound] and bound.linktype is LinkType.RAW
+    s.remove_sink(bound)
+    assert s.sink_list() == [first]
+    await s.start()
+    s.add_sink(later)
+    assert s.sink_list() == [first, later]
+    s.offer(FRAME, ts_ns=1)
+    await asyncio.sleep(0.1)
+    s.remove_sink(first)
+    s.offer(FRAME, ts_ns=2)
+    await s.stop()
+    assert [p.ts_ns for p in first.packets] == [1]
+    assert [p.ts_ns for p in later.packets] == [1, 2]
+    assert bound.stats is not None and bound.stats().packets == 2
+
+
+class StatsAware(ListSink):
+    """A sink that asks for the Session's counters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: Callable[[], Stats] | None = None
+        self.linktype: LinkType | None = None
+
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        self.stats, self.linktype = stats, linktype
+
+
+async def test_a_limit_cuts_a_source_batch() -> None:
+    sink = ListSink()
+    source = ListSource(_batches(3, 4), live=True)
+    s = Session(sinks=[sink], source=source, limit=6)
+    await s.start()
+    await asyncio.wait_for(s.limit_reached.wait(), 5)
+    await s.stop()
+    assert [p.ts_ns for p in sink.packets] == list(range(6))
+    assert s.stats().packets == 6 and s.stats().dropped == 0
+
+
+async def test_stats_before_start_and_the_started_twice_rule() -> None:
+    s = Session(sinks=[ListSink()], bufsize=4)
+    s.offer(FRAME)
+    assert s.stats() == Stats(packets=1, bytes=len(FRAME), queued=1)
+    await s.start()
+    await s.start()  # does nothing
+    await s.stop()
+    assert s.stats() == Stats(packets=1, bytes=len(FRAME), written=1)
+    with pytest.raises(RuntimeError, match=r"^a stopped session cannot be started again$"):
+        await s.start()

@@ -111,22 +111,82 @@ def test_capture_prints_text_without_w() -> None:
     assert len(lines) == 3 and all("10.200.0.2" in line and "9001" in line for line in lines)
 
 
+def numbered(path: Path) -> list[tuple[float, int]]:
+    """(time, number) of every packet tcpdump reads in ``path`` (``frames``' numbers)."""
+    out = subprocess.run(
+        ["tcpdump", "-nn", "-tt", "-x", "-r", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    packets: list[tuple[float, str]] = []
+    for line in out.splitlines():
+        if line.startswith("\t"):
+            ts, hexed = packets[-1]
+            packets[-1] = (ts, hexed + line.split(":", 1)[1].replace(" ", ""))
+        else:
+            packets.append((float(line.split()[0]), ""))
+    # -x starts at the IP header: 20 bytes of IPv4, 8 of UDP, then b"cli" and the number.
+    return [(ts, int(hexed[62:64], 16)) for ts, hexed in packets]
+
+
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
 def test_capture_rotates_by_size(tmp_path: Path) -> None:
+    """Every file is read back: 62-byte records pass 1000 bytes after the 16th."""
     base = tmp_path / "r.pcap"
     with veth_pair() as pair:
-        proc = capsvc("capture", "-i", pair.host, "-w", str(base), "-C", "0.001", "-c", "40")
+        proc = capsvc("capture", "-i", pair.host, "-w", str(base), "-C", "0.001", "-c", "40", "udp")
         wait_capturing(pair, proc)
         pair.send_from_peer(frames(pair, 40))
         _stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names[0] == "r.pcap" and "r.pcap1" in names and len(names) > 2
+    assert names == ["r.pcap", "r.pcap1", "r.pcap2"]
+    got = [[n for _ts, n in numbered(tmp_path / name)] for name in names]
+    assert got == [list(range(16)), list(range(16, 32)), list(range(32, 40))]
 
 
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
+def test_capture_size_ring_keeps_the_newest_files(tmp_path: Path) -> None:
+    """``-C 0.001 -W 3``: three files, reused in turn, each truncated when reused.
+
+    Mutations guarded: a ring of max_files+1 files (``r.pcap3`` appears), ring files reopened
+    without O_TRUNC (``r.pcap0``, reused last with 4 packets, would keep 12 old ones)."""
+    base = tmp_path / "r.pcap"
+    with veth_pair() as pair:
+        proc = capsvc(
+            "capture",
+            "-i",
+            pair.host,
+            "-w",
+            str(base),
+            "-C",
+            "0.001",
+            "-W",
+            "3",
+            "-c",
+            "100",
+            "udp",
+        )
+        wait_capturing(pair, proc)
+        pair.send_from_peer(frames(pair, 100))
+        _stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["r.pcap0", "r.pcap1", "r.pcap2"]
+    got = [[n for _ts, n in numbered(tmp_path / name)] for name in names]
+    # 16 a file: 0 1 2 0 1 2 0; the last, r.pcap0, holds the last 4.
+    assert got == [list(range(96, 100)), list(range(64, 80)), list(range(80, 96))]
+
+
+@pytest.mark.skipif(not shutil.which("tcpdump"), reason="needs tcpdump")
 def test_capture_rotates_by_time_and_stops_after_w_files(tmp_path: Path) -> None:
+    """Each file holds the packets of its own second (named by ``%s``), the two files hold
+    the first packets sent without a gap, and nothing is written after them."""
     template = str(tmp_path / "g-%s.pcap")
     with veth_pair() as pair:
-        proc = capsvc("capture", "-i", pair.host, "-w", template, "-G", "1", "-W", "2")
+        proc = capsvc("capture", "-i", pair.host, "-w", template, "-G", "1", "-W", "2", "udp")
         wait_capturing(pair, proc)
         pair.send_from_peer(frames(pair, 30), gap=0.1)  # 3 seconds of traffic
         _stdout, stderr = proc.communicate(timeout=20)  # ends by itself after 2 files
@@ -135,6 +195,11 @@ def test_capture_rotates_by_time_and_stops_after_w_files(tmp_path: Path) -> None
     assert len(files) == 2 and all(re.fullmatch(r"g-\d+\.pcap", f.name) for f in files)
     stamps = [int(f.name[2:-5]) for f in files]
     assert stamps[1] - stamps[0] >= 1
+    got = [numbered(f) for f in files]
+    for stamp, packets in zip(stamps, got, strict=True):
+        assert packets and all(stamp <= ts < stamp + 1 for ts, _n in packets), (stamp, packets)
+    numbers = [n for packets in got for _ts, n in packets]
+    assert numbers == list(range(len(numbers))) and 0 < len(numbers) < 30
 
 
 def test_no_such_interface_exits_1_with_one_line() -> None:
@@ -164,10 +229,6 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 
 def test_bad_filter_exits_2_with_the_caret_message() -> None:
     need_root()
-    try:
-        from capsvc.filter import compile_bpf  # noqa: F401
-    except ImportError:
-        pytest.skip("capsvc.filter.compile_bpf not available yet")
     with veth_pair() as pair:
         proc = capsvc("capture", "-i", pair.host, "-c", "1", "udp", "port", "and", "(")
         _stdout, stderr = proc.communicate(timeout=20)

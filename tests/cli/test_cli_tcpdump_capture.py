@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 from _helpers import ether, ipv4, udp
@@ -61,7 +62,9 @@ def frames(pair: VethPair, count: int) -> list[bytes]:
     ]
 
 
-def wait_promisc(pair: VethPair, proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
+def wait_promisc(
+    pair: VethPair, proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 10.0
+) -> None:
     flags = Path(f"/sys/class/net/{pair.host}/flags")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -226,7 +229,7 @@ def test_B_sizes_the_ring_as_tcpdump_does(kib: int, backend: str) -> None:
         ):
             proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
             try:
-                wait_promisc(pair, proc)  # type: ignore[arg-type]
+                wait_promisc(pair, proc)
                 sizes[who] = ring_mapping(proc.pid)
             finally:
                 proc.terminate()
@@ -274,8 +277,11 @@ def test_d_prints_tcpdumps_program_for_the_interface(
 def test_U_writes_each_packet_before_the_capture_ends() -> None:
     """With -U a reader of ``-w -`` has every packet as soon as it was captured."""
     with veth_pair() as pair:
-        proc = capsvc("capture", "-i", pair.host, "-U", "-w", "-", "-Q", "in", text=False)
-        wait_promisc(pair, proc)  # type: ignore[arg-type]
+        proc = cast(
+            "subprocess.Popen[bytes]",
+            capsvc("capture", "-i", pair.host, "-U", "-w", "-", "-Q", "in", text=False),
+        )
+        wait_promisc(pair, proc)
         assert proc.stdout is not None
         header = proc.stdout.read(24)
         assert header[:4] == struct.pack("<I", 0xA1B23C4D)

@@ -52,7 +52,7 @@ def _recorded() -> dict[str, list[tuple[Callable[..., Any], tuple[Any, ...]]]]:
 
     saved: list[tuple[Any, str, Any]] = []
 
-    def patch(owner: Any, attr: str, name: str) -> None:
+    def patch(owner: Any, attr: Any, name: str) -> None:
         if isinstance(owner, dict):
             saved.append((owner, attr, owner[attr]))
             owner[attr] = recorder(name, owner[attr])
@@ -266,7 +266,7 @@ def test_whole_lines_on_every_cut_of_every_corpus_frame() -> None:
                         checked += 1
                     assert whole
     finally:
-        _line._DECODE_ERRORS = original  # type: ignore[assignment]
+        _line._DECODE_ERRORS = original
     assert checked > 500_000
 
 

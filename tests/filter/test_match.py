@@ -217,7 +217,7 @@ def test_match_never_raises(data: bytes) -> None:
         # "in (True, False)" check).
         assert type(m(expr, linktype).match(data)) is bool
         assert type(m(expr, linktype).match(data, len(data) + 100)) is bool
-    assert type(m("not tcp").match(memoryview(data))) is bool  # type: ignore[arg-type]
+    assert type(m("not tcp").match(memoryview(data))) is bool
 
 
 def test_matcher_exposes_its_source_and_is_cheap_to_call() -> None:

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _netns import VethPair
@@ -82,7 +83,7 @@ async def test_files_get_the_mode_and_group(
     )
     assert (await srv.post("/v1/sessions", spec))[0] == 201
     await asyncio.to_thread(veth.send_from_peer, frames(veth, 5))
-    status, dump = 0, {}
+    status, dump = 0, dict[str, Any]()
     for _ in range(100):
         status, dump = await srv.post("/v1/sessions/acc/dump", {})
         if status == 201 and dump["packets"] == 5:

@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 from _netns import veth_pair
 
-from capsvc.service import ConfigError, parse_session_spec
+from capsvc.service import ConfigError, SessionSpec, parse_session_spec
 from capsvc.service._outputs import open_source
 
 
-def spec(source: dict[str, object], sinks: list[dict[str, object]] | None = None) -> object:
+def spec(source: dict[str, object], sinks: list[dict[str, object]] | None = None) -> SessionSpec:
     return parse_session_spec({"name": "b", "source": source, "sinks": sinks or []})
 
 
 def test_buffer_kib_is_a_source_key_of_afpacket_and_libpcap() -> None:
     for kind in ("afpacket", "libpcap"):
         parsed = spec({"type": kind, "interface": "lo", "buffer_kib": 4096})
-        assert dict(parsed.source.options) == {"buffer_kib": 4096}  # type: ignore[attr-defined]
+        assert dict(parsed.source.options) == {"buffer_kib": 4096}
     with pytest.raises(ConfigError, match=r"source\.buffer_kib.*give buffer_kib or ring_size"):
         spec({"type": "afpacket", "interface": "lo", "buffer_kib": 1, "ring_size": 1 << 22})
     with pytest.raises(ConfigError, match="buffer_kib"):
@@ -34,7 +34,7 @@ def test_pcap_sinks_take_nanosecond() -> None:
         {"type": "afpacket", "interface": "lo"},
         [{"type": "pcap", "path": "a.pcap", "nanosecond": False}],
     )
-    assert parsed.sinks[0].nanosecond is False  # type: ignore[attr-defined]
+    assert parsed.sinks[0].nanosecond is False
     with pytest.raises(ConfigError, match="nanosecond"):
         spec(
             {"type": "afpacket", "interface": "lo"},
@@ -51,7 +51,7 @@ def test_buffer_kib_sizes_the_ring_as_tcpdump_B(tmp_path: Path, backend: str) ->
     with veth_pair() as pair:
         source = open_source(
             spec({"type": backend, "interface": pair.host, "buffer_kib": 1000}), str(tmp_path)
-        )  # type: ignore[arg-type]
+        )
         try:
             sizes = [
                 int(end, 16) - int(start, 16)
@@ -84,7 +84,7 @@ def test_a_service_session_without_a_ring_size_maps_64_mib(tmp_path: Path) -> No
     from capsvc.service._outputs import SERVICE_RING_SIZE
 
     with veth_pair() as pair:
-        source = open_source(spec({"type": "afpacket", "interface": pair.host}), str(tmp_path))  # type: ignore[arg-type]
+        source = open_source(spec({"type": "afpacket", "interface": pair.host}), str(tmp_path))
         try:
             sizes = _socket_maps()
         finally:
@@ -92,7 +92,7 @@ def test_a_service_session_without_a_ring_size_maps_64_mib(tmp_path: Path) -> No
         given = open_source(
             spec({"type": "afpacket", "interface": pair.host, "ring_size": 8 << 20}),
             str(tmp_path),
-        )  # type: ignore[arg-type]
+        )
         try:
             smaller = _socket_maps()
         finally:

@@ -24,13 +24,6 @@ from capsvc.service import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def needs_filter() -> None:
-    import capsvc.filter
-
-    if not hasattr(capsvc.filter, "parse_filter"):
-        pytest.skip("capsvc.filter.parse_filter is not available")
-
-
 def session(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"name": "s1", "source": {"type": "afpacket", "interface": "lo"}}
     base.update(overrides)
@@ -275,7 +268,6 @@ def test_duplicate_session_names() -> None:
 
 
 def test_malformed_filter_shows_its_caret() -> None:
-    needs_filter()
     with pytest.raises(ConfigError) as info:
         parse_session_spec(session(filter="tcp port"), origin="c.toml", key="session[0]")
     assert info.value.key == "session[0].filter"
@@ -306,7 +298,6 @@ def test_errors_cross_process_boundaries() -> None:
 
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    needs_filter()
     monkeypatch.chdir(ROOT)
     config = load_config(ROOT / "config" / "capsvc.toml")
     assert config.service.host_port[0] == "127.0.0.1"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +18,6 @@ from _netns import VethPair
 from _service import frames, read_pcap_numbers, session_spec
 from prometheus_client.parser import text_string_to_metric_families
 
-import capsvc.filter
 from capsvc import Direction, NoSuchInterfaceError, Packet, Stats
 from capsvc.service import (
     CaptureService,
@@ -48,7 +50,12 @@ def packet(i: int, data: bytes = b"") -> Packet:
 
 async def test_subscriber_bounds_its_queue_and_counts_its_drops() -> None:
     sub = Subscriber(1, capacity=5)
-    writer = threading.Thread(target=lambda: [sub.write_batch([packet(i)]) for i in range(8)])
+
+    def write() -> None:
+        for i in range(8):
+            sub.write_batch([packet(i)])
+
+    writer = threading.Thread(target=write)
     writer.start()
     writer.join()
     assert sub.stats().queued == 5 and sub.stats().dropped == 3
@@ -123,7 +130,6 @@ def write_capture(path: Path, count: int) -> None:
         writer.write_batch(batch)
 
 
-@pytest.mark.skipif(not hasattr(capsvc.filter, "parse_filter"), reason="needs capsvc.filter")
 async def test_file_session_ends_by_itself_and_stays_listed(tmp_path: Path) -> None:
     write_capture(tmp_path / "out" / "in" / "trace.pcap", 100)
     spec = {
@@ -280,7 +286,12 @@ async def test_batches_are_encoded_once_for_every_reader() -> None:
 
 
 async def test_every_sink_type_from_a_spec(tmp_path: Path) -> None:
-    write_capture(tmp_path / "out" / "trace.pcap", 200)
+    """Every output is read back, not only listed: the pcapng's and the ring's packets (the ring
+    wrapped once: its oldest file reopened and truncated), the text lines and the stats lines.
+
+    Mutations guarded: a ring of max_files+1 files, ring files reopened without O_TRUNC, a stats
+    sink whose last line is not final or miscounts."""
+    write_capture(tmp_path / "out" / "trace.pcap", 400)
     spec = {
         "name": "sinks",
         "source": {"type": "file", "path": "trace.pcap"},
@@ -300,7 +311,7 @@ async def test_every_sink_type_from_a_spec(tmp_path: Path) -> None:
         await asyncio.sleep(0.02)
     await service.stop()
     out = tmp_path / "out"
-    assert managed.stats().packets == 200 and managed.stats().sink_errors == 0
+    assert managed.stats().packets == 400 and managed.stats().sink_errors == 0
     assert stat_mode(out / "ring") == stat_mode(out / "log") == 0o700
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert made == [
@@ -314,10 +325,44 @@ async def test_every_sink_type_from_a_spec(tmp_path: Path) -> None:
     ]
     for name in made[:-1]:
         assert stat_mode(out / name) == 0o600, name
-    assert len((out / "log/lines.txt").read_text().splitlines()) == 200
-    assert (out / "all.pcapng").read_bytes()[:4] == bytes.fromhex("0a0d0d0a")
-    ring = b"".join((out / f"ring/part.pcap{k}").read_bytes() for k in range(3))
-    assert 0 < ring.count(bytes.fromhex("4d3cb2a1")) == 3  # three files, each with its header
+    lines = (out / "log/lines.txt").read_text().splitlines()
+    assert len(lines) == 400
+    assert "10.0.0.1:5000 > 10.0.0.2:9000" in lines[0] and "10.0.0.2:53" in lines[1]
+    assert numbers_in(out / "all.pcapng") == list(range(400))
+    # 81 records of 62 bytes pass 5000 bytes: 0-80, 81-161, 162-242, then 0 and 1 again.
+    ring = [numbers_in(out / f"ring/part.pcap{k}") for k in range(3)]
+    assert ring == [list(range(243, 324)), list(range(324, 400)), list(range(162, 243))]
+    records = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert records and [r["final"] for r in records] == [False] * (len(records) - 1) + [True]
+    last = records[-1]
+    assert (last["packets"], last["seen_packets"], last["dropped"], last["filtered"]) == (
+        400,
+        400,
+        0,
+        0,
+    )
+    assert last["bytes"] == last["seen_bytes"] == 400 * 46
+    assert last["protocols"] == {"tcp": 0, "udp": 400, "icmp": 0, "icmp6": 0, "other": 0}
+    assert [r["packets"] for r in records] == sorted(r["packets"] for r in records)
+
+
+def numbers_in(path: Path) -> list[int]:
+    """The frame numbers (``write_capture``'s payloads) of a pcap or pcapng file, by tcpdump."""
+    if shutil.which("tcpdump") is None:
+        pytest.skip("needs tcpdump")
+    done = subprocess.run(
+        ["tcpdump", "-nn", "-x", "-r", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    packets: list[str] = []
+    for line in done.stdout.splitlines():
+        if not line.startswith("\t"):
+            packets.append("")  # a packet's line; its hex dump follows
+        else:
+            packets[-1] += line.split(":", 1)[1].replace(" ", "")
+    # The number follows the 20-byte IPv4 and 8-byte UDP headers (-x starts at the IP header).
+    numbers = [int(hexed[56:64], 16) for hexed in packets]
+    return numbers
 
 
 def stat_mode(path: Path) -> int:

@@ -217,9 +217,9 @@ def test_a_flood_of_one_packet_flows_keeps_the_heavy_ones() -> None:
         frames += [ether(ipv4(src, "10.0.0.1", tcp(sport, 443, b"d" * 400, flags="PA")))] * count
     syn = ether(ipv4("10.0.0.0", "10.0.0.1", tcp(1, 22)))
     for _ in range(60000):  # the same SYN from random sources and ports (checksums unchecked)
-        src = bytes([10, rng.randrange(10, 250), rng.randrange(256), rng.randrange(1, 255)])
+        addr = bytes([10, rng.randrange(10, 250), rng.randrange(256), rng.randrange(1, 255)])
         port = rng.randrange(1024, 65535).to_bytes(2)
-        frames.append(syn[:26] + src + syn[30:34] + port + syn[36:])
+        frames.append(syn[:26] + addr + syn[30:34] + port + syn[36:])
     rng.shuffle(frames)
     truth_packets: Counter[tuple[str, int]] = Counter()
     truth_bytes: Counter[tuple[str, int]] = Counter()

@@ -12,7 +12,13 @@ import pytest
 from _helpers import CountingStream, ether, icmp, ipv4, ipv6, tcp, udp
 
 from capsvc import Direction, LinkType, Packet
-from capsvc.sinks._pcap import PCAP_RECORD, PcapWriter, encode_records, pcap_header
+from capsvc.sinks._pcap import (
+    PCAP_RECORD,
+    PcapWriter,
+    encode_records,
+    encode_records_py,
+    pcap_header,
+)
 
 TS = 1_700_000_000_123_456_789
 
@@ -232,3 +238,100 @@ def test_a_second_link_type_is_refused_before_it_is_written() -> None:
     with pytest.raises(OptionError, match=r"interface 2 .* RAW, the others ETHERNET"):
         writer.write_batch([Packet(2, b"\x00" * 14, 14, Direction.UNKNOWN, 1)])
     assert len(out.getvalue()) == size
+
+
+def records(data: bytes) -> list[tuple[int, int, int, int, bytes]]:
+    """(sec, frac, incl_len, orig_len, bytes) of every record after the 24-byte header."""
+    out, pos = [], 24
+    while pos < len(data):
+        sec, frac, incl, orig = PCAP_RECORD.unpack_from(data, pos)
+        pos += PCAP_RECORD.size
+        out.append((sec, frac, incl, orig, data[pos : pos + incl]))
+        pos += incl
+    assert pos == len(data)
+    return out
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_records_cut_to_snaplen_keep_the_wire_length(nanosecond: bool) -> None:
+    """Mutations guarded: the cut skipped, the original length taken from the cut length, a
+    wire length shorter than the data written as it is (orig_len < incl_len)."""
+    out = io.BytesIO()
+    w = PcapWriter(out, 10, LinkType.RAW, nanosecond=nanosecond)
+    w.write_batch(
+        [
+            Packet(TS, bytes(range(50)), 1500, Direction.INBOUND, 0),
+            Packet(TS, bytes(range(10)), 10, Direction.INBOUND, 0),
+            Packet(TS, bytes(range(8)), 3, Direction.INBOUND, 0),  # wire shorter than data
+        ]
+    )
+    frac = TS % 10**9 if nanosecond else TS % 10**9 // 1000
+    assert records(out.getvalue()) == [
+        (TS // 10**9, frac, 10, 1500, bytes(range(10))),
+        (TS // 10**9, frac, 10, 10, bytes(range(10))),
+        (TS // 10**9, frac, 8, 8, bytes(range(8))),
+    ]
+
+
+def test_clamping_keeps_an_empty_frame_at_zero_length() -> None:
+    """A wire length below 0 is clamped to 0, then raised to the captured length (0 here)."""
+    body = encode_records([Packet(-5, b"", -7, Direction.INBOUND, 0)], 100, nanosecond=True)
+    assert PCAP_RECORD.unpack(body) == (0, 0, 0, 0)
+    body = encode_records([Packet(2**80, b"ab", 2**40, Direction.INBOUND, 0)], 100)
+    assert PCAP_RECORD.unpack(body[:16]) == (2**32 - 1, 999_999, 2, 2**32 - 1)
+
+
+def test_defaults_and_settings_reach_the_header() -> None:
+    assert pcap_header()[16:] == struct.pack("<II", 262144, 101)
+    out = io.BytesIO()
+    PcapWriter(out).flush()
+    assert out.getvalue() == pcap_header(262144, LinkType.RAW)
+    out = io.BytesIO()
+    w = PcapWriter(out, 96, LinkType.ETHERNET, nanosecond=True)
+    w.write_header()
+    w.write_header()  # once only
+    assert out.getvalue() == pcap_header(96, LinkType.ETHERNET, nanosecond=True)
+    assert struct.unpack_from("<II", out.getvalue(), 16) == (96, 1)
+
+
+def test_write_packet_takes_the_wire_length() -> None:
+    out = io.BytesIO()
+    w = PcapWriter(out, 0, LinkType.RAW)
+    w.write_packet(TS, b"abcd", 1500)
+    w.write_packet(TS, b"xy")
+    assert [(r[2], r[3], r[4]) for r in records(out.getvalue())] == [
+        (4, 1500, b"abcd"),
+        (2, 2, b"xy"),
+    ]
+
+
+def test_publish_gets_each_batch_and_its_records() -> None:
+    """Live streams take the records a file sink already encoded (no second encoding)."""
+    out = io.BytesIO()
+    w = PcapWriter(out, 0, LinkType.RAW)
+    got: list[tuple[list[Packet], bytes]] = []
+    w.publish = lambda batch, body: got.append((batch, body))
+    first = [Packet(TS, b"one", 3, Direction.INBOUND, 0)]
+    second = [Packet(TS + 1, b"two!", 4, Direction.OUTBOUND, 0)]
+    w.write_batch(first)
+    w.write_batch([])
+    w.write_batch(second)
+    assert got == [
+        (first, encode_records(first, 262144)),
+        (second, encode_records(second, 262144)),
+    ]
+    assert out.getvalue() == pcap_header(0, LinkType.RAW) + got[0][1] + got[1][1]
+
+
+def test_the_first_batch_brings_the_writers_header() -> None:
+    """Mutation guarded: the header written with the first batch not taking the writer's
+    snaplen (a default one instead)."""
+    out = io.BytesIO()
+    PcapWriter(out, 96, LinkType.ETHERNET).write_batch([Packet(TS, b"ab", 2, Direction.INBOUND, 0)])
+    assert out.getvalue()[:24] == pcap_header(96, LinkType.ETHERNET)
+
+
+def test_the_python_encoder_defaults_to_microseconds() -> None:
+    batch = [Packet(TS, b"ab", 2, Direction.INBOUND, 0)]
+    assert encode_records_py(batch, 10) == encode_records(batch, 10, nanosecond=False)
+    assert PCAP_RECORD.unpack(encode_records_py(batch, 10)[:16])[1] == TS % 10**9 // 1000

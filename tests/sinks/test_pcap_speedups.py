@@ -24,7 +24,7 @@ def fast() -> ModuleType:
 packets = st.builds(
     Packet,
     st.integers(min_value=-(2**70), max_value=2**70),
-    st.binary(max_size=300) | st.binary(max_size=40).map(memoryview).map(bytes),
+    st.binary(max_size=300) | st.binary(max_size=40).map(lambda b: bytes(memoryview(b))),
     st.integers(min_value=-(2**40), max_value=2**40),
     st.sampled_from(list(Direction)),
     st.integers(min_value=0, max_value=2**32 - 1),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import socket
+import struct
 import subprocess
 from pathlib import Path
 
@@ -255,3 +256,101 @@ def test_tcpdump_reads_our_pcapng(tmp_path: Path) -> None:
     for line, p in zip(lines, packets, strict=True):
         sec, frac = divmod(p.ts_ns, 1_000_000_000)
         assert line.startswith(f"{sec}.{frac:09d} IP 10.0.0.1.4000 > 10.0.0.2.53")
+
+
+def epbs(data: bytes) -> list[tuple[int, int, int, bytes, bytes]]:
+    """(interface id, captured length, original length, bytes, options) of every EPB."""
+    out = []
+    for btype, block in blocks(data):
+        if btype == 6:
+            iface, _hi, _lo, cap, orig = struct.unpack_from("<IIIII", block, 8)
+            padded = cap + (-cap % 4)
+            out.append((iface, cap, orig, block[28 : 28 + cap], block[28 + padded : -4]))
+    return out
+
+
+def test_epbs_cut_keep_the_wire_length_and_flag_only_known_directions() -> None:
+    """Mutations guarded: the cut, an original length below the captured one, options for a
+    packet of unknown direction (it has none)."""
+    body = encode_epbs(
+        [
+            Packet(TS, bytes(range(50)), 1500, Direction.INBOUND, 0),
+            Packet(TS, bytes(range(8)), 3, Direction.UNKNOWN, 0),
+            Packet(TS, bytes(range(10)), 10, Direction.OUTBOUND, 0),
+        ],
+        10,
+        {0: 0},
+    )
+    inbound = struct.pack("<HHIHH", 2, 4, 1, 0, 0)
+    outbound = struct.pack("<HHIHH", 2, 4, 2, 0, 0)
+    assert epbs(body) == [
+        (0, 10, 1500, bytes(range(10)), inbound),
+        (0, 8, 8, bytes(range(8)), b""),
+        (0, 10, 10, bytes(range(10)), outbound),
+    ]
+
+
+def test_idb_with_a_name_keeps_both_options() -> None:
+    """Mutation guarded: the name option replaced by the next one instead of followed by it."""
+    block = interface_description_block(LinkType.ETHERNET, 0, "eth0")
+    linktype, _res, snaplen = struct.unpack_from("<HHI", block, 8)
+    assert (linktype, snaplen) == (1, 262144)
+    options = block[16:-4]
+    assert options == (
+        struct.pack("<HH", 2, 4) + b"eth0" + struct.pack("<HHB3x", 9, 1, 9) + b"\0\0\0\0"
+    )
+    unnamed = interface_description_block(LinkType.RAW, 64)
+    assert unnamed[16:-4] == struct.pack("<HHB3x", 9, 1, 9) + b"\0\0\0\0"
+    assert struct.unpack_from("<HHI", unnamed, 8)[::2] == (101, 64)
+
+
+def test_an_empty_capture_then_packets_has_one_interface() -> None:
+    """A flush before any packet writes the SHB and the default IDB; packets of the default
+    interface then reuse it. Mutations guarded: the flush's interface table left empty or
+    wrong (a second IDB, or EPBs naming interface 1), its IDB's snaplen or name dropped."""
+    out = io.BytesIO()
+    w = PcapNgWriter(out, linktype=LinkType.ETHERNET, interface_name="cap0")
+    w.flush()
+    w.flush()
+    w.write_batch([Packet(TS, b"abcd", 4, Direction.INBOUND, 0)])
+    w.write_packet(TS, b"efgh", 9, Direction.OUTBOUND)
+    kinds = [btype for btype, _ in blocks(out.getvalue())]
+    assert kinds == [0x0A0D0D0A, 1, 6, 6]
+    idb = blocks(out.getvalue())[1][1]
+    assert struct.unpack_from("<HHI", idb, 8)[::2] == (1, 262144)
+    assert b"cap0" in idb
+    assert [(e[0], e[1], e[2], e[3]) for e in epbs(out.getvalue())] == [
+        (0, 4, 4, b"abcd"),
+        (0, 4, 9, b"efgh"),
+    ]
+    assert epbs(out.getvalue())[1][4] == struct.pack("<HHIHH", 2, 4, 2, 0, 0)
+
+
+def test_interface_zero_is_the_default_name_not_a_system_one() -> None:
+    out = io.BytesIO()
+    w = PcapNgWriter(out, 0, LinkType.ETHERNET, interface_name="default0")
+    w.write_batch(
+        [Packet(TS, b"a", 1, Direction.INBOUND, 0), Packet(TS, b"b", 1, Direction.INBOUND, 1)]
+    )
+    idbs = [block for btype, block in blocks(out.getvalue()) if btype == 1]
+    assert len(idbs) == 2
+    assert b"default0" in idbs[0] and socket.if_indextoname(1).encode() in idbs[1]
+    assert [e[0] for e in epbs(out.getvalue())] == [0, 1]
+
+
+def idb_snaplens(data: bytes) -> list[int]:
+    return [struct.unpack_from("<I", block, 12)[0] for btype, block in blocks(data) if btype == 1]
+
+
+def test_idbs_carry_the_writers_snaplen() -> None:
+    """Mutations guarded: an IDB written with a default snaplen instead of the writer's, from
+    a batch or from a flush with no packet; the function's own default (0: 262144)."""
+    out = io.BytesIO()
+    PcapNgWriter(out, 80, LinkType.ETHERNET).write_batch(
+        [Packet(TS, b"a", 1, Direction.INBOUND, 0)]
+    )
+    assert idb_snaplens(out.getvalue()) == [80]
+    out = io.BytesIO()
+    PcapNgWriter(out, 80, LinkType.ETHERNET).flush()
+    assert idb_snaplens(out.getvalue()) == [80]
+    assert idb_snaplens(interface_description_block(LinkType.RAW)) == [262144]

@@ -54,6 +54,16 @@ def stream(count: int, *, gap_ns: int = 10 * MS, size: int = 40, start: int = 0)
     ]
 
 
+def state_of(recorder: FlightRecorder) -> RecorderState:
+    """The recorder's state, read afresh (mypy keeps an attribute narrowed across calls)."""
+    return recorder.state
+
+
+def linktype_of(recorder: FlightRecorder) -> LinkType:
+    """The recorder's link type, read afresh (as ``state_of``)."""
+    return LinkType(recorder.linktype)
+
+
 def fed(recorder: FlightRecorder, packets: list[Packet], batch: int) -> None:
     for i in range(0, len(packets), batch):
         recorder.write_batch(packets[i : i + batch])
@@ -358,7 +368,7 @@ def test_after_window_ends_by_the_clock_when_traffic_stops(tmp_path: Path) -> No
     assert recorder.state is RecorderState.AFTER and not list(tmp_path.iterdir())
     clock.now += 0.2
     recorder.flush()
-    assert recorder.state is RecorderState.HOLDOFF
+    assert state_of(recorder) is RecorderState.HOLDOFF
     (path,) = tmp_path.iterdir()
     assert [seq_of(d) for _, d in tcpdump_read(path)] == [*range(20), 99, 100]
 
@@ -390,8 +400,8 @@ def test_a_failing_trigger_dump_is_counted_and_capture_goes_on(tmp_path: Path) -
     packets = storm_stream()[990:1030]
     fed(recorder, packets, 5)
     st = recorder.stats()
-    assert st.dump_errors >= 1 and st.dumps == 0 and st.appended == 40
-    assert st.state in ("recording", "after", "holdoff")
+    assert st.dump_errors == 2 and st.dumps == 0 and st.appended == 40
+    assert st.state == "after"  # the second trigger's after-window is open
 
 
 def test_a_trigger_compiles_for_the_sessions_link_type(tmp_path: Path) -> None:
@@ -405,7 +415,7 @@ def test_a_trigger_compiles_for_the_sessions_link_type(tmp_path: Path) -> None:
             session.offer(frame(2, flags="R"), ts_ns=T0 + MS)
 
     asyncio.run(main())
-    assert recorder.linktype == LinkType.ETHERNET
+    assert linktype_of(recorder) == LinkType.ETHERNET
     (path,) = tmp_path.iterdir()
     assert [seq_of(d) for _, d in tcpdump_read(path)] == [1, 2]
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import shutil
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +16,9 @@ import dpkt
 import pytest
 
 from capsvc import Direction, LinkType, Packet
-from capsvc.sinks._rotate import RotatingWriter, rotated_name
+from capsvc._errors import OptionError
+from capsvc._files import Directory
+from capsvc.sinks._rotate import RotatingWriter, rotated_name, split_template
 
 FRAME = bytes(range(84))  # 84 bytes: a 100-byte pcap record
 
@@ -94,6 +100,12 @@ def test_time_rotation_names_files_by_strftime(tmp_path: Path) -> None:
 
 
 def test_time_rotation_with_file_limit_stops(tmp_path: Path) -> None:
+    """Two one-second periods, then the writer stops: the packets of later periods are not
+    written. The packets are placed from the first file's own period start (``%s`` in its
+    name), so which period each falls in is known exactly.
+
+    Mutations guarded: ``-W`` counted one period late (``>`` for ``>=``), packets written
+    after the writer finished."""
     calls: list[int] = []
     writer = RotatingWriter(
         tmp_path / "t-%s.pcap",
@@ -102,13 +114,33 @@ def test_time_rotation_with_file_limit_stops(tmp_path: Path) -> None:
         max_files=2,
         on_finished=lambda: calls.append(1),
     )
-    now = time.time_ns()
-    writer.write_batch(packets(3, start_ns=now, step_ns=600_000_000))  # 0, 0.6, 1.2 s
-    writer.write_batch(packets(3, start_ns=now + 3 * 10**9))
+    start = int(Path(writer.files[0]).name[2:-5]) * 10**9
+    writer.write_batch(packets(3, start_ns=start + 100_000_000, step_ns=500_000_000))  # .1 .6 1.1
+    writer.write_batch(packets(2, start_ns=start + 2_500_000_000))  # the third period
     writer.close()
     assert writer.finished and calls == [1]
-    assert len(writer.files) == 2
-    assert sum(len(read_pcap(Path(n))) for n in writer.files) <= 3
+    assert [Path(n).name for n in writer.files] == [f"t-{start // 10**9 + k}.pcap" for k in (0, 1)]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1]
+
+
+def test_pcapng_ring_wraps_and_truncates(tmp_path: Path) -> None:
+    """Mutations guarded: a ring of max_files+1 files; a reused file opened without
+    truncation (its old blocks would follow the new ones)."""
+    base = tmp_path / "r.pcapng"
+    writer = RotatingWriter(
+        base, linktype=LinkType.ETHERNET, pcapng=True, rotate_bytes=700, max_files=2
+    )
+    sent = packets(27)  # 6 per file: files 0, 1, 0, 1 and 0 again, with 3
+    for p in sent:
+        writer.write_batch([p])
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pcapng0", "r.pcapng1"]
+    assert writer.files == [f"{base}{k}" for k in (0, 1, 0, 1, 0)]
+    got = []
+    for k in (0, 1):
+        with open(f"{base}{k}", "rb") as f:
+            got.append([bytes(buf) for _ts, buf in dpkt.pcapng.Reader(f)])
+    assert got == [[p.data for p in sent[24:]], [p.data for p in sent[18:24]]]
 
 
 def test_time_and_size_together_reset_the_counter(tmp_path: Path) -> None:
@@ -160,3 +192,236 @@ def test_every_rotated_file_reads_with_tcpdump(tmp_path: Path) -> None:
 def test_negative_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="negative"):
         RotatingWriter(tmp_path / "x", linktype=LinkType.RAW, rotate_bytes=-1)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("x.pcap", (".", "x.pcap")),
+        ("a/b/x.pcap", ("a/b", "x.pcap")),
+        ("a/b/%Y/c/x.pcap", ("a/b", "%Y/c/x.pcap")),
+        ("%Y/x.pcap", (".", "%Y/x.pcap")),
+        ("/x.pcap", ("/", "x.pcap")),
+        ("/%Y/x.pcap", ("/", "%Y/x.pcap")),
+        ("/a/%Y/x.pcap", ("/a", "%Y/x.pcap")),
+        ("/a/b/x-%H.pcap", ("/a/b", "x-%H.pcap")),
+    ],
+)
+def test_split_template_keeps_strftime_fields_below(
+    template: str, expected: tuple[str, str]
+) -> None:
+    assert split_template(template) == expected
+
+
+def pcap_magic(path: Path) -> bytes:
+    return path.read_bytes()[:4]
+
+
+def test_headers_carry_the_settings(tmp_path: Path) -> None:
+    """Nanosecond pcap by default, microseconds on request; the snaplen (0: 262144) and the
+    link type in every file's header, pcap and pcapng."""
+    first = RotatingWriter(tmp_path / "ns.pcap", linktype=LinkType.RAW)
+    first.close()
+    assert pcap_magic(tmp_path / "ns.pcap") == bytes.fromhex("4d3cb2a1")
+    header = (tmp_path / "ns.pcap").read_bytes()
+    assert struct.unpack_from("<II", header, 16) == (262144, 101)
+    micro = RotatingWriter(
+        tmp_path / "us.pcap", linktype=LinkType.ETHERNET, nanosecond=False, snaplen=96
+    )
+    micro.close()
+    header = (tmp_path / "us.pcap").read_bytes()
+    assert header[:4] == bytes.fromhex("d4c3b2a1")
+    assert struct.unpack_from("<II", header, 16) == (96, 1)
+    ng = RotatingWriter(
+        tmp_path / "n.pcapng", linktype=LinkType.LINUX_SLL2, pcapng=True, snaplen=80
+    )
+    ng.write_batch(packets(1))
+    ng.close()
+    data = (tmp_path / "n.pcapng").read_bytes()
+    shb_len = struct.unpack_from("<I", data, 4)[0]
+    idb = struct.unpack_from("<IIHHI", data, shb_len)
+    assert (idb[0], idb[2], idb[4]) == (1, 276, 80)  # an IDB: link type and snaplen
+
+
+def test_a_template_without_g_is_not_formatted(tmp_path: Path) -> None:
+    """Mutation guarded: strftime applied without ``-G``."""
+    writer = RotatingWriter(tmp_path / "cap%d.pcap", linktype=LinkType.RAW, rotate_bytes=300)
+    writer.write_batch(packets(5))
+    writer.close()
+    assert [Path(n).name for n in writer.files] == ["cap%d.pcap", "cap%d.pcap1"]
+
+
+def test_one_file_ring_has_no_counter(tmp_path: Path) -> None:
+    """``-C -W 1``: the counter has no digits to pad (tcpdump's width of W-1 = 0)."""
+    writer = RotatingWriter(
+        tmp_path / "one.pcap", linktype=LinkType.RAW, rotate_bytes=300, max_files=1
+    )
+    writer.write_batch(packets(7))
+    writer.close()
+    assert [Path(n).name for n in writer.files] == ["one.pcap"] * 3
+    assert read_pcap(tmp_path / "one.pcap") == [p.data for p in packets(7)[6:]]
+
+
+def test_an_existing_file_is_replaced_unless_kept(tmp_path: Path) -> None:
+    """Mutations guarded: ``keep`` on by default; a kept pcap with capsvc's own header resumed
+    without the header written twice; a foreign file overwritten instead of set aside."""
+    base = tmp_path / "k.pcap"
+    first = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96)
+    first.write_batch(packets(3))
+    first.close()
+    again = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96)
+    again.write_batch(packets(2))
+    again.close()
+    assert len(read_pcap(base)) == 2
+    kept = RotatingWriter(base, linktype=LinkType.ETHERNET, snaplen=96, keep=True)
+    kept.write_batch(packets(4))
+    kept.close()
+    assert kept.files == [str(base)] and len(read_pcap(base)) == 6
+    assert base.read_bytes().count(bytes.fromhex("4d3cb2a1")) == 1
+    foreign = tmp_path / "f.pcap"
+    foreign.write_bytes(b"not a capture, keep me")
+    other = RotatingWriter(foreign, linktype=LinkType.ETHERNET, keep=True)
+    other.write_batch(packets(1))
+    other.close()
+    assert foreign.read_bytes() == b"not a capture, keep me"
+    assert (
+        other.files == [str(tmp_path / "f-1.pcap")] and len(read_pcap(tmp_path / "f-1.pcap")) == 1
+    )
+
+
+def test_every_name_is_claimed_before_its_file_is_made(tmp_path: Path) -> None:
+    claimed: list[str] = []
+
+    def claim(name: str) -> None:
+        assert not (tmp_path / name).exists()
+        if name.endswith("2"):
+            raise OptionError(f"{name} is taken")
+        claimed.append(name)
+
+    writer = RotatingWriter(
+        tmp_path / "c.pcap", linktype=LinkType.RAW, rotate_bytes=300, claim=claim
+    )
+    with pytest.raises(OptionError, match=r"c\.pcap2 is taken"):
+        writer.write_batch(packets(10))
+    writer.close()
+    assert claimed == ["c.pcap", "c.pcap1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pcap", "c.pcap1"]
+
+
+def test_a_directory_given_is_used_through_a_descriptor_of_its_own(tmp_path: Path) -> None:
+    where = Directory(tmp_path)
+    writer = RotatingWriter("sub/d.pcap", directory=where, linktype=LinkType.RAW)
+    where.close()  # the writer holds its own descriptor
+    writer.write_batch(packets(2))
+    writer.close()
+    assert writer.files == [str(tmp_path / "sub" / "d.pcap")]
+    assert len(read_pcap(tmp_path / "sub" / "d.pcap")) == 2
+
+
+def test_flush_makes_the_file_whole_while_it_is_open(tmp_path: Path) -> None:
+    writer = RotatingWriter(tmp_path / "f.pcap", linktype=LinkType.RAW)
+    writer.write_batch(packets(3))
+    writer.flush()
+    assert len(read_pcap(tmp_path / "f.pcap")) == 3  # read while the writer is open
+    writer.close()
+    writer.flush()  # nothing open: no error
+    writer.close()  # idempotent
+    assert writer.finished is False
+
+
+def test_period_boundaries_are_exact(tmp_path: Path) -> None:
+    """A packet at exactly start + G opens the next file, one nanosecond before stays; a new
+    period starts at its first packet's whole second. Mutations guarded: ``>`` for ``>=``, the
+    period's nanoseconds miscounted, a period starting at the packet's fraction of a second."""
+    writer = RotatingWriter(tmp_path / "p-%s.pcap", linktype=LinkType.RAW, rotate_seconds=1000)
+    start = int(Path(writer.files[0]).name[2:-5]) * 10**9
+    g = 1000 * 10**9
+    stamps = [
+        start,
+        start + g - 1,
+        start + g,
+        start + 2 * g + 500_000_000,
+        start + 3 * g + 200_000_000,
+    ]
+    writer.write_batch([Packet(t, FRAME, 84, Direction.INBOUND, 0) for t in stamps])
+    writer.close()
+    s = start // 10**9
+    assert [Path(n).name for n in writer.files] == [
+        f"p-{s + k}.pcap" for k in (0, 1000, 2000, 3000)
+    ]
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2, 1, 1, 1]
+
+
+def test_pcapng_files_end_near_the_limit(tmp_path: Path) -> None:
+    """One big batch is split where a file passes the limit, by the bound of an EPB: no file
+    passes it by more than one block. Mutation guarded: the bound's overhead subtracted."""
+    writer = RotatingWriter(
+        tmp_path / "b.pcapng", linktype=LinkType.ETHERNET, pcapng=True, rotate_bytes=2000
+    )
+    writer.write_batch(packets(100))
+    writer.close()
+    sizes = [os.path.getsize(n) for n in writer.files]
+    assert len(sizes) > 5
+    assert all(size <= 2000 + 200 for size in sizes), sizes
+    assert all(size > 2000 - 200 for size in sizes[:-1]), sizes
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rotate_seconds": -1}, "rotate_seconds, rotate_bytes and max_files must not be negative"),
+        ({"max_files": -1}, "rotate_seconds, rotate_bytes and max_files must not be negative"),
+        (
+            {"rotate_seconds": 1e9 + 1},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+        (
+            {"rotate_bytes": 10**15 + 1},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+        (
+            {"rotate_seconds": float("nan")},
+            "rotate_seconds must be at most 1e+09 and rotate_bytes at most 1e+15",
+        ),
+    ],
+)
+def test_settings_out_of_range_are_refused(
+    tmp_path: Path, options: dict[str, float], message: str
+) -> None:
+    with pytest.raises(OptionError, match=f"^{re.escape(message)}"):
+        RotatingWriter(tmp_path / "x", linktype=LinkType.RAW, **options)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_settings_are_accepted(tmp_path: Path) -> None:
+    writer = RotatingWriter(
+        tmp_path / "m.pcap", linktype=LinkType.RAW, rotate_seconds=1e9, rotate_bytes=10**15
+    )
+    writer.write_batch(packets(3))
+    writer.close()
+    assert writer.files == [str(tmp_path / "m.pcap")]
+
+
+def test_a_full_disk_leaves_the_file_at_its_last_flush(small_disk: Path) -> None:
+    """On a 64 KiB tmpfs: the write or flush that fails leaves the file cut back to its last
+    successful flush, whole records only, and nothing written after. Mutations guarded: no
+    checkpoint kept, the flush not marking it, the cut skipped when closing fails."""
+    writer = RotatingWriter(small_disk / "full.pcap", linktype=LinkType.ETHERNET)
+    flushed = 0
+    sent = 0
+    with pytest.raises(OSError) as info:
+        for k in range(200):
+            batch = [
+                Packet(10**18 + k * 100 + i, bytes(1000), 1000, Direction.INBOUND, 0)
+                for i in range(10)
+            ]
+            writer.write_batch(batch)
+            sent += len(batch)
+            writer.flush()
+            flushed = sent
+    assert info.value.errno == errno.ENOSPC
+    with contextlib.suppress(OSError):
+        writer.close()
+    got = read_pcap(small_disk / "full.pcap")
+    assert 0 < len(got) == flushed
+    assert os.path.getsize(small_disk / "full.pcap") == 24 + flushed * (16 + 1000)

@@ -8,12 +8,12 @@ import json
 import pytest
 from _helpers import ether, ipv4, tcp
 
-from capsvc import LinkType, OptionError, Packet
+from capsvc import Direction, LinkType, OptionError, Packet
 from capsvc.format._tcpdump import TcpdumpFormatter
 from capsvc.sinks import TextOptions, TextWriter
 
 FRAME = ether(ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 80, b"GET / HTTP/1.1\r\n\r\n", flags="PA")))
-BATCH = [Packet(1_714_564_800_000_000_000, FRAME, len(FRAME), 0, 0)]
+BATCH = [Packet(1_714_564_800_000_000_000, FRAME, len(FRAME), Direction.UNKNOWN, 0)]
 
 
 def test_default_is_the_netbird_line() -> None:

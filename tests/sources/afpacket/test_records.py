@@ -44,15 +44,19 @@ SAMPLE = [
 ]
 
 
-def records_of(block: bytes, base: int = 0, **kw: bool) -> RecordBlock:
-    data, count, wire = block_records(block, base, **kw)
+def records_of(
+    block: bytes, base: int = 0, *, cooked: bool = False, restore_vlan: bool = False
+) -> RecordBlock:
+    data, count, wire = block_records(block, base, cooked=cooked, restore_vlan=restore_vlan)
     return RecordBlock([data] if count else [], count, wire)
 
 
-def same_as_packets(block: bytes, **kw: bool) -> RecordBlock:
+def same_as_packets(
+    block: bytes, *, cooked: bool = False, restore_vlan: bool = False
+) -> RecordBlock:
     """Records of ``block`` must give back exactly what the Packet parser reads from it."""
-    reference = parse_block_py(block, **kw)
-    records = records_of(block, **kw)
+    reference = parse_block_py(block, cooked=cooked, restore_vlan=restore_vlan)
+    records = records_of(block, cooked=cooked, restore_vlan=restore_vlan)
     assert records.count == len(reference)
     assert records.wire == sum(p.wire_len for p in reference)
     assert records.packets() == reference

@@ -52,7 +52,12 @@ def both(fast: ModuleType, block: bytes, base: int = 0, **kw: bool) -> list[Pack
         Direction.INBOUND,
         Direction.OUTBOUND,
     )
-    reference = parse_block_py(block, base, **kw)
+    reference = parse_block_py(
+        block,
+        base,
+        cooked=kw.get("cooked", False),
+        restore_vlan=kw.get("restore_vlan", False),
+    )
     assert ours == reference
     assert all(type(p) is Packet and type(p.data) is bytes for p in ours)
     assert [type(p.direction) for p in ours] == [Direction] * len(ours)

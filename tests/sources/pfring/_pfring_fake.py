@@ -59,7 +59,7 @@ class FakeRing:
 
     def calls(self) -> list[tuple[str, dict[str, str], str]]:
         """The logged calls: (function, {argument: value}, result text)."""
-        out = []
+        out: list[tuple[str, dict[str, str], str]] = []
         if not self.log.exists():
             return out
         for line in self.log.read_text().splitlines():

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _helpers import ether, ipv4, udp
@@ -88,7 +89,7 @@ def frames(pair: VethPair, count: int, dport: int = 9000) -> list[bytes]:
     ]
 
 
-def unblock(burst: Callable[[], None], done: threading.Event | asyncio.Future[None]) -> None:
+def unblock(burst: Callable[[], None], done: threading.Event | asyncio.Future[Any]) -> None:
     """Send bursts of traffic until ``done`` (for at most a minute): a read stuck in
     pcap_next_ex returns once the kernel hands over a block, full or a second old."""
     deadline = time.monotonic() + 60

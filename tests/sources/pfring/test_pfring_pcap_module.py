@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from _pfring_fake import FRAMES, ts_of, write_pcap
 
-from capsvc import FilterError, LinkType, Session, SourceStats
+from capsvc import FilterError, LinkType, Packet, Session, SourceStats
 from capsvc.sources.pfring import (
     CaptureInfo,
     ClusterType,
@@ -339,9 +339,9 @@ def test_a_missing_file_is_named(any_library: Path, tmp_path: Path) -> None:
 
 class ListSink:
     def __init__(self) -> None:
-        self.packets: list[object] = []
+        self.packets: list[Packet] = []
 
-    def write_batch(self, batch: list[object]) -> None:
+    def write_batch(self, batch: list[Packet]) -> None:
         self.packets.extend(batch)
 
     def flush(self) -> None:
@@ -369,7 +369,7 @@ async def test_source_reads_a_file_to_its_end(
     async with Session(sinks=[sink], source=source, bufsize=2) as session:
         await session.wait_source()
         stats = session.stats()
-    assert [p.data for p in sink.packets] == raw  # type: ignore[attr-defined]
+    assert [p.data for p in sink.packets] == raw
     assert stats.packets == 10 and stats.dropped == 0
     assert source.stats() == SourceStats()
     warnings = [r.getMessage() for r in caplog.records if "kernel statistics" in r.getMessage()]

@@ -1,0 +1,250 @@
+"""capsvc.service._outputs on its own: worker file names, the paths a spec writes, interfaces,
+sinks built below the output directory (closed again when one fails), and file and live
+sources opened from a spec."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _helpers import ether, ipv4, udp
+from _netns import VethPair
+
+from capsvc import Direction, LinkType, Packet
+from capsvc._errors import (
+    ConfigError,
+    NoSuchInterfaceError,
+    NotFoundError,
+    PathOutsideError,
+)
+from capsvc._files import Directory
+from capsvc.service._config import parse_session_spec
+from capsvc.service._outputs import (
+    NullSink,
+    build_sinks,
+    interface_exists,
+    open_source,
+    sink_paths,
+    worker_path,
+)
+from capsvc.sinks import PcapWriter
+
+
+def spec(**extra: Any) -> Any:
+    raw: dict[str, Any] = {"name": "s", "source": {"type": "afpacket", "interface": "lo"}}
+    raw.update(extra)
+    return parse_session_spec(raw, check_filter=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "worker", "expected"),
+    [
+        ("a.pcap", None, "a.pcap"),
+        ("a.pcap", 0, "a.worker0.pcap"),
+        ("d/a.b.pcapng", 3, "d/a.b.worker3.pcapng"),
+        ("noext", 1, "noext.worker1"),
+    ],
+)
+def test_worker_path(path: str, worker: int | None, expected: str) -> None:
+    assert worker_path(path, worker) == expected
+
+
+def test_sink_paths_name_every_file_and_its_part() -> None:
+    sinks = [{"type": "pcap", "path": "a.pcap"}, {"type": "text", "path": "t/l.txt"}]
+    assert sink_paths(spec(sinks=sinks)) == [("a.pcap", "sink 0"), ("t/l.txt", "sink 1")]
+    assert sink_paths(spec(sinks=sinks, workers=2)) == [
+        ("a.worker0.pcap", "sink 0 worker 0"),
+        ("a.worker1.pcap", "sink 0 worker 1"),
+        ("t/l.worker0.txt", "sink 1 worker 0"),
+        ("t/l.worker1.txt", "sink 1 worker 1"),
+    ]
+    assert sink_paths(spec()) == []
+
+
+def test_interface_exists() -> None:
+    assert interface_exists("lo") and interface_exists("any")
+    assert not interface_exists("cstnosuch9")
+    assert not interface_exists("lo\0x")  # a NUL byte is no name, not an error
+    assert not interface_exists("")
+
+
+def test_sinks_are_built_below_the_directory(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    s = spec(
+        sinks=[
+            {"type": "pcap", "path": "p/a.pcap"},
+            {"type": "pcap", "path": "r.pcap", "rotate_mb": 0.001, "max_files": 2},
+        ]
+    )
+    claims: list[tuple[str, str]] = []
+    sinks = build_sinks(
+        s, str(out), LinkType.ETHERNET, 128, worker=1, claim=lambda *a: claims.append(a)
+    )
+    assert len(sinks) == 2
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"x" * 100)))
+    for sink in sinks:
+        sink.write_batch([Packet(10**9, frame, len(frame), Direction.INBOUND, 0)])
+        sink.close()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    written = out / "p" / "a.worker1.pcap"
+    header = written.read_bytes()[:24]
+    assert int.from_bytes(header[16:20], "little") == 128
+    assert int.from_bytes(header[20:24], "little") == 1
+    assert (out / "r.worker1.pcap0").exists()
+    # A rotating sink claims each name it formats, with its part, as a full path.
+    assert claims == [("sink 1", str(out / "r.worker1.pcap0"))]
+
+
+def test_no_sink_is_a_null_sink(tmp_path: Path) -> None:
+    (sink,) = build_sinks(spec(), str(tmp_path), LinkType.RAW, 0)
+    assert isinstance(sink, NullSink)
+    sink.write_batch([Packet(1, b"x", 1, Direction.INBOUND, 0)])
+    sink.flush()
+    sink.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_sink_closes_those_opened_before(tmp_path: Path) -> None:
+    (tmp_path / "link.pcap").symlink_to(tmp_path / "elsewhere.pcap")
+    s = spec(sinks=[{"type": "pcap", "path": "first.pcap"}, {"type": "pcap", "path": "link.pcap"}])
+    fds = len(os.listdir("/proc/self/fd"))
+    with Directory(tmp_path) as d, pytest.raises(PathOutsideError, match=r"link\.pcap"):
+        build_sinks(s, d, LinkType.RAW, 0)
+    assert len(os.listdir("/proc/self/fd")) == fds  # first.pcap's file was closed
+    assert not (tmp_path / "elsewhere.pcap").exists()
+
+
+def write_pcap(path: Path, count: int) -> None:
+    with path.open("wb") as f:
+        PcapWriter(f, 0, LinkType.RAW).write_batch(
+            [
+                Packet(10**9 + i * 1000, b"\x45" + bytes(19), 20, Direction.INBOUND, 0)
+                for i in range(count)
+            ]
+        )
+
+
+async def test_a_file_source_is_read_from_the_input_directory(tmp_path: Path) -> None:
+    write_pcap(tmp_path / "in.pcap", 3)
+    source = open_source(spec(source={"type": "file", "path": "in.pcap"}), str(tmp_path))
+    try:
+        got = [p async for batch in source for p in batch]
+    finally:
+        await source.aclose()
+    assert [p.ts_ns for p in got] == [10**9, 10**9 + 1000, 10**9 + 2000]
+    assert source.linktype == LinkType.RAW and not source.live
+
+
+def test_file_source_errors_name_the_file_not_its_content(tmp_path: Path) -> None:
+    (tmp_path / "bad.pcap").write_bytes(b"root:x:0:0:secret\n" * 4)
+    (tmp_path / "link.pcap").symlink_to(tmp_path / "bad.pcap")
+    with pytest.raises(NotFoundError) as missing:
+        open_source(spec(source={"type": "file", "path": "none.pcap"}), str(tmp_path))
+    assert str(missing.value) == "no file 'none.pcap' in the input directory"
+    with pytest.raises(ConfigError) as bad:
+        open_source(spec(source={"type": "file", "path": "bad.pcap"}), str(tmp_path), origin="o")
+    assert (
+        str(bad.value) == "o: source.path: 'bad.pcap' is not a pcap or pcapng file capsvc can read"
+    )
+    assert "root" not in str(bad.value)
+    with pytest.raises(PathOutsideError, match="symbolic link"):
+        open_source(spec(source={"type": "file", "path": "link.pcap"}), str(tmp_path))
+
+
+def test_a_live_source_on_an_unknown_interface(tmp_path: Path) -> None:
+    with pytest.raises(NoSuchInterfaceError, match="cstnosuch9"):
+        open_source(spec(source={"type": "afpacket", "interface": "cstnosuch9"}), str(tmp_path))
+
+
+def promiscuous(interface: str) -> bool:
+    return bool(int(Path(f"/sys/class/net/{interface}/flags").read_text(), 16) & 0x100)
+
+
+async def test_a_live_source_takes_the_spec(tmp_path: Path, veth: VethPair) -> None:
+    """Snaplen, direction, promiscuity and the filter of the spec reach the socket: only the
+    datagram to port 9 comes back."""
+    s = spec(
+        source={"type": "afpacket", "interface": "lo", "direction": "in", "promisc": False},
+        filter="udp port 9",
+        snaplen=100,
+    )
+    source = open_source(s, str(tmp_path), fanout=(4242, "hash"))
+    try:
+        assert source.snaplen == 100 and source.live
+        assert getattr(source, "interface", None) == "lo"
+        assert getattr(source, "direction", None) == Direction.INBOUND
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            out.sendto(b"no" * 100, ("127.0.0.1", 10))
+            out.sendto(b"yes" * 100, ("127.0.0.1", 9))
+        async with asyncio.timeout(5):
+            batch = await anext(aiter(source))
+        assert batch and all(len(p.data) == 100 and p.wire_len > 300 for p in batch)
+        assert all(p.data[23] == 17 and p.data[36:38] == b"\x00\x09" for p in batch), batch
+    finally:
+        await source.aclose()
+    plain = {"type": "afpacket", "interface": veth.host, "promisc": False}
+    quiet = open_source(spec(source=plain), str(tmp_path))
+    try:
+        assert not promiscuous(veth.host)
+    finally:
+        await quiet.aclose()
+    loud = open_source(spec(source={"type": "afpacket", "interface": veth.host}), str(tmp_path))
+    try:
+        assert promiscuous(veth.host)  # promisc is the default
+    finally:
+        await loud.aclose()
+    assert not promiscuous(veth.host)
+
+
+def test_the_default_origin_is_request(tmp_path: Path) -> None:
+    (tmp_path / "bad.pcap").write_bytes(b"nonsense" * 8)
+    with pytest.raises(ConfigError, match=r"^request: source\.path: "):
+        open_source(spec(source={"type": "file", "path": "bad.pcap"}), str(tmp_path))
+
+
+async def test_a_file_source_owns_its_file_and_takes_its_options(tmp_path: Path) -> None:
+    write_pcap(tmp_path / "own.pcap", 2)
+    fds = len(os.listdir("/proc/self/fd"))
+    s = spec(source={"type": "file", "path": "own.pcap", "realtime": True})
+    source = open_source(s, str(tmp_path))
+    assert getattr(source, "name", None) == "own.pcap"
+    assert getattr(source, "realtime", None) is True
+    await source.aclose()
+    assert len(os.listdir("/proc/self/fd")) == fds  # closed with the source
+
+
+def test_kept_outputs_are_appended_to(tmp_path: Path) -> None:
+    """``keep`` (a reload): a pcap with the same header is appended to, else replaced."""
+    s = spec(sinks=[{"type": "pcap", "path": "k.pcap"}, {"type": "text", "path": "k.txt"}])
+    frame = b"\x45" + bytes(19)
+
+    def run(keep: bool | None = None) -> None:
+        where = str(tmp_path)
+        sinks = (  # None: the default
+            build_sinks(s, where, LinkType.RAW, 0)
+            if keep is None
+            else build_sinks(s, where, LinkType.RAW, 0, keep=keep)
+        )
+        for sink in sinks:
+            sink.write_batch([Packet(10**9, frame, 20, Direction.INBOUND, 0)])
+            sink.close()
+
+    run()
+    run(keep=True)
+    assert (tmp_path / "k.txt").read_text().count("\n") == 2
+    assert len((tmp_path / "k.pcap").read_bytes()) == 24 + 2 * 36
+    run()
+    assert (tmp_path / "k.txt").read_text().count("\n") == 1
+    assert len((tmp_path / "k.pcap").read_bytes()) == 24 + 36
+
+
+def test_a_rotating_sink_without_claims(tmp_path: Path) -> None:
+    s = spec(sinks=[{"type": "pcap", "path": "r.pcap", "rotate_mb": 0.001, "max_files": 2}])
+    (sink,) = build_sinks(s, str(tmp_path), LinkType.RAW, 0)
+    sink.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pcap0"]
