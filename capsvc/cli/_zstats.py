@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._errors import OptionError
 from .._packet import LinkType
 from ..sinks._base import Sink
 from ._common import UsageError
+
+if TYPE_CHECKING:
+    from ..sinks._conversations import ConversationSink
+    from ..sinks._series import SeriesSink
 
 __all__ = [
     "CONVERSATION_ENTRIES",
@@ -87,10 +91,12 @@ def parse_z(values: list[str], *, postrotate: bool, rotating: bool = False) -> Z
         UsageError: a value is no table (where no command may be given, or without rotation),
             or two values are commands.
     """
-    from ..sinks._tshark import parse_table_name
-
     tables: list[tuple[str, str]] = []
     command: str | None = None
+    if not values:
+        return ZOptions(tables, command)
+    from ..sinks._tshark import parse_table_name
+
     for value in values:
         try:
             tables.append(parse_table_name(value))
@@ -119,15 +125,17 @@ class Statistics:
     """
 
     def __init__(self, tables: list[tuple[str, str]], linktype: LinkType) -> None:
-        from ..sinks._conversations import ConversationSink
-        from ..sinks._series import SeriesSink
-
         self.tables = tables
         self.conversations: ConversationSink | None = None
         self.series: SeriesSink | None = None
+        # Imported only for the tables asked for: a job without -z does not pay for them.
         if any(table != "io,stat" for table, _ in tables):
+            from ..sinks._conversations import ConversationSink
+
             self.conversations = ConversationSink(CONVERSATION_ENTRIES, linktype=linktype)
         if any(table == "io,stat" for table, _ in tables):
+            from ..sinks._series import SeriesSink
+
             self.series = SeriesSink(SERIES_SECONDS, linktype=linktype)
 
     @property
