@@ -41,7 +41,6 @@ sys.path.insert(0, str(HERE))
 
 import live  # noqa: E402  (the test network and trafgen helpers of the live benchmark)
 
-RING_BYTES = 64 * 2**20
 #: Stats requests made before the timed ones.
 WARMUP = 5
 
@@ -76,8 +75,7 @@ def write_config(net: live.Net, work: Path, workers: int) -> Path:
         f'[service]\nlisten = "unix:{work}/api.sock"\ntoken_file = "{work}/token"\n'
         f'output_dir = "{work}/out"\nmax_subscribers = 8\n\n'
         f'[[session]]\nname = "bench"\nworkers = {workers}\n'
-        f'source = {{ type = "afpacket", interface = "{net.cap_if}", promisc = false, '
-        f"ring_size = {RING_BYTES} }}\n"
+        f'source = {{ type = "afpacket", interface = "{net.cap_if}", promisc = false }}\n'
         f'[[session.sinks]]\ntype = "pcap"\npath = "bench.pcap"\n'
     )
     return path
@@ -327,8 +325,9 @@ def main() -> int:
 def report(runs: list[Run], lossless: dict[int, tuple[str, list[Run]]], count: int) -> None:
     print(
         f"\n`capsvc serve`, {count:,} frames of 64 bytes per run over 100 flows, veth between "
-        f"two namespaces, trafgen on 1 CPU, {os.cpu_count()} cores, ring {RING_BYTES >> 20} MiB; "
-        "each stream client and the stats poller are processes of their own (the clients niced).\n"
+        f"two namespaces, trafgen on 1 CPU, {os.cpu_count()} cores, the service's defaults "
+        "(its 64 MiB AF_PACKET ring, the series on, no conversations); each stream client "
+        "and the stats poller are processes of their own (the clients niced).\n"
     )
     print(
         "| scenario | rate | sent pps | arrived | captured | capture loss | kernel drops "

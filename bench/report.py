@@ -32,6 +32,13 @@ BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
     ("read", "bench_cli_read.py", [], ["--count", "200000"], "capsvc read: filter, write, text"),
     ("reader", "bench_read.py", [], [], "Capture-file reader"),
     ("text", "bench_text.py", [], [], "Text writer"),
+    (
+        "tcpdump",
+        "bench_tcpdump_agreement.py",
+        [],
+        ["--count", "50000"],
+        "tcpdump format: agreement with tcpdump",
+    ),
     ("filter", "bench_filter.py", [], [], "Filter matchers and compiler"),
     ("live", "live.py", [], ["--quick"], "Live capture: capsvc capture against tcpdump"),
     (
@@ -42,6 +49,13 @@ BENCHES: list[tuple[str, str, list[str], list[str], str]] = [
         "Live capture: LibpcapSource against tcpdump",
     ),
     ("service", "bench_service.py", [], ["--quick"], "Service under load"),
+    (
+        "recorder",
+        "bench_recorder.py",
+        [],
+        ["--count", "100000", "--rounds", "2"],
+        "Flight recorder and conversations",
+    ),
 ]
 
 

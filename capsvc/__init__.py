@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         CaptureError,
         CaptureFileError,
         ConfigError,
+        DecodeError,
         FilterCompileError,
         FilterError,
         FilterSyntaxError,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     )
     from ._packet import SNAPLEN_DEFAULT, Direction, LinkType, Matcher, Packet, PacketBatch, Stats
     from ._session import Session
+    from ._subscriber import BatchStream, PacketStream, SubscriberStats
     from .service import CaptureService, ServiceConfig, load_config
     from .sources._base import Source, SourceStats
 
@@ -34,6 +36,7 @@ _ERRORS = (
     "CaptureError",
     "CaptureFileError",
     "ConfigError",
+    "DecodeError",
     "FilterCompileError",
     "FilterError",
     "FilterSyntaxError",
@@ -49,6 +52,9 @@ _WHERE = {
         "._packet",
     ),
     "Session": "._session",
+    "BatchStream": "._subscriber",
+    "PacketStream": "._subscriber",
+    "SubscriberStats": "._subscriber",
     "CaptureService": ".service",
     "ServiceConfig": ".service",
     "load_config": ".service",
@@ -59,11 +65,13 @@ _WHERE = {
 __all__ = [
     "SNAPLEN_DEFAULT",
     "BackendUnavailableError",
+    "BatchStream",
     "CapsvcError",
     "CaptureError",
     "CaptureFileError",
     "CaptureService",
     "ConfigError",
+    "DecodeError",
     "Direction",
     "FilterCompileError",
     "FilterError",
@@ -74,6 +82,7 @@ __all__ = [
     "OptionError",
     "Packet",
     "PacketBatch",
+    "PacketStream",
     "PathOutsideError",
     "PermissionNeededError",
     "ServiceConfig",
@@ -81,6 +90,7 @@ __all__ = [
     "Source",
     "SourceStats",
     "Stats",
+    "SubscriberStats",
     "load_config",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

@@ -11,6 +11,7 @@ one-line message or a 4xx answer, and anything else (a bug) still shows as one::
     │   ├── PermissionNeededError  ... for want of a privilege (the message names it)
     │   └── NoSuchInterfaceError   ... because the interface does not exist
     ├── OptionError                an argument has a value capsvc cannot use (a ValueError)
+    ├── DecodeError                a frame cannot be decoded as its link type (a ValueError)
     ├── FilterError                a filter expression cannot be used (a ValueError)
     │   ├── FilterSyntaxError      ... it is malformed
     │   └── FilterCompileError     ... the link type or the kernel cannot express it
@@ -32,6 +33,7 @@ __all__ = [
     "CaptureFileError",
     "ConfigError",
     "ConflictError",
+    "DecodeError",
     "FilterCompileError",
     "FilterError",
     "FilterSyntaxError",
@@ -104,6 +106,11 @@ class NoSuchInterfaceError(CaptureError):
 class OptionError(CapsvcError, ValueError):
     """An argument or option has a value capsvc cannot use (a negative snaplen, an unknown
     fanout mode, a link type name nobody knows). It is a ValueError too, as Python expects."""
+
+
+class DecodeError(CapsvcError, ValueError):
+    """A frame cannot be decoded as its link type (``Packet.decode``): too short or malformed
+    for the decoder (the message is dpkt's), or a link type dpkt has no decoder for."""
 
 
 class FilterError(CapsvcError, ValueError):

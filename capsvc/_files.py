@@ -83,7 +83,10 @@ class Directory:
         create: create it (mode 0700; missing parents with the default mode, as
             ``os.makedirs`` does) when missing.
         file_mode: mode of the files created in it (default 0600).
-        group: group id given to the files created in it (None keeps the process's group).
+        group: group id given to the files and directories created in it (None keeps the
+            process's group).
+        dir_mode: mode of the directories created in it (and of ``path`` itself when it is
+            created here); default 0700.
 
     Raises:
         PathOutsideError: the path is no directory.
@@ -97,12 +100,14 @@ class Directory:
         create: bool = False,
         file_mode: int = FILE_MODE,
         group: int | None = None,
+        dir_mode: int = DIR_MODE,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self.file_mode = file_mode
         self.group = group
+        self.dir_mode = dir_mode
         if create:
-            os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
+            os.makedirs(self.path, mode=dir_mode, exist_ok=True)
         try:
             self._fd: int | None = os.open(self.path, _DIR_FLAGS)
         except NotADirectoryError:
@@ -115,6 +120,7 @@ class Directory:
         its own): for a sink that creates files for longer than its creator keeps this one."""
         twin = object.__new__(Directory)
         twin.path, twin.file_mode, twin.group = self.path, self.file_mode, self.group
+        twin.dir_mode = self.dir_mode
         twin._fd = os.dup(self.fd)
         return twin
 
@@ -161,15 +167,24 @@ class Directory:
                 except FileNotFoundError:
                     if not create:
                         raise
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, DIR_MODE, dir_fd=fd)
+                    made = True
+                    try:
+                        os.mkdir(part, self.dir_mode, dir_fd=fd)
+                    except FileExistsError:
+                        made = False
                     nxt = os.open(part, _NOFOLLOW_DIR, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise self._refuse(relative, f"{part!r} is not a directory") from None
                     raise
+                else:
+                    made = False
                 os.close(fd)
                 fd = nxt
+                if made:  # the umask may have taken bits the caller asked for
+                    if self.group is not None:
+                        os.fchown(fd, -1, self.group)
+                    os.fchmod(fd, self.dir_mode)
         except BaseException:
             os.close(fd)
             raise
@@ -339,12 +354,14 @@ class Checkpoint:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.good = os.lseek(fd, 0, os.SEEK_CUR)
+        # A FIFO or a device (``-w /dev/stdout``) has no position and is never cut back.
+        self._seekable = stat.S_ISREG(os.fstat(fd).st_mode)
+        self.good = os.lseek(fd, 0, os.SEEK_CUR) if self._seekable else 0
         self.abandoned = False
 
     def mark(self) -> None:
         """The bytes written so far are complete (call after a successful flush)."""
-        if not self.abandoned:
+        if not self.abandoned and self._seekable:
             self.good = os.lseek(self.fd, 0, os.SEEK_CUR)
 
     def abandon(self) -> None:

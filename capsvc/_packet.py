@@ -7,6 +7,7 @@ plain list of them. Everything that crosses a boundary that costs something cros
 from __future__ import annotations
 
 import enum
+import ipaddress
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
@@ -167,6 +168,36 @@ _LINKTYPE_VALUE = {name: value for value, (name, _) in LINKTYPE_NAMES.items()}
 _LINKTYPE_DESCRIPTION = {value: text for value, (_, text) in LINKTYPE_NAMES.items()}
 
 
+class Endpoints(NamedTuple):
+    """Who sent a frame to whom (``capsvc.decode.addresses``, ``Packet.addresses``).
+
+    Attributes:
+        src: the source IP address, 4 bytes (IPv4) or 16 (IPv6); ``src_ip`` as an object.
+        dst: the destination IP address, likewise.
+        protocol: the IP protocol number of the transport (6 TCP, 17 UDP, 1 ICMP, ...; after
+            IPv6 extension headers).
+        sport: the source port, or ``capsvc.decode.NO_PORT`` (-1) without a whole TCP or UDP
+            header (another protocol, a later fragment, a header cut short).
+        dport: the destination port, likewise.
+    """
+
+    src: bytes
+    dst: bytes
+    protocol: int
+    sport: int
+    dport: int
+
+    @property
+    def src_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``src`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.src)
+
+    @property
+    def dst_ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """``dst`` as an ``ipaddress`` object."""
+        return ipaddress.ip_address(self.dst)
+
+
 class Packet(NamedTuple):
     """One captured frame.
 
@@ -184,6 +215,28 @@ class Packet(NamedTuple):
     direction: Direction
     ifindex: int
 
+    def decode(self, linktype: LinkType | int) -> Any:
+        """dpkt's objects for this frame's layers (``capsvc.decode.layers``).
+
+        A packet does not carry its link type: pass the session's (``session.linktype``,
+        ``source.linktype``). ``packet.decode(LinkType.ETHERNET).data.src`` is the IPv4
+        source address of an Ethernet frame, as bytes.
+
+        Raises:
+            capsvc.DecodeError: the frame is too short or malformed for its outermost layer,
+                or dpkt has no decoder for ``linktype``.
+        """
+        from .decode._dpkt import layers
+
+        return layers(self[1], linktype)
+
+    def addresses(self, linktype: LinkType | int) -> Endpoints | None:
+        """This frame's IP addresses, protocol and ports, read in place without building dpkt
+        objects (``capsvc.decode.addresses``); None when it carries no IP header."""
+        from .decode._addresses import addresses
+
+        return addresses(self[1], linktype)
+
 
 #: A batch: packets in arrival order. Hot paths index fields by position (0..4).
 PacketBatch = list[Packet]
@@ -192,9 +245,10 @@ PacketBatch = list[Packet]
 class Matcher(Protocol):
     """Anything with ``match(data) -> bool`` for one frame of a given link type.
 
-    capsvc's own compiled filters (``capsvc.filter.parse_filter``) also take the frame's wire
-    length, ``match(data, wire_len)``, which ``len``, ``less`` and ``greater`` compare (as
-    libpcap does); ``match_function`` gives every matcher that two-argument form.
+    capsvc's own compiled filters (``capsvc.filter.CompiledFilter``, from ``parse_filter``)
+    also take the frame's wire length, ``match(data, wire_len)``, which ``len``, ``less`` and
+    ``greater`` compare (as libpcap does); ``match_function`` gives every matcher that
+    two-argument form.
     """
 
     def match(self, data: bytes) -> bool:
@@ -227,7 +281,7 @@ def match_function(spec: Matcher | str | None, linktype: LinkType) -> MatchFunct
         parsed = parse_filter(spec, linktype)
         return None if parsed is None else parsed.match
     filters = sys.modules.get("capsvc.filter")
-    if filters is not None and isinstance(spec, filters.Matcher | filters.Filter):
+    if filters is not None and isinstance(spec, filters.CompiledFilter | filters.Filter):
         return spec.match  # type: ignore[no-any-return]
     one = spec.match
     return lambda data, wire_len: one(data)

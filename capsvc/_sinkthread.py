@@ -10,20 +10,22 @@ Rules this module keeps:
   (``abandon``): it is counted as failed, the loop stops waiting, and whatever the thread does
   once the sink returns is never seen again.
 - Whatever the thread must tell the loop (room in the queue, every sink failed, finished) goes
-  through ``call_soon_threadsafe``; a loop that is already gone is not an error.
+  through ``Loop.call_soon_threadsafe`` (asyncio's, or the anyio backend's): the thread never
+  waits for the loop, and a loop that is already gone is not an error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import threading
 from collections.abc import Callable
 
+from ._aio import Loop
 from ._packet import PacketBatch
 from ._queue import PacketQueue
+from ._records import RecordBlock
 from .sinks._base import Sink
 
 __all__ = ["IDLE_FLUSH_INTERVAL", "SinkThread"]
@@ -32,6 +34,11 @@ log = logging.getLogger("capsvc")
 
 #: How often an idle writer flushes its sinks (seconds), so files and streams never go stale.
 IDLE_FLUSH_INTERVAL = 0.25
+#: How soon a busy writer (one that delivered a batch) looks at the queue again by itself, so a
+#: burst does not wake it once per batch (seconds). Each wake-up of a thread costs tens to
+#: hundreds of microseconds of CPU (docs/architecture.md, "Live capture"); this bounds them to
+#: 1 / BUSY_POLL_INTERVAL a second, and adds at most as much to a packet's way to the sinks.
+BUSY_POLL_INTERVAL = 0.02
 
 
 class _SinkSlot:
@@ -62,7 +69,7 @@ class SinkThread:
         self,
         queue: PacketQueue,
         sinks: list[Sink],
-        loop: asyncio.AbstractEventLoop,
+        loop: Loop,
         *,
         on_space: Callable[[], None],
         on_all_failed: Callable[[], None],
@@ -78,6 +85,9 @@ class SinkThread:
         self.failures: list[BaseException] = []
         #: Set by the loop when it waits for room (a source that is not live); cleared here.
         self.want_space = False
+        #: True while the thread looks at the queue by itself (within BUSY_POLL_INTERVAL):
+        #: ``wake`` has nothing to do then. Written by the thread only.
+        self.polling = False
         self._loop = loop
         self._on_space = on_space
         self._on_all_failed = on_all_failed
@@ -94,7 +104,13 @@ class SinkThread:
         self._thread.start()
 
     def wake(self) -> None:
-        """Tell the thread the queue has packets (called when it goes from empty to not)."""
+        """Tell the thread the queue has packets (called when it goes from empty to not);
+        nothing to do while it is ``polling``."""
+        if not self.polling:
+            self._wake.set()
+
+    def wake_now(self) -> None:
+        """Have the thread look at the queue now, polling or not (the queue is filling up)."""
         self._wake.set()
 
     def close(self) -> None:
@@ -136,14 +152,23 @@ class SinkThread:
             while True:
                 wake.clear()  # before looking: an append after this look sets it again
                 if queue:
-                    batch: PacketBatch = queue.take()
+                    batch = queue.take()
                     if self.want_space:
                         self.want_space = False
                         self._notify(self._on_space)
                     self._deliver(batch)
+                    # Busy: more is likely on its way; look again soon without being woken
+                    # (at once when more came meanwhile).
+                    self.polling = True
+                    if not queue and not self._closing:
+                        wake.wait(BUSY_POLL_INTERVAL)
                 elif self._closing or self.abandoned:
                     if not queue or self.abandoned:  # the last appends came before closing
                         break
+                elif self.polling:
+                    # Idle again: from now on a put wakes the thread. Look once more first: a
+                    # put made while ``polling`` was still true did not.
+                    self.polling = False
                 elif not wake.wait(IDLE_FLUSH_INTERVAL):
                     self._deliver([])
         finally:
@@ -151,25 +176,36 @@ class SinkThread:
             if not self.abandoned:
                 self._notify(self._on_done)
 
-    def _deliver(self, batch: PacketBatch) -> None:
-        """Hand one batch to every healthy sink, then flush them."""
-        delivered = False
+    def _deliver(self, batch: PacketBatch | RecordBlock) -> None:
+        """Hand one batch to every healthy sink, then flush them. A RecordBlock goes as it is
+        to sinks with ``write_records``; the others get its packets (built once). ``written``
+        counts the packets at least one sink took (a sink may say it took only the first few)."""
+        delivered = 0
         for slot in self.slots:
             if slot.failed or self.abandoned:
                 continue
             self._current = slot
             try:
-                if batch:
-                    slot.sink.write_batch(batch)
+                taken: int | None = None
+                if not batch:
+                    pass
+                elif isinstance(batch, RecordBlock):
+                    write_records = getattr(slot.sink, "write_records", None)
+                    if write_records is not None:
+                        taken = write_records(batch)
+                    else:
+                        taken = slot.sink.write_batch(batch.packets())
+                else:
+                    taken = slot.sink.write_batch(batch)
                 slot.sink.flush()
                 if not slot.failed:  # else abandoned while it was being called
-                    delivered = True
+                    delivered = max(delivered, len(batch) if taken is None else taken)
             except BaseException as exc:  # even SystemExit: one sink's failure is its own
                 self._failed(slot, exc)
             finally:
                 self._current = None
-        if delivered and not self.abandoned:
-            self.written += len(batch)
+        if not self.abandoned:
+            self.written += delivered
 
     def _close_sinks(self) -> None:
         """Close every sink not closed yet (a failed one was closed when it failed), counting a
@@ -208,8 +244,7 @@ class SinkThread:
             self._notify(self._on_all_failed)
 
     def _notify(self, callback: Callable[[], None]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self._loop.call_soon_threadsafe(callback)
+        self._loop.call_soon_threadsafe(callback)  # nothing when the loop is gone
 
 
 def _text(exc: BaseException) -> str:

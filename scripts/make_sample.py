@@ -1,6 +1,6 @@
 """Write config/sample.pcap: a small, varied Ethernet capture for the default job and the docs.
 
-Deterministic (fixed timestamps), built from the packet builders in tests/helpers.py.
+Deterministic (fixed timestamps), built from the packet builders in tests/_helpers.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from helpers import (  # noqa: E402
+from _helpers import (  # noqa: E402
     ETH_ARP,
     arp,
     ether,

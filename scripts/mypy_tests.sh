@@ -6,8 +6,9 @@
 # with tests/ and the folder itself on MYPYPATH, sees what pytest sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Folders a conftest puts on sys.path for its tests (sys.path.insert in the conftest).
-declare -A extra=([tests/security]=tests/service [tests/decode]=tests/format)
+# Folders a conftest or a test module puts on sys.path for its tests (sys.path.insert).
+declare -A extra=([tests/security]=tests/service [tests/decode]=tests/format [tests/cli]=tests/format
+                 [bench]=tests/format)
 status=0
 for dir in $(find tests bench -type d -not -name __pycache__ | sort); do
     files=("$dir"/*.py)

@@ -7,6 +7,7 @@ promise of the documented import paths.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import subprocess
@@ -28,6 +29,7 @@ PUBLIC_PACKAGES = (
     "capsvc.sources.capfile",
     "capsvc.sinks",
     "capsvc.filter",
+    "capsvc.decode",
     "capsvc.service",
 )
 
@@ -55,6 +57,68 @@ def test_every_module_imports_alone() -> None:
     with ThreadPoolExecutor(4) as pool:
         failed = [(m, err) for m, rc, err in pool.map(_import_alone, modules) if rc != 0]
     assert failed == []
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """The capsvc modules ``module`` imports at module level, type-only imports included
+    (imports inside functions are deferred on purpose and left out)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    todo = list(ast.parse(path.read_text()).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If | ast.Try | ast.With):
+            todo += node.body + getattr(node, "orelse", []) + getattr(node, "finalbody", [])
+            for handler in getattr(node, "handlers", []):
+                todo += handler.body
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("capsvc")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("capsvc"):
+                # The names are modules of the package, or names its __init__ defines.
+                found |= {target} | {f"{target}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_import_cycle() -> None:
+    """No module reaches itself through module-level imports, type-only ones included: the
+    dependency graph is acyclic (a package's own ``__init__`` importing its modules aside)."""
+    paths = {}
+    for path in (ROOT / "capsvc").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        deps = set()
+        for dep in _imports(path, module):
+            # Importing a.b.c runs a.b first, except for a module inside a.b (already running).
+            while dep and dep != module and not module.startswith(dep + "."):
+                if dep in paths:
+                    deps.add(dep)
+                dep = dep.rpartition(".")[0]
+        graph[module] = deps
+    assert len(graph) > 40
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == [], cycles
 
 
 def _collect_alone(paths: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -113,3 +177,29 @@ def test_import_capsvc_loads_no_backend() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_one_bpf_instruction_type_and_opcode_table() -> None:
+    """The filter's compiler, the libpcap binding and the AF_PACKET source share one
+    instruction type; the compiler keeps no opcode table of its own."""
+    from capsvc import _bpf
+    from capsvc.filter import BpfInstruction
+    from capsvc.sources.libpcap import BPFInstruction
+
+    assert BpfInstruction is _bpf.BpfInstruction
+    assert BPFInstruction is _bpf.BpfInstruction
+    for name in ("_bpf.py", "_bpfgraph.py"):
+        text = (ROOT / "capsvc" / "filter" / name).read_text()
+        assert "class BpfInstruction" not in text
+        assert "0x00, 0x01, 0x02" not in text  # the instruction classes spelled out again
+
+
+def test_compiled_filter_is_not_named_like_the_matcher_protocol() -> None:
+    """``capsvc.Matcher`` is the protocol; the filter package's class is ``CompiledFilter``
+    (its former name ``capsvc.filter.Matcher`` still imports, as an alias)."""
+    import capsvc.filter
+
+    compiled = capsvc.filter.parse_filter("tcp")
+    assert type(compiled) is capsvc.filter.CompiledFilter
+    assert "Matcher" not in capsvc.filter.__all__
+    assert capsvc.filter.Matcher is capsvc.filter.CompiledFilter

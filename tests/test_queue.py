@@ -5,8 +5,15 @@ from __future__ import annotations
 import sys
 import threading
 
-from capsvc import Direction, Packet
+from capsvc import Direction, Packet, PacketBatch
 from capsvc._queue import PacketQueue
+
+
+def taken(q: PacketQueue) -> PacketBatch:
+    """``take`` where no RecordBlock was put: a list."""
+    batch = q.take()
+    assert isinstance(batch, list)
+    return batch
 
 
 def pk(i: int) -> Packet:
@@ -20,7 +27,7 @@ def test_order_and_counts_of_mixed_puts() -> None:
     q.put_one(pk(3))
     q.put([pk(4)])
     assert len(q) == 4 and q
-    assert [p.ts_ns for p in q.take()] == [1, 2, 3, 4]
+    assert [p.ts_ns for p in taken(q)] == [1, 2, 3, 4]
     assert (q.added, q.taken, len(q)) == (4, 4, 0)
     q.put_one(pk(5))
     assert q.take() == [pk(5)]  # a lone packet comes back as a batch of one
@@ -38,7 +45,7 @@ def test_a_taking_thread_sees_every_packet_once_in_order() -> None:
 
     def taker() -> None:
         while not done.is_set() or q:
-            got.extend(p.ts_ns for p in q.take())
+            got.extend(p.ts_ns for p in taken(q))
             assert len(q) >= 0
 
     thread = threading.Thread(target=taker)

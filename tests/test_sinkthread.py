@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from capsvc import Direction, Packet, PacketBatch
+from capsvc._aio import Loop
 from capsvc._queue import PacketQueue
 from capsvc._sinkthread import SinkThread
 
@@ -79,7 +80,7 @@ class Harness:
         self.thread = SinkThread(
             self.queue,
             sinks,  # type: ignore[arg-type]
-            asyncio.get_running_loop(),
+            Loop.current(),
             on_space=lambda: self.events.append("space"),
             on_all_failed=self.on_all_failed,
             on_done=self.on_done,
@@ -275,7 +276,7 @@ def test_a_closed_loop_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     loop.close()
     sink = Sink()
     thread = SinkThread(
-        PacketQueue(), [sink], loop, on_space=print, on_all_failed=print, on_done=print
+        PacketQueue(), [sink], Loop(loop, None), on_space=print, on_all_failed=print, on_done=print
     )
     thread.start()
     thread.close()

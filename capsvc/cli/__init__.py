@@ -50,7 +50,18 @@ def build_parser(jobs: Sequence[str] = JOBS) -> argparse.ArgumentParser:
             unavailable.set_defaults(run=_unavailable(job, str(exc)))
             continue
         module.add_parser(sub)
+    for job_parser in sub.choices.values():  # what an unknown option is refused with
+        job_parser.set_defaults(job_parser=job_parser)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; an option no job knows is refused with that job's usage (exit 2)."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        where: argparse.ArgumentParser = getattr(args, "job_parser", parser)
+        where.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def _unavailable(job: str, reason: str) -> object:
@@ -74,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # without a job, build them all for the help text.
     job = next((word for word in argv if word in JOBS), None)
     parser = build_parser((job,) if job is not None else JOBS)
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     logging.basicConfig(level=args.log_level.upper(), format="capsvc: %(message)s")
     run = getattr(args, "run", None)
     if run is None:

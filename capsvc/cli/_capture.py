@@ -11,27 +11,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from typing import Any
 
 from .._errors import OptionError
-from .._packet import Stats
+from .._packet import SNAPLEN_DEFAULT, LinkType, Stats
 from .._run import JobEnd, run_async, run_job
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
-from ..sources._open import BACKENDS, open_live_source
+from ..sources._open import BACKENDS, link_types, open_live_source
 from ._common import (
     EXIT_OK,
     EXIT_RUNTIME,
     UsageError,
     add_output_args,
+    counted,
     end_job,
     filter_expression,
     non_negative,
     output_sinks,
     print_error,
 )
+from ._flags import (
+    add_tcpdump_args,
+    check_tcpdump_args,
+    device_lines,
+    drop_privileges,
+    link_type_lines,
+    program_text,
+)
+from ._postrotate import with_postrotate
+from ._ring import Ring, add_ring_args, check_ring_args
+from ._textopts import add_text_args
+from ._zstats import Statistics, ZOptions, add_z_args, parse_z
 
 __all__ = ["add_parser", "summary_line"]
 
@@ -47,11 +61,42 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-i",
         dest="interface",
-        required=True,
         metavar="IFACE",
-        help="the interface to capture on ('any' for every interface)",
+        help="the interface to capture on ('any' for every interface, or a number of the -D "
+        "list); required unless -D",
     )
     add_output_args(parser)
+    add_tcpdump_args(parser)
+    parser.add_argument(
+        "-B",
+        dest="buffer_kib",
+        type=non_negative,
+        default=0,
+        metavar="KiB",
+        help="capture buffer in KiB, as tcpdump -B: afpacket's TPACKET_V3 ring (in 4 or more "
+        "blocks of up to 4 MiB; default 32 MiB in 4 MiB blocks), libpcap's "
+        "pcap_set_buffer_size (default 32 MiB); not for pfring",
+    )
+    parser.add_argument(
+        "-y",
+        dest="linktype",
+        metavar="LINKTYPE",
+        help="capture as this link type (a name -L lists: EN10MB, LINUX_SLL2, ...)",
+    )
+    parser.add_argument(
+        "-L",
+        dest="list_linktypes",
+        action="store_true",
+        help="list the link types the interface can be captured as (tcpdump's layout) and exit",
+    )
+    parser.add_argument(
+        "-D",
+        dest="list_interfaces",
+        action="store_true",
+        help="list the interfaces to capture on, numbered, in tcpdump's layout, and exit "
+        "(with --backend libpcap: libpcap's own list)",
+    )
+    add_text_args(parser)
     parser.add_argument(
         "-p",
         dest="no_promisc",
@@ -112,6 +157,8 @@ def add_parser(subparsers: Any) -> None:
         metavar="N",
         help="PF_RING only: keep one packet in N",
     )
+    add_z_args(parser, postrotate=True)
+    add_ring_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -139,7 +186,8 @@ def summary_line(stats: Stats, *, kernel_stats: bool = True) -> str:
         if kernel_stats
         else "kernel statistics not available"
     )
-    return f"{stats.written} packets captured, {kernel}, {stats.dropped} dropped by queue"
+    captured = counted(stats.written, "packet")
+    return f"{captured} captured, {kernel}, {stats.dropped} dropped by queue"
 
 
 def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +211,9 @@ def _backend_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    check_tcpdump_args(args)
+    if not args.interface:
+        raise UsageError("-i IFACE is required (-D lists the interfaces)")
     rotating = args.rotate_seconds or args.rotate_mb or args.max_files
     if rotating and not args.write:
         raise UsageError("-G, -C and -W need -w FILE")
@@ -170,6 +221,16 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("-G, -C and -W cannot rotate standard output")
     if args.max_files and not (args.rotate_seconds or args.rotate_mb):
         raise UsageError("-W needs -G or -C")
+    check_ring_args(args)
+
+
+def _linktype(args: argparse.Namespace) -> LinkType | None:
+    if not args.linktype:
+        return None
+    try:
+        return LinkType.parse(args.linktype)
+    except ValueError as exc:
+        raise UsageError(f"-y: {exc}") from None
 
 
 def _open_source(args: argparse.Namespace, expression: str) -> Source:
@@ -182,25 +243,91 @@ def _open_source(args: argparse.Namespace, expression: str) -> Source:
             promisc=not args.no_promisc,
             filter=expression or None,
             direction=args.direction,
+            buffer_size=args.buffer_kib * 1024,
+            linktype=_linktype(args),
             **options,
         )
     except OptionError as exc:  # a malformed argument; a filter error keeps its caret
         raise UsageError(str(exc)) from exc
 
 
-async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
+def _devices(backend: str) -> list[tuple[str, str, int]]:
+    """What -D lists: libpcap's devices for its backend, else the kernel's interfaces."""
+    if backend == "libpcap":
+        from ..sources.libpcap import find_all_devs
+
+        return [(d.name, d.description, d.flags) for d in find_all_devs()]
+    from ..sources._ifaces import pcap_devices
+
+    return pcap_devices()
+
+
+def _resolve_interface(args: argparse.Namespace) -> None:
+    """``-i N``: the N-th interface of -D's list, as tcpdump takes it, unless one is so named."""
+    name = args.interface
+    if not name or not name.isdigit() or os.path.exists(f"/sys/class/net/{name}"):
+        return
+    devices = _devices(args.backend)
+    number = int(name)
+    if not 1 <= number <= len(devices):
+        raise UsageError(f"-i {name}: there is no interface {name} (-D lists {len(devices)})")
+    args.interface = devices[number - 1][0]
+
+
+def _list_link_types(args: argparse.Namespace) -> int:
+    try:
+        kinds = link_types(args.backend, args.interface)
+    except OptionError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(link_type_lines(args.interface, kinds)), file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_program(args: argparse.Namespace, expression: str) -> int:
+    kind = _linktype(args) or link_types(args.backend, args.interface)[0]
+    if args.backend == "libpcap" and args.linktype is None:
+        from ..sources.libpcap import open_live
+
+        with open_live(args.interface, args.snaplen, False, 0.1) as handle:
+            kind = LinkType.RAW if handle.link_type in (12, 14) else LinkType(handle.link_type)
+    print(
+        program_text(
+            expression,
+            kind,
+            args.snaplen or SNAPLEN_DEFAULT,
+            args.dump_program,
+            backend=args.backend,
+            live=True,
+            interface=args.interface,
+        )
+    )
+    return EXIT_OK
+
+
+async def _capture(
+    args: argparse.Namespace, z: ZOptions, ring: Ring | None
+) -> tuple[JobEnd, Session, bool, Statistics, bool]:
     expression = filter_expression(args)
+    if ring is not None:
+        ring.install()
     source = _open_source(args, expression)
     loop = asyncio.get_running_loop()
     finished = asyncio.Event()
     sinks: list[Sink] = []
     try:
-        sinks = output_sinks(
-            args,
-            source.linktype,
-            args.snaplen or source.snaplen,
-            on_finished=lambda: _call_soon(loop, finished.set),
-        )
+        drop_privileges(args)  # -Z: the source is open, the outputs are not yet
+        if ring is not None:
+            sinks = ring.open(source.linktype, args.snaplen or source.snaplen)
+        else:
+            sinks = output_sinks(
+                args,
+                source.linktype,
+                args.snaplen or source.snaplen,
+                on_finished=lambda: _call_soon(loop, finished.set),
+            )
+            sinks = with_postrotate(sinks, z.postrotate)
+        statistics = Statistics(z.tables, source.linktype)
+        sinks += statistics.sinks
         session = Session(
             source=source,
             sinks=sinks,
@@ -223,8 +350,10 @@ async def _capture(args: argparse.Namespace) -> tuple[JobEnd, Session, bool]:
         end = await run_job(session, duration=args.duration)
     finally:
         watcher.cancel()
+        if ring is not None:
+            await ring.finish()
     # A source may say its library keeps no counters (PfRingSource on the pcap: module).
-    return end, session, getattr(source, "kernel_stats", True)
+    return end, session, getattr(source, "kernel_stats", True), statistics, finished.is_set()
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
@@ -234,17 +363,38 @@ def _call_soon(loop: asyncio.AbstractEventLoop, func: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``capsvc capture``; returns the exit status."""
+    if args.list_interfaces:
+        print("\n".join(device_lines(_devices(args.backend))))
+        return EXIT_OK
+    _resolve_interface(args)
     _check_args(args)
-    end, session, kernel_stats = run_async(lambda: _capture(args))
+    if args.list_linktypes:
+        return _list_link_types(args)
+    if args.dump_program:
+        return _print_program(args, filter_expression(args))
+    rotating = bool(args.rotate_seconds or args.rotate_mb)
+    z = parse_z(args.z, postrotate=True, rotating=rotating)
+    ring = Ring(args) if args.ring is not None else None
+    end, session, kernel_stats, statistics, last_file_done = run_async(
+        lambda: _capture(args, z, ring)
+    )
+    if ring is not None:
+        ring.close()
     error = session.source_error
 
     def summary() -> None:
         if not session.abandoned:
+            statistics.print(args.write)
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+        if ring is not None:
+            print(f"capsvc: {ring.summary()}", file=sys.stderr)
+        if last_file_done:  # tcpdump's words when -W ends a -G capture
+            print(f"Maximum file limit reached: {args.max_files}", file=sys.stderr)
         print(summary_line(end.stats, kernel_stats=kernel_stats), file=sys.stderr)
         if error is not None:
             print_error(f"capture failed: {str(error) or type(error).__name__}")
 
-    status = EXIT_RUNTIME if error is not None else EXIT_OK
+    lost = ring is not None and ring.failed > 0  # a dump asked for was not written
+    status = EXIT_RUNTIME if error is not None or lost else EXIT_OK
     return end_job(end, session, summary, status, signal_ends_normally=True)

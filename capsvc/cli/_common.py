@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
 from .._errors import CapsvcError
@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "UsageError",
     "add_output_args",
+    "counted",
     "end_job",
     "filter_expression",
     "non_negative",
@@ -55,8 +56,10 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v",
         dest="verbose",
-        action="store_true",
-        help="verbose text: TCP sequence numbers, options, IP fields",
+        action="count",
+        default=0,
+        help="verbose text: TCP sequence numbers, options, IP fields (-vv, -vvv: more, in "
+        "the tcpdump format)",
     )
     parser.add_argument(
         "-A", dest="ascii", action="store_true", help="print each packet's payload in ASCII"
@@ -101,8 +104,19 @@ def non_negative(text: str) -> int:
     return value
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, singular for exactly one, as tcpdump words it: "1 packet",
+    "0 packets", "2 packets"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def filter_expression(args: argparse.Namespace) -> str:
-    """The filter words of the command line joined into one expression ('' when none)."""
+    """The job's filter expression ('' when none): the words of the command line joined, or
+    the ``-F`` file's expression (the words are then ignored, as tcpdump does)."""
+    if getattr(args, "filter_file", None):
+        from ._flags import filter_of
+
+        return filter_of(args)
     return " ".join(args.filter).strip()
 
 
@@ -112,9 +126,11 @@ def output_sinks(
     snaplen: int,
     *,
     on_finished: Callable[[], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> list[Sink]:
     """The sinks a job's ``-w``/``--pcapng``/``-G``/``-C``/``-W``/``-v``/``-A``/``--stats`` ask
     for (built by ``capsvc.sinks._build``, the one place sinks are made from options).
+    ``linktypes``: a pcapng input's interfaces' link types (``stream_sink``'s ``linktypes``).
 
     ``-w -`` writes to standard output; a ``-w`` file is opened as tcpdump does (a FIFO or
     ``/dev/null`` may be named, never through a symbolic link); the names rotation makes are
@@ -122,33 +138,65 @@ def output_sinks(
     text log goes to standard output.
     """
     from .._files import Directory, open_named
-    from ..sinks._build import OwnedStream, SinkSpec, open_sink, stream_sink
+    from ..sinks._build import (
+        NullSink,
+        OwnedStream,
+        PacketBuffered,
+        SinkSpec,
+        open_sink,
+        stream_sink,
+    )
     from ..sinks._rotate import split_template
 
     kind = "pcapng" if args.pcapng else "pcap"
+    nanosecond = getattr(args, "precision", "nano") != "micro"
     rotate_seconds = float(getattr(args, "rotate_seconds", 0) or 0)
     rotate_mb = float(getattr(args, "rotate_mb", 0) or 0)
     max_files = int(getattr(args, "max_files", 0) or 0)
     sinks: list[Sink] = []
     try:
         if args.write == "-":
-            sinks.append(stream_sink(SinkSpec(kind), sys.stdout.buffer, linktype, snaplen))
+            spec = SinkSpec(kind, nanosecond=nanosecond)
+            sinks.append(
+                stream_sink(spec, sys.stdout.buffer, linktype, snaplen, linktypes=linktypes)
+            )
         elif args.write and (rotate_seconds or rotate_mb):
             where, name = split_template(args.write)
             with Directory(where) as directory:
-                spec = SinkSpec(kind, name, rotate_seconds, rotate_mb, max_files)
-                sinks.append(open_sink(spec, directory, linktype, snaplen, on_finished=on_finished))
+                spec = SinkSpec(
+                    kind, name, rotate_seconds, rotate_mb, max_files, nanosecond=nanosecond
+                )
+                sinks.append(
+                    open_sink(
+                        spec,
+                        directory,
+                        linktype,
+                        snaplen,
+                        on_finished=on_finished,
+                        linktypes=linktypes,
+                    )
+                )
         elif args.write:
             stream = os.fdopen(open_named(args.write, write=True), "wb")
             try:
-                inner = stream_sink(SinkSpec(kind), stream, linktype, snaplen)
+                spec = SinkSpec(kind, nanosecond=nanosecond)
+                inner = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
             except BaseException:
                 stream.close()
                 raise
             sinks.append(OwnedStream(inner, stream, args.write))
+        elif getattr(args, "count_only", False):
+            sinks.append(NullSink())  # --count: the packets are counted, not printed
         else:
-            spec = SinkSpec("text", verbose=args.verbose, ascii=args.ascii)
-            sinks.append(stream_sink(spec, sys.stdout, linktype, snaplen))
+            from ._textopts import text_options
+
+            text = text_options(args, live=hasattr(args, "interface"))
+            spec = SinkSpec("text", verbose=bool(args.verbose), ascii=args.ascii)
+            sinks.append(
+                stream_sink(spec, sys.stdout, linktype, snaplen, text=text, linktypes=linktypes)
+            )
+        if getattr(args, "packet_buffered", False):  # -U
+            sinks = [PacketBuffered(sink) for sink in sinks]
         if args.stats:
             sinks.append(stream_sink(SinkSpec("stats"), sys.stderr, linktype, snaplen))
     except BaseException:

@@ -11,7 +11,15 @@ import sys
 from typing import Any
 
 from .._packet import LinkType
-from ..filter import FilterError, bpf_dump, compile_bpf, parse, read_as
+from ..filter import (
+    FilterCompileError,
+    FilterError,
+    bpf_dump,
+    compile_bpf,
+    parse,
+    parse_filter,
+    read_as,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -31,8 +39,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "-d",
         "--dump",
-        action="store_true",
-        help="print the BPF program instead of the normalized expression",
+        action="count",
+        default=0,
+        help="print the BPF program instead of the normalized expression; -dd as a C array, "
+        "-ddd as decimal numbers (tcpdump's forms)",
     )
     p.add_argument(
         "--linktype",
@@ -64,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
         if grouping is not None:
             print(f"read as: {grouping}", file=sys.stderr)
         if args.dump:
-            print(bpf_dump(compile_bpf(expr, linktype, args.snaplen)))
+            print(bpf_dump(compile_bpf(expr, linktype, args.snaplen), args.dump))
             return 0
         node = parse(expr)
         if node is not None:
-            compile_bpf(node, linktype)  # reports what the link type cannot express
+            try:
+                compile_bpf(node, linktype)  # reports what the link type cannot express
+            except FilterCompileError as exc:
+                if not _matches_in_userspace(expr, linktype):
+                    raise
+                print(f"capsvc filter: no kernel program: {exc.reason}", file=sys.stderr)
         print("" if node is None else str(node))
     except FilterError as exc:
         print(f"capsvc filter: {exc}", file=sys.stderr)
@@ -77,3 +92,12 @@ def run(args: argparse.Namespace) -> int:
         print("capsvc filter: the expression is nested too deeply", file=sys.stderr)
         return 2
     return 0
+
+
+def _matches_in_userspace(expr: str, linktype: LinkType) -> bool:
+    """Whether capsvc's Python matcher takes ``expr`` (``protochain``: no kernel program)."""
+    try:
+        parse_filter(expr, linktype)
+    except FilterError:
+        return False
+    return True

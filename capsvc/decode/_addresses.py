@@ -10,14 +10,17 @@ ones do not) and whose transport header is whole as tshark's dissectors want it:
 20 bytes captured and a header length of at least 20, a UDP header's 8 bytes captured and a
 length of at least 8, an IPv6 packet with a payload length (0 is a jumbogram only behind a
 hop-by-hop header). A packet whose transport header fails these still has its addresses.
+
+``addresses`` is the same reading for applications (``Packet.addresses``), as an ``Endpoints``.
 """
 
 from __future__ import annotations
 
+from .._packet import Endpoints, LinkType, Packet
 from ._const import ETHERTYPE_IP, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP
-from ._link import LinkDecoder, ipv6_transport
+from ._link import LinkDecoder, ipv6_transport, link_decoder
 
-__all__ = ["NO_PORT", "Addresses", "frame_addresses"]
+__all__ = ["NO_PORT", "Addresses", "Endpoints", "addresses", "frame_addresses"]
 
 #: The port of a packet without a TCP or UDP header.
 NO_PORT = -1
@@ -84,3 +87,25 @@ def frame_addresses(data: bytes, decode: LinkDecoder) -> Addresses | None:
             return src, dst, proto, NO_PORT, NO_PORT
         return src, dst, proto, ports[0], ports[1]
     return None
+
+
+_new_endpoints = tuple.__new__
+
+
+def addresses(frame: Packet | bytes, linktype: LinkType | int) -> Endpoints | None:
+    """The addresses, protocol and ports of a frame, read in place (no object per layer).
+
+    The same reading the conversation and series sinks use (see the module's rules): any link
+    type capsvc decodes, IPv4 and IPv6 (the transport found past extension headers), ports for
+    TCP and UDP. Never raises.
+
+    Args:
+        frame: a Packet (its ``data``) or the frame's bytes.
+        linktype: the frame's link type.
+
+    Returns:
+        The ``Endpoints``, or None when the frame carries no IP header capsvc can read.
+    """
+    data = frame[1] if isinstance(frame, Packet) else frame
+    found = frame_addresses(data, link_decoder(int(linktype)))
+    return None if found is None else _new_endpoints(Endpoints, found)

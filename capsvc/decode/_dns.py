@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from socket import AF_INET6, inet_ntop
 
-__all__ = ["DNS_HEADER", "DNS_PORTS", "dns_summary"]
+__all__ = ["DNS_HEADER", "DNS_PORTS", "DnsError", "dns_summary", "read_name"]
 
 #: struct dns_header: id, flags, qdcount, ancount, nscount, arcount.
 DNS_HEADER = struct.Struct("!HHHHHH")
@@ -77,6 +77,10 @@ _ESCAPES = {b: f"\\{b:03d}" for b in range(256) if b not in _PLAIN}
 
 class _Malformed(Exception):
     """Reading ran past the message or met something no DNS message contains."""
+
+
+#: What ``read_name`` raises for a name it cannot read.
+DnsError = _Malformed
 
 
 def _qtype(value: int) -> str:

@@ -14,6 +14,8 @@ import struct
 from socket import inet_ntoa
 from typing import NamedTuple
 
+from ._dpkt import DPKT_PARSE_ERRORS
+
 __all__ = [
     "BGP_TYPES",
     "OSPF_TYPES",
@@ -29,9 +31,6 @@ _BGP_MARKER = b"\xff" * 16
 _BGP_HEADER = 19
 #: At most this many BGP messages of one segment are read.
 _BGP_MAX_MESSAGES = 16
-#: What dpkt raises on bytes it cannot parse (its own Error family, and what leaks from struct
-#: and slicing inside it).
-_DPKT_ERRORS: tuple[type[Exception], ...] = (struct.error, IndexError, ValueError, KeyError)
 
 
 class OspfHeader(NamedTuple):
@@ -107,7 +106,7 @@ def _body(kind: int, length: int, raw: bytes) -> BgpMessage:
         if kind == 3:
             body = msg.notification
             return BgpMessage(kind, length, code=body.code, subcode=body.subcode)
-    except (dpkt.Error, *_DPKT_ERRORS):
+    except (dpkt.Error, *DPKT_PARSE_ERRORS):
         return BgpMessage(kind, length, malformed=True)
     return BgpMessage(kind, length)
 

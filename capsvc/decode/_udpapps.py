@@ -13,6 +13,8 @@ import struct
 from socket import inet_ntoa
 from typing import NamedTuple
 
+from ._dpkt import DPKT_PARSE_ERRORS
+
 __all__ = [
     "DHCP6_TYPES",
     "DHCP_TYPES",
@@ -62,7 +64,6 @@ NTP_MODES = ("reserved", "symmetric active", "symmetric passive", "client", "ser
 _BOOTP_FIXED = 236
 _OPT_HOSTNAME, _OPT_REQUESTED, _OPT_TYPE, _OPT_SERVER = 12, 50, 53, 54
 _NTP = struct.Struct("!BBbbIII")
-_DPKT_ERRORS: tuple[type[Exception], ...] = (struct.error, IndexError, ValueError, KeyError)
 
 
 class Dhcp(NamedTuple):
@@ -126,12 +127,12 @@ def dhcp(data: bytes, pos: int, end: int) -> Dhcp | None:
     try:
         msg = dpkt.dhcp.DHCP(raw)
         options = dict(msg.opts)
-    except (dpkt.Error, *_DPKT_ERRORS):
+    except (dpkt.Error, *DPKT_PARSE_ERRORS):
         # The options are cut (or malformed): keep the fixed part, which dpkt read first.
         options, truncated = {}, True
         try:
             msg = dpkt.dhcp.DHCP(raw[:_BOOTP_FIXED] + b"\x63\x82\x53\x63\xff")
-        except (dpkt.Error, *_DPKT_ERRORS):
+        except (dpkt.Error, *DPKT_PARSE_ERRORS):
             return None
     hln = min(int(msg.hln), 16)
     kind = options.get(_OPT_TYPE)

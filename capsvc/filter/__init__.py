@@ -11,9 +11,11 @@ differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, 
     id        = ADDRESS | NUMBER | NAME ;  (* after and/or/not: the previous qualifiers *)
     primitive = [ proto ] [ dir ] [ kind ] ids
               | [ proto ] "proto" ( NUMBER | NAME ) | [ link ] ( "broadcast" | "multicast" )
+              | [ "ip" | "ip6" ] "protochain" ( NUMBER | NAME )
               | ( "ip" | "ip6" ) ( "broadcast" | "multicast" )
               | proto_word | link_word | "vlan" [ NUMBER ] | "mpls" [ NUMBER ]
               | "pppoed" | "pppoes" [ NUMBER ] | "llc" [ LLC_KIND ] | "inbound" | "outbound"
+              | "geneve" [ NUMBER ]  (* later terms of its "and" chain: inside the tunnel *)
               | "ifindex" NUMBER | "byte" NUMBER ( "=" | "<" | ">" | "&" | "|" ) NUMBER
               | [ "wlan" ] ( "type" TYPE [ "subtype" SUBTYPE ] | "subtype" SUBTYPE | "dir" DIR )
               | ( "less" | "greater" ) NUMBER | arith relop arith ;
@@ -54,7 +56,7 @@ from .._errors import FilterCompileError, FilterError, FilterSyntaxError
 from .._packet import SNAPLEN_DEFAULT, LinkType
 from ._ast import Node
 from ._bpf import BpfInstruction, bpf_dump, emit
-from ._compiled import Filter, Matcher, parse_filter
+from ._compiled import CompiledFilter, Filter, parse_filter
 from ._gc import gc_paused
 from ._lower import FILTER_LINKTYPES, lower
 from ._parser import MAX_DEPTH, MAX_LENGTH, parse, read_as
@@ -65,11 +67,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "BpfInstruction",
+    "CompiledFilter",
     "Filter",
     "FilterCompileError",
     "FilterError",
     "FilterSyntaxError",
-    "Matcher",
     "Node",
     "bpf_dump",
     "compile_bpf",
@@ -77,6 +79,9 @@ __all__ = [
     "parse_filter",
     "read_as",
 ]
+#: The former name of ``CompiledFilter`` (kept so code written for it still imports; it is not
+#: the ``capsvc.Matcher`` protocol, which any object with ``match(data)`` meets).
+Matcher = CompiledFilter
 _KERNEL_LIMIT = 4096
 
 

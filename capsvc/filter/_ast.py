@@ -21,6 +21,7 @@ __all__ = [
     "Compare",
     "EtherHost",
     "EtherProto",
+    "Geneve",
     "Host",
     "IfIndex",
     "IpProto",
@@ -37,6 +38,7 @@ __all__ = [
     "PortRange",
     "Pppoe",
     "Proto",
+    "ProtoChain",
     "Vlan",
     "Way",
     "WlanDir",
@@ -256,6 +258,19 @@ class IpProto(Node):
 
 
 @dataclass(frozen=True)
+class ProtoChain(Node):
+    """``[ip|ip6] protochain N``: protocol N anywhere in the chain of IP headers (IPv6
+    extension headers and AH skipped, as libpcap walks them)."""
+
+    number: int
+    family: str = ""
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.family + ' ' if self.family else ''}protochain {self.number}"
+
+
+@dataclass(frozen=True)
 class EtherProto(Node):
     """``ether proto N``: the link layer's protocol type field."""
 
@@ -383,6 +398,18 @@ class Mpls(Node):
 
     def __str__(self) -> str:
         return "mpls" if self.label is None else f"mpls {self.label}"
+
+
+@dataclass(frozen=True)
+class Geneve(Node):
+    """``geneve [VNI]``: a Geneve packet (UDP port 6081), of that VNI; the primitives after it
+    in its ``and`` chain look at the packet it carries."""
+
+    vni: int | None = None
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "geneve" if self.vni is None else f"geneve {self.vni}"
 
 
 @dataclass(frozen=True)

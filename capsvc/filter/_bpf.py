@@ -12,6 +12,52 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
+from .._bpf import (
+    BPF_A,
+    BPF_ABS,
+    BPF_ADD,
+    BPF_ALU,
+    BPF_AND,
+    BPF_B,
+    BPF_DIV,
+    BPF_H,
+    BPF_IMM,
+    BPF_IND,
+    BPF_JA,
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JMP,
+    BPF_JSET,
+    BPF_K,
+    BPF_LD,
+    BPF_LDX,
+    BPF_LEN,
+    BPF_LSH,
+    BPF_MEM,
+    BPF_MISC,
+    BPF_MOD,
+    BPF_MSH,
+    BPF_MUL,
+    BPF_NEG,
+    BPF_OR,
+    BPF_RET,
+    BPF_RSH,
+    BPF_ST,
+    BPF_STX,
+    BPF_SUB,
+    BPF_TAX,
+    BPF_TXA,
+    BPF_W,
+    BPF_X,
+    BPF_XOR,
+    BpfInstruction,
+    bpf_class,
+    bpf_mode,
+    bpf_op,
+    bpf_size,
+    bpf_src,
+)
 from .._errors import FilterCompileError
 from .._packet import SNAPLEN_DEFAULT
 from ..decode._const import (
@@ -21,41 +67,10 @@ from ..decode._const import (
     SKF_AD_VLAN_TAG_PRESENT,
     skf_ad,
 )
-from ._bpfgraph import (
-    ABS,
-    ALU,
-    BIG,
-    BLOCK_PASSES,
-    IMM,
-    IND,
-    JA,
-    JEQ,
-    JGE,
-    JGT,
-    JMP,
-    JSET,
-    LD,
-    LDX,
-    LEN,
-    MEM,
-    MISC,
-    MSH,
-    RET,
-    ST,
-    TAX,
-    TXA,
-    B,
-    Block,
-    H,
-    K,
-    W,
-    X,
-    drop_reloads,
-    order,
-    thread,
-)
+from ._bpfgraph import BIG, BLOCK_PASSES, Block, drop_reloads, order, thread
 from ._ir import (
     Alu,
+    Chain,
     Cmp,
     Conj,
     Const,
@@ -77,33 +92,23 @@ from ._ir import (
 __all__ = ["BpfInstruction", "bpf_dump", "emit"]
 
 
-class BpfInstruction(NamedTuple):
-    """One classic BPF instruction, as ``struct sock_filter`` / ``struct bpf_insn``."""
-
-    code: int
-    jt: int
-    jf: int
-    k: int
-
-
-BPF_MEMWORDS = 16
 #: Scratch words holding the 802.11 offsets (``Var``); arithmetic uses the ones below.
 VAR_SLOTS = {"pl": 15, "hdr": 14}
 _FREE_WORDS = min(VAR_SLOTS.values())
-_SIZES = {1: B, 2: H, 4: W}
+_SIZES = {1: BPF_B, 2: BPF_H, 4: BPF_W}
 _ALU_OPS = {
-    "+": 0x00,
-    "-": 0x10,
-    "*": 0x20,
-    "/": 0x30,
-    "|": 0x40,
-    "&": 0x50,
-    "<<": 0x60,
-    ">>": 0x70,
-    "%": 0x90,
-    "^": 0xA0,
+    "+": BPF_ADD,
+    "-": BPF_SUB,
+    "*": BPF_MUL,
+    "/": BPF_DIV,
+    "|": BPF_OR,
+    "&": BPF_AND,
+    "<<": BPF_LSH,
+    ">>": BPF_RSH,
+    "%": BPF_MOD,
+    "^": BPF_XOR,
 }
-_JUMPS = {"eq": JEQ, "gt": JGT, "ge": JGE, "set": JSET}
+_JUMPS = {"eq": BPF_JEQ, "gt": BPF_JGT, "ge": BPF_JGE, "set": BPF_JSET}
 
 
 def emit(
@@ -126,7 +131,8 @@ def emit(
     reject = Block([], -1, 0, None, None, None)
     builder = _Builder()
     entry = builder.formula(formula, accept, reject)
-    root = Block([], JMP | JEQ | K, 0, entry, entry, None)  # a handle so the entry can move
+    # A handle, so the entry can move.
+    root = Block([], BPF_JMP | BPF_JEQ | BPF_K, 0, entry, entry, None)
     # Every block was made after the blocks it jumps to: the reverse is an order for threading.
     blocks = [root, *reversed(builder.made), accept, reject]
     passes = BLOCK_PASSES if len(blocks) <= BIG else 1
@@ -166,20 +172,34 @@ def _prologue(names: set[str], radiotap: bool) -> list[BpfInstruction]:
     pl, hdr = VAR_SLOTS["pl"], VAR_SLOTS["hdr"]
     code: list[tuple[int, int] | _Jset | str] = []  # (code, k), a jump, or a label
     if radiotap:
-        code += [(LD | B | ABS, 3), (ALU | 0x60 | K, 8), (MISC | TAX, 0), (LD | B | ABS, 2)]
-        code += [(ALU | 0x40 | X, 0), (ST, hdr)]
+        code += [
+            (BPF_LD | BPF_B | BPF_ABS, 3),
+            (BPF_ALU | BPF_LSH | BPF_K, 8),
+            (BPF_MISC | BPF_TAX, 0),
+            (BPF_LD | BPF_B | BPF_ABS, 2),
+        ]
+        code += [(BPF_ALU | BPF_OR | BPF_X, 0), (BPF_ST, hdr)]
     if "pl" in names:
-        code += [(MISC | TAX, 0)] if radiotap else [(LDX | IMM, 0), (MISC | TXA, 0)]
-        code += [(ALU | K, 24), (ST, pl), (LD | B | IND, 0)]
+        code += (
+            [(BPF_MISC | BPF_TAX, 0)]
+            if radiotap
+            else [(BPF_LDX | BPF_IMM, 0), (BPF_MISC | BPF_TXA, 0)]
+        )
+        code += [(BPF_ALU | BPF_ADD | BPF_K, 24), (BPF_ST, pl), (BPF_LD | BPF_B | BPF_IND, 0)]
         code += [_Jset(0x08, "a", "end"), "a", _Jset(0x04, "end", "b"), "b"]
         code += [_Jset(0x80, "c", "d" if radiotap else "end"), "c"]
-        code += [(LD | MEM, pl), (ALU | K, 2), (ST, pl), "d"]
+        code += [(BPF_LD | BPF_MEM, pl), (BPF_ALU | BPF_ADD | BPF_K, 2), (BPF_ST, pl), "d"]
         if radiotap:
-            code += [(LD | W | ABS, 4), _Jset(0x2000000, "e", "end"), "e"]
+            code += [(BPF_LD | BPF_W | BPF_ABS, 4), _Jset(0x2000000, "e", "end"), "e"]
             code += [_Jset(0x80, "end", "f"), "f", _Jset(0x1000000, "g", "h"), "g"]
-            code += [(LD | B | ABS, 16), _Jset(0x20, "pad", "end"), "h"]
-            code += [(LD | B | ABS, 8), _Jset(0x20, "pad", "end"), "pad"]
-            code += [(LD | MEM, pl), (ALU | K, 3), (ALU | 0x50 | K, 0xFFFFFFFC), (ST, pl)]
+            code += [(BPF_LD | BPF_B | BPF_ABS, 16), _Jset(0x20, "pad", "end"), "h"]
+            code += [(BPF_LD | BPF_B | BPF_ABS, 8), _Jset(0x20, "pad", "end"), "pad"]
+            code += [
+                (BPF_LD | BPF_MEM, pl),
+                (BPF_ALU | BPF_ADD | BPF_K, 3),
+                (BPF_ALU | BPF_AND | BPF_K, 0xFFFFFFFC),
+                (BPF_ST, pl),
+            ]
     code.append("end")
     labels: dict[str, int] = {}
     items: list[tuple[int, int] | _Jset] = []
@@ -192,7 +212,7 @@ def _prologue(names: set[str], radiotap: bool) -> list[BpfInstruction]:
     for n, item in enumerate(items):
         if isinstance(item, _Jset):
             jt, jf = labels[item.jt] - n - 1, labels[item.jf] - n - 1
-            program.append(BpfInstruction(JMP | JSET | K, jt, jf, item.k))
+            program.append(BpfInstruction(BPF_JMP | BPF_JSET | BPF_K, jt, jf, item.k))
         else:
             program.append(BpfInstruction(item[0], 0, 0, item[1]))
     return program
@@ -217,7 +237,7 @@ class _Builder:
             if known is None:
                 known = self.values[f.val] = (len(self.values), _value(f.val, 0, self.vars))
             akey, stmts = known
-            op = JMP | _JUMPS[f.op] | K
+            op = BPF_JMP | _JUMPS[f.op] | BPF_K
             key = (akey, op, f.k, id(t), id(e))
             found = self.cache.get(key)
             if found is None:
@@ -240,8 +260,13 @@ class _Builder:
             assert isinstance(f, Const)
             return t if f.value else e
         assert isinstance(f, Rel)
-        stmts = [*_value(f.b, 0, self.vars), (ST, 0), *_value(f.a, 1, self.vars), (LDX | MEM, 0)]
-        op = JMP | _JUMPS[f.op] | X
+        stmts = [
+            *_value(f.b, 0, self.vars),
+            (BPF_ST, 0),
+            *_value(f.a, 1, self.vars),
+            (BPF_LDX | BPF_MEM, 0),
+        ]
+        op = BPF_JMP | _JUMPS[f.op] | BPF_X
         rkey = (tuple(stmts), op, id(t), id(e))
         found = self.cache.get(rkey)
         if found is None:
@@ -255,35 +280,59 @@ def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
     read are added to ``used``)."""
     if isinstance(v, Var):
         used.add(v.name)
-        return [(LD | MEM, VAR_SLOTS[v.name])]
+        return [(BPF_LD | BPF_MEM, VAR_SLOTS[v.name])]
+    if isinstance(v, Chain):
+        raise FilterCompileError(
+            "'protochain' walks the IP headers in a loop, which a kernel program cannot have "
+            "(libpcap's jumps backwards and the kernel refuses it): filter in userspace",
+            "",
+            0,
+        )
     if isinstance(v, LdI) and isinstance(v.index, Var):
         used.add(v.index.name)
-        return [(LDX | MEM, VAR_SLOTS[v.index.name]), (LD | _SIZES[v.size] | IND, v.off)]
+        return [
+            (BPF_LDX | BPF_MEM, VAR_SLOTS[v.index.name]),
+            (BPF_LD | _SIZES[v.size] | BPF_IND, v.off),
+        ]
     if isinstance(v, Imm):
-        return [(LD | IMM, v.k)]
+        return [(BPF_LD | BPF_IMM, v.k)]
     if isinstance(v, Len):
-        return [(LD | W | LEN, 0)]
+        return [(BPF_LD | BPF_W | BPF_LEN, 0)]
     if isinstance(v, Ld):
-        return [(LD | _SIZES[v.size] | ABS, v.off)]
+        return [(BPF_LD | _SIZES[v.size] | BPF_ABS, v.off)]
     if isinstance(v, LdX):
-        return [(LDX | B | MSH, v.xoff), (LD | _SIZES[v.size] | IND, v.off)]
+        return [(BPF_LDX | BPF_B | BPF_MSH, v.xoff), (BPF_LD | _SIZES[v.size] | BPF_IND, v.off)]
     if isinstance(v, LdI):
-        return [*_value(v.index, depth, used), (MISC | TAX, 0), (LD | _SIZES[v.size] | IND, v.off)]
+        return [
+            *_value(v.index, depth, used),
+            (BPF_MISC | BPF_TAX, 0),
+            (BPF_LD | _SIZES[v.size] | BPF_IND, v.off),
+        ]
     if isinstance(v, Msh):
-        return [(LDX | B | MSH, v.xoff), (MISC | TXA, 0)]
+        return [(BPF_LDX | BPF_B | BPF_MSH, v.xoff), (BPF_MISC | BPF_TXA, 0)]
     assert isinstance(v, Alu)
-    code = ALU | _ALU_OPS[v.op]
+    code = BPF_ALU | _ALU_OPS[v.op]
     if isinstance(v.b, Imm):
-        return [*_value(v.a, depth, used), (code | K, v.b.k)]
+        return [*_value(v.a, depth, used), (code | BPF_K, v.b.k)]
+    if _index_of(v.a) == v.b:  # computing a leaves b in X: "ihl + base" as libpcap does it
+        return [*_value(v.a, depth, used), (code | BPF_X, 0)]
     if depth + 1 >= _FREE_WORDS:
         raise FilterCompileError("arithmetic too deeply nested for classic BPF", "", 0)
     return [
         *_value(v.b, depth, used),
-        (ST, depth),
+        (BPF_ST, depth),
         *_value(v.a, depth + 1, used),
-        (LDX | MEM, depth),
-        (code | X, 0),
+        (BPF_LDX | BPF_MEM, depth),
+        (code | BPF_X, 0),
     ]
+
+
+def _index_of(v: Val) -> Val | None:
+    """The value X holds once ``_value(v)`` ran, where it is known: the index of the indexed
+    load ``v`` is, or starts from with constants applied to it (None otherwise)."""
+    while isinstance(v, Alu) and isinstance(v.b, Imm):
+        v = v.a
+    return v.index if isinstance(v, LdI) else None
 
 
 def _layout(blocks: list[Block]) -> list[BpfInstruction]:
@@ -326,7 +375,7 @@ def _layout(blocks: list[Block]) -> list[BpfInstruction]:
                 made = loads[id(b.stmts)] = [BpfInstruction(c, 0, 0, k) for c, k in b.stmts]
             program += made
         if b.op < 0:
-            append(BpfInstruction(RET | K, 0, 0, b.k))
+            append(BpfInstruction(BPF_RET | BPF_K, 0, 0, b.k))
             continue
         here = len(program)
         mine = hops.get(i, [])
@@ -336,11 +385,11 @@ def _layout(blocks: list[Block]) -> list[BpfInstruction]:
             offsets[0 if taken else 1] = j  # the trampoline's distance from the jump
         append(BpfInstruction(b.op, offsets[0], offsets[1], b.k))
         for j, (_, target) in enumerate(mine):
-            append(BpfInstruction(JMP | JA, 0, 0, addr[target] - (here + 1 + j) - 1))
+            append(BpfInstruction(BPF_JMP | BPF_JA, 0, 0, addr[target] - (here + 1 + j) - 1))
     return program
 
 
-_LOAD_NAMES = {W: "ld", H: "ldh", B: "ldb"}
+_LOAD_NAMES = {BPF_W: "ld", BPF_H: "ldh", BPF_B: "ldb"}
 #: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG / _PRESENT), named as tcpdump -d does.
 _ANCILLARY = {
     skf_ad(SKF_AD_VLAN_TAG): "vlan_tci",
@@ -349,67 +398,75 @@ _ANCILLARY = {
     skf_ad(SKF_AD_IFINDEX): "ifidx",
 }
 _ALU_NAMES = {
-    v: k
-    for k, v in {
-        "add": 0x00,
-        "sub": 0x10,
-        "mul": 0x20,
-        "div": 0x30,
-        "or": 0x40,
-        "and": 0x50,
-        "lsh": 0x60,
-        "rsh": 0x70,
-        "neg": 0x80,
-        "mod": 0x90,
-        "xor": 0xA0,
-    }.items()
+    BPF_ADD: "add",
+    BPF_SUB: "sub",
+    BPF_MUL: "mul",
+    BPF_DIV: "div",
+    BPF_OR: "or",
+    BPF_AND: "and",
+    BPF_LSH: "lsh",
+    BPF_RSH: "rsh",
+    BPF_NEG: "neg",
+    BPF_MOD: "mod",
+    BPF_XOR: "xor",
 }
-_JUMP_NAMES = {JA: "ja", JEQ: "jeq", JGT: "jgt", JGE: "jge", JSET: "jset"}
+_JUMP_NAMES = {BPF_JA: "ja", BPF_JEQ: "jeq", BPF_JGT: "jgt", BPF_JGE: "jge", BPF_JSET: "jset"}
 
 
 def _image(n: int, ins: BpfInstruction) -> str:
     code, k = ins.code, ins.k
-    cls = code & 0x07
+    cls = bpf_class(code)
     op, operand = "unimp", f"0x{code:x}"
-    if cls in (LD, LDX):
-        size, mode = code & 0x18, code & 0xE0
-        name = _LOAD_NAMES.get(size, "ld") if cls == LD else "ldx" + ("b" if mode == MSH else "")
-        if cls == LDX and mode != MSH:
-            name = "ldx"
-        op = name
+    if cls in (BPF_LD, BPF_LDX):
+        size, mode = bpf_size(code), bpf_mode(code)
+        ldx = "ldxb" if mode == BPF_MSH else "ldx"
+        op = _LOAD_NAMES.get(size, "ld") if cls == BPF_LD else ldx
         operand = {
-            IMM: f"#0x{k:x}",
-            ABS: f"[{_ANCILLARY.get(k, k)}]",
-            IND: f"[x + {k}]",
-            MEM: f"M[{k}]",
-            LEN: "#pktlen",
-            MSH: f"4*([{k}]&0xf)",
+            BPF_IMM: f"#0x{k:x}",
+            BPF_ABS: f"[{_ANCILLARY.get(k, k)}]",
+            BPF_IND: f"[x + {k}]",
+            BPF_MEM: f"M[{k}]",
+            BPF_LEN: "#pktlen",
+            BPF_MSH: f"4*([{k}]&0xf)",
         }.get(mode, operand)
-    elif cls in (ST, 0x03):
-        op, operand = ("st" if cls == ST else "stx"), f"M[{k}]"
-    elif cls == RET:
-        op, operand = "ret", ("a" if code & 0x18 == 0x10 else f"#{k}")
-    elif cls == MISC:
-        op, operand = ("txa" if code & 0xF8 == TXA else "tax"), ""
-    elif cls == ALU:
-        op = _ALU_NAMES.get(code & 0xF0, "unimp")
+    elif cls in (BPF_ST, BPF_STX):
+        op, operand = ("st" if cls == BPF_ST else "stx"), f"M[{k}]"
+    elif cls == BPF_RET:
+        op, operand = "ret", ("a" if bpf_size(code) == BPF_A else f"#{k}")
+    elif cls == BPF_MISC:
+        op, operand = ("txa" if code & 0xF8 == BPF_TXA else "tax"), ""
+    elif cls == BPF_ALU:
+        op = _ALU_NAMES.get(bpf_op(code), "unimp")
         if op == "neg":
             operand = ""
-        elif code & X:
+        elif bpf_src(code) == BPF_X:
             operand = "x"
         elif op in ("and", "or", "xor"):
             operand = f"#0x{k:x}"
         else:
             operand = f"#{k}"
-    elif cls == JMP:
-        op = _JUMP_NAMES.get(code & 0xF0, "unimp")
+    elif cls == BPF_JMP:
+        op = _JUMP_NAMES.get(bpf_op(code), "unimp")
         if op == "ja":
             return f"({n:03d}) {'ja':<8} {n + 1 + k}"
-        operand = "x" if code & X else f"#0x{k:x}"
+        operand = "x" if bpf_src(code) == BPF_X else f"#0x{k:x}"
         return f"({n:03d}) {op:<8} {operand:<16} jt {n + 1 + ins.jt}\tjf {n + 1 + ins.jf}"
     return f"({n:03d}) {op:<8} {operand}"
 
 
-def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]]) -> str:
-    """The program as text, one instruction a line, in the form of ``tcpdump -d``."""
+def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]], level: int = 1) -> str:
+    """The program as text, in the form tcpdump prints it (without a final newline).
+
+    Args:
+        program: the instructions.
+        level: 1 (``-d``) one readable instruction a line; 2 (``-dd``) a C array initializer,
+            ``{ 0x28, 0, 0, 0x0000000c },`` a line; 3 or more (``-ddd``) the instruction count,
+            then ``code jt jf k`` in decimal a line.
+    """
+    if level >= 3:
+        lines = [str(len(program))]
+        lines += [f"{c} {jt} {jf} {k}" for c, jt, jf, k in program]
+        return "\n".join(lines)
+    if level == 2:
+        return "\n".join(f"{{ 0x{c:x}, {jt}, {jf}, 0x{k:08x} }}," for c, jt, jf, k in program)
     return "\n".join(_image(n, BpfInstruction(*ins)) for n, ins in enumerate(program))

@@ -11,17 +11,29 @@ every path into an edge.
 
 from __future__ import annotations
 
+from .._bpf import (
+    BPF_B,
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JMP,
+    BPF_JSET,
+    BPF_K,
+    BPF_LD,
+    BPF_LDX,
+    BPF_MEM,
+    BPF_MISC,
+    BPF_MSH,
+    BPF_ST,
+    BPF_STX,
+    BPF_TAX,
+    bpf_class,
+    bpf_mode,
+    bpf_op,
+)
 from ._simplify import decided
 
 __all__ = ["Block", "drop_reloads", "order", "thread"]
-
-# Instruction classes, sizes, modes, operations (linux/filter.h).
-LD, LDX, ST, ALU, JMP, RET, MISC = 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x07
-W, H, B = 0x00, 0x08, 0x10
-IMM, ABS, IND, MEM, LEN, MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
-JA, JEQ, JGT, JGE, JSET = 0x00, 0x10, 0x20, 0x30, 0x40
-K, X = 0x00, 0x08
-TAX, TXA = 0x00, 0x80
 
 
 class Block:
@@ -46,8 +58,8 @@ class Block:
         self.xcmp = xcmp  # the jump compares A with X
 
 
-_OP_NAMES = {JEQ: "eq", JGT: "gt", JGE: "ge", JSET: "set"}
-_JEQ_K = JMP | JEQ | K
+_OP_NAMES = {BPF_JEQ: "eq", BPF_JGT: "gt", BPF_JGE: "ge", BPF_JSET: "set"}
+_JEQ_K = BPF_JMP | BPF_JEQ | BPF_K
 
 #: value -> (jump, k, outcome) of the tests on it known on an edge.
 _Items = tuple[tuple[int, int, bool], ...]
@@ -130,7 +142,7 @@ def thread(blocks: list[Block]) -> bool:
             if not touched or (
                 key is not None
                 and len(touched) == 1
-                and (b.op & 0xF0 != JEQ or not (taken or key in values))
+                and (bpf_op(b.op) != BPF_JEQ or not (taken or key in values))
             ):
                 vals = values  # no test but this block's own, and that narrows nothing
             else:
@@ -164,7 +176,7 @@ def _narrowed(values: _Values, touched: _Touched) -> _Values:
     held pins its value; one that failed takes its constant out of the value's set."""
     out = values
     for key, _, (op, k, was) in touched:
-        if op & 0xF0 != JEQ:
+        if bpf_op(op) != BPF_JEQ:
             continue
         if was:
             new = frozenset((k,))
@@ -216,7 +228,7 @@ def _outcome(items: _Items | None, values: _Values, target: Block) -> bool | Non
                 if was or k == k2:
                     return was and k == k2
                 continue
-            outcome = decided(_OP_NAMES[op & 0xF0], k, was, _OP_NAMES[top & 0xF0], k2)
+            outcome = decided(_OP_NAMES[bpf_op(op)], k, was, _OP_NAMES[bpf_op(top)], k2)
             if outcome is not None:
                 return outcome
     vals = values.get(key)
@@ -230,12 +242,12 @@ def _outcome(items: _Items | None, values: _Values, target: Block) -> bool | Non
 
 
 def _test(op: int, value: int, k: int) -> bool:
-    kind = op & 0xF0
-    if kind == JEQ:
+    kind = bpf_op(op)
+    if kind == BPF_JEQ:
         return value == k
-    if kind == JGT:
+    if kind == BPF_JGT:
         return value > k
-    if kind == JGE:
+    if kind == BPF_JGE:
         return value >= k
     return value & k != 0
 
@@ -323,13 +335,36 @@ def order(entry: Block, accept: Block, reject: Block) -> list[Block]:
 
 
 def _x_after(stmts: list[tuple[int, int]], before: object) -> object:
+    """What X holds after a block's own statements (``stmts`` as made, before any was
+    dropped: a block's statements never read a register set by another block). An index moved
+    into X (``tax``) is known by the statements that computed it, from the block's start."""
     x = before
-    for code, k in stmts:
-        if code == LDX | B | MSH:
+    for j, (code, k) in enumerate(stmts):
+        if code == BPF_LDX | BPF_B | BPF_MSH:
             x = ("msh", k)
-        elif code in (LDX | MEM, MISC | TAX):
+        elif code == BPF_MISC | BPF_TAX:
+            x = ("tax", tuple(stmts[:j]))
+        elif code == BPF_LDX | BPF_MEM:
             x = None
     return x
+
+
+def _index_known(stmts: list[tuple[int, int]], x: object) -> int:
+    """How many leading statements can go because X holds the index they compute (0: none).
+
+    They end with the ``tax`` whose key is ``x``; what follows must load A afresh and read no
+    scratch word they wrote (their temporaries)."""
+    if not (isinstance(x, tuple) and x[0] == "tax"):
+        return 0
+    prefix = x[1]
+    j = len(prefix)
+    if j >= len(stmts) - 1 or tuple(stmts[:j]) != prefix or stmts[j][0] != BPF_MISC | BPF_TAX:
+        return 0
+    if bpf_class(stmts[j + 1][0]) != BPF_LD:
+        return 0
+    written = {k for code, k in prefix if bpf_class(code) in (BPF_ST, BPF_STX)}
+    read = {k for code, k in stmts[j + 1 :] if bpf_mode(code) == BPF_MEM and bpf_class(code) < 2}
+    return 0 if written & read else j + 1
 
 
 def drop_reloads(order: list[Block]) -> None:
@@ -346,12 +381,15 @@ def drop_reloads(order: list[Block]) -> None:
             continue
         here = id(b)
         a, x = a_in.get(here), x_in.get(here)
+        made = b.stmts
         if b.akey is not None and a == b.akey:
             b.stmts = []
-        elif b.stmts and b.stmts[0][0] == LDX | B | MSH and x == ("msh", b.stmts[0][1]):
+        elif b.stmts and b.stmts[0][0] == BPF_LDX | BPF_B | BPF_MSH and x == ("msh", b.stmts[0][1]):
             b.stmts = b.stmts[1:]
+        elif (known := _index_known(b.stmts, x)) > 0:
+            b.stmts = b.stmts[known:]
         a = b.akey
-        x = _x_after(b.stmts, x)
+        x = _x_after(made, x)
         for target in (b.jt, b.jf):
             key = id(target)
             if key in a_in:

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from ._ir import (
+    CHAIN_STEPS,
     MASK32,
     Alu,
+    Chain,
     Cmp,
     Conj,
     Const,
@@ -72,11 +74,31 @@ def _shl(a: int, b: int) -> int:
     return (a << b) & MASK32 if b < 32 else 0
 
 
+def _protochain(d: bytes, net: int, v6: int, proto: int) -> int:
+    """``Chain``: the walk libpcap's protochain program makes, read for read (a read past the
+    end of the frame raises, and the frame is rejected, as there)."""
+    if v6:
+        a, x = d[net + 6], 40
+    else:
+        a, x = d[net + 9], (d[net] & 15) * 4
+    for _ in range(CHAIN_STEPS):
+        if a == proto or a == 59:
+            return a
+        if v6 and a in (0, 60, 43, 44):  # hop-by-hop, destination options, routing, fragment
+            a, x = d[net + x], (d[net + x + 1] + 1) * 8 + x
+        elif a == 51:  # AH; libpcap takes its length for the offset from the network header
+            a, x = d[net + x], (d[net + x + 1] + 2) * 4
+        else:
+            return a
+    return -1
+
+
 _NAMESPACE: dict[str, object] = {
     "_u16": _U16.unpack_from,
     "_u32": _U32.unpack_from,
     "_ldi": _ldi,
     "_shl": _shl,
+    "_protochain": _protochain,
     "_short": _Short(),
     "_errors": (IndexError, struct.error, ZeroDivisionError),
 }
@@ -463,6 +485,8 @@ class _Writer:
             return f"((d[{v.xoff}]&15)*4)"
         if isinstance(v, LdI):
             return f"_ldi(d,{self.val(v.index)},{v.off},{v.size})"
+        if isinstance(v, Chain):
+            return f"_protochain(d,{v.off},{int(v.v6)},{v.proto})"
         a, b, op = self.val(v.a), self.val(v.b), v.op
         if op in ("+", "-", "*"):
             return f"(({a}{op}{b})&{MASK32})"

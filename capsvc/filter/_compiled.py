@@ -1,4 +1,5 @@
-"""Matcher (a compiled filter for one link type), parse_filter, and the flat Filter criteria.
+"""CompiledFilter (an expression compiled for one link type), parse_filter, and the flat Filter
+criteria.
 
 Compiling happens once, here; matching is the generated function, bound as the instance's
 ``match`` attribute so a call costs no method lookup.
@@ -18,11 +19,12 @@ from ._ir import Formula
 from ._lower import lower
 from ._shared import lowered
 
-__all__ = ["Filter", "Matcher", "parse_filter"]
+__all__ = ["CompiledFilter", "Filter", "parse_filter"]
 
 
-class Matcher:
-    """A filter compiled for frames of one link type.
+class CompiledFilter:
+    """A filter compiled for frames of one link type: a ``capsvc.Matcher`` whose ``match`` also
+    takes the wire length.
 
     Attributes:
         node: the parsed expression.
@@ -72,12 +74,12 @@ class Matcher:
         self.wire_length = "if n is None else n" in self.source
 
     def __repr__(self) -> str:
-        return f"Matcher({str(self.node)!r}, {self.linktype.name})"
+        return f"CompiledFilter({str(self.node)!r}, {self.linktype.name})"
 
 
 def parse_filter(
     expr: str, linktype: LinkType | int = LinkType.RAW, *, max_length: int | None = None
-) -> Matcher | None:
+) -> CompiledFilter | None:
     """Parse and compile a filter expression for frames of ``linktype``.
 
     Args:
@@ -87,7 +89,7 @@ def parse_filter(
             ``capsvc.filter.MAX_LENGTH``, 64 KiB; 0 means no limit).
 
     Returns:
-        A Matcher, or None for an empty or blank expression (match everything).
+        A CompiledFilter, or None for an empty or blank expression (match everything).
 
     Raises:
         FilterSyntaxError: the expression is malformed, too long or nested too deeply.
@@ -100,7 +102,7 @@ def parse_filter(
     except ValueError:
         raise FilterCompileError(f"unsupported link type {linktype!r}", expr, 0) from None
     node, formula = lowered(expr, kind, metadata=False, max_length=max_length)
-    return None if node is None else Matcher(node, kind, expr, formula)
+    return None if node is None else CompiledFilter(node, kind, expr, formula)
 
 
 _Addr = str | ipaddress.IPv4Address | ipaddress.IPv6Address | None
@@ -152,14 +154,15 @@ class Filter:
         for part in parts:
             node = part if node is None else And(node, part)
         self.node = node
-        self._matcher = None if node is None else Matcher(node, linktype)
+        self._matcher = None if node is None else CompiledFilter(node, linktype)
 
     def is_empty(self) -> bool:
         """True when no criterion is set (the filter matches everything)."""
         return self.node is None
 
     def match(self, data: bytes, wire_len: int | None = None) -> bool:
-        """Whether the frame meets every criterion (``wire_len`` as for ``Matcher.match``)."""
+        """Whether the frame meets every criterion (``wire_len`` as for
+        ``CompiledFilter.match``)."""
         return True if self._matcher is None else self._matcher.match(data, wire_len)
 
     def __str__(self) -> str:

@@ -19,9 +19,11 @@ from operator import is_not
 from typing import TypeAlias
 
 __all__ = [
+    "CHAIN_STEPS",
     "FALSE",
     "TRUE",
     "Alu",
+    "Chain",
     "Cmp",
     "Conj",
     "Const",
@@ -115,7 +117,25 @@ class Alu:
     b: Val
 
 
-Val: TypeAlias = Ld | LdX | LdI | Msh | Len | Imm | Alu | Var
+@dataclass(slots=True, unsafe_hash=True)
+class Chain:
+    """The protocol number where libpcap's ``protochain`` walk of the IP headers stops: from the
+    IPv4 protocol field (``v6`` False) or the IPv6 next header of the network header at
+    ``off``, past IPv6 extension headers
+    (hop-by-hop, destination options, routing, fragment) and AH, until ``proto``, no next
+    header (59) or another protocol. A walk libpcap would never end (headers leading back to
+    each other) stops after ``CHAIN_STEPS`` headers with -1. It needs a loop: the Python matcher
+    computes it, a kernel program cannot."""
+
+    v6: bool
+    off: int
+    proto: int
+
+
+#: The most headers a ``protochain`` walk follows (libpcap's loop has no bound).
+CHAIN_STEPS = 256
+
+Val: TypeAlias = Ld | LdX | LdI | Msh | Len | Imm | Alu | Var | Chain
 
 
 @dataclass(slots=True, unsafe_hash=True)

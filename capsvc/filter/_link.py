@@ -2,24 +2,23 @@
 and its addresses, and libpcap's test for "the link layer carries protocol P" on each.
 
 Pure. ``LINKS`` is the table of link types filters compile for; the functions here build IR for
-one ``_Lowering`` (``_lower``), reading its current offsets (``vlan``, ``mpls`` and ``pppoes``
-move them). Every test is the one libpcap's code generator makes, in its order: 802.3/802.2
-frames by their DSAP and SNAP header on Ethernet, cooked captures' 802.2 pseudo-protocol, PPP's
-protocol numbers, the 802.11 data-frame check, and the rest.
+one lowering (``_lowerbase.LoweringBase``, seen through the ``_Lowering`` protocol), reading its
+current offsets (``vlan``, ``mpls`` and ``pppoes`` move them). Every test is the one libpcap's
+code generator makes, in its order: 802.3/802.2 frames by their DSAP and SNAP header on
+Ethernet, cooked captures' 802.2 pseudo-protocol, PPP's protocol numbers, the 802.11 data-frame
+check, and the rest.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from .._errors import FilterCompileError
 from .._packet import LinkType
 from ..decode._const import ETHERTYPE_IP, ETHERTYPE_IPV6, LINUX_AF_INET, LINUX_AF_INET6
 from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, neg
-
-if TYPE_CHECKING:
-    from ._lowerbase import LoweringBase as _Lowering
 
 __all__ = ["FILTER_LINKTYPES", "LINKS", "Link", "linktype_is", "wlan_addr"]
 
@@ -48,18 +47,24 @@ class Link:
 
     Attributes:
         kind: "ether", "sll", "sll2", "af" (BSD loopback), "version" (raw IP: the version
-            nibble), "ip"/"ip6" (one protocol only), "ppp", "chdlc", "wlan" (802.11), "nflog".
+            nibble), "ip"/"ip6" (one protocol only), "ppp", "chdlc", "wlan" (802.11), "nflog",
+            "geneve" (what a Geneve packet carries: an EtherType, then the network layer).
         type_off: offset of the type field (of the 802.11 header for "wlan").
         payload: offset of the network-layer header (for "wlan": from the 802.11 payload).
         radiotap: the 802.11 header follows a radiotap header of variable length.
-        var: the offsets count from the 802.11 payload (PPP in a PPPoE session on 802.11).
+        index: where the network-layer offsets (``payload`` on) count from when the link
+            layer's length varies: ``Var("pl")``, the 802.11 payload (802.11, and PPP in a
+            PPPoE session on 802.11), or the value computing the end of a tunnel's header
+            (``geneve``). None: from the start of the frame.
+        type_index: the same for ``type_off`` where it differs from ``index`` (``geneve``).
     """
 
     kind: str
     type_off: int
     payload: int
     radiotap: bool = False
-    var: bool = False
+    index: Val | None = None
+    type_index: Val | None = None
 
 
 LINKS = {
@@ -75,12 +80,24 @@ LINKS = {
     LinkType.PPP: Link("ppp", 2, 4),
     LinkType.PPP_HDLC: Link("ppp", 2, 4),
     LinkType.C_HDLC: Link("chdlc", 2, 4),
-    LinkType.IEEE802_11: Link("wlan", 0, 8),
-    LinkType.IEEE802_11_RADIO: Link("wlan", 0, 8, radiotap=True),
+    LinkType.IEEE802_11: Link("wlan", 0, 8, index=Var("pl")),
+    LinkType.IEEE802_11_RADIO: Link("wlan", 0, 8, radiotap=True, index=Var("pl")),
     LinkType.NFLOG: Link("nflog", 0, 0),
 }
 #: The link types filters compile for.
 FILTER_LINKTYPES = frozenset(LINKS)
+
+
+class _Lowering(Protocol):
+    """What the link-layer tests read of a lowering (``_lowerbase.LoweringBase`` is one)."""
+
+    linktype: LinkType
+    link: Link
+    mpls: int
+    shift: int
+
+    def at(self, size: int, off: int) -> Val: ...
+    def fail(self, message: str, pos: int) -> FilterCompileError: ...
 
 
 def _bytes(low: _Lowering, size: int, off: int) -> Val:
@@ -179,14 +196,21 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
         return conj(bos, Cmp(Alu("&", low.at(1, 0), Imm(0xF0)), "eq", version))
     if kind == "ether":
         return _ether(low, proto)
+    if kind == "geneve":
+        if proto <= ETHERMTU or proto in (ETHERTYPE_IPX, ETHERTYPE_ATALK, ETHERTYPE_AARP):
+            raise low.fail(
+                "after 'geneve' capsvc tests the EtherType only, not 802.2 protocols", pos
+            )
+        assert link.type_index is not None
+        return Cmp(LdI(2, link.type_off + low.shift, link.type_index), "eq", proto)
     if kind == "sll":
         return _sll(low, proto)
     if kind == "sll2":
         return Cmp(Ld(2, link.type_off), "eq", proto)
     if kind == "ppp":
         field: Val = Ld(2, link.type_off + low.shift)
-        if link.var:
-            field = LdI(2, link.type_off + low.shift, Var("pl"))
+        if link.index is not None:
+            field = LdI(2, link.type_off + low.shift, link.index)
         return Cmp(field, "eq", PPP_TYPES.get(proto, proto))
     if kind == "chdlc":
         value = proto << 8 | proto if proto == LLCSAP_ISONS else proto

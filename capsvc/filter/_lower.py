@@ -10,6 +10,7 @@ written after them, as in libpcap.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 
 from .._packet import LinkType
@@ -36,6 +37,7 @@ from ._ast import (
     Compare,
     EtherHost,
     EtherProto,
+    Geneve,
     Host,
     IpProto,
     Length,
@@ -48,6 +50,7 @@ from ._ast import (
     Port,
     PortRange,
     Proto,
+    ProtoChain,
     Vlan,
 )
 from ._ir import (
@@ -160,13 +163,26 @@ class _Lowering(LoweringBase):
             while isinstance(node, kind):
                 spine.append(node.right)
                 node = node.left
-            out = self.node(node)
-            for right in reversed(spine):
+            parts = [node, *reversed(spine)]
+            if kind is And and any(isinstance(part, Geneve) for part in parts):
+                return self.tunnelled(parts)
+            out = self.node(parts[0])
+            for right in parts[1:]:
                 nxt = self.node(right)
                 out = absorb(out, nxt, both=kind is And)
             return out
         if isinstance(node, Not):
             return neg(self.node(node.operand))
+        if self.after_tunnel:
+            raise self.fail(
+                "a primitive after 'geneve' must be in its 'and' chain (what comes after it "
+                "there is inside the tunnel)",
+                getattr(node, "pos", 0),
+            )
+        if isinstance(node, Geneve):
+            alternatives = disj(*(test for test, _ in self.geneve(node)))
+            self.after_tunnel = True
+            return alternatives
         if isinstance(node, Proto):
             return self.proto_abbrev(node.name, node.pos)
         if isinstance(node, IpProto):
@@ -177,6 +193,8 @@ class _Lowering(LoweringBase):
             return disj(self.ip_proto(node.number), self.ip6_proto(node.number))
         if isinstance(node, EtherProto):
             return self.linktype_is(node.number, node.pos)
+        if isinstance(node, ProtoChain):
+            return self.protochain(node)
         if isinstance(node, (Host, Net)):
             return self.host(node)
         if isinstance(node, EtherHost):
@@ -188,6 +206,29 @@ class _Lowering(LoweringBase):
         if isinstance(node, Compare):
             return self.compare(node)
         return self.other(node)
+
+    def tunnelled(self, parts: list[Node]) -> Formula:
+        """An ``and`` chain with a ``geneve``: what follows it is lowered once for each layout
+        of the tunnel (libpcap computes the offsets in registers at run time; here each layout
+        has its own tests, so both back-ends keep their forward-only form)."""
+        out: Formula | None = None
+        for i, part in enumerate(parts):
+            if isinstance(part, Geneve) and not self.after_tunnel:
+                rest = parts[i + 1 :]
+                branches = []
+                for test, link in self.geneve(part):
+                    inside = copy.copy(self)
+                    inside.link, inside.shift, inside.extra, inside.mpls = link, 0, 0, 0
+                    inside.tag_in_metadata = False
+                    inner = inside.tunnelled(rest) if rest else None
+                    branches.append(conj(test, inner))
+                self.after_tunnel = True
+                found = disj(*branches)
+                return found if out is None else absorb(out, found, both=True)
+            nxt = self.node(part)
+            out = nxt if out is None else absorb(out, nxt, both=True)
+        assert out is not None
+        return out
 
     def host(self, node: Host | Net) -> Formula:
         plen: int
@@ -376,9 +417,9 @@ class _Lowering(LoweringBase):
         if isinstance(index, Imm):
             _offset(self.pl + index.k, node.pos, self)
             return self.transport(size, index.k), guard
-        if self.link.kind == "wlan" or self.link.var:
-            ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
-            return LdI(size, self.pl, Alu("+", Alu("+", index, Var("pl")), ihl)), guard
+        if self.link.index is not None:
+            base = Alu("+", index, self.link.index)
+            return LdI(size, self.pl, Alu("+", base, self.header_length())), guard
         return LdI(size, self.pl, Alu("+", index, Msh(self.pl))), guard
 
     def net_at(self, size: int, base: int, index: Val, pos: int) -> Val:
@@ -389,8 +430,8 @@ class _Lowering(LoweringBase):
         return self.indexed(size, base, index, network=True)
 
     def indexed(self, size: int, base: int, index: Val, *, network: bool) -> Val:
-        if (self.link.kind == "wlan" or self.link.var) and network:
-            return LdI(size, self.pl + base, Alu("+", index, Var("pl")))
+        if self.link.index is not None and network:
+            return LdI(size, self.pl + base, Alu("+", index, self.link.index))
         if self.link.radiotap and not network:
             return LdI(size, base, Alu("+", index, Var("hdr")))
         return LdI(size, (self.pl if network else 0) + base, index)

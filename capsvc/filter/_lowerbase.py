@@ -15,11 +15,13 @@ from ..decode._const import (
     ETHERTYPE_IPV6,
     ETHERTYPE_MPLS,
     ETHERTYPE_REVARP,
+    ETHERTYPE_TEB,
     IPPROTO_ICMP,
     IPPROTO_IGMP,
     IPPROTO_SCTP,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    PORT_GENEVE,
     SKF_AD_IFINDEX,
     SKF_AD_PKTTYPE,
     skf_ad,
@@ -29,18 +31,36 @@ from ._ast import (
     Cast,
     DecnetHost,
     EtherHost,
+    Geneve,
     IfIndex,
     IsoProto,
     Llc,
     Mpls,
     Node,
     Pppoe,
+    ProtoChain,
     Way,
     WlanDir,
     WlanHost,
     WlanType,
 )
-from ._ir import MASK32, Alu, Cmp, Formula, Imm, Ld, LdI, LdX, Val, Var, conj, disj, neg
+from ._ir import (
+    MASK32,
+    Alu,
+    Chain,
+    Cmp,
+    Formula,
+    Imm,
+    Ld,
+    LdI,
+    LdX,
+    Msh,
+    Val,
+    Var,
+    conj,
+    disj,
+    neg,
+)
 from ._link import FILTER_LINKTYPES, LINKS, Link, link_bytes, linktype_is, wlan_addr, wlan_data
 from ._names import LLC_KINDS
 
@@ -91,8 +111,13 @@ class LoweringBase:
         self.shift = 0  # bytes of VLAN tags skipped by earlier ``vlan`` primitives
         self.extra = 0  # bytes of MPLS labels / a PPPoE header skipped before the network layer
         self.mpls = 0  # MPLS labels seen so far
+        # A tunnel ("geneve") was lowered outside an "and" chain, or such a chain ended: a
+        # primitive after it could not be given libpcap's meaning.
+        self.after_tunnel = False
 
     def fail(self, message: str, pos: int) -> FilterCompileError:
+        if self.link.kind == "geneve" and "geneve" not in message:
+            message += " (after 'geneve' only the EtherType and what follows it are read)"
         return FilterCompileError(message, self.expr, pos)
 
     @property
@@ -102,16 +127,22 @@ class LoweringBase:
 
     def at(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of the network-layer header."""
-        if self.link.kind == "wlan" or self.link.var:
-            return LdI(size, self.pl + off, Var("pl"))
+        index = self.link.index
+        if index is not None:
+            return LdI(size, self.pl + off, index)
         return Ld(size, self.pl + off)
 
     def transport(self, size: int, off: int) -> Val:
         """``size`` bytes at ``off`` from the start of an IPv4 packet's transport header."""
-        if self.link.kind == "wlan" or self.link.var:
-            ihl = Alu("<<", Alu("&", LdI(1, self.pl, Var("pl")), Imm(15)), Imm(2))
-            return LdI(size, self.pl + off, Alu("+", Var("pl"), ihl))
+        index = self.link.index
+        if index is not None:
+            return LdI(size, self.pl + off, Alu("+", self.header_length(), index))
         return LdX(size, self.pl + off, self.pl)
+
+    def header_length(self) -> Val:
+        """An IPv4 header's length, where the link layer's length varies (``Link.index``)."""
+        assert self.link.index is not None
+        return Alu("<<", Alu("&", LdI(1, self.pl, self.link.index), Imm(15)), Imm(2))
 
     def linktype_is(self, ethertype: int, pos: int = 0) -> Formula:
         return linktype_is(self, ethertype, pos)
@@ -139,6 +170,55 @@ class LoweringBase:
             return self.ip_proto(_IP_PROTOS[name])
         number = _IP_PROTOS[name]
         return disj(self.ip_proto(number), self.ip6_proto(number))
+
+    def protochain(self, node: ProtoChain) -> Formula:
+        """libpcap's ``protochain``: the walk of the IP headers (``Chain``) reaches the protocol.
+        Like libpcap, not where the link layer's length varies (802.11)."""
+        if self.link.index is not None:
+            raise self.fail(
+                f"'protochain' is not supported with variable length headers "
+                f"({self.linktype.name})",
+                node.pos,
+            )
+
+        def walk(v6: bool) -> Formula:
+            family = self.linktype_is(ETH_IP6 if v6 else ETH_IP, node.pos)
+            return conj(family, Cmp(Chain(v6, self.pl, node.number), "eq", node.number))
+
+        if node.family:
+            return walk(node.family == "ip6")
+        return disj(walk(False), walk(True))
+
+    def geneve(self, node: Geneve) -> list[tuple[Formula, Link]]:
+        """libpcap's gen_geneve, one layout at a time: Geneve over IPv4 or over IPv6 (UDP to
+        port 6081, version 0, the VNI when given), each carrying an Ethernet frame (protocol
+        type 0x6558, Transparent Ethernet Bridging) or a network-layer packet whose EtherType
+        is the protocol type. Returns (the test, the link layer of what is inside) for each."""
+        index = self.link.index
+        udp = Cmp(self.at(1, 9), "eq", IPPROTO_UDP)
+        v4 = [self.linktype_is(ETH_IP, node.pos), udp, self.not_fragment()]
+        v4 += [Cmp(self.transport(2, 2), "eq", PORT_GENEVE)]
+        v4 += [Cmp(Alu("&", self.transport(1, 8), Imm(0xC0)), "eq", 0)]
+        v6 = [self.linktype_is(ETH_IP6, node.pos), Cmp(self.at(1, 6), "eq", IPPROTO_UDP)]
+        v6 += [Cmp(self.at(2, 42), "eq", PORT_GENEVE)]
+        v6 += [Cmp(Alu("&", self.at(1, 48), Imm(0xC0)), "eq", 0)]
+        if node.vni is not None:
+            v4.append(Cmp(Alu("&", self.transport(4, 12), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+            v6.append(Cmp(Alu("&", self.at(4, 52), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+        if index is None:
+            at4: Val = Alu("+", Msh(self.pl), Imm(self.pl + 8))
+            at6: Val = Imm(self.pl + 48)
+        else:
+            at4 = Alu("+", Alu("+", self.header_length(), index), Imm(self.pl + 8))
+            at6 = Alu("+", index, Imm(self.pl + 48))
+        out: list[tuple[Formula, Link]] = []
+        for tests, header in ((v4, at4), (v6, at6)):
+            options = Alu("*", Alu("&", LdI(1, 0, header), Imm(0x3F)), Imm(4))
+            inner = Alu("+", Alu("+", options, Imm(8)), header)
+            bridged = Cmp(LdI(2, 2, header), "eq", ETHERTYPE_TEB)
+            out.append((conj(*tests, bridged), Link("geneve", 12, 14, False, inner, inner)))
+            out.append((conj(*tests, neg(bridged)), Link("geneve", 2, 0, False, inner, header)))
+        return out
 
     def not_fragment(self) -> Formula:
         return neg(Cmp(self.at(2, 6), "set", 0x1FFF))
@@ -288,9 +368,8 @@ class LoweringBase:
         if node.sid is not None:
             sid = Cmp(Alu("&", self.at(4, 0), Imm(0xFFFF)), "eq", node.sid)
         # What follows is PPP inside the session: its protocol field, then the network layer.
-        var = self.link.kind == "wlan" or self.link.var
         here = self.pl - self.shift
-        self.link = Link("ppp", here + 6, here + 8, self.link.radiotap, var)
+        self.link = Link("ppp", here + 6, here + 8, self.link.radiotap, self.link.index)
         self.extra = 0
         return conj(test, sid)
 

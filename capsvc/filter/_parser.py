@@ -22,6 +22,7 @@ from ._ast import (
     Cast,
     Compare,
     EtherProto,
+    Geneve,
     IfIndex,
     IpProto,
     IsoProto,
@@ -60,7 +61,7 @@ _DIRS = ("src", "dst")
 _WLAN_DIRS = ("addr1", "addr2", "addr3", "addr4", "address1", "address2", "address3",
               "address4", "ra", "ta")  # fmt: skip
 _UNSUPPORTED = frozenset(
-    {"gateway", "protochain", "geneve", "vxlan", "ifname", "on", "rnr", "rulenum", "reason",
+    {"gateway", "vxlan", "ifname", "on", "rnr", "rulenum", "reason",
      "rset", "ruleset", "srnr", "subrulenum", "action", "fisu", "lssu", "msu", "hfisu", "hlssu",
      "hmsu", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls", "vpi", "vci", "lane",
      "oamf4sc", "oamf4ec", "oamf4", "oam", "metac", "bcc", "sc", "ilmic", "connectmsg",
@@ -299,6 +300,9 @@ class _Parser(Arithmetic):
         if word == "mpls":
             self.advance()
             return Mpls(self.optional_number(0xFFFFF, "MPLS label"), tok.pos)
+        if word == "geneve":
+            self.advance()
+            return Geneve(self.optional_number(0xFFFFFF, "Geneve VNI"), tok.pos)
         if word == "pppoed":
             self.advance()
             return Pppoe(False, None, tok.pos)
@@ -324,9 +328,9 @@ class _Parser(Arithmetic):
             return Cast(word, "", tok.pos)
         if word in ("type", "subtype", "dir", "direction"):
             return self.wlan(tok.pos)
-        if word == "proto":
+        if word in ("proto", "protochain"):
             self.advance()
-            return primitive(self, Quals("", "", "proto", tok.pos))
+            return primitive(self, Quals("", "", word, tok.pos))
         if word in IP_WORDS:
             self.advance()
             number, family = IP_WORDS[word]
@@ -371,7 +375,12 @@ class _Parser(Arithmetic):
         if self.is_word("proto"):
             self.advance()
             return primitive(self, Quals(word, "", "proto", tok.pos))
-        if self.is_word("protochain", "gateway"):
+        if self.is_word("protochain"):
+            if word not in ("ip", "ip6"):
+                raise self.error(f"{tok.text!r} cannot qualify 'protochain'", self.peek())
+            self.advance()
+            return primitive(self, Quals(word, "", "protochain", tok.pos))
+        if self.is_word("gateway"):
             raise self.error(f"unsupported keyword {self.peek().text!r}")
         if self.peek().text in _QUALIFIERS and self.peek().kind == "word":
             return self.qualified(word, tok.pos)

@@ -7,7 +7,7 @@ of identifiers under one set of qualifiers (``host (10.0.0.1 or 10.0.0.2)``).
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from .._errors import FilterSyntaxError
 from ._ast import (
@@ -24,6 +24,7 @@ from ._ast import (
     Or,
     Port,
     PortRange,
+    ProtoChain,
     WlanHost,
 )
 from ._idents import classful, dotted, mac, service
@@ -41,9 +42,6 @@ from ._names import (
 )
 from ._services import PROTOCOLS
 
-if TYPE_CHECKING:
-    from ._parser import _Parser
-
 __all__ = ["KEYWORDS", "Quals", "primitive"]
 
 #: Words that are never identifiers (write ``\\word`` for the name).
@@ -58,8 +56,8 @@ KEYWORDS = frozenset(
         "and", "or", "not", "src", "dst", "host", "net", "mask", "port", "portrange", "proto",
         "protochain", "gateway", "less", "greater", "len", "length", "vlan", "mpls", "pppoed",
         "pppoes", "inbound", "outbound", "ifindex", "llc", "byte", "broadcast", "multicast",
-        "type", "subtype", "dir", "direction", "addr1", "addr2", "addr3", "addr4", "address1",
-        "address2", "address3", "address4", "ra", "ta",
+        "geneve", "type", "subtype", "dir", "direction", "addr1", "addr2", "addr3", "addr4",
+        "address1", "address2", "address3", "address4", "ra", "ta",
     }
 )  # fmt: skip
 _HOST_PROTOS = ("", "ip", "ip6", "arp", "rarp")
@@ -74,6 +72,24 @@ class Quals(NamedTuple):
     direction: str
     kind: str
     pos: int
+
+
+class _Parser(Protocol):
+    """What a primitive reads and sets of the parser (``_parser._Parser`` is one): the cursor
+    over the tokens, and ``last``, the qualifiers a bare identifier after and/or/not reuses."""
+
+    expr: str
+    depth: int
+    last: Quals | None
+
+    def nest(self) -> None: ...
+    def peek(self, ahead: int = 0) -> Token: ...
+    def advance(self) -> Token: ...
+    def error(self, message: str, tok: Token | None = None) -> FilterSyntaxError: ...
+    def describe(self, tok: Token) -> str: ...
+    def is_word(self, *words: str, ahead: int = 0) -> bool: ...
+    def is_op(self, *ops: str, ahead: int = 0) -> bool: ...
+    def number(self, what: str) -> int: ...
 
 
 def primitive(p: _Parser, q: Quals) -> Node:
@@ -125,9 +141,14 @@ def _id_list(p: _Parser, q: Quals) -> Node:
 def _one(p: _Parser, q: Quals) -> Node:
     tok = p.peek()
     if tok.kind == "end":
-        what = {"port": "port number", "portrange": "port range", "proto": "protocol"}
+        what = {
+            "port": "port number",
+            "portrange": "port range",
+            "proto": "protocol",
+            "protochain": "protocol",
+        }
         raise p.error(f"missing {what.get(q.kind, 'address')}")
-    if q.kind == "proto":
+    if q.kind in ("proto", "protochain"):
         return _proto(p, q)
     if q.kind in ("port", "portrange"):
         if q.proto not in _PORT_PROTOS:
@@ -170,6 +191,8 @@ def _proto(p: _Parser, q: Quals) -> Node:
         raise p.error(f"expected a protocol number or name, found {p.describe(tok)}")
     if link:
         return EtherProto(number, q.pos)
+    if q.kind == "protochain":
+        return ProtoChain(number, q.proto, q.pos)
     return IpProto(number, q.proto, q.pos)
 
 

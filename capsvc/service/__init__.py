@@ -15,13 +15,16 @@ every configuration key. The API (JSON; every route but /healthz needs
   hoc capture streamed back, ended by the duration (capped by ``max_duration``) or the client;
 - ``GET /v1/files``, ``GET /v1/files/NAME`` (Range), ``DELETE /v1/files/NAME``: the files below
   the output directory (``_files_api``);
+- ``POST /v1/sessions/NAME/dump`` (what its flight recorder holds, to a new file),
+  ``GET /v1/sessions/NAME/conversations?top=20&by=bytes|packets`` and
+  ``GET /v1/sessions/NAME/series[?last=S]`` (``_analysis_api``);
 - ``GET /metrics`` (Prometheus text, one ``session`` label per session), ``GET /healthz``,
   ``GET /openapi.json`` (every route, from the route table);
 - ``GET /``: the operator page (``_ui``, ``static/``), served without the token.
 
-Errors: 400 bad spec or filter (caret message), 401 token, 403 path outside the output
-directory, 404 unknown session or interface, 409 name taken or limit reached, 503 backend
-missing.
+Errors: 400 bad spec, filter (caret message) or query value, 401 token, 403 path outside the
+output directory, 404 unknown session or interface, 409 name taken, limit reached, or a session
+without the recorder, conversations or series asked about, 503 backend missing.
 """
 
 from .._errors import ConfigError, ConflictError, NotFoundError, PathOutsideError, ServiceError

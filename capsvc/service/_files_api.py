@@ -141,8 +141,9 @@ def _template_regex(template: str, *, strftime: bool, counter: bool) -> str:
 def session_patterns(spec: SessionSpec) -> re.Pattern[str] | None:
     """A pattern the names of every file ``spec``'s sinks write fully match.
 
-    strftime fields (time rotation) match anything, a size-rotation counter any digits, and a
-    session of N workers writes ``NAME.workerK.EXT`` for each K. None when it writes no file.
+    strftime fields (time rotation, a recorder's dumps) match anything, a size-rotation counter
+    any digits, a recorder's ``-N`` before the extension, and a session of N workers writes
+    ``NAME.workerK.EXT`` for each K. None when it writes no file.
     """
     parts: list[str] = []
     for sink in spec.sinks:
@@ -151,6 +152,15 @@ def session_patterns(spec: SessionSpec) -> re.Pattern[str] | None:
         templates = [sink.path]
         if spec.workers > 1:
             templates = [worker_path(sink.path, k) for k in range(spec.workers)]
+        if sink.type == "recorder":
+            # A dump's name is the template filled with its time, -N before the extension
+            # when that name was taken.
+            stem, dot, ext = sink.path.rpartition(".")
+            if not dot or "/" in ext:
+                stem, dot, ext = sink.path, "", ""
+            regex = _template_regex(stem, strftime=True, counter=False) + r"(?:-\d+)?"
+            parts.append(regex + re.escape(dot + ext))
+            continue
         counter = bool(sink.rotate_mb or sink.max_files)
         parts += [
             _template_regex(t, strftime=bool(sink.rotate_seconds), counter=counter)

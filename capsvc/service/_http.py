@@ -4,7 +4,8 @@ Thin IO module: handlers parse the request, call the service, and turn its answe
 JSON. Every route but ``/healthz`` and the page's static shell (``_ui``) needs
 ``Authorization: Bearer <token>`` (the scheme in any case, RFC 7235; the token compared in
 constant time); ``/metrics`` too unless ``metrics_auth`` is off. The files API (``_files_api``),
-``/openapi.json`` (``_openapi``) and the page add their routes in ``build_app``.
+a session's recorder dump, conversations and I/O series (``_analysis_api``), ``/openapi.json``
+(``_openapi``) and the page add their routes in ``build_app``.
 ``GET /v1/sessions/NAME/pcap`` takes ``filter`` and ``queue`` (the subscriber's queue in
 packets, at most and by default 4096). Request bodies are bounded (``max_request_bytes``) and
 must arrive within ``idle_timeout``; filters are parsed in a worker thread. Error statuses: 400
@@ -41,8 +42,8 @@ from .._errors import (
 )
 from .._packet import SNAPLEN_DEFAULT, PacketBatch
 from ..sinks._pcap import pcap_header
-from . import _files_api, _openapi, _ui
-from ._metrics import CONTENT_TYPE, scrape
+from . import _analysis_api, _files_api, _openapi, _ui
+from ._metrics import CONTENT_TYPE, scrape_sessions
 from ._outputs import interface_exists
 from ._service import CaptureService, ServiceSession
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, BatchEncoder, Subscriber, Taken
@@ -124,6 +125,7 @@ def build_app(
     app.add_routes(ROUTES)
     _ui.setup(app)
     _files_api.setup(app, service)
+    _analysis_api.setup(app, service)
     _openapi.setup(app, metrics_auth=metrics_auth)
     return app
 
@@ -281,7 +283,11 @@ async def _capture(request: web.Request) -> web.StreamResponse:
 
 @ROUTES.get("/metrics")
 async def _metrics(request: web.Request) -> web.Response:
-    resp = web.Response(body=scrape(_service(request)))
+    service = _service(request)
+    body = await asyncio.to_thread(
+        scrape_sessions, service.sessions(), service.config.service.metrics_top
+    )
+    resp = web.Response(body=body)
     resp.headers["Content-Type"] = CONTENT_TYPE
     return resp
 

@@ -12,12 +12,20 @@ a file source). Drops are one family, ``capsvc_dropped_packets_total``, told apa
 ``reason``: ``queue`` (the session queue was full), ``kernel`` (the kernel or capture library
 dropped them), ``subscriber`` (a slow live stream client's own queue was full) and ``sink``
 (accepted packets no sink could take, once every sink of the session has failed).
+
+A session with a flight recorder adds ``capsvc_recorder_*``: what it holds (packets, bytes,
+beside its capacity), evictions by ``reason`` (``age``: older than its seconds, ``size``: to
+stay within its bytes), triggers, dumps and failed dumps. A session that counts conversations
+adds the top ``metrics_top`` (default 10) address pairs and endpoints by bytes as gauges
+(``capsvc_conversation_bytes{a,b}``, ``capsvc_endpoint_bytes{address}`` and their
+``_packets``): at most ``metrics_top`` series per family and session, whatever the traffic; a
+pair or endpoint that leaves the top leaves the scrape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,6 +37,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 
 from .._packet import Stats
+from ..sinks._conversations import Conversation, Endpoint
+from ..sinks._recorder import RecorderStats
 
 if TYPE_CHECKING:
     from ._managed import ServiceSession
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_TYPE",
     "DROP_REASONS",
+    "EVICTION_REASONS",
     "SessionSample",
     "SessionsCollector",
     "families",
@@ -44,6 +55,7 @@ __all__ = [
     "registry_of",
     "sample_of",
     "scrape",
+    "scrape_sessions",
 ]
 
 #: The Content-Type of the Prometheus text format this module writes.
@@ -52,6 +64,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DROP_REASONS = ("queue", "kernel", "subscriber", "sink")
 #: Labels of every per-session series.
 SESSION_LABELS = ("session", "source", "interface")
+#: The values of the ``reason`` label of ``capsvc_recorder_evicted_packets_total``.
+EVICTION_REASONS = ("age", "size")
 
 
 class SessionSample(NamedTuple):
@@ -68,6 +82,9 @@ class SessionSample(NamedTuple):
         queue_capacity: the session queue's capacity in packets (summed over workers).
         sink_dropped: accepted packets no sink took because every sink had failed.
         started: when it started (seconds since the epoch); 0 if unknown.
+        recorder: its flight recorder's counters; None without one.
+        talkers: its top address pairs by bytes (at most ``metrics_top``).
+        endpoints: its top endpoints by bytes (at most ``metrics_top``).
     """
 
     name: str
@@ -80,6 +97,9 @@ class SessionSample(NamedTuple):
     queue_capacity: int = 0
     sink_dropped: int = 0
     started: float = 0.0
+    recorder: RecorderStats | None = None
+    talkers: tuple[Conversation, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
 
 
 def _sink_dropped(stats: Stats, all_failed: bool) -> int:
@@ -93,11 +113,15 @@ def _sink_dropped(stats: Stats, all_failed: bool) -> int:
     return max(0, stats.packets - stats.written - stats.queued)
 
 
-def sample_of(managed: ServiceSession) -> SessionSample:
+def sample_of(managed: ServiceSession, top: int = 0) -> SessionSample:
     """The sample of one running session of the service.
 
     For a worker group the sink drops count once every sink of every worker has failed (the
     workers report their counters summed).
+
+    Args:
+        managed: the session.
+        top: address pairs and endpoints sampled (the top by bytes); 0 samples none.
     """
     from .._session import SOURCE_QUEUE_DEFAULT
 
@@ -121,7 +145,16 @@ def sample_of(managed: ServiceSession) -> SessionSample:
         queue_capacity=capacity,
         sink_dropped=_sink_dropped(stats, all_failed),
         started=managed.started,
+        recorder=None if managed.recorder is None else managed.recorder.stats(),
+        **_talkers(managed, top),
     )
+
+
+def _talkers(managed: ServiceSession, top: int) -> dict[str, Any]:
+    if not top or managed.conversations is None:
+        return {}
+    snap = managed.conversations.snapshot(top, "bytes")
+    return {"talkers": tuple(snap.ip.rows), "endpoints": tuple(snap.endpoints.rows)}
 
 
 class SessionsCollector:
@@ -221,7 +254,96 @@ def families(samples: Sequence[SessionSample]) -> list[Metric]:
         gauges["started"].add_metric(labels, s.started)
     out.append(dropped)
     out += gauges.values()
+    out += _recorder_families(samples)
+    out += _talker_families(samples)
     return out
+
+
+def _recorder_families(samples: Sequence[SessionSample]) -> list[Metric]:
+    """The flight recorders' families (sessions without one have no series in them)."""
+    labels = SESSION_LABELS
+    held_packets = GaugeMetricFamily(
+        "capsvc_recorder_held_packets", "Packets the flight recorder holds.", labels=labels
+    )
+    held_bytes = GaugeMetricFamily(
+        "capsvc_recorder_held_bytes",
+        "Captured bytes of the packets the flight recorder holds.",
+        labels=labels,
+    )
+    capacity = GaugeMetricFamily(
+        "capsvc_recorder_capacity_bytes",
+        "The flight recorder's memory bound (max_bytes): held bytes plus 24 a packet stay "
+        "within it.",
+        labels=labels,
+    )
+    evicted = CounterMetricFamily(
+        "capsvc_recorder_evicted_packets",
+        "Packets the flight recorder let go, by reason: age (older than its seconds), size "
+        "(to stay within its max_bytes).",
+        labels=[*labels, "reason"],
+    )
+    triggers = CounterMetricFamily(
+        "capsvc_recorder_triggers",
+        "Trigger matches that opened a dump window.",
+        labels=labels,
+    )
+    dumps = CounterMetricFamily(
+        "capsvc_recorder_dumps", "Dumps written (asked for and triggered).", labels=labels
+    )
+    errors = CounterMetricFamily(
+        "capsvc_recorder_dump_errors",
+        "Trigger dumps that could not be written (logged; capture went on).",
+        labels=labels,
+    )
+    for s in samples:
+        r = s.recorder
+        if r is None:
+            continue
+        values = _labels(s)
+        held_packets.add_metric(values, r.packets)
+        held_bytes.add_metric(values, r.bytes)
+        capacity.add_metric(values, r.max_bytes)
+        evicted.add_metric([*values, "age"], r.evicted_age)
+        evicted.add_metric([*values, "size"], r.evicted_size)
+        triggers.add_metric(values, r.triggers)
+        dumps.add_metric(values, r.dumps)
+        errors.add_metric(values, r.dump_errors)
+    return [held_packets, held_bytes, capacity, evicted, triggers, dumps, errors]
+
+
+def _talker_families(samples: Sequence[SessionSample]) -> list[Metric]:
+    """The top address pairs and endpoints of each session, as gauges (bounded: ``talkers``
+    and ``endpoints`` hold at most ``metrics_top`` each)."""
+    pair = [*SESSION_LABELS, "a", "b"]
+    host = [*SESSION_LABELS, "address"]
+    doc = (
+        " (a top by bytes, of at most metrics_top rows per session; side a is the source of "
+        "the first packet seen; approximate past the table's capacity: see "
+        "/v1/sessions/NAME/conversations)."
+    )
+    pair_bytes = GaugeMetricFamily(
+        "capsvc_conversation_bytes",
+        "Wire bytes between two addresses, both ways" + doc,
+        labels=pair,
+    )
+    pair_packets = GaugeMetricFamily(
+        "capsvc_conversation_packets", "Packets between two addresses, both ways" + doc, labels=pair
+    )
+    host_bytes = GaugeMetricFamily(
+        "capsvc_endpoint_bytes", "Wire bytes an address sent and received" + doc, labels=host
+    )
+    host_packets = GaugeMetricFamily(
+        "capsvc_endpoint_packets", "Packets an address sent and received" + doc, labels=host
+    )
+    for s in samples:
+        values = _labels(s)
+        for c in s.talkers:
+            pair_bytes.add_metric([*values, c.a, c.b], c.bytes)
+            pair_packets.add_metric([*values, c.a, c.b], c.packets)
+        for e in s.endpoints:
+            host_bytes.add_metric([*values, e.address], e.bytes)
+            host_packets.add_metric([*values, e.address], e.packets)
+    return [pair_bytes, pair_packets, host_bytes, host_packets]
 
 
 class _BuildInfo:
@@ -269,4 +391,11 @@ def metrics_text(samples: Sequence[SessionSample]) -> bytes:
 
 def scrape(service: CaptureService) -> bytes:
     """The ``/metrics`` text of a service: every running session, the build, the process."""
-    return metrics_text([sample_of(m) for m in service.sessions() if m.running])
+    return scrape_sessions(service.sessions(), service.config.service.metrics_top)
+
+
+def scrape_sessions(sessions: Sequence[ServiceSession], top: int) -> bytes:
+    """The ``/metrics`` text of the running ones of ``sessions`` (``top`` address pairs and
+    endpoints each). It takes the conversation sinks' locks and sorts their tables: call it
+    in a worker thread, with the list of sessions taken on the event loop."""
+    return metrics_text([sample_of(m, top) for m in sessions if m.running])

@@ -82,8 +82,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Prometheus metrics",
         "Per session (labels session, source, interface): packets received, accepted, "
         "filtered and written, bytes accepted, drops by reason (queue, kernel, subscriber, "
-        "sink), the queue's length and capacity; the build; the process (CPU, memory, open "
-        "files). Needs the token unless metrics_auth is false.",
+        "sink), the queue's length and capacity; a flight recorder's held packets and bytes, "
+        "evictions, triggers and dumps; the top metrics_top address pairs and endpoints by "
+        "bytes (bounded label sets); the build; the process (CPU, memory, open files). Needs "
+        "the token unless metrics_auth is false.",
         responses={200: ("Prometheus text format 0.0.4.", "text/plain")},
     ),
     ("GET", "/v1/sessions"): Operation(
@@ -137,6 +139,61 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             400: ("A bad filter.", _JSON),
             404: ("No running session by that name.", _JSON),
             409: ("The subscriber limit is reached, or the session runs in workers.", _JSON),
+        },
+    ),
+    ("POST", "/v1/sessions/{name}/dump"): Operation(
+        "Write what a session's flight recorder holds",
+        "Writes the packets its recorder sink holds now (its last seconds, within its bytes) "
+        "to a new file below the output directory, named by the recorder's path template "
+        "(strftime fields filled with the time now; -1, -2... before the extension when the "
+        "name is taken), while capture goes on. The file is then in GET /v1/files.",
+        responses={
+            201: (
+                "{session, name, packets, bytes, first_packet, last_packet, trigger, written}; "
+                "Location: the file's URL.",
+                _JSON,
+            ),
+            404: ("No such session.", _JSON),
+            409: ("The session has no recorder sink, or is stopped.", _JSON),
+            500: ("The file could not be written (the message says why).", _JSON),
+        },
+    ),
+    ("GET", "/v1/sessions/{name}/conversations"): Operation(
+        "A session's top conversations and endpoints",
+        "Address pairs (ip, IPv4 and IPv6), TCP and UDP 5-tuples and IP endpoints, the top "
+        "rows of each by bytes or packets: packets and wire bytes each way, first and last "
+        "seen. Each table says how far its rows can be trusted: exact while evictions is 0; "
+        "past its capacity a row's true value lies between its figure and figure + error "
+        "(error <= max_error <= total / capacity).",
+        params=(
+            Param("top", "query", "Rows per table, 1 to 1000 (default 20).", "integer"),
+            Param("by", "query", "bytes (default) or packets: what rows are ranked by."),
+        ),
+        responses={
+            200: ("{session, top, by, packets, bytes, ip, tcp, udp, endpoints}.", _JSON),
+            400: ("A bad top or by.", _JSON),
+            404: ("No such session.", _JSON),
+            409: ("The session counts no conversations, or runs in workers.", _JSON),
+        },
+    ),
+    ("GET", "/v1/sessions/{name}/series"): Operation(
+        "A session's packets and bytes per second",
+        "The last minutes (series_seconds, default 600) of packets and wire bytes per "
+        "second, in total and per transport protocol (tcp, udp, icmp, icmp6, other). Seconds "
+        "are counted from the first packet's time; for a live session the seconds since the "
+        "last packet, up to now, are listed as zeros.",
+        params=(
+            Param("last", "query", "Only the newest seconds, 1 to series_seconds.", "integer"),
+        ),
+        responses={
+            200: (
+                "{session, start, interval, packets: [...], bytes: [...], protocols, "
+                "protocol_bytes, seconds, late, first_packet, last_packet}.",
+                _JSON,
+            ),
+            400: ("A bad last.", _JSON),
+            404: ("No such session.", _JSON),
+            409: ("The session keeps no series, or runs in workers.", _JSON),
         },
     ),
     ("GET", "/v1/capture"): Operation(
@@ -213,7 +270,10 @@ _COMPONENTS: dict[str, Any] = {
                 "source": {
                     "type": "object",
                     "required": ["type"],
-                    "description": "Further keys are options of the capture backend.",
+                    "description": "Further keys are options of the capture backend "
+                    "(buffer_kib: the capture buffer in KiB, as tcpdump -B; afpacket: ring_size, "
+                    "block_size, block_timeout_ms, cooked; libpcap: buffer_size, timeout_ms, "
+                    "immediate; pfring: cluster, sampling_rate).",
                     "properties": {
                         "type": {"enum": ["afpacket", "libpcap", "pfring", "file"]},
                         "interface": {"type": "string"},
@@ -229,6 +289,14 @@ _COMPONENTS: dict[str, Any] = {
                 "duration": {"type": "number", "minimum": 0, "default": 0},
                 "autostart": {"type": "boolean", "default": True},
                 "workers": {"type": "integer", "minimum": 1, "maximum": 64, "default": 1},
+                "conversations": {
+                    "type": "boolean",
+                    "description": "count conversations (default: the service's setting)",
+                },
+                "series": {
+                    "type": "boolean",
+                    "description": "keep the I/O series (default: the service's setting)",
+                },
             },
         },
         "SinkSpec": {
@@ -236,14 +304,53 @@ _COMPONENTS: dict[str, Any] = {
             "required": ["type"],
             "additionalProperties": False,
             "properties": {
-                "type": {"enum": ["pcap", "pcapng", "text", "stats"]},
-                "path": {"type": "string", "description": "relative to the output directory"},
+                "type": {"enum": ["pcap", "pcapng", "text", "stats", "recorder"]},
+                "path": {
+                    "type": "string",
+                    "description": "relative to the output directory; for a recorder, the "
+                    "strftime template of its dumps' names (.pcapng: pcapng dumps)",
+                },
                 "rotate_seconds": {"type": "number", "default": 0},
                 "rotate_mb": {"type": "number", "default": 0},
                 "max_files": {"type": "integer", "default": 0},
                 "verbose": {"type": "boolean", "default": False},
                 "ascii": {"type": "boolean", "default": False},
                 "interval": {"type": "number", "default": 1.0},
+                "seconds": {
+                    "type": "number",
+                    "default": 60,
+                    "description": "recorder: seconds held",
+                },
+                "max_bytes": {
+                    "type": "integer",
+                    "default": 64 * 2**20,
+                    "description": "recorder: bytes held at most (captured bytes + 24 each)",
+                },
+                "trigger": {
+                    "type": "string",
+                    "default": "",
+                    "description": "recorder: a filter whose match writes a dump",
+                },
+                "after": {
+                    "type": "number",
+                    "default": 5,
+                    "description": "recorder: seconds held after a trigger",
+                },
+                "holdoff": {
+                    "type": "number",
+                    "description": "recorder: seconds matches are ignored after a trigger "
+                    "dump (default: seconds)",
+                },
+                "dump_on_stop": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "recorder: write what is held when the session stops",
+                },
+                "nanosecond": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "pcap: nanosecond time stamps; false writes microseconds",
+                },
             },
         },
     },

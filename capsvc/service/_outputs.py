@@ -3,49 +3,115 @@
 Thin IO module. Every file is reached through a ``capsvc._files.Directory`` (the output
 directory for sinks, the input directory for file sources): one component at a time from the
 directory's descriptor with O_NOFOLLOW, regular files only (a FIFO or device is refused without
-blocking), created 0600 in directories made 0700. An error names the file and what is wrong; it
-never quotes what the file holds.
+blocking), created with the service's ``file_mode`` and ``file_group`` (0600 and the service's
+own group unless configured) in directories made with the matching mode (0700 for 0600, 0750
+for 0640). An error names the file and what is wrong; it never quotes what the file holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import io
+import logging
 import os
 import socket
+import stat
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._errors import CaptureFileError, ConfigError, NoSuchInterfaceError, NotFoundError
 from .._files import Directory
-from .._packet import LinkType, PacketBatch
+from .._packet import LinkType
 from ..sinks._base import Sink
-from ..sinks._build import open_sinks
+from ..sinks._build import NullSink, open_sinks
 from ..sources._base import Source
-from ._config import SessionSpec, SourceSpec
+from ._config import ServiceSettings, SessionSpec, SourceSpec
 
 __all__ = [
+    "FilePolicy",
     "NullSink",
     "build_sinks",
+    "file_policy",
     "interface_exists",
+    "open_output",
     "open_source",
     "sink_paths",
     "worker_path",
 ]
 
 
-class NullSink:
-    """A sink that keeps nothing: for sessions that only feed live streams."""
+log = logging.getLogger("capsvc.service")
+#: An AF_PACKET session's ring when its source gives neither ring_size nor buffer_kib (bytes);
+#: the command line's default is 32 MiB.
+SERVICE_RING_SIZE = 64 * 2**20
 
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Discard the batch."""
 
-    def flush(self) -> None:
-        """Nothing to flush."""
+class FilePolicy(NamedTuple):
+    """How the service's files and directories are made.
 
-    def close(self) -> None:
-        """Nothing to close."""
+    Attributes:
+        file_mode: permission bits of the files created (0600 by default).
+        group: the group id given to them; None keeps the creating process's group.
+        dir_mode: permission bits of the directories created (0700 by default).
+    """
+
+    file_mode: int = 0o600
+    group: int | None = None
+    dir_mode: int = 0o700
+
+    def open(self, path: str) -> Directory:
+        """``path`` as a Directory creating files by this policy (created when missing)."""
+        return Directory(
+            path, create=True, file_mode=self.file_mode, group=self.group, dir_mode=self.dir_mode
+        )
+
+
+def file_policy(settings: ServiceSettings, origin: str = "config") -> FilePolicy:
+    """The policy ``settings`` ask for, its group looked up.
+
+    Raises:
+        ConfigError: ``file_group`` names no group of this system.
+    """
+    group = None
+    name = settings.file_group
+    if name:
+        try:
+            group = grp.getgrgid(int(name)).gr_gid if name.isdigit() else grp.getgrnam(name).gr_gid
+        except KeyError:
+            raise ConfigError(origin, "service.file_group", f"no group {name!r} here") from None
+    return FilePolicy(settings.file_mode, group, settings.dir_mode)
+
+
+def open_output(path: str, policy: FilePolicy) -> Directory:
+    """The output directory, held open: created by ``policy`` when missing; an existing one
+    gains the group and the mode bits the policy's readers need to reach its files (none are
+    taken away), so that a group given read access to the files can also list them.
+
+    Raises:
+        OSError: it cannot be created, opened or changed.
+        PathOutsideError: it is no directory.
+    """
+    directory = policy.open(path)
+    try:
+        info = os.fstat(directory.fd)
+        wanted = stat.S_IMODE(info.st_mode) | policy.dir_mode
+        if policy.group is not None and info.st_gid != policy.group:
+            os.fchown(directory.fd, -1, policy.group)
+        if wanted != stat.S_IMODE(info.st_mode):
+            os.fchmod(directory.fd, wanted)
+            log.warning(
+                "output directory %s: mode set to %04o (file_mode %04o: its readers must "
+                "reach the files)",
+                path,
+                wanted,
+                policy.file_mode,
+            )
+    except BaseException:
+        directory.close()
+        raise
+    return directory
 
 
 def worker_path(path: str, worker: int | None) -> str:
@@ -112,7 +178,7 @@ def build_sinks(
         OSError: a file cannot be created.
     """
     if isinstance(directory, str):
-        with Directory(directory, create=True) as opened:
+        with FilePolicy().open(directory) as opened:
             return build_sinks(
                 spec, opened, linktype, snaplen, worker=worker, keep=keep, claim=claim
             )
@@ -173,11 +239,16 @@ def open_source(
     from ..sources._open import open_live_source
 
     options: dict[str, Any] = dict(src.options)
+    buffer_size = int(options.pop("buffer_kib", 0)) * 1024  # tcpdump -B's unit
     if fanout is not None:
         options["fanout"] = fanout
     if src.type == "afpacket":
         # An expression classic BPF cannot hold is matched by the Session instead.
         options.setdefault("userspace_fallback", True)
+        if not buffer_size and "ring_size" not in options:
+            # A service session's writer does more per packet than the command line's (live
+            # streams, the series): a longer ring bridges its bursts (docs/benchmarks.md).
+            options["ring_size"] = SERVICE_RING_SIZE
     live: Source = open_live_source(
         src.type,
         src.interface,
@@ -185,6 +256,7 @@ def open_source(
         promisc=src.promisc,
         filter=spec.filter or None,
         direction=src.direction,
+        buffer_size=buffer_size,
         **options,
     )
     return live

@@ -2,7 +2,8 @@
 
 Thin IO module. SIGTERM and SIGINT stop accepting requests, stop every session (sources closed,
 queues drained to every sink, files closed) and return 0; SIGHUP reloads the config file (read
-in a worker thread; a file that is not valid is logged and the running config kept). The
+in a worker thread; a file that is not valid is logged and the running config kept; the
+directories, the files' mode and group and ``metrics_auth`` change only at a restart). The
 listener bounds what clients can hold: at most ``max_connections`` connections (more are
 answered 503 and closed), each closed when it sends no whole request for ``idle_timeout``
 seconds (an idle keep-alive connection, or one trickling its headers).
@@ -109,7 +110,7 @@ async def serve(
     token = TokenRef(load_token(settings.token_file))
     service = CaptureService(config, user=user)
     await service.start()
-    runner = make_runner(build_app(service, token), settings)
+    runner = make_runner(build_app(service, token, metrics_auth=settings.metrics_auth), settings)
     try:
         await runner.setup()
         url = await start_site(runner, settings)
@@ -128,7 +129,7 @@ async def serve(
         if settings.unix_socket:
             owned.append(settings.unix_socket)
         try:
-            drop_privileges(user, chown=owned)
+            drop_privileges(user, chown=owned, group=service.files.group)
         except BaseException:
             await service.stop()
             await runner.cleanup()
@@ -338,14 +339,12 @@ async def _reload(service: CaptureService, token: TokenRef, config_path: str) ->
     old = service.config.service
     if config.service.listen != old.listen:
         log.warning("reload: the listen address changes only when the service restarts")
-    if (config.service.output_dir, config.service.input_directory) != (
-        old.output_dir,
-        old.input_directory,
-    ):
-        log.warning("reload: output_dir and input_dir change only when the service restarts")
+    fixed = ("output_dir", "input_dir", "file_mode", "file_group", "metrics_auth")
+    changed = [k for k in fixed if getattr(config.service, k) != getattr(old, k)]
+    if changed:
+        log.warning("reload: %s change only when the service restarts", ", ".join(changed))
         config = replace(
-            config,
-            service=replace(config.service, output_dir=old.output_dir, input_dir=old.input_dir),
+            config, service=replace(config.service, **{k: getattr(old, k) for k in fixed})
         )
     try:
         started, stopped = await service.reload(config)

@@ -2,7 +2,8 @@
 
 Usable embedded in any asyncio application; the HTTP API (``_http``) is a thin layer over it.
 Rules it keeps: a name is taken by at most one running session; a path by at most one writer
-(``_claims``); limits (sessions, subscribers, duration) are checked before anything is opened;
+(``_claims``); limits (sessions, subscribers, duration, the memory of flight recorders) are
+checked before anything is opened;
 a session that fails to start leaves nothing open; nothing that can take long (parsing and
 compiling a filter, opening files and sockets) runs on the event loop; a reload never truncates
 what a session wrote; ``stop()`` drains every session to its sinks before returning.
@@ -22,10 +23,11 @@ from typing import Any, TypeVar
 
 from .._errors import CapsvcError, ConflictError, NotFoundError, ServiceError
 from .._files import Directory
-from .._packet import Stats
+from .._packet import MatchFunction, Stats
 from .._session import Session
 from ..sinks._base import Sink
 from ..sources._base import Source
+from ._analysis import analysis_sinks
 from ._claims import PathClaims
 from ._config import (
     ServiceConfig,
@@ -35,7 +37,7 @@ from ._config import (
     parse_session_spec,
 )
 from ._managed import ServiceSession
-from ._outputs import build_sinks, open_source, sink_paths
+from ._outputs import FilePolicy, build_sinks, file_policy, open_output, open_source, sink_paths
 from ._subscribers import SUBSCRIBER_QUEUE_DEFAULT, Subscriber
 
 __all__ = ["CaptureService", "ServiceSession"]
@@ -75,6 +77,9 @@ class CaptureService:
         self.claims = PathClaims()
         self._output: Directory | None = None
         self._input: Directory | None = None
+        self._files: FilePolicy | None = None
+        #: Bytes the flight recorders of running (and starting) sessions may hold, by name.
+        self._recorder_bytes: dict[str, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -88,10 +93,19 @@ class CaptureService:
         """The directory file sources are read from (the output directory unless set)."""
         return self.config.service.input_directory
 
+    @property
+    def files(self) -> FilePolicy:
+        """How the service creates files: ``file_mode`` and ``file_group``, the group looked
+        up at the first use (a ConfigError when there is no such group)."""
+        if self._files is None:
+            self._files = file_policy(self.config.service, self.config.path or "config")
+        return self._files
+
     def _output_directory(self) -> Directory:
-        """The output directory, held open (created 0700 when missing)."""
+        """The output directory, held open (created when missing, mode 0700 unless
+        ``file_mode`` lets others read: ``_outputs.open_output``)."""
         if self._output is None:
-            self._output = Directory(self.output_dir, create=True)
+            self._output = open_output(self.output_dir, self.files)
         return self._output
 
     def _input_directory(self) -> Directory:
@@ -119,6 +133,7 @@ class CaptureService:
         """Create the output directory (0700) and start every autostart session.
 
         Raises:
+            ConfigError: ``file_group`` names no group here.
             ConfigError, capsvc.CapsvcError, OSError: a session failed to start; the sessions
                 already started are stopped again first, so nothing is left half-started.
         """
@@ -192,8 +207,9 @@ class CaptureService:
             The running session.
 
         Raises:
-            ConflictError: the name is taken, ``max_sessions`` are running, or a file the
-                session would write is another session's (or the one it reads).
+            ConflictError: the name is taken, ``max_sessions`` are running, its recorder would
+                take the flight recorders past ``max_recorder_bytes``, or a file the session
+                would write is another session's (or the one it reads).
             capsvc.service.ConfigError: a bad spec; PathOutsideError for a path leaving the
                 output directory; NoSuchInterfaceError for an unknown interface.
             FilterError: a malformed filter (with its caret).
@@ -219,7 +235,15 @@ class CaptureService:
             spec = replace(spec, duration=settings.max_duration)
         check_filter_size(spec.filter, settings.max_filter_bytes, origin, "filter")
         output = self._output_directory()
+        recorder = sum(s.max_bytes for s in spec.sinks if s.type == "recorder")
+        held = sum(self._recorder_bytes.values())
+        if recorder and held + recorder > settings.max_recorder_bytes:
+            raise ConflictError(
+                f"flight recorder memory limit reached: {held} bytes held by others, "
+                f"{recorder} asked, max_recorder_bytes {settings.max_recorder_bytes}"
+            )
         self._starting.add(spec.name)
+        self._recorder_bytes[spec.name] = recorder
         try:
             self._claim(spec, output)
             try:
@@ -232,16 +256,21 @@ class CaptureService:
                         origin=origin,
                         user=self.user,
                         keep=keep,
+                        files=self.files,
                     )
                     await group.start()
                     managed = ServiceSession(spec, origin, None, group)
                 else:
                     session = await _in_thread(self._open_session, spec, origin, keep)
+                    # Before the first packet: a trigger dump is then always remembered.
+                    managed = ServiceSession(spec, origin, session, output_dir=output.path)
                     await session.start()
-                    managed = ServiceSession(spec, origin, session)
             except BaseException:
                 self.claims.release(spec.name)
                 raise
+        except BaseException:
+            self._recorder_bytes.pop(spec.name, None)
+            raise
         finally:
             self._starting.discard(spec.name)
         self._finished.pop(spec.name, None)
@@ -276,6 +305,8 @@ class CaptureService:
         try:
             snaplen = min(spec.snaplen or source.snaplen, source.snaplen)
             sinks = build_sinks(spec, output, source.linktype, snaplen, keep=keep, claim=claim)
+            if origin != "adhoc":
+                sinks += analysis_sinks(spec, self.config.service)
             # Live sources filter in the kernel (the Session matches what BPF cannot hold);
             # a file source is filtered by the Session.
             matcher: str | None = getattr(source, "userspace_filter", None)
@@ -349,6 +380,7 @@ class CaptureService:
             final = await managed.workers.stop()
         managed.final = final
         self.claims.release(managed.name)
+        self._recorder_bytes.pop(managed.name, None)
         for sub in list(managed.subscribers):
             sub.close()
         if self._running.get(managed.name) is managed:
@@ -371,7 +403,7 @@ class CaptureService:
         filter_text: str = "",
         capacity: int = SUBSCRIBER_QUEUE_DEFAULT,
         *,
-        match: Callable[[bytes], bool] | None = None,
+        match: MatchFunction | None = None,
     ) -> tuple[ServiceSession, Subscriber]:
         """Attach a live stream subscriber to a running session.
 
@@ -404,7 +436,6 @@ class CaptureService:
         if match is None and filter_text.strip():
             match = self.parse_subscriber_filter(filter_text, managed)
         sub = Subscriber(
-            asyncio.get_running_loop(),
             next(self._ids),
             match=match,
             filter_text=filter_text.strip(),
@@ -418,7 +449,7 @@ class CaptureService:
 
     def parse_subscriber_filter(
         self, filter_text: str, managed: ServiceSession
-    ) -> Callable[[bytes], bool] | None:
+    ) -> MatchFunction | None:
         """A subscriber's filter parsed for the session's link type (CPU: call it in a worker
         thread for anything but a short expression).
 

@@ -1,188 +1,22 @@
-"""Live stream subscribers: a sink per client with its own filter and bounded queue.
+"""Live streams: the subscribers (``capsvc._subscriber``, shared with the library's iterators)
+and the encoder that turns their batches into pcap records once for every reader.
 
-The rule this module keeps: a subscriber never slows the capture or another subscriber. The
-Session's writer thread hands it a batch; the subscriber filters it and appends what fits in its
-own queue (the rest is counted as dropped, for this subscriber only) and wakes its reader on the
-event loop. The reader (an HTTP handler) takes whole batches and writes them at the client's pace.
+The rule this module keeps: a subscriber never slows the capture or another subscriber (see
+``capsvc._subscriber``); encoding runs on the event loop in slices, so a large batch never holds
+up the API for long.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import threading
-from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
 
 from .._packet import Packet, PacketBatch
+from .._subscriber import SUBSCRIBER_QUEUE_DEFAULT, Subscriber, SubscriberStats, Taken
 
 __all__ = ["SUBSCRIBER_QUEUE_DEFAULT", "BatchEncoder", "Subscriber", "SubscriberStats", "Taken"]
-
-#: What a reader takes: the first ``n`` packets of a batch, as ``(batch, n)``.
-Taken = tuple[PacketBatch, int]
-
-#: Packets a subscriber may have waiting before it drops (about 4 MB of 1 kB frames).
-SUBSCRIBER_QUEUE_DEFAULT = 4096
-
-
-class SubscriberStats(NamedTuple):
-    """A subscriber's counters (frozen snapshot).
-
-    Attributes:
-        id: the subscriber's number, unique within the service.
-        filter: its own filter expression ("" for none).
-        packets: packets handed to the client.
-        dropped: packets lost because its queue was full (the client read too slowly).
-        filtered: packets its filter rejected.
-        queued: packets waiting for the client now.
-    """
-
-    id: int
-    filter: str
-    packets: int
-    dropped: int
-    filtered: int
-    queued: int
-
-
-class Subscriber:
-    """A Sink feeding one live stream client.
-
-    Args:
-        loop: the event loop the reader runs on.
-        ident: the subscriber's number (shown in stats).
-        match: the subscriber's own ``match(data) -> bool``, or None for every packet.
-        filter_text: the expression ``match`` was built from, for the stats.
-        capacity: queue capacity in packets; default 4096.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        ident: int,
-        *,
-        match: Callable[[bytes], bool] | None = None,
-        filter_text: str = "",
-        capacity: int = SUBSCRIBER_QUEUE_DEFAULT,
-    ) -> None:
-        self._loop = loop
-        self.id = ident
-        self.filter_text = filter_text
-        self._match = match
-        self.capacity = max(1, capacity)
-        self._lock = threading.Lock()
-        self._batches: deque[Taken] = deque()
-        self._queued = 0
-        self._packets = 0
-        self._dropped = 0
-        self._filtered = 0
-        self._closed = False
-        self._ready = asyncio.Event()
-
-    # -- writer thread ----------------------------------------------------------------------
-
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Queue what passes the filter and fits; count the rest. Never blocks on the client."""
-        if not batch or self._closed:
-            return
-        match = self._match
-        if match is not None:
-            kept = [p for p in batch if match(p[1])]
-            self._filtered += len(batch) - len(kept)
-            batch = kept
-            if not batch:
-                return
-        with self._lock:
-            room = self.capacity - self._queued
-            if room <= 0:
-                self._dropped += len(batch)
-                return
-            taken = len(batch)
-            if taken > room:  # keep the oldest: a prefix of the writer's own list, not a copy
-                self._dropped += taken - room
-                taken = room
-            wake = not self._batches
-            self._batches.append((batch, taken))
-            self._queued += taken
-        if wake:
-            self._wake()
-
-    def flush(self) -> None:
-        """Nothing to flush: the reader takes batches as they come."""
-
-    def close(self) -> None:
-        """End the stream once the queued packets are read (the session stopped)."""
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads any more
-            self._loop.call_soon_threadsafe(self._ready.set)
-
-    # -- event loop ---------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """True once the session ended this stream."""
-        return self._closed
-
-    async def get(self, timeout: float | None = None) -> PacketBatch | None:
-        """Take every queued packet as one batch.
-
-        Args:
-            timeout: seconds to wait for packets; None waits until some come or the stream ends.
-
-        Returns:
-            The packets (an empty list when the timeout passed first), or None once the stream
-            has ended and everything queued was taken.
-        """
-        batches = await self.get_batches(timeout)
-        if batches is None:
-            return None
-        out: PacketBatch = []
-        for batch, taken in batches:
-            out.extend(batch[:taken])
-        return out
-
-    async def get_batches(self, timeout: float | None = None) -> list[Taken] | None:
-        """Take every queued batch, as the Session's writer handed them over.
-
-        Each comes as ``(batch, n)``: the first ``n`` packets of ``batch``. Unless the subscriber
-        filters, ``batch`` is the writer's own list object, so the readers of one session can
-        encode it once for all of them (see ``BatchEncoder``).
-
-        Args:
-            timeout: seconds to wait for packets; None waits until some come or the stream ends.
-
-        Returns:
-            The ``(batch, n)`` pairs (an empty list when the timeout passed first), or None once
-            the stream has ended and everything queued was taken.
-        """
-        while True:
-            with self._lock:
-                if self._batches:
-                    batches = list(self._batches)
-                    self._batches.clear()
-                    self._packets += self._queued
-                    self._queued = 0
-                    self._ready.clear()
-                    return batches
-                if self._closed:
-                    return None
-                self._ready.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._ready.wait()
-            except TimeoutError:
-                return []
-
-    def stats(self) -> SubscriberStats:
-        """Return a snapshot of the counters."""
-        return SubscriberStats(
-            self.id, self.filter_text, self._packets, self._dropped, self._filtered, self._queued
-        )
 
 
 class BatchEncoder:

@@ -7,19 +7,23 @@ dotted prefix of its keys, and returns the value with its type checked or raises
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, FilterError, PathOutsideError
 
 __all__ = [
     "as_bool",
     "as_int",
     "as_num",
     "as_str",
+    "check_filter_size",
+    "check_filter_syntax",
     "check_options",
     "key_of",
     "no_unknown",
+    "relative_path",
     "table",
 ]
 
@@ -174,3 +178,66 @@ def check_options(
             value = as_str(t, name, "", origin, prefix)
         out.append((name, value))
     return tuple(out)
+
+
+def relative_path(path: str, origin: str, key: str) -> str:
+    """Check a path meant to stay inside the output directory, lexically.
+
+    Args:
+        path: as given; must be relative, without ``..`` components or NUL bytes.
+        origin: named in errors.
+        key: named in errors.
+
+    Returns:
+        The normalized relative path.
+
+    Raises:
+        ConfigError: the path is empty; PathOutsideError: it is absolute or climbs out with ``..``.
+    """
+    if not path:
+        raise ConfigError(origin, key, "missing (a file name inside the output directory)")
+    if len(path) > 4096:
+        raise ConfigError(origin, key, "is longer than 4096 characters")
+    if "\0" in path:
+        raise ConfigError(origin, key, "must not contain NUL bytes")
+    parts = path.replace("\\", "/").split("/")
+    if os.path.isabs(path) or ".." in parts:
+        raise PathOutsideError(
+            origin,
+            key,
+            f"{path!r} is outside the output directory (give a relative path without '..')",
+        )
+    normal = os.path.normpath(path)
+    if normal in (".", ""):
+        raise ConfigError(origin, key, f"{path!r} names the directory, not a file")
+    return normal
+
+
+def check_filter_size(expr: str, limit: int, origin: str, key: str) -> None:
+    """Refuse a filter expression longer than ``limit`` bytes before anything parses it.
+
+    Raises:
+        ConfigError: it is longer.
+    """
+    if len(expr) > limit or len(expr.encode("utf-8", "surrogatepass")) > limit:
+        raise ConfigError(
+            origin, key, f"is longer than {limit} bytes (max_filter_bytes); shorten it"
+        )
+
+
+def check_filter_syntax(expr: str, origin: str, key: str) -> None:
+    """Parse a filter expression for its syntax only (the link type is known once the source
+    is open, and it is checked again then).
+
+    Raises:
+        ConfigError: malformed (the message holds the caret), or nested too deeply.
+    """
+    from .._packet import LinkType
+    from ..filter import parse_filter
+
+    try:
+        parse_filter(expr, LinkType.ETHERNET)
+    except FilterError as exc:
+        raise ConfigError(origin, key, f"bad filter:\n{exc}") from exc
+    except RecursionError:  # a parser without a depth limit of its own
+        raise ConfigError(origin, key, "bad filter: nested too deeply") from None

@@ -23,7 +23,7 @@ from .._errors import CaptureError
 from .._packet import LinkType, Stats, sum_stats
 from .._session import Session
 from ._config import SessionSpec
-from ._outputs import build_sinks, open_source
+from ._outputs import FilePolicy, build_sinks, open_source
 
 __all__ = ["REPORT_INTERVAL", "WorkerGroup", "worker_main"]
 
@@ -34,6 +34,8 @@ REPORT_INTERVAL = 0.2
 #: Seconds a worker may take to open its socket and files, or to drain and exit.
 WORKER_TIMEOUT = 30.0
 _groups = itertools.count(1)
+#: Files 0600 in directories 0700, of the worker's own group.
+DEFAULT_FILES = FilePolicy()
 
 
 def _fanout_group() -> int:
@@ -60,6 +62,7 @@ class WorkerGroup:
         origin: named in errors.
         user: drop root to this user in each worker after opening its socket, or None.
         keep: keep what the workers' files hold (a restart by a reload): appended to.
+        files: how the workers create their files (mode, group).
 
     Attributes:
         linktype: the link type the workers capture (known after ``start``).
@@ -74,8 +77,10 @@ class WorkerGroup:
         origin: str = "request",
         user: str | None = None,
         keep: bool = False,
+        files: FilePolicy = DEFAULT_FILES,
     ) -> None:
         self.spec = spec
+        self.files = files
         self.output_dir = output_dir
         self.origin = origin
         self.user = user
@@ -107,6 +112,7 @@ class WorkerGroup:
                     self.origin,
                     self.user,
                     self.keep,
+                    self.files,
                 ),
                 name=f"capsvc-{self.spec.name}-worker{k}",
                 daemon=True,
@@ -208,6 +214,7 @@ def worker_main(
     origin: str,
     user: str | None,
     keep: bool = False,
+    files: FilePolicy = DEFAULT_FILES,
 ) -> None:
     """A worker process: capture on the fanout group into ``name.workerK`` files until told.
 
@@ -220,6 +227,7 @@ def worker_main(
         origin: named in errors.
         user: drop root to this user after opening the socket and files, or None.
         keep: keep what the files hold (appended to).
+        files: how its files are created (mode, group).
     """
     from .._run import run_async
 
@@ -227,7 +235,7 @@ def worker_main(
     # each worker to stop and drain; a worker whose parent is gone stops on its own (pipe EOF).
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    run_async(lambda: _worker(conn, spec, output_dir, index, fanout, origin, user, keep))
+    run_async(lambda: _worker(conn, spec, output_dir, index, fanout, origin, user, keep, files))
 
 
 async def _worker(
@@ -239,12 +247,16 @@ async def _worker(
     origin: str,
     user: str | None,
     keep: bool,
+    files: FilePolicy,
 ) -> None:
     try:
         source = open_source(spec, output_dir, origin=origin, fanout=fanout)
         try:
             snaplen = min(spec.snaplen or source.snaplen, source.snaplen)
-            sinks = build_sinks(spec, output_dir, source.linktype, snaplen, worker=index, keep=keep)
+            with files.open(output_dir) as directory:
+                sinks = build_sinks(
+                    spec, directory, source.linktype, snaplen, worker=index, keep=keep
+                )
         except BaseException:
             await source.aclose()
             raise

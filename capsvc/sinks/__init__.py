@@ -17,8 +17,16 @@ if TYPE_CHECKING:
     from ._rotate import RotatingWriter
     from ._series import SeriesSink, SeriesSnapshot
     from ._stats import StatsSink
-    from ._text import TextWriter
-    from ._tshark import format_conversations, format_endpoints, format_io_stat, parse_table_name
+    from ._text import TextOptions, TextWriter
+    from ._tshark import (
+        PortEndpoint,
+        format_conversations,
+        format_endpoints,
+        format_io_stat,
+        format_port_endpoints,
+        parse_table_name,
+        port_endpoints,
+    )
 
 _WHERE = {
     "Conversation": "._conversations",
@@ -29,6 +37,7 @@ _WHERE = {
     "FlightRecorder": "._recorder",
     "PcapNgWriter": "._pcapng",
     "PcapWriter": "._pcap",
+    "PortEndpoint": "._tshark",
     "RecorderState": "._recorder",
     "RecorderStats": "._recorder",
     "RotatingWriter": "._rotate",
@@ -37,11 +46,14 @@ _WHERE = {
     "SessionAware": "._base",
     "Sink": "._base",
     "StatsSink": "._stats",
+    "TextOptions": "._text",
     "TextWriter": "._text",
     "format_conversations": "._tshark",
     "format_endpoints": "._tshark",
     "format_io_stat": "._tshark",
+    "format_port_endpoints": "._tshark",
     "parse_table_name": "._tshark",
+    "port_endpoints": "._tshark",
 }
 
 __all__ = [
@@ -53,6 +65,7 @@ __all__ = [
     "FlightRecorder",
     "PcapNgWriter",
     "PcapWriter",
+    "PortEndpoint",
     "RecorderState",
     "RecorderStats",
     "RotatingWriter",
@@ -61,10 +74,13 @@ __all__ = [
     "SessionAware",
     "Sink",
     "StatsSink",
+    "TextOptions",
     "TextWriter",
     "format_conversations",
     "format_endpoints",
     "format_io_stat",
+    "format_port_endpoints",
     "parse_table_name",
+    "port_endpoints",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _WHERE)

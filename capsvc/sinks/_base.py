@@ -19,8 +19,14 @@ class Sink(Protocol):
     stops using that sink while the others go on.
     """
 
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Consume a batch (in arrival order); an empty batch is allowed and does nothing."""
+    def write_batch(self, batch: PacketBatch) -> int | None:
+        """Consume a batch (in arrival order); an empty batch is allowed and does nothing.
+
+        Returns None when it took every packet (what almost every sink returns), or how many
+        of the batch's first packets it took: a sink that has finished (a rotation whose last
+        ``-W`` file is done) takes none of the rest, and the Session does not count those
+        as written.
+        """
         ...
 
     def flush(self) -> None:

@@ -4,7 +4,8 @@ IO module (it creates files, through ``capsvc._files``). ``SinkSpec`` is what th
 ``[[session.sinks]]`` tables, the command line's ``-w``/``-G``/``-C``/``-W``/``--stats`` and
 ``Session(output=..., text_output=...)`` all describe; ``open_sink`` turns one into a sink that
 owns the file it opened (closing the sink closes the file), and ``stream_sink`` wraps a stream
-the caller keeps.
+the caller keeps. A ``recorder`` spec makes a ``FlightRecorder`` that writes its dumps below the
+directory, its path the strftime(3) template of their names.
 
 Two rules for the files: a write that fails (a full disk) cuts the file back to the end of the
 last batch flushed whole (``capsvc._files.Checkpoint``), so it stays readable to its end; and
@@ -21,19 +22,31 @@ import io
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from .._errors import OptionError
 from .._files import Checkpoint, Directory
 from .._packet import LinkType, PacketBatch, Stats
+from .._records import RecordBlock
+from ..format._select import TextOptions
 from ._base import Sink
 
-__all__ = ["SINK_TYPES", "OwnedStream", "SinkSpec", "open_sink", "open_sinks", "stream_sink"]
+__all__ = [
+    "SINK_TYPES",
+    "NullSink",
+    "OwnedStream",
+    "PacketBuffered",
+    "SinkSpec",
+    "open_sink",
+    "open_sinks",
+    "recorder_sink",
+    "stream_sink",
+]
 
 #: The kinds of sink a spec can name.
-SINK_TYPES = ("pcap", "pcapng", "text", "stats")
+SINK_TYPES = ("pcap", "pcapng", "text", "stats", "recorder")
 #: Write buffer of the capture files capsvc opens.
 _BUFFER = 1 << 20
 
@@ -43,16 +56,32 @@ class SinkSpec:
     """One output of a session.
 
     Attributes:
-        type: ``pcap``, ``pcapng``, ``text`` or ``stats``.
+        type: ``pcap``, ``pcapng``, ``text``, ``stats`` or ``recorder``.
         path: the file, relative to the directory it is opened in (a stats sink without one
             logs to standard error). With rotation by time it may hold strftime(3) fields (as
-            tcpdump -G); every formatted name is checked to stay inside the directory.
+            tcpdump -G); every formatted name is checked to stay inside the directory. For a
+            recorder, the template of its dumps' names (strftime(3), filled with the time of
+            the trigger or request; ``.pcapng`` at the end makes pcapng dumps); "" means
+            ``recorder-%Y%m%d-%H%M%S.pcap``.
         rotate_seconds: start a new file every this many seconds; 0 means never.
         rotate_mb: start a new file past this many megabytes (10**6 bytes); 0 means never.
         max_files: keep at most this many files (as tcpdump -W); 0 means no limit.
         verbose: text sinks: tcpdump -v style lines.
         ascii: text sinks: payload in ASCII.
         interval: stats sinks: seconds between lines (default 1.0).
+        seconds: recorders: seconds of traffic held (packet time); default 60.
+        max_bytes: recorders: bytes held at most (captured bytes plus 24 a packet); default
+            64 MiB.
+        trigger: recorders: a filter expression whose first match writes a dump ("": dumps
+            only on request).
+        after: recorders: seconds held after a trigger before its dump is written; default 5.
+        holdoff: recorders: seconds after a trigger's dump during which matches are ignored;
+            None means ``seconds``.
+        dump_on_stop: recorders: write what is held when the sink is closed (its session
+            stops).
+        nanosecond: pcap sinks: nanosecond timestamps (the default; magic 0xa1b23c4d), or
+            microseconds (False; tcpdump's default, ``--time-stamp-precision=micro``).
+            pcapng sinks always keep nanoseconds (if_tsresol 9).
     """
 
     type: str
@@ -63,11 +92,72 @@ class SinkSpec:
     verbose: bool = False
     ascii: bool = False
     interval: float = 1.0
+    seconds: float = 60.0
+    max_bytes: int = 64 * 2**20
+    trigger: str = ""
+    after: float = 5.0
+    holdoff: float | None = None
+    dump_on_stop: bool = False
+    nanosecond: bool = True
 
     @property
     def rotating(self) -> bool:
         """True for a pcap/pcapng sink that starts new files by time or size."""
         return bool(self.rotate_seconds or self.rotate_mb)
+
+
+class NullSink:
+    """A sink that keeps nothing (a session that only feeds live streams, or only counts)."""
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        """Discard the batch."""
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class PacketBuffered:
+    """Writes a batch one packet at a time, flushing after each (``tcpdump -U``): a reader of
+    the file or pipe has every packet as soon as it was written, not a batch later.
+
+    Args:
+        inner: the sink; closing this closes it.
+
+    Attributes:
+        inner: the wrapped sink (``bind_session`` reaches it, as ``OwnedStream``'s does).
+    """
+
+    def __init__(self, inner: Sink) -> None:
+        self.inner = inner
+
+    def bind_session(self, stats: Callable[[], Stats], linktype: LinkType) -> None:
+        """Pass the Session's counters on to the inner sink, when it reads them."""
+        bind = getattr(self.inner, "bind_session", None)
+        if bind is not None:
+            bind(stats, linktype)
+
+    def write_batch(self, batch: PacketBatch) -> int | None:
+        """Write and flush each packet in turn; returns what the inner sink took."""
+        for i in range(len(batch)):
+            took = self.inner.write_batch(batch[i : i + 1])
+            self.inner.flush()
+            if took == 0:  # finished: the packets from this one on were not taken
+                return i
+        return None
+
+    def flush(self) -> None:
+        """Flush the inner sink."""
+        self.inner.flush()
+
+    def close(self) -> None:
+        """Close the inner sink."""
+        self.inner.close()
+
+    def __repr__(self) -> str:
+        return f"PacketBuffered({self.inner!r})"
 
 
 class OwnedStream:
@@ -97,10 +187,22 @@ class OwnedStream:
         if bind is not None:
             bind(stats, linktype)
 
-    def write_batch(self, batch: PacketBatch) -> None:
-        """Hand the batch to the inner sink."""
+    def write_batch(self, batch: PacketBatch) -> int | None:
+        """Hand the batch to the inner sink; returns what it says it took."""
         try:
-            self.inner.write_batch(batch)
+            return self.inner.write_batch(batch)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def write_records(self, block: RecordBlock) -> None:
+        """Hand a RecordBlock to the inner sink (as packets when it takes no records)."""
+        try:
+            write_records = getattr(self.inner, "write_records", None)
+            if write_records is not None:
+                write_records(block)
+            else:
+                self.inner.write_batch(block.packets())
         except BaseException:
             self._abandon()
             raise
@@ -144,6 +246,9 @@ def stream_sink(
     stream: IO[Any],
     linktype: LinkType,
     snaplen: int,
+    *,
+    text: TextOptions | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """A sink writing ``spec``'s kind of output to a stream the caller keeps open.
 
@@ -152,6 +257,12 @@ def stream_sink(
         stream: a binary stream for pcap/pcapng, a text stream for text and stats.
         linktype: the link type of the frames.
         snaplen: the snapshot length written in file headers.
+        text: text sinks: the format and its options (``capsvc.format._select.TextOptions``:
+            tcpdump's lines, JSON, tcpdump's flags); None writes the netbird-style line with
+            ``spec.verbose`` and ``spec.ascii``.
+        linktypes: ifindex -> link type of interfaces with their own (a pcapng source's
+            ``linktypes``): pcapng and text keep each, pcap refuses a second (OptionError from
+            its write); stats count every frame as one of ``linktype``.
 
     Raises:
         OptionError: an unknown sink type.
@@ -160,15 +271,24 @@ def stream_sink(
     if kind == "pcap":
         from ._pcap import PcapWriter
 
-        return PcapWriter(stream, snaplen, linktype, nanosecond=True)
+        return PcapWriter(
+            stream, snaplen, linktype, nanosecond=spec.nanosecond, linktypes=linktypes
+        )
     if kind == "pcapng":
         from ._pcapng import PcapNgWriter
 
-        return PcapNgWriter(stream, snaplen, linktype)
+        return PcapNgWriter(stream, snaplen, linktype, linktypes=linktypes)
     if kind == "text":
         from ._text import TextWriter
 
-        return TextWriter(stream, spec.verbose, spec.ascii, linktype=linktype)
+        return TextWriter(
+            stream,
+            spec.verbose,
+            spec.ascii,
+            linktype=linktype,
+            options=text,
+            linktypes=linktypes,
+        )
     if kind == "stats":
         from ._stats import StatsSink
 
@@ -185,6 +305,7 @@ def open_sink(
     on_finished: Callable[[], None] | None = None,
     keep: bool = False,
     claim: Callable[[str], None] | None = None,
+    linktypes: Mapping[int, int] | None = None,
 ) -> Sink:
     """Open the file ``spec`` names below ``directory`` and return the sink writing it.
 
@@ -201,6 +322,7 @@ def open_sink(
         keep: keep what the file holds (see the module docstring) instead of truncating it.
         claim: a rotating sink calls it with each name it formats before creating the file;
             it raises (a ConflictError) when the name belongs to someone else.
+        linktypes: as for ``stream_sink``.
 
     Raises:
         PathOutsideError: the path leaves the directory or is no regular file.
@@ -221,37 +343,74 @@ def open_sink(
             rotate_seconds=spec.rotate_seconds,
             rotate_bytes=int(spec.rotate_mb * 1_000_000),
             max_files=spec.max_files,
+            nanosecond=spec.nanosecond,
             on_finished=on_finished,
             keep=keep,
             claim=claim,
+            linktypes=linktypes,
         )
     if spec.type == "stats" and not spec.path:
         return stream_sink(spec, sys.stderr, linktype, snaplen)
+    if spec.type == "recorder":
+        return recorder_sink(spec, directory, linktype, snaplen)
     if spec.type not in SINK_TYPES:
         raise OptionError(f"unknown sink type {spec.type!r} (one of: {', '.join(SINK_TYPES)})")
     text = spec.type in ("text", "stats")
     name, resume = spec.path, False
     if keep and spec.type == "pcap":
-        name, resume = kept_pcap(directory, spec.path, pcap_header_of(snaplen, linktype))
+        header = pcap_header_of(snaplen, linktype, nanosecond=spec.nanosecond)
+        name, resume = kept_pcap(directory, spec.path, header)
     stream = open_stream(directory, name, text=text, append=keep)
     try:
         if resume:
             from ._pcap import PcapWriter
 
-            sink: Sink = PcapWriter(stream, snaplen, linktype, nanosecond=True, header_written=True)
+            sink: Sink = PcapWriter(
+                stream,
+                snaplen,
+                linktype,
+                nanosecond=spec.nanosecond,
+                header_written=True,
+                linktypes=linktypes,
+            )
         else:
-            sink = stream_sink(spec, stream, linktype, snaplen)
+            sink = stream_sink(spec, stream, linktype, snaplen, linktypes=linktypes)
         return OwnedStream(sink, stream, os.path.join(directory.path, name))
     except BaseException:
         stream.close()
         raise
 
 
-def pcap_header_of(snaplen: int, linktype: LinkType) -> bytes:
-    """The header the pcap sinks write (nanosecond timestamps)."""
+def recorder_sink(spec: SinkSpec, directory: Directory, linktype: LinkType, snaplen: int) -> Sink:
+    """The ``FlightRecorder`` a ``recorder`` spec describes, dumping below ``directory`` (whose
+    file mode and group its dumps get).
+
+    Raises:
+        OptionError: a bound is invalid.
+        FilterError: the trigger is malformed or cannot be expressed for ``linktype``.
+    """
+    from ._recorder import FlightRecorder
+
+    return FlightRecorder(
+        spec.seconds,
+        spec.max_bytes,
+        trigger=spec.trigger or None,
+        after=spec.after,
+        holdoff=spec.holdoff,
+        directory=directory,
+        name=spec.path,
+        pcapng=spec.path.endswith(".pcapng"),
+        linktype=linktype,
+        snaplen=snaplen,
+        dump_on_close=spec.dump_on_stop,
+    )
+
+
+def pcap_header_of(snaplen: int, linktype: LinkType, *, nanosecond: bool = True) -> bytes:
+    """The header the pcap sinks write (nanosecond timestamps unless told otherwise)."""
     from ._pcap import pcap_header
 
-    return pcap_header(snaplen, linktype, nanosecond=True)
+    return pcap_header(snaplen, linktype, nanosecond=nanosecond)
 
 
 def kept_pcap(directory: Directory, name: str, header: bytes) -> tuple[str, bool]:

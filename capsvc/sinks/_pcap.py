@@ -9,11 +9,13 @@ and written with one ``write()`` call.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from .._accel import speedups
+from .._errors import OptionError
 from .._packet import SNAPLEN_DEFAULT, LinkType, PacketBatch
+from .._records import RecordBlock
 from ._io import write_all
 
 __all__ = [
@@ -116,6 +118,10 @@ class PcapWriter:
         linktype: link type in the header.
         nanosecond: nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds.
         header_written: the stream already holds this header (appending to a file that has it).
+        linktypes: ifindex -> link type of the frames' interfaces, where they have their own
+            (a pcapng source's ``linktypes``, which may grow while it is read). A pcap file
+            holds one link type: a batch arriving once an interface of another link type is
+            known raises OptionError naming both, before anything of it is written.
 
     The global header is written with the first batch, or at the first flush when no packet
     came: a capture that matched nothing is still a valid 24-byte pcap file (as tcpdump's).
@@ -134,6 +140,7 @@ class PcapWriter:
         *,
         nanosecond: bool = False,
         header_written: bool = False,
+        linktypes: Mapping[int, int] | None = None,
     ) -> None:
         self.stream = stream
         self.snaplen = snaplen or SNAPLEN_DEFAULT
@@ -141,6 +148,18 @@ class PcapWriter:
         self.nanosecond = nanosecond
         self.publish: Callable[[PacketBatch, bytes], None] | None = None
         self._header_written = header_written
+        self._linktypes = linktypes
+        self._checked = 0  # interfaces of ``linktypes`` known to have ``linktype``
+
+    def _check_linktypes(self, linktypes: Mapping[int, int]) -> None:
+        for ifindex, linktype in linktypes.items():
+            if linktype != self.linktype:
+                raise OptionError(
+                    f"interface {ifindex} of the input has link type {LinkType(linktype).name}, "
+                    f"the others {self.linktype.name}: a pcap file holds one link type "
+                    "(write pcapng to keep both)"
+                )
+        self._checked = len(linktypes)
 
     def write_header(self) -> None:
         """Write the global header if it is not written yet; retried after a failed write."""
@@ -161,7 +180,25 @@ class PcapWriter:
         """Write a batch of records with one ``write()`` (the header joins the first batch)."""
         if not batch:
             return
+        linktypes = self._linktypes
+        if linktypes is not None and len(linktypes) != self._checked:
+            self._check_linktypes(linktypes)
         body = encode_records(batch, self.snaplen, nanosecond=self.nanosecond)
+        self._write_body(body)
+        publish = self.publish
+        if publish is not None:
+            publish(batch, body)
+
+    def write_records(self, block: RecordBlock) -> None:
+        """``write_batch`` for a RecordBlock: encoded in one C call, no Packet built (unless
+        ``publish`` is set: the streams it feeds look at packets, and share the encoding)."""
+        body = block.pcap(self.snaplen, nanosecond=self.nanosecond)
+        self._write_body(body)
+        publish = self.publish
+        if publish is not None:
+            publish(block.packets(), body)
+
+    def _write_body(self, body: bytes) -> None:
         if not self._header_written:
             write_all(
                 self.stream,
@@ -170,9 +207,6 @@ class PcapWriter:
             self._header_written = True
         else:
             write_all(self.stream, body)
-        publish = self.publish
-        if publish is not None:
-            publish(batch, body)
 
     def flush(self) -> None:
         """Write the header if nothing was written yet, then flush the stream."""

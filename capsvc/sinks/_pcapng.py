@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Mapping
 from typing import IO
 
 from .._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
@@ -154,8 +155,12 @@ class PcapNgWriter:
     Args:
         stream: where to write; never closed by the writer.
         snaplen: the IDBs' snaplen and the cap on captured bytes per packet; 0 means 262144.
-        linktype: the link type of every interface.
+        linktype: the link type of every interface not in ``linktypes``.
         interface_name: the name of the default interface (None: no if_name option).
+        linktypes: ifindex -> link type of the frames' interfaces, where they have their own
+            (a pcapng source's ``linktypes``, read when an interface is first met): each gets
+            an IDB of its link type. Such an ifindex is a capture file's, not this system's,
+            so it is not named after the system's interface of that index.
     """
 
     def __init__(
@@ -165,11 +170,13 @@ class PcapNgWriter:
         linktype: LinkType | int = LinkType.RAW,
         *,
         interface_name: str | None = None,
+        linktypes: Mapping[int, int] | None = None,
     ) -> None:
         self.stream = stream
         self.snaplen = snaplen or SNAPLEN_DEFAULT
         self.linktype = LinkType(linktype)
         self.interface_name = interface_name
+        self._linktypes = linktypes
         self._header_written = False
         self._interface_ids: dict[int, int] = {}
 
@@ -211,8 +218,12 @@ class PcapNgWriter:
                 if new_ids is None:
                     new_ids = dict(ids)
                 new_ids[ifindex] = len(new_ids)
-                name = _interface_name(ifindex, self.interface_name)
-                head.append(interface_description_block(self.linktype, self.snaplen, name))
+                linktype: int = self.linktype
+                if self._linktypes is not None and ifindex in self._linktypes:
+                    linktype, name = self._linktypes[ifindex], self.interface_name
+                else:
+                    name = _interface_name(ifindex, self.interface_name)
+                head.append(interface_description_block(linktype, self.snaplen, name))
         body = encode_epbs(batch, self.snaplen, ids if new_ids is None else new_ids)
         write_all(self.stream, b"".join(head) + body if head else body)
         self._header_written = True

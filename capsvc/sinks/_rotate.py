@@ -24,7 +24,7 @@ import contextlib
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from .._errors import OptionError
@@ -113,6 +113,8 @@ class RotatingWriter:
         keep: keep what the first file holds (``capsvc.sinks._build.open_sink``'s ``keep``).
         claim: called with every formatted name before its file is created; raises when the
             name is someone else's (the service's one-owner-per-path rule).
+        linktypes: ifindex -> link type of interfaces with their own (``PcapWriter`` and
+            ``PcapNgWriter``'s ``linktypes``): pcapng files keep each, pcap refuses a second.
 
     Attributes:
         files: every file opened so far (full paths), in order (a ring's names repeat).
@@ -139,6 +141,7 @@ class RotatingWriter:
         on_finished: Callable[[], None] | None = None,
         keep: bool = False,
         claim: Callable[[str], None] | None = None,
+        linktypes: Mapping[int, int] | None = None,
     ) -> None:
         if rotate_seconds < 0 or rotate_bytes < 0 or max_files < 0:
             raise OptionError("rotate_seconds, rotate_bytes and max_files must not be negative")
@@ -164,6 +167,7 @@ class RotatingWriter:
         self.nanosecond = nanosecond
         self.on_finished = on_finished
         self.claim = claim
+        self.linktypes = linktypes
         self.files: list[str] = []
         self.finished = False
         self._width = _counter_width(max_files) if rotate_bytes else 0
@@ -206,7 +210,9 @@ class RotatingWriter:
         self._checkpoint = Checkpoint(fd)
         self.files.append(os.path.join(self.directory.path, name))
         if self.pcapng:
-            self._writer = PcapNgWriter(stream, self.snaplen, self.linktype)
+            self._writer = PcapNgWriter(
+                stream, self.snaplen, self.linktype, linktypes=self.linktypes
+            )
         else:
             writer = PcapWriter(
                 stream,
@@ -214,6 +220,7 @@ class RotatingWriter:
                 self.linktype,
                 nanosecond=self.nanosecond,
                 header_written=resume,
+                linktypes=self.linktypes,
             )
             writer.write_header()
             self._writer = writer
@@ -268,23 +275,31 @@ class RotatingWriter:
             return caplen + _PCAPNG_OVERHEAD
         return PCAP_RECORD.size + caplen
 
-    def write_batch(self, batch: PacketBatch) -> None:
+    def write_batch(self, batch: PacketBatch) -> int | None:
         """Write a batch, splitting it where a file must end.
+
+        Returns:
+            None when every packet was written; once ``finished``, how many were (the packet
+            that would have opened a file past ``max_files``, and those after it, are not).
 
         Raises:
             OSError: a file cannot be written or the next one created (the file is then cut
                 back to its last whole batch).
         """
         try:
-            self._write_batch(batch)
+            return self._write_batch(batch)
         except BaseException:
             self._abandon()
             raise
 
-    def _write_batch(self, batch: PacketBatch) -> None:
+    def _write_batch(self, batch: PacketBatch) -> int | None:
         limit = self.rotate_bytes
         i, n = 0, len(batch)
-        while i < n and not self.finished:
+        if self.finished:
+            return 0
+        while i < n:
+            if self.finished:
+                return i
             first = batch[i]
             if first[0] >= self._deadline_ns or (limit and self._size > limit):
                 self._rotate(first)
@@ -303,6 +318,7 @@ class RotatingWriter:
             writer.write_batch(batch[i:j] if i or j < n else batch)
             self._size = estimate if not self.pcapng else stream.tell()
             i = j
+        return None
 
     def flush(self) -> None:
         """Flush the current file; what it holds is then whole."""

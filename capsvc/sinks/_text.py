@@ -1,4 +1,5 @@
-"""The text log sink: one line per packet (formatting lives in ``capsvc.format``; docs/text.md)."""
+"""The text log sink: one line per packet, in capsvc's layout, tcpdump's or JSON (formatting
+lives in ``capsvc.format``; docs/text.md)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import IO
 from .._packet import Direction, LinkType, PacketBatch
 from ..decode._flows import DEFAULT_MAX_FLOWS
 from ..format._line import TextFormatter
+from ..format._select import LineFormatter, TextOptions, build_formatter
 
-__all__ = ["TextWriter"]
+__all__ = ["TextOptions", "TextWriter"]
 
 
 class TextWriter:
@@ -31,6 +33,13 @@ class TextWriter:
         interfaces: interface index -> name, printed after the time stamp on link types that
             carry the interface (LINUX_SLL2, as ``-i any`` captures; ``ifN`` when unmapped).
             None (the default) prints no interface. See docs/text.md for the line layout.
+        options: the text format and its options (``TextOptions``: ``tcpdump`` for lines as
+            ``tcpdump -n`` prints them, ``json`` for one JSON object per packet); when given
+            it replaces ``verbose``, ``ascii`` and ``interfaces``. None (the default) writes the
+            netbird-style line.
+        linktypes: ifindex -> link type of the frames' interfaces, where they have their own
+            (a pcapng source's ``linktypes``, which may grow while it is read): each frame is
+            decoded as one of its interface's link type, others as ``linktype``.
     """
 
     def __init__(
@@ -42,21 +51,35 @@ class TextWriter:
         linktype: LinkType | int = LinkType.RAW,
         max_flows: int = DEFAULT_MAX_FLOWS,
         interfaces: Mapping[int, str] | None = None,
+        options: TextOptions | None = None,
+        linktypes: Mapping[int, int] | None = None,
     ) -> None:
         self.stream = stream
-        self.formatter = TextFormatter(
-            linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+        self.options = options or TextOptions(
+            verbose=int(verbose), ascii=ascii, interfaces=interfaces
         )
+        self.formatter: LineFormatter
+        if options is None:
+            self.formatter = TextFormatter(
+                linktype, verbose=verbose, ascii=ascii, max_flows=max_flows, interfaces=interfaces
+            )
+        else:
+            self.formatter = build_formatter(linktype, options)
+        self._given = options
+        self._options = (verbose, ascii, max_flows, interfaces)
+        self._linktype = int(linktype)
+        self._linktypes = linktypes
+        self._by_linktype: dict[int, LineFormatter] = {self._linktype: self.formatter}
 
     @property
     def verbose(self) -> bool:
         """Whether lines carry the verbose details."""
-        return self.formatter.verbose
+        return bool(self.options.verbose)
 
     @property
     def ascii(self) -> bool:
         """Whether payloads follow each line."""
-        return self.formatter.ascii
+        return self.options.ascii
 
     def write_packet(
         self,
@@ -79,12 +102,35 @@ class TextWriter:
         )
         self.stream.write(line + "\n")
 
+    def _formatter_of(self, linktype: int) -> LineFormatter:
+        found = self._by_linktype.get(linktype)
+        if found is None:
+            if self._given is not None:
+                found = build_formatter(linktype, self._given)
+            else:
+                verbose, ascii, max_flows, interfaces = self._options
+                found = TextFormatter(
+                    linktype,
+                    verbose=verbose,
+                    ascii=ascii,
+                    max_flows=max_flows,
+                    interfaces=interfaces,
+                )
+            self._by_linktype[linktype] = found
+        return found
+
     def write_batch(self, batch: PacketBatch) -> None:
         """Write the lines of a batch with one ``write()``; an empty batch writes nothing."""
         if not batch:
             return
-        fmt = self.formatter.format
-        lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
+        linktypes = self._linktypes
+        if linktypes and any(lt != self._linktype for lt in linktypes.values()):
+            default = self._linktype
+            of = self._formatter_of
+            lines = [of(linktypes.get(p[4], default)).format(p[0], p[1], p[2], p[3]) for p in batch]
+        else:
+            fmt = self.formatter.format
+            lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
         lines.append("")
         self.stream.write("\n".join(lines))
 

@@ -238,15 +238,28 @@ def test_bad_filter_exits_2_with_the_caret_message() -> None:
     assert lines[-2].strip() == "udp port and (" and lines[-1].strip() == "^"
 
 
+def _listed(stdout: str, name: str) -> tuple[int, set[str], str]:
+    """(index, flags, the rest) of interface ``name``'s line of ``capsvc interfaces``."""
+    for line in stdout.splitlines():
+        m = re.fullmatch(r"(\d+)\.(\S+) \[([^]]*)\] (.*)", line)
+        if m and m[2] == name:
+            return int(m[1]), set(filter(None, m[3].split(", "))), m[4]
+    raise AssertionError(f"{name} not listed in {stdout!r}")
+
+
 def test_interfaces_lists_index_flags_and_addresses() -> None:
+    """Each interface with its index, flags and addresses. The veth is this test's own, so its
+    flags are exact (promiscuous on purpose); lo is shared with every capture running on the
+    machine, and any of them may have made it promiscuous meanwhile."""
     with veth_pair() as pair:
+        subprocess.run(["ip", "link", "set", pair.host, "promisc", "on"], check=True)
         proc = capsvc("interfaces")
         stdout, stderr = proc.communicate(timeout=20)
         index = pair.host_index
     assert proc.returncode == 0, stderr
-    assert any(line.startswith(f"{index}.{pair.host} [Up") for line in stdout.splitlines())
-    assert any(
-        line.startswith("1.lo [Up, Running, Loopback]") and "127.0.0.1/8" in line
-        for line in stdout.splitlines()
-    )
+    assert _listed(stdout, pair.host)[:2] == (index, {"Up", "Running", "Promisc"})
+    lo_index, lo_flags, lo_rest = _listed(stdout, "lo")
+    assert lo_index == 1
+    assert lo_flags - {"Promisc"} == {"Up", "Running", "Loopback"}
+    assert lo_rest.startswith("ETHERNET ") and "127.0.0.1/8" in lo_rest.split()
     assert stdout.splitlines()[-1].startswith("0.any ")

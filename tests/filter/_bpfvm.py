@@ -73,8 +73,8 @@ def run(
             a = _alu(op, a, src) & M32
         elif cls == 0x05:  # JMP
             op, src = code & 0xF0, (x if code & 0x08 else k)
-            if op == 0x00:
-                pc += k
+            if op == 0x00:  # k sign-extended, as bpf_filter does for protochain's loop
+                pc += k - (1 << 32) if k & 0x80000000 else k
                 continue
             taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src, 0x40: a & src != 0}[op]
             pc += jt if taken else jf

@@ -3,7 +3,10 @@
 Deterministic (seeded). Covers TCP/UDP/SCTP/ICMP/ICMPv6/IGMP/other protocols over IPv4 and IPv6,
 IPv4 options and fragments (first and later), IPv6 extension headers (including a fragment
 header), ARP and RARP, 802.3/LLC and other non-IP frames, 802.1Q/802.1ad tags, and truncated
-copies of all of them.
+copies of all of them. After the random frames of each link type come the same few header
+chains (``CHAINS``: AH on IPv4 and IPv6, runs of IPv6 extension headers, no next header, and
+Geneve over IPv4 and IPv6 carrying Ethernet or IP, with options, nested), whole and cut, for
+``protochain``'s walk and ``geneve``'s offsets.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ def _proto_of(payload: bytes, kind_hint: int) -> int | None:
 
 def ip_packet(rng: random.Random) -> bytes:
     """An IPv4 or IPv6 packet with one of the interesting shapes."""
+    return _ip_packet(rng)
+
+
+def _ip_packet(rng: random.Random) -> bytes:
     if rng.random() < 0.55:
         src, dst = rng.choice(V4), rng.choice(V4)
         body = _l4(rng, False)
@@ -118,6 +125,68 @@ def network_packet(rng: random.Random) -> tuple[int, bytes]:
         rng.randrange(256) for _ in range(30)
     )
 
+
+def _ah(following: int, icv: int = 12) -> bytes:
+    """An IPsec AH header: next header, payload length (in 32-bit words, minus 2), SPI, seq."""
+    return struct.pack("!BBHII", following, (12 + icv) // 4 - 2, 0, 0x100, 1) + b"\xaa" * icv
+
+
+def _chains() -> list[bytes]:
+    t, u = bytes(tcp(1000, 80)), bytes(udp(53, 5353))
+    a, b = "10.0.0.1", "10.0.0.2"
+    a6, b6 = "2001:db8::1", "2001:db8::2"
+    hop, dst = (0, b"\x01\x04\x00\x00\x00\x00"), (60, b"\x01\x04\x00\x00\x00\x00")
+    routing, fragment = (43, b"\x00\x00\x00\x00\x00\x00"), (44, b"\x00\x00\x00\x00\x00\x01")
+    return [
+        ipv4(a, b, _ah(6) + t, proto=51),
+        ipv4(a, b, _ah(17) + u, proto=51),
+        ipv4(a, b, _ah(51) + _ah(6) + t, proto=51),
+        ipv4(a, b, _ah(6, icv=0) + t, proto=51, options=b"\x94\x04\x00\x00"),
+        ipv6(a6, b6, t, nh=6, ext=(hop, dst, routing, fragment)),
+        ipv6(a6, b6, u, nh=17, ext=(hop, routing)),
+        ipv6(a6, b6, b"", nh=59, ext=(hop, dst)),
+        ipv6(a6, b6, _ah(6) + t, nh=51),
+        ipv6(a6, b6, _ah(58) + bytes(icmp6(128)), nh=51, ext=(hop,)),
+        ipv6(a6, b6, _ah(0) + b"\x06\x00" + b"\0" * 6 + t, nh=51),
+    ]
+
+
+def _geneve(vni: int, proto: int, inner: bytes, options: bytes = b"", version: int = 0) -> bytes:
+    """A Geneve header (version, options length, protocol type, VNI) and what it carries."""
+    first = version << 6 | len(options) // 4
+    return struct.pack("!BBHI", first, 0, proto, vni << 8) + options + inner
+
+
+def _tunnels() -> list[bytes]:
+    inner4 = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+    inner6 = bytes(ipv6("2001:db8::9", "2001:db8::a", udp(53, 53)))
+    frame = bytes(ether(inner4, src=MACS[0], dst=MACS[1]))
+    opts = b"\x01\x02\x03\x04" * 2
+    bodies = [
+        _geneve(12345, 0x6558, frame),
+        _geneve(12345, 0x6558, frame, opts),
+        _geneve(5, 0x0800, inner4),
+        _geneve(5, 0x86DD, inner6, opts),
+        _geneve(12345, 0x6558, frame, version=1),
+        _geneve(7, 0x6558, bytes(ether(inner6))),
+    ]
+    nested = _geneve(
+        9,
+        0x6558,
+        bytes(ether(ipv4("10.8.0.1", "10.8.0.2", udp(4000, 6081, _geneve(12345, 0x0800, inner4))))),
+    )
+    out = []
+    for body in [*bodies, nested]:
+        out.append(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, body)))
+        out.append(ipv6("2001:db8::1", "2001:db8::2", udp(4000, 6081, body)))
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000, bodies[0])))  # the source port
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, bodies[0]), flags_frag=0x2001))
+    return out
+
+
+#: IP packets whose header chains ``protochain`` walks, and Geneve packets of every layout
+#: ``geneve`` knows (see the module docstring).
+CHAINS = _chains() + _tunnels()
 
 _PPP_TYPES = {ETH_IP: 0x0021, ETH_IP6: 0x0057, 0x8847: 0x0281}
 
@@ -179,9 +248,13 @@ def _radiotap(rng: random.Random, inner: bytes) -> bytes:
     return header + inner
 
 
-def _build(rng: random.Random, linktype: LinkType) -> bytes:
-    """One whole frame of ``linktype``."""
-    ethertype, payload = network_packet(rng)
+def _build(rng: random.Random, linktype: LinkType, packet: bytes | None = None) -> bytes:
+    """One whole frame of ``linktype`` (carrying ``packet``, an IP packet, when given)."""
+    if packet is None:
+        ethertype, payload = network_packet(rng)
+    else:
+        ethertype, payload = (ETH_IP6 if packet[0] >> 4 == 6 else ETH_IP), packet
+    ip_packet = (lambda _rng: payload) if packet is not None else _ip_packet
     if linktype in (LinkType.PPP, LinkType.PPP_HDLC):
         proto = _PPP_TYPES.get(ethertype, rng.choice([0xC021, 0x8021, 0x0023, ethertype]))
         out = b"\xff\x03" + struct.pack("!H", proto) + payload
@@ -263,4 +336,12 @@ def captured(
             cut.add(i)
         made.append(data)
         wire.append(len(whole) if i in cut and snap.random() < 0.5 else len(data))
+    chains = random.Random(f"chains-{seed}-{int(linktype)}")
+    for packet in CHAINS:
+        whole = _build(chains, linktype, packet)
+        for data in (whole, whole[: chains.randrange(len(whole) - len(packet), len(whole))]):
+            if len(data) < len(whole):
+                cut.add(len(made))
+            made.append(data)
+            wire.append(len(whole))
     return made, cut, wire

@@ -41,6 +41,7 @@ from _testrun import TESTRUN
 from capsvc._packet import LinkType
 from capsvc.filter import (
     FILTER_LINKTYPES,
+    BpfInstruction,
     FilterCompileError,
     FilterError,
     FilterSyntaxError,
@@ -93,7 +94,6 @@ SO_ATTACH_FILTER = 26
 #: tcpdump"), each checked below: what we refuse although libpcap compiles it ...
 WE_REFUSE = {
     "host localhost": "host names are not resolved when compiling",
-    "ip protochain 6": "protochain needs a loop, which a kernel program cannot have",
 }
 #: ... and what we accept although libpcap refuses it (on Ethernet unless said otherwise).
 WE_ACCEPT = {
@@ -122,15 +122,23 @@ LIBPCAP_OPTIMIZER_BUGS = {
 #: Where libpcap 1.10's code generator itself is wrong (docs/filter.md lists these): capsvc
 #: compiles them with the meaning libpcap's later versions and test suite give them, so their
 #: verdicts are not compared with 1.10's. It loses the load of "byte N & M" / "byte N | M" (and
-#: tests 0 instead), and on 802.11 with radiotap it keeps the header's length in a scratch
-#: register that a comparison's arithmetic then overwrites.
+#: tests 0 instead), and on 802.11 it keeps the radiotap header's length or the payload's
+#: offset in a scratch register that a comparison's arithmetic, or "geneve", then overwrites
+#: (its geneve program reads the payload's offset from another register than it wrote).
 LIBPCAP_CODEGEN_BUGS = re.compile(r"^byte \d+ [&|]")
-_COMPARISON = re.compile(r"[<>=]|\bless\b|\bgreater\b")
+_WLAN_REGISTER_BUGS = re.compile(r"[<>=]|\bless\b|\bgreater\b|\bgeneve\b")
+#: A tunnel in a tunnel: each of the 16 layouts has its tests (libpcap's program computes the
+#: offsets in registers and shares what follows), so the program may be longer than twice
+#: libpcap's (docs/filter.md, "geneve"); still far below the kernel's limit.
+LONGER_PROGRAMS = re.compile(r"\bgeneve\b.*\bgeneve\b")
 #: 802.11 subtype names libpcap 1.10 does not know (later versions do).
 NEWER_NAMES = re.compile(r"subtype (bar|ba)$")
 #: Syntax capsvc does not implement (docs/filter.md, "Not supported"): refused with a
 #: FilterSyntaxError naming the keyword, never misread.
-NOT_SUPPORTED = re.compile(r"\b(protochain|geneve|vxlan)\b")
+NOT_SUPPORTED = re.compile(r"\bvxlan\b")
+#: Needs a loop (libpcap's program jumps backwards, which the Linux kernel refuses): the
+#: matcher gives libpcap's verdict, ``compile_bpf`` a FilterCompileError saying why.
+NO_KERNEL_PROGRAM = re.compile(r"\bprotochain\b")
 
 
 def dlt(linktype: LinkType) -> int:
@@ -184,7 +192,8 @@ def _differences(
         if NEWER_NAMES.search(expr):
             continue
         if LIBPCAP_CODEGEN_BUGS.search(expr) or (
-            linktype == LinkType.IEEE802_11_RADIO and _COMPARISON.search(expr)
+            linktype in (LinkType.IEEE802_11_RADIO, LinkType.IEEE802_11)
+            and _WLAN_REGISTER_BUGS.search(expr)
         ):
             compile_bpf(expr, linktype)  # compiles; the meaning is checked in test_match
             continue
@@ -209,7 +218,12 @@ def _differences(
         finally:
             ref_prog.close()
         try:
-            program = compile_bpf(expr, linktype)
+            program: list[BpfInstruction] | None = None
+            try:
+                program = compile_bpf(expr, linktype)
+            except FilterCompileError as exc:
+                if not NO_KERNEL_PROGRAM.search(expr) or "a kernel program cannot" not in str(exc):
+                    raise
             matcher = parse_filter(expr, linktype)
         except FilterError as exc:
             if "only a live capture" in exc.reason:
@@ -218,7 +232,7 @@ def _differences(
                 problems.append(f"{expr!r}: libpcap accepts, we refuse: {exc.reason}")
                 continue
         ours = [matcher.match(p, w) for p, w in zip(pk, wire, strict=True)] if matcher else None
-        theirs_bpf = run_program(program, pk, wire)
+        theirs_bpf = None if program is None else run_program(program, pk, wire)
         short: set[int] | None = None
         unoptimized: list[bool] | None = None
         for name, verdicts in (("match", ours), ("our BPF", theirs_bpf)):
@@ -243,7 +257,7 @@ def _differences(
                     f"(wire length {wire[i]})"
                 )
                 break
-        if len(program) > 2 * ref_len:
+        if program is not None and len(program) > 2 * ref_len and not LONGER_PROGRAMS.search(expr):
             problems.append(f"{expr!r}: {len(program)} instructions, libpcap {ref_len}")
     return problems, tolerated, unsupported
 
@@ -270,7 +284,10 @@ def test_libpcaps_own_expressions_are_all_accepted() -> None:
                 parse_filter(expr, linktype)
             continue
         try:
-            compile_bpf(expr, linktype)
+            if NO_KERNEL_PROGRAM.search(expr):
+                parse_filter(expr, linktype)  # the matcher only
+            else:
+                compile_bpf(expr, linktype)
         except FilterError as exc:
             refused.append(f"{linktype.name} {expr!r}: {exc.reason}")
     assert not refused, "\n".join(refused[:30])

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from capsvc._packet import LinkType
 from capsvc.filter import (
+    CompiledFilter,
     Filter,
     FilterCompileError,
-    Matcher,
     compile_bpf,
     parse,
     parse_filter,
@@ -45,7 +45,7 @@ OPTIONS = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443), options=b"\x94\x04\x00\x
 UDP_OTHER = ipv4("10.0.0.3", "10.0.0.1", udp(5000, 5353))
 
 
-def m(expr: str, linktype: LinkType = LinkType.RAW) -> Matcher:
+def m(expr: str, linktype: LinkType = LinkType.RAW) -> CompiledFilter:
     matcher = parse_filter(expr, linktype)
     assert matcher is not None
     return matcher
@@ -227,7 +227,7 @@ def test_matcher_exposes_its_source_and_is_cheap_to_call() -> None:
     assert not matcher.wire_length
     assert "for " not in matcher.source  # no loops: straight-line byte tests
     assert matcher.match is matcher.match  # a plain function attribute, no bound method
-    assert repr(matcher) == "Matcher('tcp port 443', ETHERNET)"
+    assert repr(matcher) == "CompiledFilter('tcp port 443', ETHERNET)"
 
 
 def test_filter_criteria() -> None:
@@ -382,3 +382,55 @@ def test_link_types_without_these_primitives_say_so() -> None:
     with pytest.raises(FilterCompileError, match="live capture"):
         parse_filter("inbound", LinkType.ETHERNET)  # only a kernel filter knows the direction
     assert compile_bpf("inbound", LinkType.ETHERNET)  # ... and it does: [type]
+
+
+def test_protochain_walks_the_headers_as_libpcap_and_has_no_kernel_program() -> None:
+    """The matcher walks IPv6 extension headers and AH (libpcap's verdicts on such chains are
+    the differential test's); a kernel program cannot loop, so ``compile_bpf`` says so; on
+    802.11, where the header's length varies, libpcap refuses it and so does capsvc."""
+    hop = (0, b"\x01\x04\x00\x00\x00\x00")
+    chained = ipv6("2001:db8::1", "2001:db8::2", tcp(1, 2), nh=6, ext=(hop, (44, bytes(6))))
+    assert m_any("ip6 protochain 6").match(chained)
+    assert m_any("protochain 6").match(chained)
+    assert m_any("ip6 protochain 44").match(chained)  # the walk stops where it is found
+    assert not m_any("ip6 protochain 17").match(chained)
+    assert not m_any("ip6 proto 6").match(chained)  # proto skips one fragment header only
+    assert not m_any("ip6 protochain 6").match(chained[:48])  # the walk reads past the end
+    with pytest.raises(FilterCompileError, match="a kernel program cannot"):
+        compile_bpf("ip protochain 6", LinkType.RAW)
+    with pytest.raises(FilterCompileError, match="variable length headers"):
+        parse_filter("protochain 6", LinkType.IEEE802_11)
+
+
+def m_any(expr: str) -> CompiledFilter:
+    matcher = parse_filter(expr, LinkType.RAW)
+    assert matcher is not None
+    return matcher
+
+
+def _geneve(proto: int, inner: bytes, vni: int = 12345, options: bytes = b"") -> bytes:
+    head = struct.pack("!BBHI", len(options) // 4, 0, proto, vni << 8) + options
+    return ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, head + inner))
+
+
+def test_geneve_looks_inside_the_tunnel_as_libpcap() -> None:
+    """After ``geneve`` the rest of its ``and`` chain reads the packet inside: an Ethernet
+    frame (protocol type 0x6558) or a packet the protocol type names, past any options
+    (libpcap's verdicts are the differential test's). What libpcap would read through
+    registers set only when the tunnel matched (a primitive outside that chain) is refused."""
+    inner = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+    bridged = _geneve(0x6558, bytes(ether(inner)), options=bytes(8))
+    routed = _geneve(0x0800, inner, vni=5)
+    for frame in (bridged, routed):
+        assert m_any("geneve and ip and tcp port 80").match(frame)
+        assert m_any("geneve and host 10.9.0.2").match(frame)
+        assert not m_any("geneve and host 10.0.0.2").match(frame)  # the outer address
+        assert not m_any("geneve and udp").match(frame)
+    assert m_any("geneve 12345").match(bridged) and not m_any("geneve 12345").match(routed)
+    assert not m_any("geneve").match(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000, bytes(16))))
+    for expr in ("geneve or ip", "(geneve and ip) or tcp", "not geneve and ip"):
+        with pytest.raises(FilterCompileError, match="in its 'and' chain"):
+            parse_filter(expr, LinkType.RAW)
+    with pytest.raises(FilterCompileError, match="after 'geneve'"):
+        parse_filter("geneve and ether host 1:2:3:4:5:6", LinkType.ETHERNET)
+    assert len(compile_bpf("geneve and ip and tcp port 80", LinkType.ETHERNET)) < 150

@@ -57,7 +57,19 @@ NON_BASE = {
     "percent": "ratio",
 }
 #: What the last word of a capsvc family may be: a base unit or the things it counts.
-UNITS = frozenset({"bytes", "seconds", "packets", "errors", "sessions", "subscribers", "processes"})
+UNITS = frozenset(
+    {
+        "bytes",
+        "seconds",
+        "packets",
+        "errors",
+        "sessions",
+        "subscribers",
+        "processes",
+        "dumps",
+        "triggers",
+    }
+)
 _TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 
 

@@ -58,16 +58,16 @@ def test_documents_a_route_added_later_from_its_docstring() -> None:
     svc = CaptureService(ServiceConfig())
     app = build_app(svc, TokenRef("x"))
 
-    async def series(request: web.Request) -> web.Response:
-        """Per-second packets and bytes of a session.
+    async def histogram(request: web.Request) -> web.Response:
+        """Packet sizes of a session.
 
-        The last minutes, from a fixed ring."""
+        Counted in powers of two."""
         return web.json_response({})
 
-    app.router.add_get("/v1/sessions/{name}/series", series)
-    op = document(app)["paths"]["/v1/sessions/{name}/series"]["get"]
-    assert op["summary"] == "Per-second packets and bytes of a session."
-    assert op["description"] == "The last minutes, from a fixed ring."
+    app.router.add_get("/v1/sessions/{name}/sizes", histogram)
+    op = document(app)["paths"]["/v1/sessions/{name}/sizes"]["get"]
+    assert op["summary"] == "Packet sizes of a session."
+    assert op["description"] == "Counted in powers of two."
     assert [p["name"] for p in op["parameters"]] == ["name"]
     assert op["security"] == [{"bearer": []}] and "401" in op["responses"]
 

@@ -53,6 +53,9 @@ ROUTES = [
     ("GET", "/v1/sessions/x/pcap"),
     ("GET", "/v1/capture?interface=lo&duration=1"),
     ("GET", "/metrics"),
+    ("POST", "/v1/sessions/x/dump"),
+    ("GET", "/v1/sessions/x/conversations"),
+    ("GET", "/v1/sessions/x/series"),
 ]
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from capsvc.service import (
     ConfigError,
     PathOutsideError,
     ServiceSettings,
+    SessionSpec,
+    SinkSpec,
     load_config,
     parse_config,
     parse_session_spec,
@@ -79,6 +83,19 @@ BAD_SERVICE = [
     ({"max_subscribers": 1.5}, "service.max_subscribers", "integer"),
     ({"output_dir": ""}, "service.output_dir", "empty"),
     ({"colour": "red"}, "service.colour", "unknown key"),
+    ({"metrics_auth": "no"}, "service.metrics_auth", "true or false"),
+    ({"file_mode": 640}, "service.file_mode", 'write it as "0640"'),  # decimal 640 = 0o1200
+    ({"file_mode": "rw-r-----"}, "service.file_mode", "octal digits"),
+    ({"file_mode": "0400"}, "service.file_mode", "owner must keep read and write"),
+    ({"file_mode": 0o750}, "service.file_mode", "not executable"),
+    ({"file_mode": True}, "service.file_mode", "expected a mode"),
+    ({"file_group": "a:b"}, "service.file_group", "no group name"),
+    ({"file_group": -1}, "service.file_group", "no group id"),
+    ({"conversations": 1}, "service.conversations", "true or false"),
+    ({"conversation_entries": 0}, "service.conversation_entries", "between 1 and 65536"),
+    ({"series_seconds": 0}, "service.series_seconds", "between 1 and 86400"),
+    ({"metrics_top": 101}, "service.metrics_top", "between 0 and 100"),
+    ({"max_recorder_bytes": -1}, "service.max_recorder_bytes", "between 0 and"),
 ]
 
 
@@ -178,6 +195,45 @@ BAD_SESSIONS = [
     ({"sinks": [{"type": "stats", "interval": 0}]}, "session[0].sinks[0].interval", "greater"),
     ({"sinks": [{"type": "text", "path": "."}]}, "session[0].sinks[0].path", "directory"),
     ({"bogus": 1}, "session[0].bogus", "unknown key"),
+    ({"conversations": "on"}, "session[0].conversations", "true or false"),
+    ({"series": 0}, "session[0].series", "true or false"),
+    ({"workers": 2, "series": True}, "session[0].series", "workers = 1"),
+    (
+        {"sinks": [{"type": "recorder", "seconds": 0}]},
+        "session[0].sinks[0].seconds",
+        "greater than 0",
+    ),
+    (
+        {"sinks": [{"type": "recorder", "max_bytes": 4096}]},
+        "session[0].sinks[0].max_bytes",
+        "between 1048576 and",
+    ),
+    (
+        {"sinks": [{"type": "recorder", "after": -1}]},
+        "session[0].sinks[0].after",
+        "between 0 and 86400",
+    ),
+    (
+        {"sinks": [{"type": "recorder", "rotate_mb": 1}]},
+        "session[0].sinks[0].rotate_mb",
+        "unknown key",
+    ),
+    (
+        {"sinks": [{"type": "recorder", "trigger": "tcp[tcpflags] &"}]},
+        "session[0].sinks[0].trigger",
+        "bad filter",
+    ),
+    (
+        {"sinks": [{"type": "recorder", "path": "../x-%H.pcap"}]},
+        "session[0].sinks[0].path",
+        "outside the output directory",
+    ),
+    (
+        {"sinks": [{"type": "recorder"}, {"type": "recorder", "path": "b.pcap"}]},
+        "session[0].sinks[1]",
+        "at most one recorder",
+    ),
+    ({"workers": 2, "sinks": [{"type": "recorder"}]}, "session[0].sinks[0]", "workers = 1"),
 ]
 
 
@@ -248,3 +304,84 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.service.output_dir == str(ROOT / "captures")
     assert [s.source.interface for s in config.sessions if s.autostart] == ["lo"]
     assert isinstance(config.service, ServiceSettings)
+
+
+def test_recorder_sink_and_analysis_keys_parse() -> None:
+    spec = parse_session_spec(
+        session(
+            conversations=False,
+            sinks=[
+                {
+                    "type": "recorder",
+                    "seconds": 30,
+                    "max_bytes": 8 << 20,
+                    "trigger": "tcp[tcpflags] & tcp-rst != 0",
+                    "after": 2,
+                    "holdoff": 0,
+                    "dump_on_stop": True,
+                }
+            ],
+        )
+    )
+    (rec,) = spec.sinks
+    assert (rec.type, rec.seconds, rec.max_bytes, rec.after, rec.holdoff) == (
+        "recorder",
+        30.0,
+        8 << 20,
+        2.0,
+        0.0,
+    )
+    assert rec.trigger == "tcp[tcpflags] & tcp-rst != 0" and rec.dump_on_stop
+    assert rec.path == "s1-%Y%m%d-%H%M%S.pcap"  # named after the session by default
+    assert spec.conversations is False and spec.series is None
+    plain = parse_session_spec(session(sinks=[{"type": "recorder"}]))
+    assert plain.sinks[0].holdoff is None and plain.sinks[0].trigger == ""
+
+
+@pytest.mark.parametrize(
+    ("written", "mode", "directories"),
+    [("0640", 0o640, 0o750), (0o640, 0o640, 0o750), ("644", 0o644, 0o755), ("0600", 0o600, 0o700)],
+)
+def test_file_mode_forms(written: Any, mode: int, directories: int) -> None:
+    settings = parse_config({"service": {"file_mode": written, "file_group": 4}}).service
+    assert (settings.file_mode, settings.dir_mode, settings.file_group) == (mode, directories, "4")
+
+
+def _documented(section: str) -> set[str]:
+    """The keys config/capsvc.toml names in a section, set or shown commented out."""
+    import re
+
+    text = (ROOT / "config" / "capsvc.toml").read_text()
+    return set(re.findall(r"^#? ?([a-z_]+) = ", text.split(section, 1)[1], re.MULTILINE))
+
+
+def test_example_config_documents_every_key() -> None:
+    """Every [service] key the parser takes, every session key and every sink key is in
+    config/capsvc.toml (set, or shown commented out with its default).
+
+    Mutation: a key added to the parser and not to the file fails here."""
+    import dataclasses
+
+    from capsvc.service._settings import SERVICE_KEYS
+
+    service = _documented("[service]").intersection(SERVICE_KEYS)
+    assert service == set(SERVICE_KEYS)
+    session_keys = {f.name for f in dataclasses.fields(SessionSpec)} - {"sinks"}
+    assert session_keys <= _documented("[[session]]")
+    sink_keys = {f.name for f in dataclasses.fields(SinkSpec)}
+    assert sink_keys <= _documented("[[session.sinks]]")
+
+
+def test_example_config_documents_every_service_key() -> None:
+    """config/capsvc.toml shows every key of ``[service]`` (set, or commented out at its
+    default), each under a comment saying what it does."""
+    text = (ROOT / "config" / "capsvc.toml").read_text()
+    service = text.split("[service]\n", 1)[1].split("\n[", 1)[0]
+    lines = service.splitlines()
+    keys = [f.name for f in dataclasses.fields(ServiceSettings) if f.name != "unix_socket"]
+    assert len(keys) >= 11  # the fields were found
+    for key in keys:
+        at = [i for i, line in enumerate(lines) if line.lstrip("# ").startswith(f"{key} = ")]
+        assert len(at) == 1, key
+        above = lines[at[0] - 1] if at[0] else ""
+        assert above.startswith("# ") and not re.match(r"#? ?\w+ = ", above), key

@@ -49,7 +49,7 @@ def packet(i: int, data: bytes = b"") -> Packet:
 
 
 async def test_subscriber_bounds_its_queue_and_counts_its_drops() -> None:
-    sub = Subscriber(asyncio.get_running_loop(), 1, capacity=5)
+    sub = Subscriber(1, capacity=5)
 
     def write() -> None:
         for i in range(8):
@@ -73,7 +73,7 @@ async def test_subscriber_bounds_its_queue_and_counts_its_drops() -> None:
 async def test_subscriber_filter_counts_what_it_rejects() -> None:
     keep = ipv4("10.0.0.1", "10.0.0.2", tcp(1, 80))
     drop = ipv4("10.0.0.1", "10.0.0.2", udp(1, 53))
-    sub = Subscriber(asyncio.get_running_loop(), 2, match=lambda d: d == keep, filter_text="x")
+    sub = Subscriber(2, match=lambda d, n: d == keep, filter_text="x")
     sub.write_batch([packet(1, keep), packet(2, drop), packet(3, keep)])
     got = await sub.get(1.0)
     assert got is not None and len(got) == 2
@@ -255,10 +255,9 @@ async def test_batches_are_encoded_once_for_every_reader() -> None:
         calls.append(len(batch))
         return b"".join(p.data for p in batch)
 
-    loop = asyncio.get_running_loop()
     whole = [packet(i, b"%02d" % i) for i in range(3)]
-    readers = [Subscriber(loop, n) for n in range(3)]
-    cut = Subscriber(loop, 9, capacity=2)  # takes the first two packets only
+    readers = [Subscriber(n) for n in range(3)]
+    cut = Subscriber(9, capacity=2)  # takes the first two packets only
     for sub in (*readers, cut):
         sub.write_batch(whole)
     taken = [await sub.get_batches(1.0) for sub in (*readers, cut)]

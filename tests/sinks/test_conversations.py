@@ -24,7 +24,7 @@ from capsvc.sinks import (
     parse_table_name,
 )
 from capsvc.sinks._topk import COUNT, ERROR, SpaceSaving
-from capsvc.sinks._tshark import format_size
+from capsvc.sinks._tshark import format_port_endpoints, format_size, port_endpoints
 
 MS = 1_000_000
 
@@ -299,10 +299,21 @@ def our_tables(packets_batches: list[list[Packet]], linktype: LinkType) -> dict[
         "conv,udp": format_conversations(snap.udp.rows, "udp", snap.start_ns),
         "endpoints,ip": format_endpoints(snap.endpoints.rows, "ip"),
         "endpoints,ipv6": format_endpoints(snap.endpoints.rows, "ipv6"),
+        "endpoints,tcp": format_port_endpoints(port_endpoints(snap.tcp.rows, "tcp"), "tcp"),
+        "endpoints,udp": format_port_endpoints(port_endpoints(snap.udp.rows, "udp"), "udp"),
     }
 
 
-TABLES = ("conv,ip", "conv,ipv6", "conv,tcp", "conv,udp", "endpoints,ip", "endpoints,ipv6")
+TABLES = (
+    "conv,ip",
+    "conv,ipv6",
+    "conv,tcp",
+    "conv,udp",
+    "endpoints,ip",
+    "endpoints,ipv6",
+    "endpoints,tcp",
+    "endpoints,udp",
+)
 
 
 def test_tables_equal_tsharks_on_a_generated_file(tmp_path: Path) -> None:
@@ -392,7 +403,9 @@ def test_unknown_tables_are_refused() -> None:
     assert parse_table_name("conv,tcp") == ("conv", "tcp")
     assert parse_table_name("endpoints,ipv6") == ("endpoints", "ipv6")
     assert parse_table_name("io,stat,1") == ("io,stat", "1")
-    for bad in ("conv,eth", "endpoints,tcp", "io,stat,5", "conv"):
+    assert parse_table_name("endpoints,udp") == ("endpoints", "udp")
+    assert parse_table_name("io,stat,05") == ("io,stat", "5")
+    for bad in ("conv,eth", "endpoints,eth", "io,stat,0.5", "io,stat,-1", "io,stat,", "conv"):
         with pytest.raises(OptionError):
             parse_table_name(bad)
     with pytest.raises(OptionError):

@@ -222,6 +222,24 @@ def test_values_a_record_cannot_hold_are_clamped() -> None:
     assert second == (0xFFFFFFFF, 999_999_999, 3, 0xFFFFFFFF)
 
 
+def test_a_second_link_type_is_refused_before_it_is_written() -> None:
+    """``linktypes`` (a pcapng source's interfaces, growing as it is read): once an interface
+    of another link type is known, the next batch raises OptionError naming both and writes
+    nothing; what was written before stays a valid file of one link type."""
+    from capsvc import OptionError
+
+    out = io.BytesIO()
+    linktypes = {1: int(LinkType.ETHERNET)}
+    writer = PcapWriter(out, 0, LinkType.ETHERNET, linktypes=linktypes)
+    writer.write_batch([Packet(1, b"\x00" * 14, 14, Direction.UNKNOWN, 1)])
+    size = len(out.getvalue())
+    assert size == 24 + 16 + 14
+    linktypes[2] = int(LinkType.RAW)
+    with pytest.raises(OptionError, match=r"interface 2 .* RAW, the others ETHERNET"):
+        writer.write_batch([Packet(2, b"\x00" * 14, 14, Direction.UNKNOWN, 1)])
+    assert len(out.getvalue()) == size
+
+
 def records(data: bytes) -> list[tuple[int, int, int, int, bytes]]:
     """(sec, frac, incl_len, orig_len, bytes) of every record after the 24-byte header."""
     out, pos = [], 24

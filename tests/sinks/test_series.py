@@ -1,5 +1,5 @@
 """SeriesSink and its ring: packets and bytes per second, the ring's bounds, and tshark's
-``-z io,stat,1`` table."""
+``-z io,stat,N`` table."""
 
 from __future__ import annotations
 
@@ -139,7 +139,41 @@ def test_io_stat_equals_tsharks(tmp_path: Path, shape: str) -> None:
     assert sum(frames for _, frames, _ in rows_of(ours)) == len(packets)
 
 
-ROW = re.compile(r"^\| *([\d.]+) <> *([\d.]+|Dur) *\| *(\d+) \| *(\d+) \|$")
+INTERVAL_SHAPES = {
+    **SHAPES,
+    "four digits": [(0, 5, 10), (777.7, 1, 10), (1234.5, 1, 10)],
+    "a half to round": [(0, 1, 10), (55.55, 1, 10)],
+    "seconds off the second": [(0.7, 1200, 1400), (1.5, 12000, 10)],
+}
+
+
+@pytest.mark.parametrize("interval", [0, 2, 5, 60])
+@pytest.mark.parametrize("shape", INTERVAL_SHAPES)
+def test_io_stat_of_n_seconds_equals_tsharks(tmp_path: Path, shape: str, interval: int) -> None:
+    """``-z io,stat,N``: rows of N seconds, or one row when N is 0 or covers the capture
+    (milliseconds under ten seconds, tenths from there, with tshark's filler column and its
+    rounding of an exact half down), character for character."""
+    need_tshark()
+    path = tmp_path / "timed.pcap"
+    packets = timed_file(path, INTERVAL_SHAPES[shape])
+    sink = SeriesSink(3600, linktype=LinkType.ETHERNET)
+    sink.write_batch(packets)
+    ours = format_io_stat(sink.snapshot(), interval)
+    assert ours == tshark_tables(path, f"io,stat,{interval}")
+    assert sum(frames for _, frames, _ in rows_of(ours)) == len(packets)
+
+
+def test_io_stat_sums_seconds_into_intervals() -> None:
+    sink = SeriesSink(60, linktype=LinkType.ETHERNET)
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"")))
+    sink.write_batch([packet(T0 + int(t * S), frame) for t in (0, 0.5, 2.9, 3.0, 7.2, 7.9)])
+    rows = rows_of(format_io_stat(sink.snapshot(), 3))
+    assert rows == [("0", 3, 126), ("3", 1, 42), ("6", 2, 84)]
+    with pytest.raises(OptionError):
+        format_io_stat(sink.snapshot(), -1)
+
+
+ROW = re.compile(r"^\| *([\d.]+) <> *([\d.]+|Dur) *\| *(\d+) \| *(\d+) \|( *\|)?$")
 
 
 def rows_of(table: str) -> list[tuple[str, int, int]]:

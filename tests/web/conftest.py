@@ -33,7 +33,8 @@ def net() -> Iterator[VethPair]:
 
 @pytest.fixture
 def service(tmp_path: Path, net: VethPair) -> Iterator[Service]:
-    """``capsvc serve`` on 127.0.0.1 (a free port), one session capturing on the veth."""
+    """``capsvc serve`` on 127.0.0.1 (a free port), one session capturing on the veth, to a
+    file and into a flight recorder, with its conversations counted (off by default)."""
     config = tmp_path / "capsvc.toml"
     config.write_text(
         "[service]\n"
@@ -43,7 +44,8 @@ def service(tmp_path: Path, net: VethPair) -> Iterator[Service]:
         "\n[[session]]\n"
         'name = "veth"\n'
         f'source = {{ type = "afpacket", interface = "{net.host}" }}\n'
-        'sinks = [{ type = "pcap", path = "veth.pcap" }]\n'
+        'sinks = [{ type = "pcap", path = "veth.pcap" }, { type = "recorder" }]\n'
+        "conversations = true\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "capsvc.cli", "serve", "--config", str(config)],

@@ -1,7 +1,9 @@
 """The operator page in a real headless Chromium against ``capsvc serve``, with traffic on a
-private veth: sign in, watch a rate move, start a session (a filter error shown inline, with
-its caret), stop it, download its file (read back by tcpdump), open a live stream, delete a
-file, sign out. A screenshot of the page is kept in the test's tmp dir (``page.png``)."""
+private veth: sign in, watch a rate move (the table's and the chart of the service's I/O
+series), see the top talkers, dump the flight recorder and download the dump (read back by
+tcpdump), start a session (a filter error shown inline, with its caret), stop it, download its
+file, open a live stream, delete a file, sign out. A screenshot of the page is kept in the
+test's tmp dir (``page.png``)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from _browser import Service, ThreadedServer
+from _browser import Service
 from _helpers import ether, ipv4, udp
-from _netns import VethPair, need_root
-from aiohttp import web
+from _netns import VethPair
 
 pytestmark = pytest.mark.netns
 
@@ -120,15 +121,14 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
     )
     assert status == 401  # the page's origin gets nothing without the token either
 
-    # -- a session's rate moves while traffic flows ------------------------------------------
+    # -- a session's rate moves while traffic flows; its top talkers show ----------------------
     row = 'tr[data-session="veth"]'
     until(lambda: shown(row), message="the config's session is not listed")
-    # The optional endpoints are not there: neither their button nor their panel is.
-    assert not d.find_elements(By.CSS_SELECTOR, f"{row} button.dump")
+    until(lambda: shown(f"{row} button.dump"), message="no Dump button for the recorder")
     css(f"{row} button.details").click()
     until(lambda: shown("#detail"))
-    assert not shown("#talkers-panel")
-    assert "sampled by this page" in text("#series-source")
+    until(lambda: shown("#talkers-panel"), message="no top talkers panel")
+    until(lambda: shown("#recorder-panel"), message="no flight recorder panel")
     traffic = threading.Thread(
         target=net.send_from_peer, args=(udp_frames(net, 1500, 7000),), kwargs={"gap": 0.004}
     )
@@ -139,6 +139,10 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
             message="the packet rate did not move",
         )
         assert moving
+        until(
+            lambda: "service's I/O series" in text("#series-source"),
+            message="the chart does not draw the service's series",
+        )
         drawn = until(
             lambda: (
                 d.execute_script(
@@ -154,9 +158,55 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
             message="the chart drew no packet rate",
         )
         assert drawn
+        talker = until(
+            lambda: next(
+                (
+                    r.text
+                    for r in d.find_elements(By.CSS_SELECTOR, "#talkers tbody tr")
+                    if net.peer_ip in r.text and "10.200.0.1" in r.text
+                ),
+                None,
+            ),
+            message="no top talkers row for the traffic",
+        )
+        assert talker
     finally:
         traffic.join()
     until(lambda: rate(text(f"{row} td.pps")) == 0, timeout=10, message="the rate did not fall")
+    series = api(service, "/v1/sessions/veth/series")
+    assert sum(series["packets"]) >= 1500 and max(series["packets"]) > 20
+    top = api(service, "/v1/sessions/veth/conversations?top=1&by=packets")["ip"]["rows"][0]
+    assert (top["a"], top["b"]) == (net.peer_ip, "10.200.0.1") and top["packets_ab"] >= 1500
+    until(
+        lambda: any(
+            str(top["packets_ab"]) == (e.get_attribute("title") or "")
+            for e in d.find_elements(By.CSS_SELECTOR, "#talkers tbody tr:first-child td")
+        ),
+        message="the talkers row does not show the service's count",
+    )
+
+    # -- dump the flight recorder; the dump is listed, downloads, and tcpdump reads it ------------
+    css(f"{row} button.dump").click()
+    until(lambda: "Dump of veth written to veth-" in text("#toast"), message="no dump reported")
+    recorder = api(service, "/v1/sessions/veth")["recorder"]
+    (dump,) = recorder["latest_dumps"]
+    assert recorder["dumps"] == 1
+    assert dump["name"] in text("#toast") and dump["packets"] >= 1500
+    dump_row = f'tr[data-file="{dump["name"]}"]'
+    until(lambda: shown(dump_row), message="the dump is not listed")
+    assert "veth" in text(f"{dump_row} td:nth-child(2)")
+    until(lambda: dump["name"] in text("#recorder-dumps"), message="the recorder lists no dump")
+    css(f"{dump_row} button.download").click()
+    saved = tmp_path / "downloads" / dump["name"]
+    until(lambda: saved.exists() and saved.stat().st_size > 24, message="nothing downloaded")
+    until(lambda: saved.read_bytes() == (service.output_dir / dump["name"]).read_bytes())
+    done = subprocess.run(
+        ["tcpdump", "-nn", "-r", str(saved)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == dump["packets"]
+    assert sum(f"{net.peer_ip}.20000 > 10.200.0.1.7000:" in line for line in lines) == 1500
 
     # -- start a session from the form: a bad filter is shown inline, with its caret ---------
     css("#f-name").send_keys("web")
@@ -174,6 +224,7 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
     web = 'tr[data-session="web"]'
     until(lambda: shown(web) and "running" in text(f"{web} td.state"), message="not started")
     assert css("#filter-error").text == ""
+    assert not d.find_elements(By.CSS_SELECTOR, f"{web} button.dump")  # it has no recorder
     net.send_from_peer(udp_frames(net, 40, 9000) + udp_frames(net, 10, 9001))
     until(lambda: api(service, "/v1/sessions/web/stats")["stats"]["written"] >= 40)
 
@@ -241,75 +292,3 @@ def walk_through(d: Any, service: Service, net: VethPair, tmp_path: Path) -> Non
     assert d.execute_script("return sessionStorage.getItem('capsvc.token')") is None
     d.refresh()
     until(lambda: shown("#login"), message="the token outlived signing out")
-
-
-def test_optional_endpoints_are_used_when_the_service_has_them(
-    browser: Any, tmp_path: Path
-) -> None:
-    """With the I/O series, top talkers and dump routes in the application (found in its
-    /openapi.json), the chart draws the service's series, the talkers panel shows its rows and
-    the Dump button writes a file that the files panel lists."""
-    need_root()
-    extra = web.RouteTableDef()
-    start = time.time() - 40
-
-    @extra.get("/v1/sessions/{name}/series")
-    async def series(request: web.Request) -> web.Response:
-        """Per-second packets and bytes of a session."""
-        return web.json_response(
-            {"start": start, "interval": 1, "packets": [300] * 40, "bytes": [30000] * 40}
-        )
-
-    @extra.get("/v1/sessions/{name}/conversations")
-    async def conversations(request: web.Request) -> web.Response:
-        """A session's top talkers."""
-        row = {"a": "10.9.9.1", "b": "10.9.9.2", "packets": 12, "bytes": 3400}
-        return web.json_response({"by": request.query.get("by"), "conversations": [row]})
-
-    @extra.post("/v1/sessions/{name}/dump")
-    async def dump(request: web.Request) -> web.Response:
-        """Write what a session's flight recorder holds."""
-        out = tmp_path / "out" / "dump-1.pcap"
-        out.write_bytes(b"")
-        return web.json_response({"file": out.name, "packets": 0})
-
-    config = {
-        "service": {"output_dir": "out", "token_file": "token"},
-        "session": [{"name": "lo", "source": {"type": "afpacket", "interface": "lo"}}],
-    }
-    d = browser
-    with ThreadedServer(config, tmp_path, extra) as server:
-        try:
-            optional_features(d, server)
-        except BaseException:
-            keep_evidence(d, tmp_path)
-            raise
-        d.save_screenshot(str(tmp_path / "page.png"))
-
-
-def optional_features(d: Any, server: ThreadedServer) -> None:
-    from selenium.webdriver.common.by import By
-
-    def css(selector: str) -> Any:
-        return d.find_element(By.CSS_SELECTOR, selector)
-
-    d.get(server.url + "/")
-    until(lambda: css("#login").is_displayed())
-    css("#token").send_keys(server.token)
-    css("#login-button").click()
-    row = 'tr[data-session="lo"]'
-    until(lambda: css(row).is_displayed(), message="not signed in")
-    until(lambda: css(f"{row} button.dump").is_displayed(), message="no Dump button")
-    css(f"{row} button.details").click()
-    until(
-        lambda: "service's I/O series" in css("#series-source").text,
-        message="the series endpoint was not used",
-    )
-    until(lambda: "10.9.9.1" in css("#talkers").text, message="no top talkers")
-    assert css("#talkers-panel").is_displayed()
-    css(f"{row} button.dump").click()
-    until(lambda: "dump-1.pcap" in css("#toast").text, message="the dump was not reported")
-    until(
-        lambda: d.find_elements(By.CSS_SELECTOR, 'tr[data-file="dump-1.pcap"]'),
-        message="the dump is not listed",
-    )

@@ -2,10 +2,11 @@
 //
 // It asks for the API token once, keeps it in sessionStorage (this tab only) and sends it as a
 // bearer header with every call. It polls GET /v1/sessions every second and keeps each
-// session's rates for the last minutes in the page; when the service has the I/O series
-// endpoint, the chart of the selected session uses that instead. Which optional endpoints the
-// service has (I/O series, top talkers, flight-recorder dump) is read from /openapi.json.
-// Everything the service returns is put in the page as text (textContent), never as markup.
+// session's rates for the last minutes in the page; the charts of the selected session draw
+// its I/O series from the service (GET /v1/sessions/NAME/series) where the session keeps one,
+// its drops from the page's own samples. A session's description says what it has: a flight
+// recorder (its Dump button), conversations (its top talkers), a series. Everything the
+// service returns is put in the page as text (textContent), never as markup.
 
 import { chart, sparkline, WINDOW_S } from "./chart.js";
 import { formatPacket, PcapReader } from "./pcap.js";
@@ -96,14 +97,13 @@ function setStatus(text, bad = false) {
 // -- state -----------------------------------------------------------------------------------
 
 const state = {
-  caps: { series: false, conversations: false, dump: false },
   sessions: new Map(), // name -> {info, samples: [{t, packets, bytes, drops}], rates}
   selected: "",
   pollTimer: 0,
   extraTimer: 0,
   stream: null, // {controller, name}
-  noSeries: new Set(), // sessions whose series endpoint did not answer
   series: null, // {name, points} from the service
+  lastDump: "", // the file the last dump wrote (its row is marked)
   filesShown: "", // the listing the files table shows (rebuilt only when it changes)
 };
 
@@ -135,26 +135,9 @@ async function signIn(candidate) {
   $("login").hidden = true;
   $("app").hidden = false;
   $("logout").hidden = false;
-  await discover();
   startPolling();
   refreshFiles();
   syncSpec();
-}
-
-async function discover() {
-  // The routes the service has, from its OpenAPI document: optional features show only there.
-  try {
-    const doc = await api.get("/openapi.json");
-    const paths = doc.paths || {};
-    const has = (path, method) => Boolean(paths[path] && paths[path][method]);
-    state.caps = {
-      series: has("/v1/sessions/{name}/series", "get"),
-      conversations: has("/v1/sessions/{name}/conversations", "get"),
-      dump: has("/v1/sessions/{name}/dump", "post"),
-    };
-  } catch (_) {
-    state.caps = { series: false, conversations: false, dump: false };
-  }
 }
 
 // -- sessions and their rates ----------------------------------------------------------------
@@ -243,13 +226,15 @@ function sessionRow(name) {
   return { row, cells, actionsFor: "" };
 }
 
-function sessionActions(name, running) {
+function sessionActions(name, running, recorder) {
   return [
     el("button", { type: "button", class: "details", onclick: () => select(name) }, "Details"),
     running ? el("button", { type: "button", class: "stop", onclick: () => stopSession(name) }, "Stop") :
       el("button", { type: "button", class: "remove", onclick: () => forgetSession(name) }, "Remove"),
-    running && state.caps.dump ?
-      el("button", { type: "button", class: "dump", onclick: () => dump(name) }, "Dump") : null,
+    running && recorder ? el("button", {
+      type: "button", class: "dump", title: "write what its flight recorder holds to a file",
+      onclick: () => dump(name),
+    }, "Dump") : null,
     el("button", { type: "button", class: "files", onclick: () => showFiles(name) }, "Files"),
     running ? el("button", {
       type: "button", class: "stream", onclick: () => { select(name); $("stream-filter").focus(); },
@@ -277,9 +262,10 @@ function renderSessions() {
     cells.bps.textContent = rate ? si(rate.bps, "B") : "—";
     cells.drops.textContent =
       `${si(dropsOf(info.stats))}${rate && rate.dps ? ` (${si(rate.dps)}/s)` : ""}`;
-    const wanted = `${running} ${state.caps.dump}`;
+    const recorder = Boolean(info.recorder);
+    const wanted = `${running} ${recorder}`;
     if (entry.view.actionsFor !== wanted) {
-      cells.actions.replaceChildren(...sessionActions(name, running).filter(Boolean));
+      cells.actions.replaceChildren(...sessionActions(name, running, recorder).filter(Boolean));
       entry.view.actionsFor = wanted;
     }
     if (row.parentNode !== body || body.children[names.indexOf(name)] !== row) body.append(row);
@@ -308,6 +294,7 @@ function select(name) {
   if (state.selected !== name) {
     closeStream();
     state.series = null;
+    $("talkers-note").textContent = "";
     $("talkers").tHead.replaceChildren();
     $("talkers").tBodies[0].replaceChildren();
   }
@@ -341,30 +328,31 @@ async function forgetSession(name) {
 async function dump(name) {
   try {
     const body = await api.post(sessionPath(name, "/dump"), {});
-    const file = body.file || body.name || body.path || "";
-    const count = body.packets !== undefined ? ` (${body.packets} packets)` : "";
-    toast(`Dump of ${name} written${file ? ` to ${file}` : ""}${count}`);
+    toast(`Dump of ${name} written to ${body.name} (${body.packets} packets, ${si(body.bytes, "B")})`);
+    state.lastDump = body.name;
   } catch (err) {
     toast(`Dump of ${name} failed: ${err.message}`, true);
   }
-  refreshFiles();
+  refreshFiles(true);
 }
 
 // -- the selected session: charts, I/O series, top talkers --------------------------------------
 
 async function pollSelected() {
   const name = state.selected;
-  if (!name || !state.sessions.has(name)) return;
-  if (state.caps.series && !state.noSeries.has(name)) {
+  const entry = state.sessions.get(name);
+  if (!entry) return;
+  if (entry.info.series) {
     try {
-      const points = normalizeSeries(await api.get(sessionPath(name, "/series")));
-      if (points && state.selected === name) state.series = { name, points };
-      else if (!points) state.noSeries.add(name);
+      const body = await api.get(sessionPath(name, `/series?last=${WINDOW_S}`));
+      if (state.selected === name) state.series = { name, points: seriesPoints(body) };
     } catch (err) {
-      if (err.status !== 401) state.noSeries.add(name);
+      if (err.status !== 401) state.series = null;
     }
+  } else {
+    state.series = null;
   }
-  if (state.caps.conversations) {
+  if (entry.info.conversations) {
     const by = $("talkers-by").value;
     try {
       const body = await api.get(sessionPath(name, `/conversations?top=10&by=${enc(by)}`));
@@ -376,34 +364,18 @@ async function pollSelected() {
   renderDetail();
 }
 
-// The I/O series may come as {start, interval, packets: [...], bytes: [...]} or as a list of
-// points {t|time|ts, packets, bytes, dropped}; anything else is ignored (the page's own
-// sampled rates are shown instead).
-function normalizeSeries(body) {
-  if (!body || typeof body !== "object") return null;
-  const src = body.series && !Array.isArray(body.series) ? body.series : body;
-  if (Array.isArray(src.packets) && Array.isArray(src.bytes)) {
-    const step = Number(src.interval || src.step || 1);
-    const start = Number(src.start || src.first || 0);
-    if (!start || !(step > 0)) return null;
-    const drops = Array.isArray(src.dropped) ? src.dropped : [];
-    return src.packets.map((p, i) => ({
-      t: start + i * step,
-      pps: p / step,
-      bps: (src.bytes[i] || 0) / step,
-      dps: (drops[i] || 0) / step,
-    }));
-  }
-  const list = Array.isArray(body) ? body : body.points || body.series || body.buckets;
-  if (!Array.isArray(list)) return null;
-  const step = Number(body.interval || body.step || 1) || 1;
-  const out = [];
-  for (const p of list) {
-    const t = Number(p.t ?? p.time ?? p.ts ?? p.start);
-    if (!Number.isFinite(t) || p.packets === undefined) return null;
-    out.push({ t, pps: p.packets / step, bps: (p.bytes || 0) / step, dps: (p.dropped || 0) / step });
-  }
-  return out;
+// The series as chart points: {start, interval, packets: [...], bytes: [...]}, one point per
+// second that has ended (the current one is still counting).
+function seriesPoints(body) {
+  const step = Number(body.interval) || 1;
+  if (body.start === null || body.start === undefined) return [];
+  const now = Date.now() / 1000;
+  const points = [];
+  body.packets.forEach((p, i) => {
+    const t = body.start + i * step;
+    if (t + step <= now) points.push({ t: t + step, pps: p / step, bps: (body.bytes[i] || 0) / step });
+  });
+  return points;
 }
 
 function renderDetail() {
@@ -414,41 +386,70 @@ function renderDetail() {
   $("detail-name").textContent = name;
   $("detail-state").textContent = entry.info.state;
   $("detail-state").className = `badge ${entry.info.state}`;
-  const fromService = state.series && state.series.name === name && state.series.points.length;
+  const fromService = Boolean(state.series && state.series.name === name);
   const points = fromService ? state.series.points : entry.rates;
   $("series-source").textContent = fromService ?
-    "Rates from the service's I/O series." :
+    "Rates from the service's I/O series (drops sampled by this page)." :
     "Rates sampled by this page every second (kept while the page is open).";
-  chart($("chart-packets"), points, [["pps", "packets"], ["dps", "drops"]]);
-  chart($("chart-bytes"), points, [["bps", "bytes"]]);
-  $("talkers-panel").hidden = !state.caps.conversations;
+  chart($("chart-packets"), [["pps", "packets", points], ["dps", "drops", entry.rates]]);
+  chart($("chart-bytes"), [["bps", "bytes", points]]);
+  $("talkers-panel").hidden = !entry.info.conversations;
   $("stream-form").hidden = entry.info.state !== "running" && !state.stream;
+  renderRecorder(entry.info.recorder);
 }
+
+function renderRecorder(recorder) {
+  $("recorder-panel").hidden = !recorder;
+  if (!recorder) return;
+  const held = `${si(recorder.packets)} packets, ${si(recorder.bytes, "B")} held` +
+    ` (at most ${si(recorder.max_bytes, "B")} or ${recorder.seconds} s)`;
+  const plural = (n, word) => `${si(n)} ${word}${n === 1 ? "" : "s"}`;
+  $("recorder-status").textContent = `${held}; ${si(recorder.evicted)} evicted; ` +
+    `${plural(recorder.triggers, "trigger")}, ${plural(recorder.dumps, "dump")} ` +
+    `written; ${recorder.state}${recorder.dump_errors ? `; ${plural(recorder.dump_errors, "failed dump")}` : ""}.`;
+  const shown = recorder.latest_dumps.map((d) => d.name).join("\n");
+  if ($("recorder-dumps").dataset.shown === shown) return;
+  $("recorder-dumps").dataset.shown = shown;
+  $("recorder-dumps").replaceChildren(...[...recorder.latest_dumps].reverse().map((d) => el("li", {},
+    el("span", { class: "mono" }, d.name), ` ${d.packets} packets, ${when(d.first_packet)} – ${when(d.last_packet)}`,
+    d.trigger ? el("span", { class: "badge" }, "trigger") : null, " ",
+    el("button", { type: "button", class: "download", onclick: () => download(d.name) }, "Download"))));
+}
+
+// Top talkers: one of the service's tables (address pairs, TCP or UDP 5-tuples, endpoints).
+const TALKER_COLUMNS = {
+  ip: [["A", (r) => r.a], ["B", (r) => r.b]],
+  tcp: [["A", (r) => `${r.a}:${r.a_port}`], ["B", (r) => `${r.b}:${r.b_port}`]],
+  udp: [["A", (r) => `${r.a}:${r.a_port}`], ["B", (r) => `${r.b}:${r.b_port}`]],
+  endpoints: [["Address", (r) => r.address]],
+};
+const TALKER_COUNTS = {
+  pair: [["Packets A→B", "packets_ab"], ["Packets B→A", "packets_ba"], ["Bytes", "bytes"]],
+  endpoints: [["Tx packets", "tx_packets"], ["Rx packets", "rx_packets"], ["Bytes", "bytes"]],
+};
 
 function renderTalkers(body) {
   $("talkers-error").textContent = "";
-  const rows = Array.isArray(body) ? body : body.conversations || body.top || body.talkers || [];
-  const flat = rows.map((row) => {
-    const out = {};
-    for (const [key, value] of Object.entries(row)) {
-      if (value && typeof value === "object" && !Array.isArray(value)) {
-        for (const [k, v] of Object.entries(value)) out[`${key}.${k}`] = v;
-      } else {
-        out[key] = value;
-      }
-    }
-    return out;
-  });
-  const columns = flat.length ? Object.keys(flat[0]) : [];
-  const table = $("talkers");
-  table.tHead.replaceChildren(el("tr", {}, ...columns.map((c) => el("th", {}, c))));
-  table.tBodies[0].replaceChildren(...flat.map((row) => el("tr", {},
-    ...columns.map((c) => {
-      const v = row[c];
-      const numeric = typeof v === "number";
-      return el("td", { class: numeric ? "num" : "" }, numeric && /bytes|packets/.test(c) ? si(v) : v ?? "");
-    }))));
-  if (!flat.length) $("talkers-error").textContent = "No conversations yet.";
+  const kind = $("talkers-kind").value;
+  const table = body[kind] || { rows: [] };
+  const names = TALKER_COLUMNS[kind] || TALKER_COLUMNS.ip;
+  const counts = kind === "endpoints" ? TALKER_COUNTS.endpoints : TALKER_COUNTS.pair;
+  const head = [...names.map(([n]) => n), ...counts.map(([n]) => n), "Packets", "± error"];
+  const view = $("talkers");
+  view.tHead.replaceChildren(el("tr", {}, ...head.map((c, i) =>
+    el("th", { class: i >= names.length ? "num" : "" }, c))));
+  view.tBodies[0].replaceChildren(...table.rows.map((row) => el("tr", {},
+    ...names.map(([, get]) => el("td", { class: "mono" }, get(row))),
+    ...counts.map(([, key]) => el("td", { class: "num", title: String(row[key]) }, si(row[key]))),
+    el("td", { class: "num" }, si(row.packets)),
+    el("td", { class: "num", title: "how much more the ranked measure may truly be" },
+      row.error ? si(row.error) : "exact"))));
+  const note = table.evictions ?
+    `Top ${body.top} by ${body.by} of ${si(table.held)} held (capacity ${si(table.capacity)}); ` +
+      `figures may be short of the truth by at most ${si(table.max_error)}.` :
+    `Exact: ${si(table.held)} of at most ${si(table.capacity)} held.`;
+  $("talkers-note").textContent = table.rows.length ? note : "";
+  if (!table.rows.length) $("talkers-error").textContent = "No conversations yet.";
 }
 
 // -- starting a session ----------------------------------------------------------------------
@@ -557,7 +558,7 @@ async function refreshFiles(force = false) {
   const listing = JSON.stringify(body.files);
   if (listing === state.filesShown) return;
   state.filesShown = listing;
-  const rows = body.files.map((f) => el("tr", { dataset: { file: f.name } },
+  const rows = body.files.map((f) => el("tr", { dataset: { file: f.name }, class: f.name === state.lastDump ? "selected" : "" },
     el("td", { class: "mono" }, f.name, f.writing ? el("span", { class: "badge running" }, "writing") : null),
     el("td", {}, f.session || "—"),
     el("td", { class: "num", title: `${f.size} bytes` }, si(f.size, "B")),
@@ -685,6 +686,7 @@ function main() {
     $("stream-status").textContent = "Stream closed.";
   });
   $("talkers-by").addEventListener("change", pollSelected);
+  $("talkers-kind").addEventListener("change", pollSelected);
   setInterval(() => { if (!$("app").hidden) refreshFiles(); }, 10 * POLL_MS);
   syncSpec();
   if (token()) signIn(token());

@@ -40,14 +40,16 @@ function ago(seconds) {
   return seconds >= 90 ? `${Math.round(seconds / 60)} min ago` : `${Math.round(seconds)} s ago`;
 }
 
-export function chart(canvas, points, series) {
+// series: [[key, colour name, points]]: each line its own points ({t, [key]: value}), so the
+// service's series and the page's own samples can share a chart.
+export function chart(canvas, series) {
   const { ctx, w, h } = prepare(canvas);
   const left = 56, right = 8, top = 8, bottom = 20;
   const now = Date.now() / 1000;
-  const width = span(points, now);
+  const width = span(series.flatMap(([, , points]) => points.slice(0, 1)).sort((a, b) => a.t - b.t), now);
   const t0 = now - width;
-  const shown = points.filter((p) => p.t >= t0);
-  const max = niceMax(Math.max(0, ...shown.flatMap((p) => series.map(([k]) => p[k]))));
+  const lines = series.map(([key, name, points]) => [key, name, points.filter((p) => p.t >= t0)]);
+  const max = niceMax(Math.max(0, ...lines.flatMap(([key, , shown]) => shown.map((p) => p[key]))));
   const x = (t) => left + ((t - t0) / width) * (w - left - right);
   const y = (v) => top + (1 - v / max) * (h - top - bottom);
   ctx.font = "11px system-ui, sans-serif";
@@ -67,14 +69,14 @@ export function chart(canvas, points, series) {
   ctx.fillText(ago(width), left, h - 4);
   ctx.textAlign = "right";
   ctx.fillText("now", w - right, h - 4);
-  for (const [key, name] of series) {
+  for (const [key, name, shown] of lines) {
     ctx.strokeStyle = css(`--${name}`);
     ctx.lineWidth = 1.75;
     ctx.beginPath();
     shown.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p[key])) : ctx.moveTo(x(p.t), y(p[key]))));
     ctx.stroke();
   }
-  if (!shown.length) {
+  if (!lines.some(([, , shown]) => shown.length)) {
     ctx.textAlign = "center";
     ctx.fillStyle = css("--muted");
     ctx.fillText("collecting…", (left + w) / 2, h / 2);

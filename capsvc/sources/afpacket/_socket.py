@@ -15,14 +15,17 @@ import socket
 import struct
 from collections.abc import Iterable
 
+from ..._bpf import SOCK_FILTER, pack_program
 from ..._errors import CaptureError, NoSuchInterfaceError, PermissionNeededError
 from ..._packet import PacketBatch
+from ..._records import RecordBlock
 from ...decode._const import ETH_P_ALL
 from ._tpacket import (
     BPF_RET_K,
     TP_STATUS_USER,
     Instruction,
     RingGeometry,
+    block_records,
     block_status,
     parse_block,
 )
@@ -46,8 +49,6 @@ SO_ATTACH_FILTER = 26
 PACKET_MREQ = struct.Struct("iHH8s")
 #: struct tpacket_stats_v3: tp_packets, tp_drops, tp_freeze_q_cnt.
 TPACKET_STATS_V3 = struct.Struct("III")
-#: struct sock_filter: code, jt, jf, k.
-SOCK_FILTER = struct.Struct("HBBI")
 #: struct sock_fprog: len, then a pointer to the instructions (native alignment).
 SOCK_FPROG = struct.Struct("@HP")
 #: The kernel's limit on a socket filter's length.
@@ -179,7 +180,7 @@ class PacketRing:
 
     def attach(self, program: Iterable[Instruction]) -> None:
         """SO_ATTACH_FILTER with ``program`` (replaces the one attached before)."""
-        code = b"".join(SOCK_FILTER.pack(c, jt, jf, k) for c, jt, jf, k in program)
+        code = pack_program(program)
         count = len(code) // SOCK_FILTER.size
         if count > BPF_MAXINSNS:
             raise CaptureError(f"BPF program of {count} instructions exceeds the kernel's 4096")
@@ -274,6 +275,28 @@ class PacketRing:
             index = index + 1 if index + 1 < count else 0
         self.block = index
         return batch
+
+    def read_records(self, *, cooked: bool, restore_vlan: bool) -> RecordBlock:
+        """``read_ready`` as a RecordBlock (one bytes object a ring block; C only)."""
+        ring = self._ring
+        parts: list[bytes] = []
+        count = wire = 0
+        if ring is not None:
+            size, blocks = self.block_size, self.block_nr
+            index = self.block
+            for _ in range(blocks):
+                base = index * size
+                if not block_status(ring, base) & TP_STATUS_USER:
+                    break
+                records, n, w = block_records(ring, base, cooked=cooked, restore_vlan=restore_vlan)
+                _give_back(ring, base)
+                if n:
+                    parts.append(records)
+                    count += n
+                    wire += w
+                index = index + 1 if index + 1 < blocks else 0
+            self.block = index
+        return RecordBlock(parts, count, wire)
 
     def statistics(self) -> tuple[int, int, int]:
         """PACKET_STATISTICS since the last call (the kernel resets them on each read):

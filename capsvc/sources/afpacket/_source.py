@@ -2,9 +2,9 @@
 
 Thin IO module: it decides the kernel program (direction prefix, compiled filter), and waits for
 readiness on the event loop; the socket and the ring are ``_socket.PacketRing``, block parsing
-is the pure ``_tpacket``. No threads: the socket's fd is watched with the loop's reader, every
-ready block is copied out and returned to the kernel at once, and one batch is yielded per
-wake-up.
+is the pure ``_tpacket``. No threads: the socket's fd is watched by the loop (asyncio's reader,
+or ``anyio.wait_readable`` on trio: ``capsvc._aio``) only while the ring is empty, every ready
+block is copied out and returned to the kernel at once, and one batch is yielded per wake-up.
 
 The rule it keeps: every packet the kernel counts is read. Replacing the filter and closing both
 go through the same quiet point: the drop-all program is attached, the block the kernel is still
@@ -15,7 +15,6 @@ no packet of an old filter comes after ``set_filter`` returns.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import mmap
 import select
@@ -25,8 +24,11 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..._aio import FdWaiter, Flag, Loop
 from ..._errors import CaptureError, FilterCompileError, OptionError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
+from ..._records import RecordBlock
+from ..._records import available as records_available
 from .._base import SourceStats
 from .._ifaces import (
     ARPHRD_ETHER,
@@ -53,6 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AfPacketSource"]
 
+#: Ring memory and block size when none is asked for (bytes), and the block timeout (ms): see
+#: ``AfPacketSource``'s arguments.
+RING_SIZE_DEFAULT = 32 * 2**20
+BLOCK_SIZE_DEFAULT = 4 * 2**20
+BLOCK_TIMEOUT_DEFAULT_MS = 50
 #: How long a quiet point waits past the block timeout for the last block (seconds).
 _QUIET_SLACK = 0.05
 
@@ -88,11 +95,13 @@ class AfPacketSource:
             the group; mode is hash, lb, cpu, rollover, random or qm, optionally with flags
             joined by "+": ``(7, "hash+defrag")``, ``(7, "lb+rollover")``.
         ring_size: bytes of ring memory (whole blocks, at least 2); default 32 MiB.
-        block_size: bytes per block, a multiple of the page size; default 256 KiB (with the
-            8 ms block timeout, small blocks make a ring that lasts: 128 of them hold about a
-            second of traffic at 300,000 small frames/s, where 32 blocks of 1 MiB, each handed
-            over after 8 ms a third full, held a quarter of that; see docs/architecture.md).
-        block_timeout_ms: how long a partly filled block waits before it is handed over.
+        block_size: bytes per block, a multiple of the page size; default 4 MiB (8 blocks
+            in the default ring). Every block handed over costs a wake-up of the reading
+            thread, which costs more CPU than reading the block's frames: large blocks make
+            few of them (see docs/architecture.md, "Live capture").
+        block_timeout_ms: how long a partly filled block waits before it is handed over;
+            default 50 (a packet of a quiet interface reaches the sinks within about 50 ms;
+            tcpdump's blocks wait up to 1000 ms).
         userspace_fallback: when the filter cannot be compiled to BPF for the socket, do not
             raise: on a cooked socket of an interface with its own link-layer header (Ethernet)
             the socket reads the frames raw, the kernel filters them with the program for that
@@ -136,9 +145,9 @@ class AfPacketSource:
         direction: Direction | str = Direction.UNKNOWN,
         cooked: bool = False,
         fanout: tuple[int, str] | None = None,
-        ring_size: int = 32 * 2**20,
-        block_size: int = 256 * 2**10,
-        block_timeout_ms: int = 8,
+        ring_size: int = RING_SIZE_DEFAULT,
+        block_size: int = BLOCK_SIZE_DEFAULT,
+        block_timeout_ms: int = BLOCK_TIMEOUT_DEFAULT_MS,
         userspace_fallback: bool = False,
     ) -> None:
         wanted = Direction.parse(direction)
@@ -174,9 +183,8 @@ class AfPacketSource:
 
         self._closed = False
         self._closing = False
-        self._drained = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._drained = Flag()
+        self._fdwait: FdWaiter | None = None  # while being read
         self._reading = False
         self._pending: PacketBatch = []  # read at a quiet point, not yet handed out
         self._single: deque[Packet] = deque()  # read_packet_data's packets
@@ -288,23 +296,9 @@ class AfPacketSource:
     # -- reading ------------------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _wait_readable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        """Wait until the socket is readable. The fd is watched only while waiting: epoll is
-        level-triggered, so a reader left registered while the Session holds the source back
-        would be called on every turn of the loop."""
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        loop.add_reader(fd, self._on_readable)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            with contextlib.suppress(ValueError, OSError, RuntimeError):
-                loop.remove_reader(fd)
+        """End a wait for the socket: it is readable, or ``aclose`` wants the last batch."""
+        if self._fdwait is not None:
+            self._fdwait.wake()
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield one batch per wake-up (every ready block) until ``aclose()``.
@@ -314,16 +308,35 @@ class AfPacketSource:
         """
         if self._reading:
             raise RuntimeError("AfPacketSource is already being read")
-        return self._batches()
+        return self._packet_batches()
 
-    async def _batches(self) -> AsyncIterator[PacketBatch]:
+    def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
+        """As ``async for``, but ring blocks come as RecordBlocks where the C speed-ups are
+        built (``capsvc._records``; a Session reads a live AF_PACKET source this way), and
+        packets read at a quiet point still as a list of Packets.
+
+        Raises:
+            RuntimeError: the source is already being read.
+        """
+        if self._reading:
+            raise RuntimeError("AfPacketSource is already being read")
+        return self._batches(records=records_available())
+
+    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
+        async for batch in self._batches(records=False):
+            assert isinstance(batch, list)  # no RecordBlock without records=True
+            yield batch
+
+    async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         ring = self._ring
         if self._closed or ring is None:
             return
         self._reading = True
         self._drained.clear()
-        loop = asyncio.get_running_loop()
-        self._loop = loop
+        loop = Loop.current()
+        # The fd is watched only while waiting: epoll is level-triggered, so a reader left
+        # registered while the Session holds the source back would run on every turn.
+        fdwait = self._fdwait = loop.fd_waiter(self._on_readable)
         fd = ring.fileno()
         idle_wakes = 0
         try:
@@ -335,34 +348,33 @@ class AfPacketSource:
                     yield batch
                     continue
                 if self._closing:
-                    await self._quiet_async(ring)
+                    await self._quiet_async(ring, loop)
                     last = self._read(ring)
                     if last:
                         yield last
                     return
                 if ring.ready():
                     idle_wakes = 0
-                    batch = self._read(ring)
-                    if batch:
-                        yield batch
+                    ready = self._read_records(ring) if records else self._read(ring)
+                    if ready:
+                        yield ready
                     if ring.ready():
                         # More is ready already: give the loop (the writer) a turn first.
-                        await asyncio.sleep(0)
+                        await loop.sleep(0)
                     continue
                 if idle_wakes > 1:
                     # Readable, yet the block to read next is not ready: another one is (the
                     # kernel's and our position parted). Start again at the oldest ready one.
                     if not ring.resync():
-                        await asyncio.sleep(0.001)
+                        await loop.sleep(0.001)
                     idle_wakes = 0
                     continue
-                await self._wait_readable(loop, fd)
+                await fdwait.wait(fd)
                 idle_wakes += 1
         finally:
             self._reading = False
+            self._fdwait = None
             self._drained.set()
-            if not self._closed:
-                self._remove_reader()
 
     def _read(self, ring: PacketRing) -> PacketBatch:
         """Every block ready, as one batch (cooked here when the socket reads raw for it)."""
@@ -370,6 +382,12 @@ class AfPacketSource:
             batch = ring.read_ready(cooked=False, restore_vlan=False)
             return cook(batch, self._hatype, self._own_mac)
         return ring.read_ready(cooked=self._cooked, restore_vlan=self._restore_vlan)
+
+    def _read_records(self, ring: PacketRing) -> PacketBatch | RecordBlock:
+        """``_read`` as a RecordBlock, unless the packets are cooked here (in Python)."""
+        if self._cook_here:
+            return self._read(ring)
+        return ring.read_records(cooked=self._cooked, restore_vlan=self._restore_vlan)
 
     # -- quiet points: replacing the filter, closing ---------------------------------------
 
@@ -385,13 +403,13 @@ class AfPacketSource:
         while ring.filling() and time.monotonic() < deadline:
             time.sleep(0.001)
 
-    async def _quiet_async(self, ring: PacketRing) -> None:
+    async def _quiet_async(self, ring: PacketRing, loop: Loop) -> None:
         """``_quiet`` without blocking the loop."""
         ring.attach(DROP_ALL)
         deadline = self._quiet_deadline()
-        await asyncio.sleep(0.001)
+        await loop.sleep(0.001)
         while ring.filling() and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
+            await loop.sleep(0.001)
 
     def set_filter(self, filter: str | Node | None) -> None:
         """Replace the kernel filter of the open socket (go-pcap's SetBPFFilter).
@@ -471,11 +489,9 @@ class AfPacketSource:
         return single.popleft()
 
     def _remove_reader(self) -> None:
-        loop, ring = self._loop, self._ring
-        if loop is not None and ring is not None and not loop.is_closed():
-            with contextlib.suppress(ValueError, OSError, RuntimeError):
-                loop.remove_reader(ring.fileno())
-        self._loop = None
+        """End a wait on the socket before it is closed."""
+        if self._fdwait is not None:
+            self._fdwait.release()
 
     # -- statistics and closing ---------------------------------------------------------------
 
@@ -512,9 +528,7 @@ class AfPacketSource:
         self._closing = True
         if self._reading:
             self._on_readable()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(4 * self._block_timeout + 1.0):
-                    await self._drained.wait()
+            await Loop.current().wait_for(self._drained, 4 * self._block_timeout + 1.0)
         self._release()
 
     def _release(self) -> None:

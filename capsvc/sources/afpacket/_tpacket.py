@@ -62,6 +62,7 @@ __all__ = [
     "TP_STATUS_VLAN_VALID",
     "Instruction",
     "RingGeometry",
+    "block_records",
     "block_status",
     "bpf_direction_prefix",
     "fanout_arg",
@@ -289,6 +290,19 @@ def parse_block(
         )
         return result
     return parse_block_py(buf, base, cooked=cooked, restore_vlan=restore_vlan, out=batch)
+
+
+def block_records(
+    buf: RingBuffer, base: int = 0, *, cooked: bool = False, restore_vlan: bool = False
+) -> tuple[bytes, int, int]:
+    """The packets of the block at ``base`` as ``parse_block`` reads them, as one bytes object
+    of records (``capsvc._records``) instead of Packets: ``(records, count, wire_total)``.
+
+    C only: call it where ``capsvc._records.available()`` is true.
+    """
+    assert _C is not None
+    result: tuple[bytes, int, int] = _C.block_records(buf, base, cooked, restore_vlan)
+    return result
 
 
 def parse_block_py(

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from typing import NoReturn
 
+from ..._accel import speedups
 from ..._errors import CaptureFileError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, MatchFunction, Packet, PacketBatch
+from ..._records import RecordBlock
 from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser, checked_linktype
 
 __all__ = [
@@ -48,6 +51,7 @@ MAX_SNAPLEN = 16 * 1024 * 1024
 
 _NS = 1_000_000_000
 _new = tuple.__new__
+_C = speedups()
 
 
 class _PcapParser:
@@ -71,18 +75,44 @@ class _PcapParser:
         self.error: CorruptInput | None = None
         self._maxcap = max(self.snaplen, SNAPLEN_DEFAULT)
         self._record = PCAP_RECORD[order]
+        self._swapped = swapped
         self._mult = 1 if self.nanosecond else 1000
         self.examined = 0
 
+    def parse_records(self, buf: bytes, pos: int, program: bytes | None) -> tuple[RecordBlock, int]:
+        """``parse`` of every complete record in ``buf[pos:]``, in C, as one RecordBlock;
+        ``program`` (classic BPF, None keeps all) chooses the records as ``match`` would.
+        C only (``capsvc._records.available()``)."""
+        assert _C is not None
+        data, count, wire, examined, pos, wanted, error_pos = _C.pcap_records(
+            buf, pos, len(buf), self._swapped, self.nanosecond, self.snaplen, self._maxcap,
+            program,
+        )  # fmt: skip
+        self.examined = examined
+        if wanted:
+            self.wanted = wanted
+        if error_pos >= 0:
+            incl = self._record.unpack_from(buf, error_pos)[2]
+            self.error = CorruptInput(
+                error_pos, f"record captured length {incl} exceeds {self._maxcap}"
+            )
+        return RecordBlock([data] if count else [], count, wire), pos
+
     def parse(
-        self, buf: bytes, pos: int, limit: int, match: MatchFunction | None = None
+        self,
+        buf: bytes,
+        pos: int,
+        limit: int,
+        match: MatchFunction | None = None,
+        keep: int = 0,
     ) -> tuple[PacketBatch, int]:
         """Up to ``limit`` complete records from ``buf[pos:]``; returns them and the new position.
 
         With ``match``, only records it accepts become packets (the others are skipped before a
         Packet is built, which is most of the cost of a record); ``examined`` then says how many
-        records were consumed. A record with an impossible captured length (checked before
-        waiting for its bytes) ends the parse and is left in ``error``.
+        records were consumed. ``keep`` (0: no bound) ends the parse once that many packets
+        were kept, right after the last of them. A record with an impossible captured length
+        (checked before waiting for its bytes) ends the parse and is left in ``error``.
         """
         out: PacketBatch = []
         examined = 0
@@ -127,6 +157,8 @@ class _PcapParser:
                 )
             )
             pos = stop
+            if len(out) == keep:
+                break
         self.examined = examined if match is not None else len(out)
         return out, pos
 
@@ -145,31 +177,48 @@ class CaptureDecoder:
     An empty input is a capture without packets (link type RAW, snaplen 262144): capsvc's
     writers produce 0 bytes for an empty capture. For a pcapng file with IDBs of different
     link types, ``linktype`` is that of the first IDB; packets from the others keep their own
-    ``ifindex``, and ``interfaces`` says what each one is.
+    ``ifindex``, ``interfaces`` says what each one is and ``linktypes`` maps each ifindex to its
+    link type (it grows as the file describes more interfaces). ``match`` is for frames of
+    ``linktype``; ``match_for``, when set, gives the filter for another link type, so every
+    interface's frames are filtered as frames of their own link type.
 
     Args:
         name: the file name used in errors and warnings.
         batch_size: most packets per batch (default 1024).
+
+    Attributes:
+        limit: return at most this many packets in all (0, the default: no limit), as
+            ``tcpdump -c``: the decoding ends right after the last of them, so ``records``
+            counts the records up to it, not what was read ahead.
     """
 
     def __init__(self, name: str, batch_size: int = 1024) -> None:
         self.name = name
         self.batch_size = batch_size
+        self.limit = 0
         self.linktype = LinkType.RAW
         self.snaplen = SNAPLEN_DEFAULT
         self.nanosecond = False
         self.interfaces: list[Interface] = []
+        self.linktypes: dict[int, int] = {}
+        #: The filter for frames of another link type than ``linktype`` (None: ``match`` for all).
+        self.match_for: Callable[[int], MatchFunction | None] | None = None
+        self._by_ifindex: dict[int, MatchFunction | None] = {}
         self.ready = False
         self.finished = False
         self.packets = 0
         self.records = 0
         self._match: MatchFunction | None = None
+        #: ``match`` as a classic BPF program (packed struct sock_filter), when it has one:
+        #: ``next_records`` then filters in C. Set it together with ``match``.
+        self.program: bytes | None = None
         self._parser: _Parser | None = None
         self._buf = b""
         self._pos = 0
         self._base = 0  # file offset of _buf[0]
         self._eof = False
         self._pending: PacketBatch = []  # parsed, not yet returned
+        self._unmatched: PacketBatch = []  # parsed with the header (pcapng), not yet matched
         self._error: CaptureFileError | None = None
 
     @property
@@ -179,12 +228,24 @@ class CaptureDecoder:
 
     @match.setter
     def match(self, match: MatchFunction | None) -> None:
-        # Packets decoded along with the header (pcapng) are held back: filter them too.
-        if match is not None and self._pending:
-            kept = [p for p in self._pending if match(p[1], p[2])]
-            self.packets -= len(self._pending) - len(kept)
-            self._pending = kept
         self._match = match
+        self._by_ifindex = {}
+
+    def _test_of(self, ifindex: int, match: MatchFunction) -> MatchFunction | None:
+        """The filter for the frames of interface ``ifindex``, compiled for its link type."""
+        try:
+            return self._by_ifindex[ifindex]
+        except KeyError:
+            linktype = self.linktypes.get(ifindex, self.linktype)
+            assert self.match_for is not None
+            test = match if linktype == self.linktype else self.match_for(linktype)
+            self._by_ifindex[ifindex] = test
+            return test
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the input consumed so far (the file offset after the last whole record)."""
+        return self._base + self._pos
 
     @property
     def wanted(self) -> int:
@@ -222,6 +283,13 @@ class CaptureDecoder:
         if not self.ready and not self.start():
             return None
         pending = self._pending
+        if self._unmatched:
+            pending, examined = self._select(self._unmatched)
+            self._unmatched = []
+            self.records += examined
+            self.packets += len(pending)
+        if self.limit and self.packets >= self.limit:
+            self.finished = True  # nothing past the last packet wanted is read
         if self._error is None and not self.finished:
             starved = False
             room = self.batch_size - len(pending)
@@ -233,6 +301,9 @@ class CaptureDecoder:
                         pending.extend(batch)
                     else:
                         pending = batch
+                if self.limit and self.packets >= self.limit:
+                    self.finished = True  # nothing past the last packet wanted is read
+                    break
                 if examined < room:  # out of input, or an error
                     starved = True
                     break
@@ -252,25 +323,97 @@ class CaptureDecoder:
             raise self._error
         return None
 
+    def next_records(self, *, fill: bool = True) -> PacketBatch | RecordBlock | None:
+        """``next_batch``, where a pcap file's records can be read in C: then every complete
+        record of the input held is read at once into one RecordBlock (``capsvc._records``),
+        filtered by ``program``. Otherwise (pcapng, no C speed-ups, a filter without a
+        program, a ``limit``) the same as ``next_batch(fill=fill)``.
+
+        Raises:
+            CaptureFileError: as ``next_batch``.
+        """
+        if not self.ready and not self.start():
+            return None
+        parser = self._parser
+        if (
+            _C is None
+            or not isinstance(parser, _PcapParser)
+            or self._pending
+            or self._unmatched
+            or self.limit  # -c: the decoding ends exactly at the last packet wanted
+            or (self._match is not None and self.program is None)
+        ):
+            return self.next_batch(fill=fill)
+        if self._error is None and not self.finished:
+            block, self._pos = parser.parse_records(self._buf, self._pos, self.program)
+            self.records += parser.examined
+            self.packets += block.count
+            if parser.error is not None:
+                exc, parser.error = parser.error, None
+                reason = f"{exc.reason} at offset {self._base + exc.pos}"
+                self._error = CaptureFileError(self.name, reason)
+            if block:
+                return block
+            if self._error is None:
+                if not self._eof:
+                    return None
+                self._finish()
+        if self._error is not None:
+            self.finished = True
+            raise self._error
+        return None
+
     def _parse(self, limit: int) -> tuple[PacketBatch, int]:
-        """Parse up to ``limit`` records: the packets kept and how many records were consumed."""
+        """Parse up to ``limit`` records: the packets kept and how many records were consumed
+        (with a ``limit`` on packets, none past the last packet it allows)."""
         parser = self._parser
         assert parser is not None
         match = self._match
+        keep = self.limit - self.packets if self.limit else 0
         if isinstance(parser, _PcapParser):
-            batch, self._pos = parser.parse(self._buf, self._pos, limit, match)
+            batch, self._pos = parser.parse(self._buf, self._pos, limit, match, keep)
             examined = parser.examined
         else:
             batch, self._pos = parser.parse(self._buf, self._pos, limit)
-            examined = len(batch)
-            if match is not None:
-                batch = [p for p in batch if match(p[1], p[2])]
+            batch, examined = self._select(batch)
         self.records += examined
         if parser.error is not None:
-            exc, parser.error = parser.error, None
-            reason = f"{exc.reason} at offset {self._base + exc.pos}"
-            self._error = CaptureFileError(self.name, reason)
+            self._take_error(parser)
         return batch, examined
+
+    def _select(self, batch: PacketBatch) -> tuple[PacketBatch, int]:
+        """The packets of a parsed batch that ``match`` keeps, up to ``limit``, and how many
+        of the batch's packets that took (all of them, unless the limit came first)."""
+        match = self._match
+        keep = self.limit - self.packets if self.limit else 0
+        if match is None:
+            if keep and len(batch) > keep:
+                return batch[:keep], keep
+            return batch, len(batch)
+        kept: PacketBatch = []
+        if self.match_for is not None and any(
+            lt != self.linktype for lt in self.linktypes.values()
+        ):  # interfaces of several link types: each one's frames by its own filter
+            test_of = self._test_of
+            for i, p in enumerate(batch):
+                test = test_of(p[4], match)
+                if test is None or test(p[1], p[2]):
+                    kept.append(p)
+                    if len(kept) == keep:
+                        return kept, i + 1
+            return kept, len(batch)
+        for i, p in enumerate(batch):
+            if match(p[1], p[2]):
+                kept.append(p)
+                if len(kept) == keep:
+                    return kept, i + 1
+        return kept, len(batch)
+
+    def _take_error(self, parser: _Parser) -> None:
+        exc, parser.error = parser.error, None
+        assert exc is not None
+        reason = f"{exc.reason} at offset {self._base + exc.pos}"
+        self._error = CaptureFileError(self.name, reason)
 
     def start(self) -> bool:
         """Decode the file header (pcapng: up to the first IDB) from what was fed.
@@ -309,9 +452,13 @@ class CaptureDecoder:
         parser = self._parser
         if isinstance(parser, PcapNgParser):
             while parser.linktype is None:
-                batch, _examined = self._parse(self.batch_size)
+                batch, self._pos = parser.parse(self._buf, self._pos, self.batch_size)
+                if parser.error is not None:
+                    self._take_error(parser)
                 if batch:
-                    self._pending.extend(batch)  # only after an IDB: _iface() refuses the rest
+                    # Only after an IDB (_iface() refuses the rest); matched and counted by
+                    # next_batch, once ``match`` and ``limit`` are set.
+                    self._unmatched.extend(batch)
                     continue
                 if self._error is not None:
                     self.finished = True
@@ -326,8 +473,9 @@ class CaptureDecoder:
         self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
+        if isinstance(parser, PcapNgParser):
+            self.linktypes = parser.linktypes
         self.ready = True
-        self.packets += len(self._pending)
         return True
 
     def _at_eof_before_header(self, avail: int) -> None:

@@ -142,6 +142,8 @@ class PcapNgParser:
         self.nanosecond = True
         self.linktype: LinkType | None = None
         self.interfaces: list[Interface] = []
+        #: ifindex -> link type of every interface described so far (grows as IDBs come).
+        self.linktypes: dict[int, int] = {}
         self.wanted = 0
         self.error: CorruptInput | None = None
         self._section: list[_Iface] = []
@@ -260,6 +262,7 @@ class PcapNgParser:
             self.linktype = checked_linktype(linktype, pos)
         self._section.append(iface)
         self.interfaces.append(Interface(ifindex, name, linktype, snaplen))
+        self.linktypes[ifindex] = linktype
 
     def _iface(self, pos: int, if_id: int) -> _Iface:
         if if_id >= len(self._section):

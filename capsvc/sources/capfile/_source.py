@@ -5,12 +5,11 @@ hand them to the decoder, pass its batches on. Two rules: a batch holds at most 
 ``BATCH_BYTES`` of packet data whatever the file's snapshot length (so memory is bounded by the
 snapshot length, not by the file), and a pipe is read by a thread of its own that the event
 loop never waits for (so a signal ends ``capsvc read -r -`` at once, however long the writer
-takes).
+takes). The loop is asyncio's or trio's (``capsvc._aio``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import stat
@@ -18,12 +17,19 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from ..._errors import CaptureFileError
-from ..._packet import LinkType, Matcher, PacketBatch, match_function
+from ..._aio import Flag, Loop
+from ..._bpf import pack_program, reads_metadata
+from ..._errors import CaptureFileError, FilterError
+from ..._packet import LinkType, Matcher, MatchFunction, PacketBatch, match_function
+from ..._records import RecordBlock
+from ..._records import available as records_available
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
+
+if TYPE_CHECKING:
+    from ...filter import Node
 
 __all__ = ["CaptureFile", "PcapFileSource", "read_capture"]
 
@@ -186,6 +192,11 @@ class CaptureFile:
         return self._decoder.interfaces
 
     @property
+    def linktypes(self) -> dict[int, int]:
+        """ifindex -> link type of each pcapng interface described so far (empty for pcap)."""
+        return self._decoder.linktypes
+
+    @property
     def packets(self) -> int:
         return self._decoder.packets
 
@@ -193,6 +204,16 @@ class CaptureFile:
     def records(self) -> int:
         """Records read so far, kept or not (equal to ``packets`` without a filter)."""
         return self._decoder.records
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes; 0 for a pipe, a terminal or an in-memory stream."""
+        if not self.regular:
+            return 0
+        try:
+            return os.fstat(self._stream.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            return 0
 
     @property
     def decoder(self) -> CaptureDecoder:
@@ -287,19 +308,29 @@ class PcapFileSource:
             Session drops rather than waits, as for a live capture).
         owned: close a given stream when the source closes.
         name: what errors call the file (default: the path, or the stream's name).
-        filter: a filter expression (for the file's link type) or a Matcher; records it
-            rejects are skipped while reading, before any packet is built, the way a kernel
-            filter spares a live capture. ``stats().received`` still counts every record.
+        filter: a filter expression, a parsed one (``capsvc.filter.Node``) or a Matcher;
+            records it rejects are skipped while reading, before any packet is built, the way
+            a kernel filter spares a live capture. ``stats().received`` still counts every
+            record. An expression is compiled for the link type of each interface of a pcapng
+            file whose interfaces differ in link type; a Matcher is given every frame as one
+            of ``linktype``.
+        limit: yield at most this many packets (those the filter keeps), as ``tcpdump -c``;
+            the file is read no further than the last of them, so ``stats().received`` counts
+            the records up to it. 0 (the default) reads to the end.
 
     Attributes:
         linktype, snaplen: from the file header (pcapng: the first IDB's link type, the
             largest IDB snaplen or 262144).
+        linktypes: ifindex -> link type of every pcapng interface described so far (it grows
+            while the file is read; empty for pcap, whose packets all have ``linktype``).
+            A packet's ``ifindex`` names its interface.
         live: equal to ``realtime``.
 
     Raises:
         FileNotFoundError: the path does not exist.
         CaptureFileError: the file is no capture file (the message names it and says why).
-        capsvc.FilterError: ``filter`` is malformed or the file's link type cannot express it.
+        capsvc.FilterError: ``filter`` is malformed or the link type of one of the file's
+            interfaces cannot express it.
     """
 
     def __init__(
@@ -307,16 +338,20 @@ class PcapFileSource:
         path: PathOrStream,
         *,
         realtime: bool = False,
-        filter: str | Matcher | None = None,
+        filter: str | Node | Matcher | None = None,
         owned: bool = False,
         name: str | None = None,
+        limit: int = 0,
     ) -> None:
         self._file = CaptureFile(path, owned=owned, name=name)
+        self._file.decoder.limit = max(0, limit)
         self.name = self._file.name
         self.linktype: LinkType = self._file.linktype
+        self.linktypes: dict[int, int] = self._file.linktypes
         if filter is not None:
             try:
-                self._file.decoder.match = match_function(filter, self.linktype)
+                spec = filter if isinstance(filter, str) or hasattr(filter, "match") else None
+                self._set_filter(spec if spec is not None else str(filter))
             except BaseException:
                 self._file.close()
                 raise
@@ -325,36 +360,77 @@ class PcapFileSource:
         self.realtime = realtime
         self._closed = False
         self._reader: _ChunkReader | None = None
+        self._size = self._file.size
+
+    def _set_filter(self, filter: str | Matcher) -> None:
+        decoder = self._file.decoder
+        if isinstance(filter, str):
+            expression = filter
+            compiled: dict[int, MatchFunction | None] = {}
+
+            def match_for(linktype: int) -> MatchFunction | None:
+                if linktype not in compiled:
+                    compiled[linktype] = match_function(expression, LinkType(linktype))
+                return compiled[linktype]
+
+            for linktype in set(self.linktypes.values()) - {self.linktype}:
+                match_for(linktype)  # a link type that cannot express it fails here, at once
+            decoder.match_for = match_for
+        decoder.match = match_function(filter, self.linktype)
+        if isinstance(filter, str):
+            decoder.program = _program(filter, self.linktype)
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
-        return self._batches()
+        return self._packet_batches()
 
-    async def _batches(self) -> AsyncIterator[PacketBatch]:
+    def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
+        """As ``async for``, but a pcap file's records come as RecordBlocks, read and
+        filtered in C where the speed-ups are built (``capsvc._records``; a Session reads a
+        file this way). A realtime replay gives Packets."""
+        return self._batches(records=not self.realtime)
+
+    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
+        async for batch in self._batches(records=False):
+            assert isinstance(batch, list)  # no RecordBlock without records=True
+            yield batch
+
+    async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         dec = self._file.decoder
         threaded = not self._file.regular
-        pace = _Pacer() if self.realtime else None
+        loop = Loop.current()
+        pace = _Pacer(loop) if self.realtime else None
         while not self._closed:
-            batch = dec.next_batch(fill=not threaded)
+            batch = (
+                dec.next_records(fill=not threaded)
+                if records
+                else dec.next_batch(fill=not threaded)
+            )
             if batch:
                 if pace is not None:
+                    assert isinstance(batch, list)  # no records while pacing
                     async for part in pace.replay(batch):
                         if self._closed:
                             return
                         yield part
                 else:
                     yield batch
-                    await asyncio.sleep(0)  # let the loop run between batches of a fast file
+                    await loop.sleep(0)  # let the loop run between batches of a fast file
             elif dec.finished:
                 return
             elif threaded:
                 if self._reader is None:
-                    self._reader = _ChunkReader(self._file)
+                    self._reader = _ChunkReader(self._file, loop)
                 chunk = await self._reader.next_chunk()
                 if not self._closed:
                     dec.feed(chunk)
             else:
                 dec.feed(self._file.read_chunk())
+
+    def progress(self) -> tuple[int, int]:
+        """``(bytes read, size of the file)``; the size is 0 for a pipe or another stream
+        whose length is not known."""
+        return self._file.decoder.offset, self._size
 
     def stats(self) -> SourceStats:
         """Records read so far, whether the filter kept them or not (``received``)."""
@@ -370,20 +446,39 @@ class PcapFileSource:
             self._file.close()
 
 
+def _program(filter: str | Matcher, linktype: LinkType) -> bytes | None:
+    """The filter as a packed classic BPF program for the C record reader, or None where there
+    is no such reader or program: no C speed-ups, a Matcher object (its own code decides), an
+    expression the compiler refuses, or one reading a live socket's metadata."""
+    if not records_available() or not isinstance(filter, str) or not filter.strip():
+        return None
+    from ...filter import compile_bpf
+
+    try:
+        program = compile_bpf(filter, linktype)
+    except FilterError:
+        return None
+    return None if reads_metadata(program) else pack_program(program)
+
+
 class _ChunkReader:
     """Reads a pipe's chunks in a daemon thread of its own, one chunk per request.
 
-    The loop waits on a future, never on the thread: ``stop`` ends the wait at once, and a
-    thread still blocked in its read is left to finish (a daemon thread does not hold up the
-    process's exit, unlike a worker of an executor the loop joins when it closes).
+    The loop waits on a Flag the thread sets through ``Loop.call_soon_threadsafe``, never on
+    the thread: ``stop`` ends the wait at once, and a thread still blocked in its read is left
+    to finish (a daemon thread does not hold up the process's exit, unlike a worker of an
+    executor the loop joins when it closes). A request whose caller was cancelled stays asked
+    for: its chunk is the next call's, so nothing read is lost.
     """
 
-    def __init__(self, file: CaptureFile) -> None:
+    def __init__(self, file: CaptureFile, loop: Loop) -> None:
         self._file = file
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._wanted = threading.Event()
         self._stopped = False
-        self._future: asyncio.Future[bytes] | None = None
+        self._asked = False
+        self._ready = Flag()
+        self._result: tuple[bytes, BaseException | None] = (b"", None)
         self._thread = threading.Thread(target=self._run, name="capsvc-pipe-reader", daemon=True)
         self._thread.start()
 
@@ -395,22 +490,24 @@ class _ChunkReader:
         """
         if self._stopped:
             return b""
-        future = self._loop.create_future()
-        self._future = future
-        self._wanted.set()
-        try:
-            data: bytes = await future
-        finally:
-            self._future = None
+        if not self._asked:
+            self._asked = True
+            self._ready.clear()
+            self._wanted.set()
+        await self._ready.wait()
+        self._asked = False
+        if self._stopped:
+            return b""
+        (data, exc), self._result = self._result, (b"", None)
+        if exc is not None:
+            raise exc
         return data
 
     def stop(self) -> None:
         """End a pending ``next_chunk`` with b"" and let the thread go."""
         self._stopped = True
         self._wanted.set()
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(b"")
+        self._ready.set()
 
     def _run(self) -> None:
         while True:
@@ -429,22 +526,18 @@ class _ChunkReader:
 
     def _deliver(self, data: bytes | None, exc: BaseException | None) -> None:
         def settle() -> None:
-            future = self._future
-            if future is None or future.done():
-                return
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(data or b"")
+            if not self._stopped:
+                self._result = (data or b"", exc)
+                self._ready.set()
 
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-            self._loop.call_soon_threadsafe(settle)
+        self._loop.call_soon_threadsafe(settle)  # nothing when the loop is gone
 
 
 class _Pacer:
     """Replays packets at their original spacing: packet i is due at start + (ts_i - ts_0)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: Loop) -> None:
+        self._loop = loop
         self._first_ts: int | None = None
         self._start = 0
 
@@ -464,4 +557,4 @@ class _Pacer:
                 yield batch[i:j]
                 i = j
             else:
-                await asyncio.sleep((batch[i][0] - self._first_ts - now) / 1e9)
+                await self._loop.sleep((batch[i][0] - self._first_ts - now) / 1e9)

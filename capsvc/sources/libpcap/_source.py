@@ -1,6 +1,7 @@
 """LibpcapSource: a libpcap handle as a Session source.
 
-Waiting is the event loop's (``add_reader`` on libpcap's selectable fd, non-blocking handle); each
+Waiting is the event loop's (libpcap's selectable fd, non-blocking handle, watched by asyncio's
+reader or ``anyio.wait_readable`` on trio: ``capsvc._aio``); each
 wake-up collects every packet ready into one batch: in C (``capsvc._speedups.pcap_collect``, a
 loop over pcap_next_ex) when it is built, else one ``pcap_dispatch`` whose per-packet work is
 the ctypes callback (copy the bytes, build the Packet tuple).
@@ -13,20 +14,23 @@ and on LINUX_SLL2 the interface index from its header too.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import struct
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._accel import speedups
+from ..._aio import FdWaiter, Loop
 from ..._packet import Direction, LinkType, Packet, PacketBatch
 from .._base import SourceStats
 from . import _ffi as ffi
 from ._handle import Handle
 from ._live import InactiveHandle
 from ._types import LibpcapError, _status_error
+
+if TYPE_CHECKING:
+    from ...filter import Node
 
 __all__ = ["DISPATCH_BATCH", "LibpcapSource"]
 
@@ -59,13 +63,16 @@ class LibpcapSource:
             device name to open.
         snaplen: bytes kept of each packet when opening a device; 0 means 262144.
         promisc: promiscuous mode when opening a device (default True).
-        filter: a libpcap filter expression installed on the handle (in the kernel for live
-            captures); None or "" captures everything.
+        filter: a libpcap filter expression (or a parsed ``capsvc.filter.Node``, given to
+            libpcap as its text) installed on the handle (in the kernel for live captures);
+            None or "" captures everything.
         direction: capture only INBOUND or OUTBOUND packets; UNKNOWN (default) captures both.
         timeout_ms: how long the kernel holds packets to fill a buffer block when opening a
             device (default 100); 0 or less turns immediate mode on instead.
         buffer_size: the kernel buffer in bytes when opening a device; 0 means 32 MiB.
         immediate: deliver every packet at once (more wake-ups, less latency).
+        link_type: when opening a device, the DLT_ value to switch it to (``pcap_set_datalink``,
+            tcpdump's ``-y``); None keeps the device's default.
 
     Raises:
         BackendUnavailableError: libpcap is not installed.
@@ -79,11 +86,12 @@ class LibpcapSource:
         *,
         snaplen: int = 0,
         promisc: bool = True,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         direction: Direction = Direction.UNKNOWN,
         timeout_ms: int = 100,
         buffer_size: int = 0,
         immediate: bool = False,
+        link_type: int | None = None,
     ) -> None:
         if isinstance(handle_or_device, Handle):
             handle = handle_or_device
@@ -92,8 +100,10 @@ class LibpcapSource:
                 handle_or_device, snaplen, promisc, timeout_ms, buffer_size, immediate
             )
         try:
-            if filter:
-                handle.set_bpf_filter(filter)
+            if link_type is not None and link_type != handle.link_type:
+                handle.set_link_type(link_type)
+            if filter is not None and str(filter).strip():
+                handle.set_bpf_filter(str(filter))
             if direction != Direction.UNKNOWN:
                 handle.set_direction(direction)
             self.linktype = _linktype(handle.link_type)
@@ -106,8 +116,7 @@ class LibpcapSource:
         #: A live handle's kernel buffer holds packets while the Session's queue is full.
         self.buffered = handle.live
         self._closed = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
+        self._fdwait: FdWaiter | None = None  # while being read
         self._delivered = 0
         self._last = SourceStats()
         self._buf: PacketBatch = []
@@ -196,35 +205,24 @@ class LibpcapSource:
         Raises:
             LibpcapError: libpcap failed while reading (e.g. the interface went away).
         """
-        loop = asyncio.get_running_loop()
+        fdwait = self._fdwait = Loop.current().fd_waiter()
         buf = self._buf
-        while not self._closed:
-            rc = self._dispatch()
-            if buf:
-                batch = buf.copy()
-                buf.clear()
-                self._delivered += len(batch)
-                yield batch
-                continue
-            if not self.live:
-                if rc <= 0:
-                    return
-                continue
-            await self._wait_readable(loop)
-
-    async def _wait_readable(self, loop: asyncio.AbstractEventLoop) -> None:
-        fd = self.handle.fileno()
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiter = waiter
-        self._reader = (loop, fd)
-        loop.add_reader(fd, _wake, waiter)
         try:
-            await waiter
+            while not self._closed:
+                rc = self._dispatch()
+                if buf:
+                    batch = buf.copy()
+                    buf.clear()
+                    self._delivered += len(batch)
+                    yield batch
+                    continue
+                if not self.live:
+                    if rc <= 0:
+                        return
+                    continue
+                await fdwait.wait(self.handle.fileno())
         finally:
-            self._waiter = None
-            if self._reader is not None:
-                self._reader = None
-                loop.remove_reader(fd)
+            self._fdwait = None
 
     def stats(self) -> SourceStats:
         """Return libpcap's counters (pcap_stats) for a live handle; packets read for a file."""
@@ -242,18 +240,9 @@ class LibpcapSource:
             with contextlib.suppress(LibpcapError):  # the counters are lost, the close goes on
                 self.stats()
         self._closed = True
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader[0].remove_reader(reader[1])
-        waiter = self._waiter
-        if waiter is not None:
-            _wake(waiter)
+        if self._fdwait is not None:
+            self._fdwait.release()  # a pending wait ends before the handle is closed
         self.handle.close()
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _open_device(

@@ -6,7 +6,8 @@
 each; ``stats()`` reads the ring's counters. Negative return codes become ``PfRingError``
 naming the code (NOT_SUPPORTED ones also the feature and the module); the end of a
 ``pcap:FILE`` is ``PfRingEndOfFile``, a filter the library refuses ``PfRingFilterError`` (a
-``capsvc.FilterError``). Timestamps come from ``extended_hdr.timestamp_ns`` when the module
+``capsvc.FilterError``); ``NextResult`` lists gopacket's read results beside what capsvc
+raises for each. Timestamps come from ``extended_hdr.timestamp_ns`` when the module
 filled it, else from ``ts`` (microseconds). The interface index comes from the long header with
 ``Flag.LONG_HEADER``, else from the interface name.
 
@@ -22,6 +23,7 @@ from ._types import (
     ClusterType,
     Direction,
     Flag,
+    NextResult,
     SocketMode,
     Stats,
     parse_cluster,
@@ -32,6 +34,7 @@ __all__ = [
     "ClusterType",
     "Direction",
     "Flag",
+    "NextResult",
     "PfRingEndOfFile",
     "PfRingError",
     "PfRingFilterError",

@@ -18,7 +18,7 @@ from typing import Self
 
 from ... import _packet
 from ..._errors import BackendUnavailableError, CaptureError, CaptureFileError, OptionError
-from ..._packet import LinkType
+from ..._packet import SNAPLEN_DEFAULT, LinkType
 from . import _ffi as ffi
 from ._ffi import PfRingError, PfRingFilterError
 from ._reader import RingReader
@@ -35,8 +35,6 @@ from ._types import (
 
 __all__ = ["SNAPLEN_DEFAULT", "Ring"]
 
-#: The snapshot length used when 0 is given (the library lowers it to ``ffi.MAX_CAPLEN``).
-SNAPLEN_DEFAULT = 262144
 
 log = logging.getLogger("capsvc")
 

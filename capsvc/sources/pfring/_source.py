@@ -1,7 +1,8 @@
 """PfRingSource: a Session source reading a PF_RING ring.
 
-How it waits: on ``pfring_get_selectable_fd`` through the event loop where the module has such a
-fd (the kernel module); else a worker thread waits and hands whole batches to the loop (at most
+How it waits: on ``pfring_get_selectable_fd`` through the event loop (asyncio's or trio's:
+``capsvc._aio``) where the module has such a fd (the kernel module), watched only while the
+ring is empty; else a worker thread waits and hands whole batches to the loop (at most
 ``PENDING_BATCHES`` in flight, so a slow consumer makes the ring drop, counted, rather than
 memory grow). The thread waits in ``pfring_poll`` on kernel rings without a fd. A live ``pcap:``
 ring has no fd, its ``pfring_poll`` counts whole seconds and its reads can block in libpcap, so
@@ -13,13 +14,14 @@ between reads that cannot block (see ``_ring``), and stopping takes no longer th
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
+from ... import _aio
 from ..._errors import OptionError
 from ..._packet import LinkType, PacketBatch
 from .._base import SourceStats
@@ -27,6 +29,9 @@ from . import _ffi as ffi
 from ._ffi import PfRingError
 from ._ring import Ring
 from ._types import ClusterType, Direction, Flag, SocketMode
+
+if TYPE_CHECKING:
+    from ...filter import Node
 
 __all__ = ["BATCH_MAX", "IDLE_WAIT", "PfRingSource"]
 
@@ -56,7 +61,8 @@ class PfRingSource:
         snaplen: bytes kept of each packet; 0 means 262144; PF_RING keeps at most 65600.
         flags: ``Flag`` bits for ``pfring_open``; default ``Flag.PROMISC``. With
             ``Flag.REENTRANT`` packets are read by copy, else by zero copy (one copy either way).
-        filter: a BPF expression (tcpdump syntax) set on the ring, or None.
+        filter: a BPF expression (tcpdump syntax, or a parsed ``capsvc.filter.Node`` given as
+            its text) set on the ring, or None.
         cluster: ``(cluster_id, ClusterType)`` to join a cluster (see ``parse_cluster``), or None.
         direction: which packets to capture; the default (both) is not sent to the module.
         sampling_rate: deliver one packet in this many; 1 (default) delivers all. Where the
@@ -86,7 +92,7 @@ class PfRingSource:
         *,
         snaplen: int = 262144,
         flags: Flag = Flag.PROMISC,
-        filter: str | None = None,
+        filter: str | Node | None = None,
         cluster: tuple[int, ClusterType] | None = None,
         direction: Direction = Direction.RECEIVE_AND_TRANSMIT,
         sampling_rate: int = 1,
@@ -101,8 +107,9 @@ class PfRingSource:
         self._ring = Ring.open(device, snaplen, flags, library=library)
         try:
             self.linktype = LinkType(linktype) if linktype is not None else self._ring.linktype
+            text = None if filter is None else str(filter)
             _configure(
-                self._ring, filter, cluster, Direction(direction), sampling_rate, self.linktype
+                self._ring, text, cluster, Direction(direction), sampling_rate, self.linktype
             )
         except BaseException:
             self._ring.close()
@@ -111,9 +118,9 @@ class PfRingSource:
         self.live = not self._ring.reads_file
         self._closed = False
         self._stop = threading.Event()
-        self._wake: asyncio.Event | None = None
-        self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None
-        self._worker: asyncio.Future[None] | None = None
+        self._fdwait: _aio.FdWaiter | None = None  # while waiting on the selectable fd
+        self._handed = _aio.Flag()  # the poll thread handed something over
+        self._worker: _aio.Job | None = None
         self._kernel_stats = True
         self._last = SourceStats()
         self.stats()  # learn now whether the module counts, and say so once if it does not
@@ -170,27 +177,23 @@ class PfRingSource:
         self.stats()
         self._closed = True
         self._stop.set()
-        self._remove_reader()
-        if self._wake is not None:
-            self._wake.set()
+        if self._fdwait is not None:
+            self._fdwait.release()
+        self._handed.set()
         worker = self._worker
         try:
             if worker is not None and not worker.done():
-                await asyncio.shield(worker)
+                await worker.wait()
         finally:
+            # Cancelled while the thread still runs: the worker closes the ring when it ends.
             if worker is None or worker.done():
                 self._ring.close()
-            else:  # cancelled while the thread still runs: it closes the ring when it ends
-                ring = self._ring
-                worker.add_done_callback(lambda _f: ring.close())
 
     # -- the two ways to wait -----------------------------------------------------------------
 
     async def _iter_selectable(self, fd: int) -> AsyncIterator[PacketBatch]:
-        loop = asyncio.get_running_loop()
-        ready = self._wake = asyncio.Event()
-        loop.add_reader(fd, ready.set)
-        self._reader = (loop, fd)
+        loop = _aio.Loop.current()
+        fdwait = self._fdwait = loop.fd_waiter()
         ring = self._ring
         try:
             while not self._closed:
@@ -198,25 +201,28 @@ class PfRingSource:
                 if batch:
                     yield batch
                 if not ring._drained:
-                    await asyncio.sleep(0)  # more may wait; let the loop run first
+                    await loop.sleep(0)  # more may wait; let the loop run first
                     continue
-                ready.clear()
                 if not self._closed:
-                    await ready.wait()
+                    await fdwait.wait(fd)
         finally:
-            self._remove_reader()
+            self._fdwait = None
 
     async def _iter_polling(self) -> AsyncIterator[PacketBatch]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[PacketBatch | Exception | None] = asyncio.Queue()
+        loop = _aio.Loop.current()
+        queue: deque[PacketBatch | Exception | None] = deque()
+        handed = self._handed
         slots = threading.Semaphore(PENDING_BATCHES)
         ring, stop, limit = self._ring, self._stop, self.batch_size
         idle_only = ring._live_pcap  # waiting in its library would block stop for a second
         wait = POLL_WAIT_PCAP_MODULE if ring.module == "pcap" else POLL_WAIT_MS
 
+        def put(item: PacketBatch | Exception | None) -> None:
+            queue.append(item)
+            handed.set()
+
         def hand_over(item: PacketBatch | Exception | None) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(put, item)  # nothing when the loop is gone
 
         def work() -> None:
             ready = True  # read first; after a drain came back empty, read only when poll says so
@@ -244,10 +250,22 @@ class PfRingSource:
             finally:
                 hand_over(None)
 
-        self._worker = asyncio.ensure_future(asyncio.to_thread(work))
+        async def run() -> None:
+            try:
+                await loop.run_thread(work)
+            finally:
+                if self._closed:  # aclose() may have stopped waiting for the thread
+                    ring.close()
+
+        self._worker = loop.spawn(run, name="capsvc-pfring-poll")
         try:
             while True:
-                item = await queue.get()
+                while not queue:
+                    if self._closed:
+                        return
+                    handed.clear()
+                    await handed.wait()
+                item = queue.popleft()
                 if item is None:
                     return
                 if isinstance(item, Exception):
@@ -256,13 +274,6 @@ class PfRingSource:
                 yield item
         finally:
             stop.set()
-
-    def _remove_reader(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            loop, fd = reader
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                loop.remove_reader(fd)
 
 
 def _configure(

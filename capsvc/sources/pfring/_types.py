@@ -19,6 +19,7 @@ __all__ = [
     "ClusterType",
     "Direction",
     "Flag",
+    "NextResult",
     "SocketMode",
     "Stats",
     "module_of",
@@ -89,6 +90,36 @@ class ClusterType(enum.IntEnum):
         except KeyError:
             names = ", ".join(m.name.lower() for m in cls)
             raise OptionError(f"unknown cluster type {text!r} (one of: {names})") from None
+
+
+class NextResult(enum.IntEnum):
+    """gopacket's pfring NextResult: what ``pfring_recv`` returned to a read, and what capsvc
+    does for it. gopacket turns every result but NextOk into an error; capsvc's reads wait for
+    a packet and raise a ``PfRingError`` whose ``code`` is the library's return code.
+
+    =======================  ====  ===========================================================
+    gopacket                 code  capsvc
+    =======================  ====  ===========================================================
+    NextOk                      1  the packet is returned (a copy read of the ``pcap:``
+                                   module answers 0 with the header filled: also a packet)
+    NextNoPacketNonblocking     0  reads wait, so no packet means the wait ended without one
+                                   (``pfring_breakloop``, a second of quiet on a live
+                                   ``pcap:`` ring): PfRingError, code NO_PKT_AVAILABLE (-3);
+                                   at the end of a ``pcap:FILE``: PfRingEndOfFile
+    NextError                  -1  PfRingError, code GENERIC (-1)
+    NextNotEnabled             -7  pfring.h calls -7 NOT_SUPPORTED: PfRingError naming the
+                                   feature and the module; a ring read before ``enable()``
+                                   answers RING_NOT_ENABLED (-12), also a PfRingError
+    =======================  ====  ===========================================================
+
+    Other codes keep pfring.h's names (``PfRingError.code_name``): INVALID_ARGUMENT (-2) ends
+    a zero-copy read of a ``pcap:FILE`` (PfRingEndOfFile) and is an error elsewhere.
+    """
+
+    NO_PACKET_NONBLOCKING = 0
+    ERROR = -1
+    OK = 1
+    NOT_ENABLED = -7
 
 
 class Direction(enum.IntEnum):

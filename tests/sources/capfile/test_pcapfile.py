@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capsvc import CaptureFileError, Direction, LinkType, Packet
+from capsvc.filter import parse
 from capsvc.sinks._pcap import PcapWriter
 from capsvc.sinks._pcapng import PcapNgWriter
 from capsvc.sources._base import Source, SourceStats
@@ -629,6 +630,8 @@ async def test_source_filter_skips_records_but_counts_them(tmp_path: Path, kind:
         data = shb() + idb("<", 1) + b"".join(epb("<", 0, i, f) for i, f in enumerate(many))
     source = PcapFileSource(write(tmp_path, data), filter="tcp dst port 443")
     got = await _drain(source)
+    parsed = PcapFileSource(write(tmp_path, data), filter=parse("tcp dst port 443"))
+    assert [p.data for p in await _drain(parsed)] == [p.data for p in got]
     assert len(got) == 750
     assert all(p.data[36:38] == b"\x01\xbb" for p in got)
     assert source.stats().received == 3000

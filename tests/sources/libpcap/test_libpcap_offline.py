@@ -302,6 +302,14 @@ async def test_source_applies_a_libpcap_filter_to_a_file(ours: Path) -> None:
     await source.aclose()
 
 
+async def test_source_takes_a_parsed_filter(ours: Path) -> None:
+    from capsvc.filter import parse
+
+    source = LibpcapSource(libpcap.open_offline(ours), filter=parse("tcp"))
+    assert [p.data async for batch in source for p in batch] == FRAMES[:3]
+    await source.aclose()
+
+
 # -- gopacket's surface: BPF.String, instruction filters, CaptureInfo, error values -------------
 
 

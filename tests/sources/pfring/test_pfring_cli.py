@@ -197,4 +197,5 @@ def test_loopback_capture_stops_within_a_second_of_a_signal(
     assert took < 1.0, f"the capture took {took:.2f} s to stop"
     captured = int(rest.splitlines()[-1].split()[0])
     assert rest.splitlines()[-1].endswith("kernel statistics not available, 0 dropped by queue")
+    assert NO_STATS not in rest  # said once, when the ring opened
     assert captured >= 1 and len(tcpdump(out)) == captured

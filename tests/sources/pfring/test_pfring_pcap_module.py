@@ -21,6 +21,7 @@ from capsvc.sources.pfring import (
     ClusterType,
     Direction,
     Flag,
+    NextResult,
     PfRingEndOfFile,
     PfRingError,
     PfRingFilterError,
@@ -177,6 +178,27 @@ def test_reads_before_enable(any_library: Path, frames_pcap: Path) -> None:
             ring.read_packet_data()
         with pytest.raises(PfRingError, match="RING_NOT_ENABLED"):
             ring._read_batch(4)
+
+
+def test_next_results_are_gopackets_and_name_what_capsvc_raises(
+    any_library: Path, frames_pcap: Path
+) -> None:
+    """gopacket's NextResult values, and the codes the documented exceptions carry: -7 is
+    pfring.h's NOT_SUPPORTED (gopacket calls it NotEnabled), a ring not enabled says -12."""
+    assert {r.name: int(r) for r in NextResult} == {
+        "NO_PACKET_NONBLOCKING": 0,
+        "ERROR": -1,
+        "OK": 1,
+        "NOT_ENABLED": -7,
+    }
+    with Ring.open(f"pcap:{frames_pcap}", library=any_library) as ring:
+        with pytest.raises(PfRingError) as not_supported:
+            ring.disable()
+        assert not_supported.value.code == NextResult.NOT_ENABLED
+        assert not_supported.value.code_name == "NOT_SUPPORTED"
+        with pytest.raises(PfRingError) as not_enabled:
+            ring.read_packet_data()
+        assert not_enabled.value.code == -12
 
 
 @pytest.mark.parametrize("flags", [Flag(0), Flag.REENTRANT], ids=["zero-copy", "copy"])

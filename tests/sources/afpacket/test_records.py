@@ -1,0 +1,283 @@
+"""Record blocks: ring blocks as records, and the same packets and pcap bytes as the Packet path.
+
+A Session reads a live AF_PACKET source as RecordBlocks (capsvc/_records.py) and builds Packets
+only where something needs them. Every difference from the Packet path is a packet captured
+wrongly, so each step is compared with it: the records of a block against ``parse_block_py``,
+their pcap encoding against ``encode_records``, the queue's joining and unpacking, and whole
+Sessions (pcap sink, a sink without ``write_records``, a filter, a packet limit, a full queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+from _blocks import build_block
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capsvc import Direction, LinkType, Packet, PacketBatch, Session
+from capsvc._queue import PacketQueue
+from capsvc._records import RecordBlock, available
+from capsvc.sinks import PcapWriter
+from capsvc.sinks._pcap import encode_records_py
+from capsvc.sources._base import SourceStats
+from capsvc.sources.afpacket._tpacket import (
+    TP_STATUS_VLAN_TPID_VALID,
+    TP_STATUS_VLAN_VALID,
+    block_records,
+    parse_block_py,
+)
+
+pytestmark = pytest.mark.skipif(not available(), reason="capsvc._speedups is not built")
+
+SAMPLE = [
+    {"data": b"\x01" * 60, "sec": 7, "nsec": 999_999_999, "wire": 1514, "ifindex": 3},
+    {"data": bytes(range(200)), "pkttype": 4, "ifindex": -5},
+    {"data": b"v" * 40, "status": TP_STATUS_VLAN_VALID, "tci": 0x1_2345, "tpid": 0x88A8},
+    {"data": b"w" * 40, "status": TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID, "tpid": 0x88A8},
+    {"data": b"s" * 11, "status": TP_STATUS_VLAN_VALID},  # too short to hold a tag
+    {"data": b"", "hatype": 772, "addr": b"\xff" * 8},
+]
+
+
+def records_of(
+    block: bytes, base: int = 0, *, cooked: bool = False, restore_vlan: bool = False
+) -> RecordBlock:
+    data, count, wire = block_records(block, base, cooked=cooked, restore_vlan=restore_vlan)
+    return RecordBlock([data] if count else [], count, wire)
+
+
+def same_as_packets(
+    block: bytes, *, cooked: bool = False, restore_vlan: bool = False
+) -> RecordBlock:
+    """Records of ``block`` must give back exactly what the Packet parser reads from it."""
+    reference = parse_block_py(block, cooked=cooked, restore_vlan=restore_vlan)
+    records = records_of(block, cooked=cooked, restore_vlan=restore_vlan)
+    assert records.count == len(reference)
+    assert records.wire == sum(p.wire_len for p in reference)
+    assert records.packets() == reference
+    assert [type(p.direction) for p in records.packets()] == [Direction] * len(reference)
+    for snaplen in (262144, 64, 1):
+        for nanosecond in (False, True):
+            assert records.pcap(snaplen, nanosecond=nanosecond) == encode_records_py(
+                reference, snaplen, nanosecond=nanosecond
+            )
+    return records
+
+
+@pytest.mark.parametrize("cooked", [False, True])
+@pytest.mark.parametrize("restore_vlan", [False, True])
+def test_same_packets_and_pcap_for_every_mode(cooked: bool, restore_vlan: bool) -> None:
+    records = same_as_packets(build_block(SAMPLE), cooked=cooked, restore_vlan=restore_vlan)
+    assert records.count == len(SAMPLE)
+
+
+def test_every_truncation_of_a_block() -> None:
+    """Mutation guarded: a bounds check of the record walk off by one reads past the end."""
+    block = build_block(SAMPLE)
+    for cut in range(len(block) + 1):
+        for cooked in (False, True):
+            same_as_packets(block[:cut], cooked=cooked, restore_vlan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=120), min_size=1, max_size=6),
+    st.integers(min_value=0, max_value=400),
+    st.binary(min_size=1, max_size=24),
+    st.booleans(),
+)
+def test_random_damage(frames: list[bytes], at: int, noise: bytes, cooked: bool) -> None:
+    block = bytearray(build_block([{"data": f, "status": TP_STATUS_VLAN_VALID} for f in frames]))
+    at %= len(block)
+    block[at : at + len(noise)] = noise[: len(block) - at]
+    same_as_packets(bytes(block), cooked=cooked, restore_vlan=True)
+
+
+def test_joined_blocks_keep_order_and_counts() -> None:
+    a = records_of(build_block(SAMPLE[:2]))
+    b = records_of(build_block(SAMPLE[2:]))
+    joined = RecordBlock.join([a, b, RecordBlock([], 0, 0)])
+    assert (joined.count, joined.wire) == (a.count + b.count, a.wire + b.wire)
+    assert joined.packets() == a.packets() + b.packets()
+    assert joined.pcap(100) == a.pcap(100) + b.pcap(100)
+    assert not RecordBlock([], 0, 0) and joined
+
+
+def test_a_record_cut_short_ends_its_part_only() -> None:
+    """A damaged part must not take the next part's records with it, nor read past its end."""
+    whole = records_of(build_block(SAMPLE[:2]))
+    cut = RecordBlock([whole.parts[0][:-5], *whole.parts], 0, 0)
+    assert cut.packets() == whole.packets()[:1] + whole.packets()
+
+
+def test_queue_joins_blocks_and_unpacks_them_among_packets() -> None:
+    q = PacketQueue()
+    a, b = records_of(build_block(SAMPLE[:3])), records_of(build_block(SAMPLE[3:]))
+    q.put(a)
+    assert q.take() is a  # a lone block crosses as it is
+    q.put(a)
+    q.put(b)
+    joined = q.take()
+    assert isinstance(joined, RecordBlock) and joined.packets() == a.packets() + b.packets()
+    single = Packet(1, b"x", 1, Direction.INBOUND, 0)
+    q.put(a)
+    q.put_one(single)
+    q.put([single])
+    q.put(b)
+    mixed = q.take()
+    assert mixed == [*a.packets(), single, single, *b.packets()]
+    assert q.added == q.taken == 3 * len(a) + 2 * len(b) + 2
+    q.put([single])
+    assert q.take() == [single]  # no block left: the plain path again
+
+
+def test_queue_across_threads_with_blocks() -> None:
+    """Each packet once, in order, whichever mix of blocks and packets the taker meets."""
+    q = PacketQueue()
+    block = records_of(build_block([{"data": b"r", "nsec": i} for i in range(3)]))
+    got: list[int] = []
+    done = threading.Event()
+
+    def taker() -> None:
+        while not done.is_set() or q:
+            batch = q.take()
+            got.extend(p.ts_ns % 10**9 for p in _packets(batch))
+
+    thread = threading.Thread(target=taker)
+    thread.start()
+    expected: list[int] = []
+    for i in range(5000):
+        if i % 2:
+            q.put(block)
+            expected += [0, 1, 2]
+        else:
+            q.put_one(Packet(7, b"p", 1, Direction.INBOUND, 0))
+            expected.append(7)
+    done.set()
+    thread.join(10)
+    assert got == expected and q.added == q.taken
+
+
+def _packets(batch: PacketBatch | RecordBlock) -> PacketBatch:
+    return batch.packets() if isinstance(batch, RecordBlock) else batch
+
+
+# -- whole Sessions reading records ------------------------------------------------------------
+
+
+class RecordSource:
+    """A live, buffered source handing over RecordBlocks, as AfPacketSource does."""
+
+    linktype = LinkType.ETHERNET
+    snaplen = 262144
+    live = True
+    buffered = True
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        self.blocks = blocks
+
+    def stats(self) -> SourceStats:
+        return SourceStats()
+
+    async def aclose(self) -> None:
+        pass
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        raise AssertionError("a Session must read this source's records")
+
+    async def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
+        for block in self.blocks:
+            await asyncio.sleep(0)
+            yield records_of(block)
+
+
+class Collect:
+    """A sink without write_records: it must get Packets."""
+
+    def __init__(self) -> None:
+        self.got: PacketBatch = []
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        assert type(batch) is list
+        self.got.extend(batch)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+FRAMES = [
+    {"data": bytes([i]) * (60 + i), "sec": 1_700_000_000 + i, "nsec": i * 1000} for i in range(50)
+]
+BLOCKS = [build_block(FRAMES[:20]), build_block(FRAMES[20:]), build_block(SAMPLE)]
+EVERY = [p for block in BLOCKS for p in parse_block_py(block)]
+
+
+async def run(session: Session) -> Session:
+    await session.start()
+    await session.wait_source()
+    await session.stop()
+    return session
+
+
+async def test_session_writes_records_as_the_packet_path_does() -> None:
+    out, collect = io.BytesIO(), Collect()
+    writer = PcapWriter(out, linktype=LinkType.ETHERNET)
+    session = await run(
+        Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[writer, collect])
+    )
+    reference = io.BytesIO()
+    PcapWriter(reference, linktype=LinkType.ETHERNET).write_batch(EVERY)
+    assert out.getvalue() == reference.getvalue()
+    assert collect.got == EVERY
+    stats = session.stats()
+    assert (stats.packets, stats.bytes) == (len(EVERY), sum(p.wire_len for p in EVERY))
+
+
+class Odd:
+    """A matcher keeping frames whose first byte is odd."""
+
+    def match(self, data: bytes, wire_len: int = 0) -> bool:
+        return bool(data) and data[0] % 2 == 1
+
+
+async def test_session_filter_and_limit_apply_to_records() -> None:
+    collect = Collect()
+    session = await run(
+        Session(
+            linktype=LinkType.ETHERNET,
+            source=RecordSource(BLOCKS),
+            sinks=[collect],
+            matcher=Odd(),
+            limit=15,
+        )
+    )
+    odd = [p for p in EVERY if p.data and p.data[0] % 2 == 1]
+    assert collect.got == odd[:15]
+    assert session.stats().packets == 15
+
+
+async def test_session_snaplen_cuts_records() -> None:
+    collect = Collect()
+    await run(
+        Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[collect], snaplen=8)
+    )
+    assert [p.data for p in collect.got] == [p.data[:8] for p in EVERY]
+    assert [p.wire_len for p in collect.got] == [p.wire_len for p in EVERY]
+
+
+async def test_full_queue_holds_a_buffered_record_source_back() -> None:
+    """A queue smaller than a block: nothing dropped, every packet written, in order."""
+    collect = Collect()
+    session = await run(
+        Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[collect], bufsize=7)
+    )
+    assert collect.got == EVERY
+    assert session.stats().dropped == 0
