@@ -550,10 +550,13 @@ async def test_offered_wire_length_reaches_length_primitives() -> None:
 # -- what mutation testing showed unchecked ----------------------------------------------------
 
 
+NEGATIVE = r"^snaplen, bufsize, limit and duration must not be negative$"
+
+
 def test_settings_and_their_errors() -> None:
-    with pytest.raises(ValueError, match=r"^snaplen, bufsize, limit and duration must not be negative$"):
+    with pytest.raises(ValueError, match=NEGATIVE):
         Session(sinks=[ListSink()], snaplen=-1)
-    with pytest.raises(ValueError, match=r"^snaplen, bufsize, limit and duration must not be negative$"):
+    with pytest.raises(ValueError, match=NEGATIVE):
         Session(sinks=[ListSink()], bufsize=-1)
     with_source = Session(sinks=[ListSink()], source=ListSource([], live=True), name="n1")
     assert (with_source.bufsize, with_source.name, with_source.limit) == (65536, "n1", 0)
