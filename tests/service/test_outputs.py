@@ -269,6 +269,11 @@ def test_the_file_policy_from_the_settings() -> None:
     with pytest.raises(ConfigError) as info:
         file_policy(settings(file_group="cstnosuchgroup"), origin="o.toml")
     assert str(info.value) == "o.toml: service.file_group: no group 'cstnosuchgroup' here"
+    with pytest.raises(ConfigError, match=r"^config: service\.file_group: "):
+        file_policy(settings(file_group="cstnosuchgroup"))
+    shared = settings(file_mode=0o640)  # group-readable files: a group-listable directory
+    assert shared.dir_mode != 0o700
+    assert file_policy(shared) == FilePolicy(0o640, None, shared.dir_mode)
 
 
 def test_a_policy_makes_its_directories_and_files(tmp_path: Path) -> None:
@@ -295,7 +300,7 @@ def test_an_existing_output_directory_gains_group_and_bits(
     with caplog.at_level(logging.WARNING, logger="capsvc"), open_output(str(out), policy):
         pass
     info = out.stat()
-    assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o751, 4243)
+    assert (stat.S_IMODE(info.st_mode), info.st_gid, info.st_uid) == (0o751, 4243, os.geteuid())
     assert [r.getMessage() for r in caplog.records] == [
         f"output directory {out}: mode set to 0751 (file_mode 0640: its readers must reach "
         "the files)"
