@@ -550,6 +550,9 @@ async def test_offered_wire_length_reaches_length_primitives() -> None:
 # -- what mutation testing showed unchecked ----------------------------------------------------
 
 
+NEGATIVE = r"^snaplen, bufsize, limit and duration must not be negative$"
+
+
 def test_settings_and_their_errors() -> None:
     message = r"^snaplen, bufsize, limit and duration must not be negative$"
     for setting in ("snaplen", "bufsize", "limit", "duration"):

@@ -5,6 +5,8 @@ sources opened from a spec."""
 from __future__ import annotations
 
 import asyncio
+import grp
+import logging
 import os
 import socket
 import stat
@@ -23,11 +25,15 @@ from capsvc._errors import (
     PathOutsideError,
 )
 from capsvc._files import Directory
+from capsvc.service import parse_config
 from capsvc.service._config import parse_session_spec
 from capsvc.service._outputs import (
+    FilePolicy,
     NullSink,
     build_sinks,
+    file_policy,
     interface_exists,
+    open_output,
     open_source,
     sink_paths,
     worker_path,
@@ -248,3 +254,58 @@ def test_a_rotating_sink_without_claims(tmp_path: Path) -> None:
     (sink,) = build_sinks(s, str(tmp_path), LinkType.RAW, 0)
     sink.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.pcap0"]
+
+
+def settings(**table: Any) -> Any:
+    return parse_config({"service": table}, origin="c.toml", cwd="/").service
+
+
+def test_the_file_policy_from_the_settings() -> None:
+    assert file_policy(settings()) == FilePolicy(0o600, None, 0o700)
+    gid = os.getgid()
+    name = grp.getgrgid(gid).gr_name
+    assert file_policy(settings(file_group=name)).group == gid
+    assert file_policy(settings(file_group=str(gid))).group == gid
+    with pytest.raises(ConfigError) as info:
+        file_policy(settings(file_group="cstnosuchgroup"), origin="o.toml")
+    assert str(info.value) == "o.toml: service.file_group: no group 'cstnosuchgroup' here"
+    with pytest.raises(ConfigError, match=r"^config: service\.file_group: "):
+        file_policy(settings(file_group="cstnosuchgroup"))
+    shared = settings(file_mode=0o640)  # group-readable files: a group-listable directory
+    assert shared.dir_mode != 0o700
+    assert file_policy(shared) == FilePolicy(0o640, None, shared.dir_mode)
+
+
+def test_a_policy_makes_its_directories_and_files(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give files another group")
+    policy = FilePolicy(0o640, 4243, 0o750)
+    with policy.open(str(tmp_path / "new")) as d:
+        os.close(d.create("f.pcap"))
+    info = (tmp_path / "new" / "f.pcap").stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o640, 4243)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o750
+
+
+def test_an_existing_output_directory_gains_group_and_bits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bits are added, never taken away; the change is logged with the modes in octal."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory another group")
+    out = tmp_path / "out"
+    out.mkdir(mode=0o701)
+    out.chmod(0o701)
+    policy = FilePolicy(0o640, 4243, 0o750)
+    with caplog.at_level(logging.WARNING, logger="capsvc"), open_output(str(out), policy):
+        pass
+    info = out.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_gid, info.st_uid) == (0o751, 4243, os.geteuid())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"output directory {out}: mode set to 0751 (file_mode 0640: its readers must reach "
+        "the files)"
+    ]
+    caplog.clear()
+    with open_output(str(out), FilePolicy(0o600, 4243, 0o700)):
+        pass  # nothing to add: nothing changed, nothing logged
+    assert stat.S_IMODE(out.stat().st_mode) == 0o751 and caplog.records == []

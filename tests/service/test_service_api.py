@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import stat
 import struct
@@ -324,14 +325,22 @@ async def test_adhoc_capture_pcap(serve: Starter, veth: VethPair) -> None:
 
 
 async def test_adhoc_capture_text(serve: Starter, veth: VethPair) -> None:
+    """Two bursts, so two batches: every line whole. Mutation guarded: the text buffer not
+    emptied between batches (a stale character before the second batch's lines)."""
     srv = await serve()
-    params = {"interface": veth.host, "duration": "1", "format": "text"}
+    params = {"interface": veth.host, "duration": "1.5", "format": "text"}
     async with srv.client.get(srv.url + "/v1/capture", params=params, headers=srv.auth()) as resp:
         assert resp.status == 200 and resp.content_type == "text/plain"
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert resp.headers["X-Capsvc-Session"].startswith("capture")
         await asyncio.sleep(0.2)
         await send(veth, frames(veth, 5))
+        await asyncio.sleep(0.5)
+        await send(veth, frames(veth, 5, start=5))
         text = (await resp.content.read()).decode()
-    assert text.count(f"{veth.peer_ip}:20000 > 10.200.0.1:9000") == 5
+    lines = [line for line in text.splitlines() if ":9000" in line]
+    assert len(lines) == 10 and text.count(f"{veth.peer_ip}:20000 > 10.200.0.1:9000") == 10
+    assert all(re.match(r"\d\d:\d\d:\d\d\.\d{6} ", line) for line in lines), lines
 
 
 async def test_adhoc_capture_ends_when_the_client_goes(serve: Starter, veth: VethPair) -> None:

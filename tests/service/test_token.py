@@ -59,3 +59,11 @@ def test_the_token_can_be_replaced() -> None:
     ref = TokenRef(TOKEN)
     ref.value = "other"
     assert ref.check("Bearer other") and not ref.check(f"Bearer {TOKEN}")
+
+
+def test_a_token_with_undecodable_bytes_still_compares() -> None:
+    """A token file holding bytes that are no UTF-8 (read with surrogateescape) matches the
+    same bytes in the header. Mutation guarded: the token encoded strictly (it would raise)."""
+    ref = TokenRef("tok\udcff\udcfe")
+    assert ref.check("Bearer tok\udcff\udcfe") is True
+    assert ref.check("Bearer tok\udcff") is False
