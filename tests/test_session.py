@@ -554,9 +554,8 @@ NEGATIVE = r"^snaplen, bufsize, limit and duration must not be negative$"
 
 
 def test_settings_and_their_errors() -> None:
-    message = r"^snaplen, bufsize, limit and duration must not be negative$"
     for setting in ("snaplen", "bufsize", "limit", "duration"):
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=NEGATIVE):
             Session(sinks=[ListSink()], **{setting: -1})  # type: ignore[arg-type]
     with_source = Session(sinks=[ListSink()], source=ListSource([], live=True), name="n1")
     assert (with_source.bufsize, with_source.name, with_source.limit) == (65536, "n1", 0)
