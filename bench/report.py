@@ -121,8 +121,8 @@ def main() -> None:
         "Written by `bench/report.py` from the scripts' own output. Every figure is measured\n"
         "against its peer in the same run (medians; ratios, since the machine is shared).\n\n"
         "Each section names the machine and day it was measured on. What each change to the\n"
-        "live path bought, step by step: docs/architecture.md, \"Live capture: where the CPU\n"
-        "goes\".\n\n" + "\n".join(sections)
+        'live path bought, step by step: docs/architecture.md, "Live capture: where the CPU\n'
+        'goes".\n\n' + "\n".join(sections)
     )
     Path(args.output).write_text(text)
     print(f"wrote {args.output}", file=sys.stderr)
