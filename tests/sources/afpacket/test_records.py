@@ -281,3 +281,20 @@ async def test_full_queue_holds_a_buffered_record_source_back() -> None:
     )
     assert collect.got == EVERY
     assert session.stats().dropped == 0
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_pcap_writer_writes_and_publishes_records_as_packets(nanosecond: bool) -> None:
+    """``write_records`` gives the same file as ``write_batch`` of the same packets, at the
+    writer's resolution, and publishes the packets with the records. Mutations guarded: the
+    writer's resolution or snaplen not passed on, publish skipped or given other arguments."""
+    block = records_of(build_block(SAMPLE))
+    packets = block.packets()
+    by_records, by_packets = io.BytesIO(), io.BytesIO()
+    writer = PcapWriter(by_records, 64, LinkType.ETHERNET, nanosecond=nanosecond)
+    published: list[tuple[PacketBatch, bytes]] = []
+    writer.publish = lambda batch, body: published.append((batch, body))
+    writer.write_records(block)
+    PcapWriter(by_packets, 64, LinkType.ETHERNET, nanosecond=nanosecond).write_batch(packets)
+    assert by_records.getvalue() == by_packets.getvalue()
+    assert published == [(packets, by_packets.getvalue()[24:])]
