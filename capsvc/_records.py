@@ -14,12 +14,12 @@ speed-ups no source makes record blocks, and every packet is a Packet as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 from ._accel import speedups
 from ._packet import Direction, Packet, PacketBatch
 
-__all__ = ["RecordBlock", "available"]
+__all__ = ["RecordBlock", "available", "packets_only"]
 
 _C = speedups()
 
@@ -84,3 +84,13 @@ class RecordBlock:
             count += block.count
             wire += block.wire
         return cls(parts, count, wire)
+
+
+async def packets_only(
+    batches: AsyncIterator[PacketBatch | RecordBlock],
+) -> AsyncIterator[PacketBatch]:
+    """A source's batches read without record blocks (a source's ``async for``): each must
+    be a list of Packets."""
+    async for batch in batches:
+        assert isinstance(batch, list)  # the source was asked for Packets only
+        yield batch

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .._errors import OptionError
+from ._flows import DEFAULT_MAX_FLOWS
 
 __all__ = ["DEFAULT_MAX_FLOWS", "TcpSeqTable"]
 
-#: Connections remembered when no size is given.
-DEFAULT_MAX_FLOWS = 4096
 _MASK = 0xFFFFFFFF
 
 

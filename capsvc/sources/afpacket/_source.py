@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..._aio import FdWaiter, Flag, Loop
 from ..._errors import CaptureError, FilterCompileError, OptionError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, Packet, PacketBatch
-from ..._records import RecordBlock
+from ..._records import RecordBlock, packets_only
 from ..._records import available as records_available
 from .._base import SourceStats
 from .._ifaces import (
@@ -308,7 +308,7 @@ class AfPacketSource:
         """
         if self._reading:
             raise RuntimeError("AfPacketSource is already being read")
-        return self._packet_batches()
+        return packets_only(self._batches(records=False))
 
     def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
         """As ``async for``, but ring blocks come as RecordBlocks where the C speed-ups are
@@ -321,11 +321,6 @@ class AfPacketSource:
         if self._reading:
             raise RuntimeError("AfPacketSource is already being read")
         return self._batches(records=records_available())
-
-    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
-        async for batch in self._batches(records=False):
-            assert isinstance(batch, list)  # no RecordBlock without records=True
-            yield batch
 
     async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         ring = self._ring

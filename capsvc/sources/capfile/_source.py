@@ -23,7 +23,7 @@ from ..._aio import Flag, Loop
 from ..._bpf import pack_program, reads_metadata
 from ..._errors import CaptureFileError, FilterError
 from ..._packet import LinkType, Matcher, MatchFunction, PacketBatch, match_function
-from ..._records import RecordBlock
+from ..._records import RecordBlock, packets_only
 from ..._records import available as records_available
 from .._base import SourceStats
 from ._decode import CaptureDecoder, Interface
@@ -382,18 +382,13 @@ class PcapFileSource:
 
     def __aiter__(self) -> AsyncIterator[PacketBatch]:
         """Yield batches until the end of the file or ``aclose()``."""
-        return self._packet_batches()
+        return packets_only(self._batches(records=False))
 
     def record_batches(self) -> AsyncIterator[PacketBatch | RecordBlock]:
         """As ``async for``, but a pcap file's records come as RecordBlocks, read and
         filtered in C where the speed-ups are built (``capsvc._records``; a Session reads a
         file this way). A realtime replay gives Packets."""
         return self._batches(records=not self.realtime)
-
-    async def _packet_batches(self) -> AsyncIterator[PacketBatch]:
-        async for batch in self._batches(records=False):
-            assert isinstance(batch, list)  # no RecordBlock without records=True
-            yield batch
 
     async def _batches(self, *, records: bool) -> AsyncIterator[PacketBatch | RecordBlock]:
         dec = self._file.decoder
