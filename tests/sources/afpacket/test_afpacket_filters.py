@@ -54,6 +54,7 @@ async def test_set_filter_leaks_no_old_packet_and_loses_none(pair: VethPair) -> 
     got: list[Packet] = []
     everything: list[Packet] = []
     half = threading.Event()
+    switched = threading.Event()
 
     def send() -> None:
         import socket
@@ -64,6 +65,7 @@ async def test_set_filter_leaks_no_old_packet_and_loses_none(pair: VethPair) -> 
                 s.send(frame)
                 if i == len(sent) // 2:
                     half.set()
+                    switched.wait(10)  # the second half meets the new filter, however fast
                 if i % 16 == 0:
                     time.sleep(0.0002)
 
@@ -79,6 +81,7 @@ async def test_set_filter_leaks_no_old_packet_and_loses_none(pair: VethPair) -> 
         while not half.is_set():
             await asyncio.sleep(0.001)
         src.set_filter("udp port 7001")
+        switched.set()
         assert src.userspace_filter is None
         await asyncio.to_thread(sender.join)
         await asyncio.sleep(0.1)
