@@ -141,7 +141,6 @@ async def serve(
     # The capture's threads hold the GIL in long stretches; handing it over every 1 ms instead
     # of 5 keeps the API answering within milliseconds while a capture runs flat out.
     sys.setswitchinterval(API_SWITCH_INTERVAL)
-    print(f"capsvc: listening on {url}", file=stream, flush=True)
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -155,6 +154,9 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    # Announced only once the signals are ours: a SIGHUP or SIGTERM sent on seeing this line
+    # reloads or drains, never meets the default action that kills the process.
+    print(f"capsvc: listening on {url}", file=stream, flush=True)
     try:
         await stopping.wait()
     finally:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import signal
@@ -15,11 +16,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 from _netns import VethPair
 from _served import ROOT, session_toml, start, wait_until, write_config
 from _service import frames, read_pcap_numbers, tcpdump_read
+
+from capsvc.service._server import serve
 
 pytestmark = pytest.mark.netns
 
@@ -186,3 +190,45 @@ def test_user_drops_root_after_opening_the_sockets(
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in later)
     ring = b"".join((out / "ring" / f"priv.pcap{k}").read_bytes() for k in range(3))
     assert ring.count(bytes.fromhex("4d3cb2a1")) == 3
+
+
+class _Announce:
+    """A text stream that notes, when the "listening on" line is written, which of SIGHUP and
+    SIGTERM still have the default action (a signal sent on seeing the line would then kill the
+    service instead of reloading or draining it), then stops the service with SIGTERM (or, when
+    that would kill the tests, by raising)."""
+
+    def __init__(self) -> None:
+        self.defaults: list[str] | None = None
+
+    def write(self, text: str) -> int:
+        if "listening on " in text and self.defaults is None:
+            self.defaults = [
+                sig.name
+                for sig in (signal.SIGHUP, signal.SIGTERM)
+                if signal.getsignal(sig) is signal.SIG_DFL
+            ]
+            if self.defaults:
+                raise RuntimeError(f"announced while {self.defaults} kill the process")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_listening_is_announced_only_once_the_signals_are_handled(tmp_path: Path) -> None:
+    """Mutation: print "listening on" before installing the SIGHUP/SIGTERM handlers (a script
+    that reloads on seeing the line could kill the service). The SIGTERM sent from the write
+    itself must end the service cleanly (return 0), not the test process."""
+    config = tmp_path / "capsvc.toml"
+    write_config(config, "")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    stream = _Announce()
+    try:
+        code = asyncio.run(serve(str(config), out=cast(IO[str], stream)))
+    finally:
+        os.chdir(cwd)
+    assert stream.defaults == []
+    assert code == 0
