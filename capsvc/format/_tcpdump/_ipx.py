@@ -1,5 +1,6 @@
 """IPX in tcpdump's words:
-``IPX 0000ff11.5f:a5:00:00:00:00.ffff > 00000001.ff:ff:ff:ff:ff:ff.0453:`` (source, then destination, each as network.node.socket).
+``IPX 0000ff11.5f:a5:00:00:00:00.ffff > 00000001.ff:ff:ff:ff:ff:ff.0453:`` (source, then
+destination, each as network.node.socket).
 
 Pure module. The header is 30 bytes (checksum, length, transport control, packet type, then
 destination and source as network(4) node(6) socket(2)); the payload is named by the

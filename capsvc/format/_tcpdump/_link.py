@@ -21,7 +21,8 @@ from ...decode._const import (
     ETHERTYPE_QINQ,
     ETHERTYPE_REVARP,
 )
-from ...decode._link import link_decoder
+from ...decode._ether import LINK_TRUNCATED
+from ...decode._link import LINK_PROTOCOLS, link_decoder
 from ._arp import arp_print
 from ._hex import hex_ascii
 from ._ip import ip6_print, ip_print
@@ -305,13 +306,15 @@ def generic_print(linktype: int) -> Callable[[Nd, int, Mapping[int, str] | None]
     frame whose network layer is not found prints as an unknown payload)."""
     decode = link_decoder(linktype)
     header = _LINK_HEADERS.get(linktype)
+    proto = LINK_PROTOCOLS.get(linktype, "link")
 
     def printer(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> None:
         ethertype, off = decode(nd.data)
-        if header is not None and nd.opts.link and ethertype >= 0:
+        if header is not None and nd.opts.link and ethertype >= LINK_TRUNCATED:
+            nd.proto = proto
             header(nd, length)
         if ethertype < 0:
-            nd.proto = "link"
+            nd.proto = proto
             if ethertype == -3:
                 nd.trunc()
             else:

@@ -30,6 +30,8 @@ _PKTAP_ETHERNET = 1
 
 def _arcnet_linux_header(nd: Nd, length: int) -> None:
     """ARCNET on Linux: ``src dst type length: `` (tcpdump's arcnet_print, without phds)."""
+    # tcpdump wants the whole header (5 bytes for the old RFC 1051 types, 8 for the others)
+    nd.need(0, 5 if nd.u8(4) in (0xF0, 0xF1, 0x80) else 8)
     src, dst = nd.u8(0), nd.u8(1)
     if nd.opts.quiet:
         nd.put(f"{src:02x} {dst:02x} {length}: ")
@@ -41,6 +43,7 @@ def _arcnet_linux_header(nd: Nd, length: int) -> None:
 def _slip_header(nd: Nd, length: int) -> None:
     """SLIP's pseudo-header: the direction, then ``ip LEN: `` for an IP packet, ``utcp N: ``
     (the connection) for an uncompressed TCP one; after an invalid direction nothing more."""
+    nd.need(0, _SLIP_HEADER)
     direction = nd.u8(0)
     if direction in (0, 1):
         nd.put("I " if direction == 0 else "O ")

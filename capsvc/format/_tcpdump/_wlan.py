@@ -223,7 +223,8 @@ def _mgmt(nd: Nd, pos: int, subtype: int, fc: int, body: int, length: int) -> bo
         )
     elif subtype == 11:
         _auth(nd, fields.auth_algorithm or 0, fields.auth_seq or 0, fields.status or 0)
-    return not (fields.truncated or fields.invalid)
+    # tcpdump reads elements up to the wire length: a capture cut anywhere in them is a cut.
+    return not (fields.truncated or fields.invalid or end < body + length)
 
 
 def _auth(nd: Nd, algorithm: int, seq: int, status: int) -> None:
