@@ -35,7 +35,7 @@ __all__ = ["ieee802_11_print", "wlan_print"]
 #: The management subtypes tcpdump names (others: ``Unhandled Management subtype(N)``).
 _MGMT_NAMES = {k: v for k, v in MGMT_NAMES.items() if k not in (6, 14)}
 #: Control subtype -> the MAC header length tcpdump gives it (the ones it knows).
-_CONTROL_LENGTHS = {7: 16, 8: 20, 9: 16, 10: 16, 11: 16, 12: 10, 13: 10, 14: 16, 15: 16}
+_CONTROL_LENGTHS = {7: 16, 8: 20, 9: 10, 10: 16, 11: 16, 12: 10, 13: 10, 14: 16, 15: 16}
 _FC_TO_DS, _FC_FROM_DS, _FC_MORE_FRAG, _FC_RETRY = 0x0100, 0x0200, 0x0400, 0x0800
 _FC_PWR_MGT, _FC_MORE_DATA, _FC_PROTECTED, _FC_ORDER = 0x1000, 0x2000, 0x4000, 0x8000
 _CAP_ESS, _CAP_PRIVACY = 0x0001, 0x0010
@@ -271,7 +271,8 @@ def _llc(nd: Nd, pos: int, length: int, src: str, dst: str) -> None:
     nd.proto = "llc"
     if nd.end - pos < 3 or length < 3:
         nd.trunc()
-        _dump(nd, pos)
+        hex_ascii(nd, pos, nd.end - pos)  # tcpdump dumps it here even with -x, and only here
+        nd.hdrlen = nd.end
         return
     dsap_field, ssap_field, control = nd.data[pos], nd.data[pos + 1], nd.data[pos + 2]
     unnumbered = control & 3 == 3
