@@ -99,8 +99,16 @@ def wlan_frames() -> list[bytes]:
         _data(0, 0x41, b"\x01\x02\x03\x20" + b"\0" * 12),
         _data(0, 0x41, b"\x01\x02"),
         _data(0, 0, b"\xaa\xaa\x03\x00\x00\x00\x86\xdd\x60" + b"\0" * 5),
-        _data(0, 0, b"\xaa\xaa\x03\x00\x00\x00\x08\x06" + bytes.fromhex("0001080006040001")
-              + B + bytes(4) + A + bytes(4)),  # fmt: skip
+        _data(
+            0,
+            0,
+            b"\xaa\xaa\x03\x00\x00\x00\x08\x06"
+            + bytes.fromhex("0001080006040001")
+            + B
+            + bytes(4)
+            + A
+            + bytes(4),
+        ),
         _data(0, 0, b"\x10\x10\x03" + b"\0" * 10),
         _data(0, 0, b"\x06\x07\x13" + b"\0" * 4),
         _data(0, 0, b"\xff\xff" + bytes(28)),
@@ -127,9 +135,18 @@ def radiotap_frames() -> list[bytes]:
             (5180, 0x8150), (2412, 0x880), (2412, 0xA0)]  # fmt: skip
     vht = struct.pack("<HBB4BBBH", 0x44, 0x04, 4, 0x92, 0, 0, 0, 1, 0, 0)
     headers = [
-        _radiotap([0x86F], [(8, struct.pack("<Q", 123)), (1, b"\x02"), (1, b"\x02"),
-                            (2, struct.pack("<HH", 2412, 0xA0)), (1, b"\xbd"), (1, b"\xa6"),
-                            (1, b"\x01")]),  # fmt: skip
+        _radiotap(
+            [0x86F],
+            [
+                (8, struct.pack("<Q", 123)),
+                (1, b"\x02"),
+                (1, b"\x02"),
+                (2, struct.pack("<HH", 2412, 0xA0)),
+                (1, b"\xbd"),
+                (1, b"\xa6"),
+                (1, b"\x01"),
+            ],
+        ),
         *(_radiotap([0x2], [(1, bytes([f]))]) for f in (0x01, 0x04, 0x08, 0x40, 0xFF)),
         *(_radiotap([0x4], [(1, bytes([r]))]) for r in (0x85, 0x90, 0x0C)),
         *(_radiotap([0x8], [(2, struct.pack("<HH", f, c))]) for f, c in chan),
@@ -143,22 +160,35 @@ def radiotap_frames() -> list[bytes]:
         _radiotap([0x4000], [(2, struct.pack("<H", 1))]),
         _radiotap([0x8000], [(2, struct.pack("<H", 1))]),
         _radiotap([0x40000], [(4, struct.pack("<IHBB", 0x100C0, 2412, 1, 30))]),
-        _radiotap([0x40008], [(2, struct.pack("<HH", 2412, 0xA0)),
-                              (4, struct.pack("<IHBB", 0x20140, 5180, 36, 30))]),  # fmt: skip
+        _radiotap(
+            [0x40008],
+            [(2, struct.pack("<HH", 2412, 0xA0)), (4, struct.pack("<IHBB", 0x20140, 5180, 36, 30))],
+        ),
         _radiotap([0x40000], [(4, struct.pack("<IHBB", 0x40140, 5180, 36, 30))]),
-        *(_radiotap([0x80000], [(1, bytes(m))]) for m in ([7, 1, 15], [0x3F, 0x7D, 33],
-                                                         [2, 0, 80], [3, 3, 5], [4, 4, 5],
-                                                         [7, 0, 32], [7, 5, 76])),  # fmt: skip
+        *(
+            _radiotap([0x80000], [(1, bytes(m))])
+            for m in (
+                [7, 1, 15],
+                [0x3F, 0x7D, 33],
+                [2, 0, 80],
+                [3, 3, 5],
+                [4, 4, 5],
+                [7, 0, 32],
+                [7, 5, 76],
+            )
+        ),
         _radiotap([0x80008], [(2, struct.pack("<HH", 5180, 0x140)), (1, bytes([7, 0, 3]))]),
         _radiotap([0x100000], [(4, struct.pack("<IHBB", 1, 2, 3, 4))]),
         _radiotap([0x200000], [(2, vht)]),
-        _radiotap([0x200000], [(2, struct.pack("<HBB4BBBH", 0x40, 0, 11, 0x91, 0x32, 0, 0,
-                                               2, 0, 0))]),  # fmt: skip
+        _radiotap(
+            [0x200000], [(2, struct.pack("<HBB4BBBH", 0x40, 0, 11, 0x91, 0x32, 0, 0, 2, 0, 0))]
+        ),
         _radiotap([0x200008], [(2, struct.pack("<HH", 5180, 0x140)), (2, vht)]),
         _radiotap([0x80000001, 0x1], [(8, struct.pack("<Q", 5)), (8, struct.pack("<Q", 6))]),
         _radiotap([0xA0000002, 0x4], [(1, b"\x02"), (1, b"\x04")]),
-        _radiotap([0xC0000002, 0x1], [(1, b"\x02"), (2, b"\x00\x11\x22\x01\x02\x00"),
-                                      (1, b"\xaa\xbb")]),  # fmt: skip
+        _radiotap(
+            [0xC0000002, 0x1], [(1, b"\x02"), (2, b"\x00\x11\x22\x01\x02\x00"), (1, b"\xaa\xbb")]
+        ),
         _radiotap([0x400000], [(8, bytes(12))]),
         _radiotap([0x20], [(1, b"\x05")]),
         _radiotap([0x1], []),
