@@ -38,7 +38,7 @@ def _family(name: str) -> str:
     """Group names tcpdump prints with versions or details (``app:NTPv4`` -> ``NTP``)."""
     name = name.split(":", 1)[1] if name.startswith(("app:", "TCP:")) else name
     if name[:1].isdigit():
-        return "802.11 radiotap"
+        return "lines that start with an address (DECnet, PGM, ...)"
     for suffix in ("v0", "v1", "v2", "v3", "v4", "v5", "v6"):
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
@@ -102,9 +102,8 @@ def main() -> None:
         same = sum(flagged.agree[n] for n in LISTED)
         print(f"| `{' '.join(flags)}` | {count:,} | {same:,} | {_pct(same, count)} |")
     print(
-        "\nWhat differs there: `-e` on link types whose header capsvc prints only in its "
-        "own words (ARCNET, SLIP, PKTAP, MACsec), `-v`/`-vv` details of ICMPv6 options, RPL and "
-        "DNS EDNS options, which tcpdump decodes further."
+        "\nWhat differs there: `-v`/`-vv` details of ICMPv6 options, RPL and DNS EDNS "
+        "options, which tcpdump decodes further."
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mixed.pcap"

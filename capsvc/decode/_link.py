@@ -257,7 +257,7 @@ LINK_PROTOCOLS: dict[int, str] = {
     LinkType.LOOP: "loop",
     LinkType.LINUX_SLL: "sll",
     LinkType.IEEE802_11_RADIO: "802.11_radio",
-    _ARCNET_LINUX: "arcnet",
+    _ARCNET_LINUX: "arcnet_linux",
     _JUNIPER_ETHER: "juniper",
     LinkType.IPV4: "ip",
     LinkType.IPV6: "ip6",

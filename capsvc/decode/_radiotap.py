@@ -15,9 +15,11 @@ cheap part the link decoder needs (where the frame starts, the flags).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import NamedTuple
 
 __all__ = [
+    "FIELD_LAYOUT",
     "FIELD_NAMES",
     "FLAG_BAD_FCS",
     "FLAG_DATAPAD",
@@ -40,7 +42,7 @@ FLAG_BAD_FCS = 0x40
 FLAG_SHORT_GI = 0x80
 
 #: Present bit -> (alignment, size) of its field, for the bits of the radiotap namespace.
-_FIELDS: dict[int, tuple[int, int]] = {
+FIELD_LAYOUT: Mapping[int, tuple[int, int]] = {
     0: (8, 8),  # TSFT
     1: (1, 1),  # Flags
     2: (1, 1),  # Rate, 500 kb/s units
@@ -117,10 +119,12 @@ class Radiotap(NamedTuple):
 
     ``length`` is where the 802.11 frame starts. ``rate`` is in 500 kb/s units, ``channel`` is
     ``(MHz, flags)``, ``fhss`` ``(hop set, pattern)``, ``mcs`` ``(known, flags, index)``,
-    ``xchannel`` ``(flags, MHz, channel, max power)``. ``fields`` names the fields read, in the
-    order they came; ``unknown_bit`` is the first present bit that could not be read (its
-    number counted across present words, 32 for bit 0 of the second word), after which no field
-    was read; ``truncated`` is True when the captured bytes end inside the header.
+    ``xchannel`` ``(flags, MHz, channel, max power)``, ``vht`` the field's 12 bytes.
+    ``fields`` names the fields read, in the order they came; ``unknown_bit`` is the first
+    present bit that could not be read, numbered within its namespace as the words count it
+    (32 for bit 0 of the second word of the radiotap namespace, 0 again after a switch to a
+    fresh one), after which no field was read; ``truncated`` is True when the captured bytes
+    end inside the header.
     """
 
     length: int
@@ -144,6 +148,7 @@ class Radiotap(NamedTuple):
     tx_flags: int | None = None
     xchannel: tuple[int, int, int, int] | None = None
     mcs: tuple[int, int, int] | None = None
+    vht: bytes | None = None
     unknown_bit: int | None = None
     truncated: bool = False
 
@@ -172,8 +177,12 @@ def radiotap_frame(data: bytes) -> tuple[int, int] | None:
     return length, (data[pos] if pos < length else 0)
 
 
-def radiotap(data: bytes) -> Radiotap:
+def radiotap(data: bytes, layout: Mapping[int, tuple[int, int]] = FIELD_LAYOUT) -> Radiotap:
     """Read every field of the radiotap header at the start of ``data`` that can be located.
+
+    ``layout`` is the present bits a reader knows, each with its field's alignment and size
+    (``FIELD_LAYOUT`` by default: every bit up to 27); a bit it lacks is ``unknown_bit``. A
+    reader that knows fewer bits, or sizes one differently, as tcpdump does, gives its own.
 
     Never raises: a header cut short gives ``truncated=True`` and the fields read before the cut.
     """
@@ -200,7 +209,7 @@ def radiotap(data: bytes) -> Radiotap:
     namespace = "radiotap"
     base = 0  # number of the word's bit 0 in the radiotap namespace's numbering
     skip_vendor = 0
-    for index, word in enumerate(words):
+    for word in words:
         if namespace == "vendor":
             pos += skip_vendor
             skip_vendor = 0
@@ -213,9 +222,9 @@ def radiotap(data: bytes) -> Radiotap:
             if not word & (1 << bit):
                 continue
             number = base + bit
-            spec = _FIELDS.get(number)
+            spec = layout.get(number)
             if spec is None:
-                unknown = index * 32 + bit
+                unknown = number
                 break
             align, size = spec
             pos = (pos + align - 1) & ~(align - 1)
@@ -224,7 +233,7 @@ def radiotap(data: bytes) -> Radiotap:
                 break
             name = FIELD_NAMES[number]
             if name not in values:
-                values[name] = _field(data, pos, number)
+                values[name] = _field(data, pos, number, size)
                 names.append(name)
             pos += size
         if unknown is not None or truncated:
@@ -252,8 +261,11 @@ def radiotap(data: bytes) -> Radiotap:
     )
 
 
-def _field(data: bytes, pos: int, bit: int) -> object:
-    """The value of the field of present bit ``bit`` at ``pos`` (bounds already checked)."""
+def _field(data: bytes, pos: int, bit: int, size: int) -> object:
+    """The value of the ``size``-byte field of present bit ``bit`` at ``pos`` (bounds already
+    checked); a 2-byte field read as one byte is signed (tcpdump's dB TX attenuation)."""
+    if size == 1 and bit in (8, 9):
+        return _S8(data, pos)[0]
     if bit == 0:
         return _U64(data, pos)[0]
     if bit in (1, 2, 11, 12, 13, 16, 17):
@@ -270,4 +282,4 @@ def _field(data: bytes, pos: int, bit: int) -> object:
         return _U32(data, pos)[0], _U16(data, pos + 4)[0], data[pos + 6], data[pos + 7]
     if bit == 19:
         return data[pos], data[pos + 1], data[pos + 2]
-    return bytes(data[pos : pos + _FIELDS[bit][1]])
+    return bytes(data[pos : pos + size])

@@ -102,10 +102,10 @@ _CONTROL_ADDRS = {
 }  # fmt: skip
 #: Element IDs read by ``mgmt_body``.
 EID_SSID, EID_RATES, EID_DS_PARAMS, EID_MESH_ID = 0, 1, 3, 114
+#: Element ID -> the longest it may be (longer ones end the reading as invalid).
+_MAX_SIZES = {EID_SSID: 32, EID_RATES: 16, 5: 254, 16: 253, EID_MESH_ID: 32}
 _CUT = (LINK_TRUNCATED, 0)
 _MSG = (LINK_MESSAGE, 0)
-#: At most this many elements are read from one management frame.
-_MAX_ELEMENTS = 256
 
 
 class Dot11(NamedTuple):
@@ -129,9 +129,12 @@ class Dot11(NamedTuple):
 
 class MgmtBody(NamedTuple):
     """A management frame's fixed fields and elements; absent ones are None. ``rates`` are in
-    500 kb/s units with bit 7 marking a basic rate (the Supported Rates element's, not the
-    extended ones); ``truncated`` is True when the captured
-    bytes end inside the fixed fields or an element."""
+    500 kb/s units with bit 7 marking a basic rate (the first Supported Rates element that is
+    not empty, not the extended ones); ``channel`` is the first DS Parameter Set element of
+    one byte. ``truncated`` is True when the captured bytes end inside the fixed fields or an
+    element; ``invalid`` when an element is longer than it may be (SSID or mesh ID over 32
+    bytes, Supported Rates over 16, TIM over 254, challenge text over 253: tcpdump's limits),
+    where reading stopped."""
 
     timestamp: int | None
     interval: int | None
@@ -148,6 +151,7 @@ class MgmtBody(NamedTuple):
     channel: int | None
     mesh_id: bytes | None
     truncated: bool
+    invalid: bool = False
 
 
 class Protected(NamedTuple):
@@ -236,10 +240,10 @@ def mgmt_body(data: bytes, subtype: int, pos: int, end: int) -> MgmtBody:
     ssid = mesh_id = None
     channel = None
     rates: list[int] = []
-    if not truncated and subtype in _FIXED and subtype not in (10, 11, 12):
-        for _ in range(_MAX_ELEMENTS):
-            if pos >= end:
-                break
+    invalid = False
+    # Each element moves on by at least two bytes, so the loop is bounded by the frame.
+    if not truncated and subtype in _FIXED and subtype not in (10, 12):
+        while pos < end:
             if pos + 2 > end:
                 truncated = True
                 break
@@ -247,12 +251,15 @@ def mgmt_body(data: bytes, subtype: int, pos: int, end: int) -> MgmtBody:
             if pos + 2 + size > end:
                 truncated = True
                 break
+            if size > _MAX_SIZES.get(eid, 255):
+                invalid = True
+                break
             value = data[pos + 2 : pos + 2 + size]
             if eid == EID_SSID and ssid is None:
                 ssid = value
             elif eid == EID_RATES and not rates:
                 rates.extend(value)
-            elif eid == EID_DS_PARAMS and size >= 1 and channel is None:
+            elif eid == EID_DS_PARAMS and size == 1 and channel is None:
                 channel = value[0]
             elif eid == EID_MESH_ID and mesh_id is None:
                 mesh_id = value
@@ -273,6 +280,7 @@ def mgmt_body(data: bytes, subtype: int, pos: int, end: int) -> MgmtBody:
         channel=channel,
         mesh_id=mesh_id,
         truncated=truncated,
+        invalid=invalid,
     )
 
 

@@ -25,7 +25,10 @@ from _corpora import packets_of
 from capsvc.format._tcpdump import TcpdumpFormatter
 
 #: The protocols whose agreement must be 100%.
-LISTED = ("IP", "IP6", "TCP", "UDP", "ARP", "ICMP", "ICMPv6", "DNS", "HTTP")
+LISTED = ("IP", "IP6", "TCP", "UDP", "ARP", "ICMP", "ICMPv6", "DNS", "HTTP", "802.11")
+#: Link types whose every packet counts as ``802.11`` (802.11, 802.11 with radiotap), whatever
+#: it carries: tcpdump's line starts with radiotap fields or 802.11 words, not a protocol name.
+WLAN_LINKTYPES = (105, 127)
 #: Packets left out of the listed protocols' figures, by (file, index): each with the reason.
 EXCLUDED: dict[tuple[str, int], str] = {}
 
@@ -178,10 +181,13 @@ def measure(paths: Iterable[Path], *flags: str) -> Agreement:
     for path in paths:
         theirs, ours = tcpdump_blocks(path, *flags), our_blocks(path, *flags)
         plain = tcpdump_blocks(path) if flags else theirs
+        wlan = [linktype in WLAN_LINKTYPES for linktype, _ in packets_of(path)]
         if len(theirs) != len(ours):
             result.counts_differ.append((path.name, len(ours), len(theirs)))
         for i, (mine, their) in enumerate(zip(ours, theirs, strict=False)):
             name = protocol(plain[i]) if i < len(plain) else protocol(their)
+            if i < len(wlan) and wlan[i]:
+                name = "802.11"
             if name in LISTED and (path.name, i) in EXCLUDED:
                 continue
             result.total[name] += 1

@@ -10,7 +10,7 @@ compression pointers (a loop prints ``<LOOP>``); a message the capture cuts ends
 
 from __future__ import annotations
 
-from ._nd import Cut, Nd
+from ._nd import Cut, Nd, print_char
 
 __all__ = ["domain_print"]
 
@@ -41,17 +41,6 @@ class _Bad(Exception):
 
 def _type(value: int) -> str:
     return _TYPES.get(value, f"Type{value}")
-
-
-def _char(c: int) -> str:
-    """tcpdump's fn_print_char: 8-bit bytes as ``M-``, control characters as ``^X``."""
-    text = ""
-    if c > 0x7F:
-        c &= 0x7F
-        text = "M-"
-    if not 0x20 <= c <= 0x7E:
-        return f"{text}^{chr(c ^ 0x40)}"
-    return text + chr(c)
 
 
 def _skip(nd: Nd, cp: int) -> int:
@@ -117,9 +106,9 @@ def _name(nd: Nd, cp: int, msg: int) -> int:
             raise _Bad
         else:
             if not nd.has(cp, i):
-                nd.put("".join(_char(c) for c in nd.data[cp : nd.end]))
+                nd.put("".join(print_char(c) for c in nd.data[cp : nd.end]))
                 raise _Bad
-            nd.put("".join(_char(c) for c in nd.data[cp : cp + i]))
+            nd.put("".join(print_char(c) for c in nd.data[cp : cp + i]))
             cp += i
             processed += i
         nd.put(".")
@@ -205,7 +194,7 @@ def _answer(nd: Nd, cp: int, msg: int, mdns: bool) -> int:
             nd.put(' "')
             size = nd.u8(cp)
             nd.need(cp + 1, size)
-            nd.put("".join(_char(c) for c in nd.data[cp + 1 : cp + 1 + size]))
+            nd.put("".join(print_char(c) for c in nd.data[cp + 1 : cp + 1 + size]))
             cp += 1 + size
             nd.put('"')
     elif rtype == 33:
@@ -217,14 +206,14 @@ def _answer(nd: Nd, cp: int, msg: int, mdns: bool) -> int:
     elif rtype == 256:
         nd.need(cp, rdlen)
         nd.put(f" {nd.u16(cp)} {nd.u16(cp + 2)} ")
-        nd.put("".join(_char(c) for c in nd.data[cp + 4 : end]))
+        nd.put("".join(print_char(c) for c in nd.data[cp + 4 : end]))
     elif rtype == 41:
         nd.put(f" UDPsize={klass}")
         if opt_flags & 0x8000:
             nd.put(" DO")
     elif rtype == 104:
         nd.need(cp, rdlen)
-        nd.put("".join(_char(c) for c in nd.data[cp:end]))
+        nd.put("".join(print_char(c) for c in nd.data[cp:end]))
     return end
 
 

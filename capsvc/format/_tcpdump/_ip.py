@@ -218,6 +218,9 @@ def ip_demux(nd: Nd, pos: int, length: int, version: int, more: bool, proto: int
 def ip6_print(nd: Nd, pos: int, length: int) -> None:
     """The IPv6 packet at ``pos``; ``length`` is what the link layer says is left."""
     nd.proto = "ip6"
+    if not nd.has(pos, 40):  # tcpdump checks the header was captured before it prints a word
+        nd.trunc()
+        return
     if not nd.opts.link:
         nd.put("IP6 ")
     if length < 40:

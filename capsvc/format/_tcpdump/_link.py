@@ -21,12 +21,17 @@ from ...decode._const import (
     ETHERTYPE_QINQ,
     ETHERTYPE_REVARP,
 )
-from ...decode._link import link_decoder
+from ...decode._ether import LINK_TRUNCATED
+from ...decode._link import LINK_PROTOCOLS, link_decoder
 from ._arp import arp_print
 from ._hex import hex_ascii
 from ._ip import ip6_print, ip_print
+from ._linkhdr import LINK_HEADERS, pktap_print
+from ._macsec import macsec_print
 from ._nd import PRINTERS, Nd
 from ._ptp import ptp_print
+from ._radiotap import radiotap_print
+from ._wlan import wlan_print
 
 __all__ = ["ETHERTYPE_NAMES", "LINK_PRINTERS", "ethertype_print", "generic_print"]
 
@@ -117,11 +122,15 @@ def ether_print(nd: Nd, pos: int, length: int) -> None:
             pos += 4
             length -= 4
             continue
-        if ethertype == _MACSEC and not link:
-            inner = _macsec(nd, pos, length)
-            if inner is not None:
-                ethertype, pos, length = inner
-                continue
+        if ethertype == _MACSEC:
+            inner = macsec_print(nd, start, pos, length)
+            if inner is None:
+                return
+            ethertype, pos, length = inner
+            if link and ethertype > _MAX_LENGTH:
+                nd.put(f"{ethertype_name(ethertype, nd.opts.quiet)}, ")
+            nd.proto = "ether"
+            continue
         nd.hdrlen = pos
         if not ethertype_print(nd, ethertype, pos, length):
             if not link:
@@ -131,19 +140,6 @@ def ether_print(nd: Nd, pos: int, length: int) -> None:
 
 
 _MACSEC = 0x88E5
-
-
-def _macsec(nd: Nd, pos: int, length: int) -> tuple[int, int, int] | None:
-    """An 802.1AE frame whose payload is in clear: ``(ethertype, where it starts, length)``
-    of what it carries (its ICV left out); None when the payload is encrypted or modified."""
-    tci = nd.u8(pos)
-    if tci & 0x80 or tci & 0x0C:
-        return None
-    sectag = 14 if tci & 0x20 else 6
-    short = nd.u8(pos + 1) & 0x3F
-    nd.need(pos, sectag + 2)
-    inner = short - 2 if short else length - sectag - 2 - 16
-    return nd.u16(pos + sectag), pos + sectag + 2, inner
 
 
 def _ether_header(nd: Nd, pos: int, length: int) -> None:
@@ -310,13 +306,15 @@ def generic_print(linktype: int) -> Callable[[Nd, int, Mapping[int, str] | None]
     frame whose network layer is not found prints as an unknown payload)."""
     decode = link_decoder(linktype)
     header = _LINK_HEADERS.get(linktype)
+    proto = LINK_PROTOCOLS.get(linktype, "link")
 
     def printer(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> None:
         ethertype, off = decode(nd.data)
-        if header is not None and nd.opts.link and ethertype >= 0:
+        if header is not None and nd.opts.link and ethertype >= LINK_TRUNCATED:
+            nd.proto = proto
             header(nd, length)
         if ethertype < 0:
-            nd.proto = "link"
+            nd.proto = proto
             if ethertype == -3:
                 nd.trunc()
             else:
@@ -355,7 +353,17 @@ _LINK_HEADERS: dict[int, Callable[[Nd, int], None]] = {
     104: _chdlc_header,
     239: _nflog_header,
     242: _ipoib_header,
+    **LINK_HEADERS,
 }
+_PKTAP = 258
+_PKTAP_INNER = generic_print(_PKTAP)
+
+
+def pktap_link(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> None:
+    """LINKTYPE_PKTAP: the PKTAP header (with ``-e``), then its frame; frames of link types
+    other than Ethernet through the generic printer."""
+    pktap_print(nd, length, interfaces, _PKTAP_INNER)
+
 
 #: Link type -> its printer ``(nd, wire length, interfaces)``.
 LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = {
@@ -364,10 +372,13 @@ LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = 
     12: raw_print,
     14: raw_print,
     101: raw_print,
+    105: wlan_print,
     108: loop_print,
     113: sll_print,
+    127: radiotap_print,
     228: raw_print,
     229: raw_print,
+    _PKTAP: pktap_link,
     276: sll2_print,
 }
 

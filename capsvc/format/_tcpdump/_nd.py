@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ...decode._tcpseq import TcpSeqTable
 
-__all__ = ["PRINTERS", "Cut", "Nd", "Options"]
+__all__ = ["PRINTERS", "Cut", "Nd", "Options", "print_char"]
 
 
 class Cut(Exception):
@@ -143,6 +143,17 @@ class Nd:
     def left(self, pos: int) -> int:
         """How many bytes were captured from ``pos`` on (0 past the end)."""
         return max(0, self.end - pos)
+
+
+def print_char(c: int) -> str:
+    """tcpdump's fn_print_char: 8-bit bytes as ``M-``, control characters as ``^X``."""
+    text = ""
+    if c > 0x7F:
+        c &= 0x7F
+        text = "M-"
+    if not 0x20 <= c <= 0x7E:
+        return f"{text}^{chr(c ^ 0x40)}"
+    return text + chr(c)
 
 
 def _unset(nd: Nd, pos: int, length: int) -> None:

@@ -124,8 +124,10 @@ def tcp_print(nd: Nd, pos: int, length: int, ip: int, fragmented: bool) -> None:
         nd.put(", options [")
         try:
             _options(nd, pos + 20, hlen - 20, flags, rev, base_seq, base_ack)
-        except Cut:
+        except Cut as cut:
             nd.trunc()
+            if cut.args and cut.args[0]:
+                nd.put(">")  # tcpdump's LENCHECK after the first option closes the list so
             return
         except _BadOpt as bad:
             nd.put("[bad opt]")
@@ -188,7 +190,8 @@ def _options(
         def check(n: int, hlen: int = hlen, cp: int = cp, started: bool = started) -> None:
             if n > hlen:
                 raise _BadOpt(started)
-            nd.need(cp, n)
+            if not nd.has(cp, n):
+                raise Cut(started)
 
         nd.put(_OPTION_NAMES.get(opt, f"unknown-{opt}"))
         if opt == 2:
