@@ -274,9 +274,7 @@ def _compiles(expr: str, linktype: LinkType) -> bool:
     return True
 
 
-def _ours_agree(
-    expr: str, linktype: LinkType, frames: list[bytes], wire: list[int]
-) -> list[str]:
+def _ours_agree(expr: str, linktype: LinkType, frames: list[bytes], wire: list[int]) -> list[str]:
     """For an expression libpcap 1.10 cannot compile: it compiles (matcher and BPF program)
     wherever ``geneve`` does, and the program gives the matcher's verdict on every frame, as
     libpcap's interpreter and the test interpreter run it (a read past the end: no match)."""
