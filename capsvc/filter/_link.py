@@ -18,7 +18,7 @@ from typing import Protocol
 from .._errors import FilterCompileError
 from .._packet import LinkType
 from ..decode._const import ETHERTYPE_IP, ETHERTYPE_IPV6, LINUX_AF_INET, LINUX_AF_INET6
-from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, neg
+from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, load_at, neg
 
 __all__ = ["FILTER_LINKTYPES", "LINKS", "TUNNEL_READS", "Link", "linktype_is", "wlan_addr"]
 
@@ -210,7 +210,7 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
                 f"after '{kind}' capsvc tests the EtherType only, not 802.2 protocols", pos
             )
         assert link.type_index is not None
-        return Cmp(LdI(2, link.type_off + low.shift, link.type_index), "eq", proto)
+        return Cmp(load_at(2, link.type_off + low.shift, link.type_index), "eq", proto)
     if kind == "sll":
         return _sll(low, proto)
     if kind == "sll2":
@@ -218,7 +218,7 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
     if kind == "ppp":
         field: Val = Ld(2, link.type_off + low.shift)
         if link.index is not None:
-            field = LdI(2, link.type_off + low.shift, link.index)
+            field = load_at(2, link.type_off + low.shift, link.index)
         return Cmp(field, "eq", PPP_TYPES.get(proto, proto))
     if kind == "chdlc":
         value = proto << 8 | proto if proto == LLCSAP_ISONS else proto
@@ -309,5 +309,5 @@ def link_bytes(low: _Lowering, size: int, off: int) -> Val:
     inner Ethernet header after ``vxlan``, the end of the Geneve header after ``geneve``)."""
     if low.link.kind in TUNNEL_READS:
         assert low.link.index is not None
-        return LdI(size, off, low.link.index)
+        return load_at(size, off, low.link.index)
     return _bytes(low, size, off)

@@ -61,6 +61,7 @@ from ._ir import (
     Var,
     conj,
     disj,
+    load_at,
     neg,
 )
 from ._link import (
@@ -155,7 +156,7 @@ class LoweringBase:
         """``size`` bytes at ``off`` from the start of the network-layer header."""
         index = self.link.index
         if index is not None:
-            return LdI(size, self.pl + off, index)
+            return load_at(size, self.pl + off, index)
         return Ld(size, self.pl + off)
 
     def transport(self, size: int, off: int) -> Val:
@@ -168,7 +169,7 @@ class LoweringBase:
     def header_length(self) -> Val:
         """An IPv4 header's length, where the link layer's length varies (``Link.index``)."""
         assert self.link.index is not None
-        return Alu("<<", Alu("&", LdI(1, self.pl, self.link.index), Imm(15)), Imm(2))
+        return Alu("<<", Alu("&", load_at(1, self.pl, self.link.index), Imm(15)), Imm(2))
 
     def linktype_is(self, ethertype: int, pos: int = 0) -> Formula:
         return linktype_is(self, ethertype, pos)
@@ -252,9 +253,9 @@ class LoweringBase:
         out: list[tuple[Formula, Link]] = []
         for tests, udp in ((v4, udp4), (v6, udp6)):
             header = _plus(udp, 8)
-            options = Alu("*", Alu("&", LdI(1, 0, header), Imm(0x3F)), Imm(4))
+            options = Alu("*", Alu("&", load_at(1, 0, header), Imm(0x3F)), Imm(4))
             inner = Alu("+", Alu("+", options, Imm(8)), header)
-            bridged = Cmp(LdI(2, 2, header), "eq", ETHERTYPE_TEB)
+            bridged = Cmp(load_at(2, 2, header), "eq", ETHERTYPE_TEB)
             out.append((conj(*tests, bridged), Link("geneve", 12, 14, False, inner, inner)))
             out.append((conj(*tests, neg(bridged)), Link("geneve", 2, 0, False, inner, header)))
         return out

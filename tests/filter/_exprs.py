@@ -266,6 +266,7 @@ NEW_SYNTAX = [
     "vxlan and vxlan 12345 and tcp",
     "geneve and vxlan 12345 and ip",
     "vxlan and geneve",
+    "vxlan and (tcp or not ip)",
     "port 0",
     "port http",
     "tcp port ssh",

@@ -219,6 +219,24 @@ def test_a_frame_cut_anywhere_matches_only_with_every_byte_read(
         assert got == [n >= need for n in range(len(frame) + 1)], back_end
 
 
+def test_a_vlan_tag_outside_moves_the_tunnel_as_libpcap() -> None:
+    """``vlan`` before ``vxlan`` moves the outer offsets, not the inner ones; in a live
+    socket's program the tag may be in the kernel's metadata instead (the frame untagged)."""
+    packet = ipv4("10.0.0.1", "10.0.0.2", udp(40000, 4789, vxlan(12345, FRAME4)))
+    tagged, untagged = bytes(ether(packet, vlans=(100,))), bytes(ether(packet))
+    expr = "vlan 100 and vxlan 12345 and ip and tcp port 80"
+    assert _verdicts(expr, LinkType.ETHERNET, [tagged, untagged]) == {
+        "match": [True, False],
+        "bpf_filter": [True, False],
+        "test interpreter": [True, False],
+    }
+    assert _verdicts("vxlan", LinkType.ETHERNET, [tagged])["match"] == [False]
+    program = compile_bpf(expr, LinkType.ETHERNET, kernel_vlan=True)
+    assert bpfvm.run(program, untagged, vlan_tci=100) is True
+    assert bpfvm.run(program, untagged, vlan_tci=101) is False
+    assert bpfvm.run(program, tagged) is True  # no tag in the metadata: the frame's own
+
+
 def test_the_vni_is_24_bits() -> None:
     """A VNI past 24 bits is a FilterSyntaxError pointing at the number, as for ``geneve``."""
     for expr, offset in (("vxlan 16777216", 6), ("ip and vxlan 0x1000000", 13)):
