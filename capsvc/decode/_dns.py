@@ -2,8 +2,7 @@
 
 Pure module. The rule it keeps: a message that is cut short or malformed yields a shorter summary
 (what was read whole, the answers before the cut included, then ``[|domain]``), never an
-exception; name compression is followed at
-most 32 hops so a pointer loop ends.
+exception; name compression is followed at most 32 hops so a pointer loop ends.
 
 Queries read ``1a2b+ A? example.com. (29)``: the id in hex, ``+`` when recursion is desired, the
 question type and name, the message length. Responses read

@@ -57,8 +57,8 @@ class Link:
             layer's length varies: ``Var("pl")``, the 802.11 payload (802.11, and PPP in a
             PPPoE session on 802.11), or the value computing the end of a tunnel's header
             (``geneve``, ``vxlan``). None: from the start of the frame.
-        type_index: the same for ``type_off`` (``geneve``, ``vxlan``: where it differs from
-            ``index`` or is needed although ``index`` is the same).
+        type_index: the same for ``type_off``; set for the tunnels (``index`` again after
+            ``vxlan``; after ``geneve`` without Ethernet inside, the Geneve header's start).
     """
 
     kind: str

@@ -263,7 +263,7 @@ class LoweringBase:
     def vxlan(self, node: Vxlan) -> list[tuple[Formula, Link]]:
         """libpcap's gen_vxlan (1.11), one layout at a time: VXLAN over IPv4 or over IPv6 (UDP
         to port 4789; the source port is not read), its flags byte exactly 0x08 (the I flag
-        alone), the 24-bit VNI when given (the reserved byte after it is not read). What it
+        alone), the 24-bit VNI when given (the reserved byte after it is not compared). What it
         carries is always an Ethernet frame, 8 bytes past the UDP header's end: its EtherType
         at 12, its network layer at 14. Returns (the test, the link layer inside) for each."""
         v4, v6, udp4, udp6 = self.udp_to(PORT_VXLAN, node.pos)
