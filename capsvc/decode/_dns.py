@@ -1,8 +1,8 @@
 """DNS message summaries for the text log, in tcpdump's style.
 
 Pure module. The rule it keeps: a message that is cut short or malformed yields a shorter summary
-(ending ``[|domain]`` where reading stopped), never an exception; name compression is followed at
-most 32 hops so a pointer loop ends.
+(what was read whole, the answers before the cut included, then ``[|domain]``), never an
+exception; name compression is followed at most 32 hops so a pointer loop ends.
 
 Queries read ``1a2b+ A? example.com. (29)``: the id in hex, ``+`` when recursion is desired, the
 question type and name, the message length. Responses read
@@ -208,7 +208,6 @@ def dns_summary(data: bytes, start: int, end: int, length: int) -> str | None:
             for _ in range(min(qd - 1, _MAX_HOPS)):  # only the answers need what follows
                 pos = read_name(data, pos, start, end)[1] + 4
             parts.append(f" {an}/{ns}/{ar}")
-            answers: list[str] = []
             for i in range(min(an, _MAX_ANSWERS)):
                 pos = read_name(data, pos, start, end)[1]
                 if pos + 10 > end:
@@ -217,11 +216,9 @@ def dns_summary(data: bytes, start: int, end: int, length: int) -> str | None:
                 pos += 10
                 if pos + rdlen > end:
                     raise _Malformed
-                answers.append(
-                    ("," if i else "") + " " + _rdata(data, rtype, pos, rdlen, start, end)
-                )
+                # Each answer is kept once read whole: a cut later still shows it, as tcpdump.
+                parts.append(("," if i else "") + " " + _rdata(data, rtype, pos, rdlen, start, end))
                 pos += rdlen
-            parts.extend(answers)
             if an > _MAX_ANSWERS:
                 parts.append(", ...")
         elif an or ns or ar:

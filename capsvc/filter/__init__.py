@@ -15,7 +15,7 @@ differences). The grammar, in EBNF (keywords case-insensitive; ``{ }`` repeats, 
               | ( "ip" | "ip6" ) ( "broadcast" | "multicast" )
               | proto_word | link_word | "vlan" [ NUMBER ] | "mpls" [ NUMBER ]
               | "pppoed" | "pppoes" [ NUMBER ] | "llc" [ LLC_KIND ] | "inbound" | "outbound"
-              | "geneve" [ NUMBER ]  (* later terms of its "and" chain: inside the tunnel *)
+              | ( "geneve" | "vxlan" ) [ NUMBER ]  (* later terms of its "and" chain: inside *)
               | "ifindex" NUMBER | "byte" NUMBER ( "=" | "<" | ">" | "&" | "|" ) NUMBER
               | [ "wlan" ] ( "type" TYPE [ "subtype" SUBTYPE ] | "subtype" SUBTYPE | "dir" DIR )
               | ( "less" | "greater" ) NUMBER | arith relop arith ;

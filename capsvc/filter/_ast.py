@@ -40,6 +40,7 @@ __all__ = [
     "Proto",
     "ProtoChain",
     "Vlan",
+    "Vxlan",
     "Way",
     "WlanDir",
     "WlanHost",
@@ -410,6 +411,18 @@ class Geneve(Node):
 
     def __str__(self) -> str:
         return "geneve" if self.vni is None else f"geneve {self.vni}"
+
+
+@dataclass(frozen=True)
+class Vxlan(Node):
+    """``vxlan [VNI]``: a VXLAN packet (UDP to port 4789, flags 0x08), of that VNI; the
+    primitives after it in its ``and`` chain look at the Ethernet frame it carries."""
+
+    vni: int | None = None
+    pos: int = field(default=0, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "vxlan" if self.vni is None else f"vxlan {self.vni}"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ __all__ = [
     "disj",
     "factor",
     "fold",
+    "load_at",
     "neg",
     "operands",
     "same",
@@ -425,3 +426,11 @@ def _shared_tails(alternatives: list[Formula]) -> list[Formula]:
                 continue
         out.append(alt)
     return out
+
+
+def load_at(size: int, off: int, index: Val) -> Val:
+    """``size`` bytes at ``index + off``: a plain load when the index is a constant (what a
+    tunnel over IPv6 computes: the same bytes, read without an index)."""
+    if isinstance(index, Imm):
+        return Ld(size, off + index.k)
+    return LdI(size, off, index)

@@ -18,9 +18,9 @@ from typing import Protocol
 from .._errors import FilterCompileError
 from .._packet import LinkType
 from ..decode._const import ETHERTYPE_IP, ETHERTYPE_IPV6, LINUX_AF_INET, LINUX_AF_INET6
-from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, neg
+from ._ir import FALSE, TRUE, Alu, Cmp, Formula, Imm, Ld, LdI, Val, Var, conj, disj, load_at, neg
 
-__all__ = ["FILTER_LINKTYPES", "LINKS", "Link", "linktype_is", "wlan_addr"]
+__all__ = ["FILTER_LINKTYPES", "LINKS", "TUNNEL_READS", "Link", "linktype_is", "wlan_addr"]
 
 ETHERMTU = 1500
 LLCSAP_IP, LLCSAP_ISONS, LLCSAP_NETBEUI, LLCSAP_IPX = 0x06, 0xFE, 0xF0, 0xE0
@@ -48,15 +48,17 @@ class Link:
     Attributes:
         kind: "ether", "sll", "sll2", "af" (BSD loopback), "version" (raw IP: the version
             nibble), "ip"/"ip6" (one protocol only), "ppp", "chdlc", "wlan" (802.11), "nflog",
-            "geneve" (what a Geneve packet carries: an EtherType, then the network layer).
+            "geneve" (what a Geneve packet carries: an EtherType, then the network layer),
+            "vxlan" (the Ethernet frame a VXLAN packet carries, read from its EtherType on).
         type_off: offset of the type field (of the 802.11 header for "wlan").
         payload: offset of the network-layer header (for "wlan": from the 802.11 payload).
         radiotap: the 802.11 header follows a radiotap header of variable length.
         index: where the network-layer offsets (``payload`` on) count from when the link
             layer's length varies: ``Var("pl")``, the 802.11 payload (802.11, and PPP in a
             PPPoE session on 802.11), or the value computing the end of a tunnel's header
-            (``geneve``). None: from the start of the frame.
-        type_index: the same for ``type_off`` where it differs from ``index`` (``geneve``).
+            (``geneve``, ``vxlan``). None: from the start of the frame.
+        type_index: the same for ``type_off``; set for the tunnels (``index`` again after
+            ``vxlan``; after ``geneve`` without Ethernet inside, the Geneve header's start).
     """
 
     kind: str
@@ -86,6 +88,12 @@ LINKS = {
 }
 #: The link types filters compile for.
 FILTER_LINKTYPES = frozenset(LINKS)
+#: The ``Link.kind`` of what a tunnel primitive carries (its keyword), and what of it the
+#: primitives after the tunnel can read (the rest is a FilterCompileError saying so).
+TUNNEL_READS = {
+    "geneve": "only the EtherType and what follows it are read",
+    "vxlan": "only the Ethernet addresses, the EtherType and what follows them are read",
+}
 
 
 class _Lowering(Protocol):
@@ -196,13 +204,13 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
         return conj(bos, Cmp(Alu("&", low.at(1, 0), Imm(0xF0)), "eq", version))
     if kind == "ether":
         return _ether(low, proto)
-    if kind == "geneve":
+    if kind in ("geneve", "vxlan"):
         if proto <= ETHERMTU or proto in (ETHERTYPE_IPX, ETHERTYPE_ATALK, ETHERTYPE_AARP):
             raise low.fail(
-                "after 'geneve' capsvc tests the EtherType only, not 802.2 protocols", pos
+                f"after '{kind}' capsvc tests the EtherType only, not 802.2 protocols", pos
             )
         assert link.type_index is not None
-        return Cmp(LdI(2, link.type_off + low.shift, link.type_index), "eq", proto)
+        return Cmp(load_at(2, link.type_off + low.shift, link.type_index), "eq", proto)
     if kind == "sll":
         return _sll(low, proto)
     if kind == "sll2":
@@ -210,7 +218,7 @@ def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
     if kind == "ppp":
         field: Val = Ld(2, link.type_off + low.shift)
         if link.index is not None:
-            field = LdI(2, link.type_off + low.shift, link.index)
+            field = load_at(2, link.type_off + low.shift, link.index)
         return Cmp(field, "eq", PPP_TYPES.get(proto, proto))
     if kind == "chdlc":
         value = proto << 8 | proto if proto == LLCSAP_ISONS else proto
@@ -296,5 +304,10 @@ def wlan_addr(low: _Lowering, which: str, addr: bytes, mask: int = 0) -> Formula
 
 
 def link_bytes(low: _Lowering, size: int, off: int) -> Val:
-    """``size`` bytes at ``off`` from the start of the link-layer header (``link[]``)."""
+    """``size`` bytes at ``off`` from the start of the link-layer header (``link[]``): inside
+    a tunnel, of what it carries (where libpcap's program keeps its link-layer offset: the
+    inner Ethernet header after ``vxlan``, the end of the Geneve header after ``geneve``)."""
+    if low.link.kind in TUNNEL_READS:
+        assert low.link.index is not None
+        return load_at(size, off, low.link.index)
     return _bytes(low, size, off)

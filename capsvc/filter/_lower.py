@@ -52,6 +52,7 @@ from ._ast import (
     Proto,
     ProtoChain,
     Vlan,
+    Vxlan,
 )
 from ._ir import (
     FALSE,
@@ -75,7 +76,7 @@ from ._ir import (
     fold,
     neg,
 )
-from ._link import FILTER_LINKTYPES, link_bytes
+from ._link import FILTER_LINKTYPES, TUNNEL_READS, link_bytes
 from ._lowerbase import KERNEL_IFINDEX, KERNEL_PKTTYPE, LoweringBase, direction
 from ._simplify import simplify, small
 
@@ -106,6 +107,8 @@ KERNEL_VLAN_PRESENT = skf_ad(SKF_AD_VLAN_TAG_PRESENT)
 #: frame long enough for the expression is the same.
 SIMPLIFY_UP_TO = 150
 _BROADCAST = b"\xff" * 6
+#: The primitives after which the rest of an ``and`` chain reads the packet a tunnel carries.
+_TUNNELS = (Geneve, Vxlan)
 _ETHER_WAYS = ("", "src", "dst", "src and dst")
 
 
@@ -164,7 +167,7 @@ class _Lowering(LoweringBase):
                 spine.append(node.right)
                 node = node.left
             parts = [node, *reversed(spine)]
-            if kind is And and any(isinstance(part, Geneve) for part in parts):
+            if kind is And and any(isinstance(part, _TUNNELS) for part in parts):
                 return self.tunnelled(parts)
             out = self.node(parts[0])
             for right in parts[1:]:
@@ -175,13 +178,13 @@ class _Lowering(LoweringBase):
             return neg(self.node(node.operand))
         if self.after_tunnel:
             raise self.fail(
-                "a primitive after 'geneve' must be in its 'and' chain (what comes after it "
-                "there is inside the tunnel)",
+                f"a primitive after '{self.after_tunnel}' must be in its 'and' chain (what "
+                "comes after it there is inside the tunnel)",
                 getattr(node, "pos", 0),
             )
-        if isinstance(node, Geneve):
-            alternatives = disj(*(test for test, _ in self.geneve(node)))
-            self.after_tunnel = True
+        if isinstance(node, _TUNNELS):
+            alternatives = disj(*(test for test, _ in self.tunnel(node)))
+            self.after_tunnel = _keyword(node)
             return alternatives
         if isinstance(node, Proto):
             return self.proto_abbrev(node.name, node.pos)
@@ -208,21 +211,21 @@ class _Lowering(LoweringBase):
         return self.other(node)
 
     def tunnelled(self, parts: list[Node]) -> Formula:
-        """An ``and`` chain with a ``geneve``: what follows it is lowered once for each layout
-        of the tunnel (libpcap computes the offsets in registers at run time; here each layout
-        has its own tests, so both back-ends keep their forward-only form)."""
+        """An ``and`` chain with a ``geneve`` or ``vxlan``: what follows it is lowered once for
+        each layout of the tunnel (libpcap computes the offsets in registers at run time; here
+        each layout has its own tests, so both back-ends keep their forward-only form)."""
         out: Formula | None = None
         for i, part in enumerate(parts):
-            if isinstance(part, Geneve) and not self.after_tunnel:
+            if isinstance(part, _TUNNELS) and not self.after_tunnel:
                 rest = parts[i + 1 :]
                 branches = []
-                for test, link in self.geneve(part):
+                for test, link in self.tunnel(part):
                     inside = copy.copy(self)
                     inside.link, inside.shift, inside.extra, inside.mpls = link, 0, 0, 0
                     inside.tag_in_metadata = False
                     inner = inside.tunnelled(rest) if rest else None
                     branches.append(conj(test, inner))
-                self.after_tunnel = True
+                self.after_tunnel = _keyword(part)
                 found = disj(*branches)
                 return found if out is None else absorb(out, found, both=True)
             nxt = self.node(part)
@@ -321,6 +324,7 @@ class _Lowering(LoweringBase):
                 vid = Cmp(Alu("&", self.at(2, 0), Imm(0x0FFF)), "eq", node.vid)
             self.shift += 4
             return conj(tagged, vid)
+        self.outside_tunnel("'vlan'", node.pos)
         if self.link.kind != "ether":
             raise self.fail(f"'vlan' needs Ethernet frames, not {self.linktype.name}", node.pos)
         self.vlans += 1
@@ -434,7 +438,14 @@ class _Lowering(LoweringBase):
             return LdI(size, self.pl + base, Alu("+", index, self.link.index))
         if self.link.radiotap and not network:
             return LdI(size, base, Alu("+", index, Var("hdr")))
+        if self.link.kind in TUNNEL_READS and not network:
+            assert self.link.index is not None  # the link-layer header inside the tunnel
+            return LdI(size, base, Alu("+", index, self.link.index))
         return LdI(size, (self.pl if network else 0) + base, index)
+
+
+def _keyword(node: Geneve | Vxlan) -> str:
+    return "geneve" if isinstance(node, Geneve) else "vxlan"
 
 
 def _offset(off: int, pos: int, owner: _Lowering) -> int:

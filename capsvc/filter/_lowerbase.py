@@ -22,6 +22,7 @@ from ..decode._const import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     PORT_GENEVE,
+    PORT_VXLAN,
     SKF_AD_IFINDEX,
     SKF_AD_PKTTYPE,
     skf_ad,
@@ -39,6 +40,7 @@ from ._ast import (
     Node,
     Pppoe,
     ProtoChain,
+    Vxlan,
     Way,
     WlanDir,
     WlanHost,
@@ -59,9 +61,19 @@ from ._ir import (
     Var,
     conj,
     disj,
+    load_at,
     neg,
 )
-from ._link import FILTER_LINKTYPES, LINKS, Link, link_bytes, linktype_is, wlan_addr, wlan_data
+from ._link import (
+    FILTER_LINKTYPES,
+    LINKS,
+    TUNNEL_READS,
+    Link,
+    link_bytes,
+    linktype_is,
+    wlan_addr,
+    wlan_data,
+)
 from ._names import LLC_KINDS
 
 __all__ = ["KERNEL_IFINDEX", "KERNEL_PKTTYPE", "LoweringBase", "direction"]
@@ -81,6 +93,9 @@ KERNEL_PKTTYPE = skf_ad(SKF_AD_PKTTYPE)
 KERNEL_IFINDEX = skf_ad(SKF_AD_IFINDEX)
 PACKET_OUTGOING = 4
 _BROADCAST = b"\xff" * 6
+#: The flags byte of a VXLAN header as libpcap's ``vxlan`` wants it: the I flag (a valid VNI)
+#: alone, every other bit clear (RFC 7348).
+VXLAN_FLAGS = 0x08
 _ETHER_WAYS = ("", "src", "dst", "src and dst")
 
 
@@ -111,14 +126,26 @@ class LoweringBase:
         self.shift = 0  # bytes of VLAN tags skipped by earlier ``vlan`` primitives
         self.extra = 0  # bytes of MPLS labels / a PPPoE header skipped before the network layer
         self.mpls = 0  # MPLS labels seen so far
-        # A tunnel ("geneve") was lowered outside an "and" chain, or such a chain ended: a
-        # primitive after it could not be given libpcap's meaning.
-        self.after_tunnel = False
+        # The keyword of a tunnel ("geneve", "vxlan") lowered outside an "and" chain, or whose
+        # chain ended: a primitive after it could not be given libpcap's meaning. "" if none.
+        self.after_tunnel = ""
 
     def fail(self, message: str, pos: int) -> FilterCompileError:
-        if self.link.kind == "geneve" and "geneve" not in message:
-            message += " (after 'geneve' only the EtherType and what follows it are read)"
+        tunnel = self.link.kind
+        if tunnel in TUNNEL_READS and tunnel not in message:
+            message += f" (after '{tunnel}' {TUNNEL_READS[tunnel]})"
         return FilterCompileError(message, self.expr, pos)
+
+    def outside_tunnel(self, what: str, pos: int) -> None:
+        """Raise a FilterCompileError for ``what`` after a tunnel primitive (capsvc reads only
+        some of what the tunnel carries: ``TUNNEL_READS``)."""
+        tunnel = self.link.kind
+        if tunnel in TUNNEL_READS:
+            raise FilterCompileError(
+                f"{what} is not supported after '{tunnel}': {TUNNEL_READS[tunnel]}",
+                self.expr,
+                pos,
+            )
 
     @property
     def pl(self) -> int:
@@ -129,7 +156,7 @@ class LoweringBase:
         """``size`` bytes at ``off`` from the start of the network-layer header."""
         index = self.link.index
         if index is not None:
-            return LdI(size, self.pl + off, index)
+            return load_at(size, self.pl + off, index)
         return Ld(size, self.pl + off)
 
     def transport(self, size: int, off: int) -> Val:
@@ -142,7 +169,7 @@ class LoweringBase:
     def header_length(self) -> Val:
         """An IPv4 header's length, where the link layer's length varies (``Link.index``)."""
         assert self.link.index is not None
-        return Alu("<<", Alu("&", LdI(1, self.pl, self.link.index), Imm(15)), Imm(2))
+        return Alu("<<", Alu("&", load_at(1, self.pl, self.link.index), Imm(15)), Imm(2))
 
     def linktype_is(self, ethertype: int, pos: int = 0) -> Formula:
         return linktype_is(self, ethertype, pos)
@@ -189,35 +216,66 @@ class LoweringBase:
             return walk(node.family == "ip6")
         return disj(walk(False), walk(True))
 
+    def tunnel(self, node: Geneve | Vxlan) -> list[tuple[Formula, Link]]:
+        """The layouts of a tunnel primitive: (the test, the link layer of what is inside)."""
+        return self.geneve(node) if isinstance(node, Geneve) else self.vxlan(node)
+
+    def udp_to(self, port: int, pos: int) -> tuple[list[Formula], list[Formula], Val, Val]:
+        """libpcap's ``gen_port`` / ``gen_port6`` for a UDP destination port, as a tunnel
+        tests it: over IPv4 (not a later fragment) and over IPv6 (UDP as the first next
+        header). Returns the IPv4 tests, the IPv6 tests, and where the UDP header starts in
+        each (a value computed from the frame)."""
+        index = self.link.index
+        udp = Cmp(self.at(1, 9), "eq", IPPROTO_UDP)
+        v4 = [self.linktype_is(ETH_IP, pos), udp, self.not_fragment()]
+        v4 += [Cmp(self.transport(2, 2), "eq", port)]
+        v6 = [self.linktype_is(ETH_IP6, pos), Cmp(self.at(1, 6), "eq", IPPROTO_UDP)]
+        v6 += [Cmp(self.at(2, 42), "eq", port)]
+        if index is None:
+            at4: Val = Alu("+", Msh(self.pl), Imm(self.pl))
+            at6: Val = Imm(self.pl + 40)
+        else:
+            at4 = Alu("+", Alu("+", self.header_length(), index), Imm(self.pl))
+            at6 = Alu("+", index, Imm(self.pl + 40))
+        return v4, v6, at4, at6
+
     def geneve(self, node: Geneve) -> list[tuple[Formula, Link]]:
         """libpcap's gen_geneve, one layout at a time: Geneve over IPv4 or over IPv6 (UDP to
         port 6081, version 0, the VNI when given), each carrying an Ethernet frame (protocol
         type 0x6558, Transparent Ethernet Bridging) or a network-layer packet whose EtherType
         is the protocol type. Returns (the test, the link layer of what is inside) for each."""
-        index = self.link.index
-        udp = Cmp(self.at(1, 9), "eq", IPPROTO_UDP)
-        v4 = [self.linktype_is(ETH_IP, node.pos), udp, self.not_fragment()]
-        v4 += [Cmp(self.transport(2, 2), "eq", PORT_GENEVE)]
+        v4, v6, udp4, udp6 = self.udp_to(PORT_GENEVE, node.pos)
         v4 += [Cmp(Alu("&", self.transport(1, 8), Imm(0xC0)), "eq", 0)]
-        v6 = [self.linktype_is(ETH_IP6, node.pos), Cmp(self.at(1, 6), "eq", IPPROTO_UDP)]
-        v6 += [Cmp(self.at(2, 42), "eq", PORT_GENEVE)]
         v6 += [Cmp(Alu("&", self.at(1, 48), Imm(0xC0)), "eq", 0)]
         if node.vni is not None:
             v4.append(Cmp(Alu("&", self.transport(4, 12), Imm(0xFFFFFF00)), "eq", node.vni << 8))
             v6.append(Cmp(Alu("&", self.at(4, 52), Imm(0xFFFFFF00)), "eq", node.vni << 8))
-        if index is None:
-            at4: Val = Alu("+", Msh(self.pl), Imm(self.pl + 8))
-            at6: Val = Imm(self.pl + 48)
-        else:
-            at4 = Alu("+", Alu("+", self.header_length(), index), Imm(self.pl + 8))
-            at6 = Alu("+", index, Imm(self.pl + 48))
         out: list[tuple[Formula, Link]] = []
-        for tests, header in ((v4, at4), (v6, at6)):
-            options = Alu("*", Alu("&", LdI(1, 0, header), Imm(0x3F)), Imm(4))
+        for tests, udp in ((v4, udp4), (v6, udp6)):
+            header = _plus(udp, 8)
+            options = Alu("*", Alu("&", load_at(1, 0, header), Imm(0x3F)), Imm(4))
             inner = Alu("+", Alu("+", options, Imm(8)), header)
-            bridged = Cmp(LdI(2, 2, header), "eq", ETHERTYPE_TEB)
+            bridged = Cmp(load_at(2, 2, header), "eq", ETHERTYPE_TEB)
             out.append((conj(*tests, bridged), Link("geneve", 12, 14, False, inner, inner)))
             out.append((conj(*tests, neg(bridged)), Link("geneve", 2, 0, False, inner, header)))
+        return out
+
+    def vxlan(self, node: Vxlan) -> list[tuple[Formula, Link]]:
+        """libpcap's gen_vxlan (1.11), one layout at a time: VXLAN over IPv4 or over IPv6 (UDP
+        to port 4789; the source port is not read), its flags byte exactly 0x08 (the I flag
+        alone), the 24-bit VNI when given (the reserved byte after it is not compared). What it
+        carries is always an Ethernet frame, 8 bytes past the UDP header's end: its EtherType
+        at 12, its network layer at 14. Returns (the test, the link layer inside) for each."""
+        v4, v6, udp4, udp6 = self.udp_to(PORT_VXLAN, node.pos)
+        v4 += [Cmp(self.transport(1, 8), "eq", VXLAN_FLAGS)]
+        v6 += [Cmp(self.at(1, 48), "eq", VXLAN_FLAGS)]
+        if node.vni is not None:
+            v4.append(Cmp(Alu("&", self.transport(4, 12), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+            v6.append(Cmp(Alu("&", self.at(4, 52), Imm(0xFFFFFF00)), "eq", node.vni << 8))
+        out: list[tuple[Formula, Link]] = []
+        for tests, udp in ((v4, udp4), (v6, udp6)):
+            inner = _plus(udp, 16)
+            out.append((conj(*tests), Link("vxlan", 12, 14, False, inner, inner)))
         return out
 
     def not_fragment(self) -> Formula:
@@ -252,7 +310,7 @@ class LoweringBase:
             if node.op == "<":
                 return neg(Cmp(val, "ge", node.value))
             return Cmp(val, "gt" if node.op == ">" else "eq", node.value)
-        if isinstance(node, WlanHost) and kind == "ether" and node.which in _ETHER_WAYS:
+        if isinstance(node, WlanHost) and kind in ("ether", "vxlan") and node.which in _ETHER_WAYS:
             # "wlan" is another name of the link layer: on Ethernet, the Ethernet address.
             return self.ether_host(EtherHost(node.addr, node.which, node.pos))
         if kind != "wlan":
@@ -336,13 +394,19 @@ class LoweringBase:
         mask = 0x01 if node.kind == "multicast" else 0
         if kind == "wlan":
             return wlan_addr(self, "dst", _BROADCAST, mask)
-        if kind != "ether":
+        if kind != "vxlan":
+            self.outside_tunnel(f"link-layer {node.kind}", node.pos)
+        if kind not in ("ether", "vxlan"):
             raise self.fail(f"{self.linktype.name} has no link-layer broadcast", node.pos)
+        # On Ethernet, or the Ethernet frame a VXLAN packet carries.
         if mask:
-            return Cmp(Ld(1, 0), "set", mask)
-        return conj(Cmp(Ld(4, 2), "eq", MASK32), Cmp(Ld(2, 0), "eq", 0xFFFF))
+            return Cmp(link_bytes(self, 1, 0), "set", mask)
+        return conj(
+            Cmp(link_bytes(self, 4, 2), "eq", MASK32), Cmp(link_bytes(self, 2, 0), "eq", 0xFFFF)
+        )
 
     def mpls_label(self, node: Mpls) -> Formula:
+        self.outside_tunnel("'mpls'", node.pos)
         if self.mpls:
             head: Formula = Cmp(Alu("&", self.at(1, -2), Imm(0x01)), "eq", 0)
         elif self.link.kind in ("ether", "chdlc") or (
@@ -374,6 +438,7 @@ class LoweringBase:
         return conj(test, sid)
 
     def llc(self, node: Llc) -> Formula:
+        self.outside_tunnel("'llc'", node.pos)
         kind = self.link.kind
         if kind == "wlan":
             test = wlan_data(self)
@@ -392,7 +457,9 @@ class LoweringBase:
     def ether_host(self, node: EtherHost) -> Formula:
         if self.link.kind == "wlan":
             return wlan_addr(self, node.direction, node.addr)
-        if self.link.kind != "ether":
+        if self.link.kind != "vxlan":
+            self.outside_tunnel("'ether host'", node.pos)
+        if self.link.kind not in ("ether", "vxlan"):
             raise self.fail(
                 f"Ethernet addresses need Ethernet or 802.11 frames, not {self.linktype.name}",
                 node.pos,
@@ -401,7 +468,10 @@ class LoweringBase:
         low = int.from_bytes(node.addr[2:], "big")
 
         def at(off: int) -> Formula:
-            return conj(Cmp(Ld(4, off + 2), "eq", low), Cmp(Ld(2, off), "eq", high))
+            return conj(
+                Cmp(link_bytes(self, 4, off + 2), "eq", low),
+                Cmp(link_bytes(self, 2, off), "eq", high),
+            )
 
         return direction(node.direction, at(6), at(0))
 
@@ -414,3 +484,12 @@ def direction(direction: str, src: Formula, dst: Formula) -> Formula:
     if direction == "src and dst":
         return conj(src, dst)
     return disj(src, dst)
+
+
+def _plus(val: Val, k: int) -> Val:
+    """``val + k``, folded into a constant or into a sum that ends with one."""
+    if isinstance(val, Imm):
+        return Imm(val.k + k)
+    if isinstance(val, Alu) and val.op == "+" and isinstance(val.b, Imm):
+        return Alu("+", val.a, Imm(val.b.k + k))
+    return Alu("+", val, Imm(k))

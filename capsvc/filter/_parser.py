@@ -37,6 +37,7 @@ from ._ast import (
     Pppoe,
     Proto,
     Vlan,
+    Vxlan,
     Way,
 )
 from ._cursor import MAX_DEPTH
@@ -61,7 +62,7 @@ _DIRS = ("src", "dst")
 _WLAN_DIRS = ("addr1", "addr2", "addr3", "addr4", "address1", "address2", "address3",
               "address4", "ra", "ta")  # fmt: skip
 _UNSUPPORTED = frozenset(
-    {"gateway", "vxlan", "ifname", "on", "rnr", "rulenum", "reason",
+    {"gateway", "ifname", "on", "rnr", "rulenum", "reason",
      "rset", "ruleset", "srnr", "subrulenum", "action", "fisu", "lssu", "msu", "hfisu", "hlssu",
      "hmsu", "sio", "opc", "dpc", "sls", "hsio", "hopc", "hdpc", "hsls", "vpi", "vci", "lane",
      "oamf4sc", "oamf4ec", "oamf4", "oam", "metac", "bcc", "sc", "ilmic", "connectmsg",
@@ -303,6 +304,9 @@ class _Parser(Arithmetic):
         if word == "geneve":
             self.advance()
             return Geneve(self.optional_number(0xFFFFFF, "Geneve VNI"), tok.pos)
+        if word == "vxlan":
+            self.advance()
+            return Vxlan(self.optional_number(0xFFFFFF, "VXLAN VNI"), tok.pos)
         if word == "pppoed":
             self.advance()
             return Pppoe(False, None, tok.pos)

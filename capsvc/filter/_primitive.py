@@ -56,8 +56,8 @@ KEYWORDS = frozenset(
         "and", "or", "not", "src", "dst", "host", "net", "mask", "port", "portrange", "proto",
         "protochain", "gateway", "less", "greater", "len", "length", "vlan", "mpls", "pppoed",
         "pppoes", "inbound", "outbound", "ifindex", "llc", "byte", "broadcast", "multicast",
-        "geneve", "type", "subtype", "dir", "direction", "addr1", "addr2", "addr3", "addr4",
-        "address1", "address2", "address3", "address4", "ra", "ta",
+        "geneve", "vxlan", "type", "subtype", "dir", "direction", "addr1", "addr2", "addr3",
+        "addr4", "address1", "address2", "address3", "address4", "ra", "ta",
     }
 )  # fmt: skip
 _HOST_PROTOS = ("", "ip", "ip6", "arp", "rarp")

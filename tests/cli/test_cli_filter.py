@@ -63,6 +63,15 @@ def test_dump(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+def test_dump_of_vxlan(capsys: pytest.CaptureFixture[str]) -> None:
+    """libpcap 1.11's primitive, which libpcap 1.10 (and so tcpdump here) does not compile."""
+    assert run(["-d", "vxlan 12345"]) == 0
+    out = capsys.readouterr().out
+    assert "jeq      #0x12b5" in out  # UDP to port 4789
+    assert "jeq      #0x303900" in out  # VNI 12345, above the reserved byte
+    assert out.endswith("ret      #262144\n(025) ret      #0\n")
+
+
 def test_dump_for_a_link_type(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["--linktype", "raw", "-d", "-s", "128", "ip6"]) == 0
     out = capsys.readouterr().out

@@ -4,9 +4,10 @@ Deterministic (seeded). Covers TCP/UDP/SCTP/ICMP/ICMPv6/IGMP/other protocols ove
 IPv4 options and fragments (first and later), IPv6 extension headers (including a fragment
 header), ARP and RARP, 802.3/LLC and other non-IP frames, 802.1Q/802.1ad tags, and truncated
 copies of all of them. After the random frames of each link type come the same few header
-chains (``CHAINS``: AH on IPv4 and IPv6, runs of IPv6 extension headers, no next header, and
-Geneve over IPv4 and IPv6 carrying Ethernet or IP, with options, nested), whole and cut, for
-``protochain``'s walk and ``geneve``'s offsets.
+chains (``CHAINS``: AH on IPv4 and IPv6, runs of IPv6 extension headers, no next header,
+Geneve over IPv4 and IPv6 carrying Ethernet or IP, with options, nested, and VXLAN over IPv4 and
+IPv6 with other flags, a reserved byte set, from its port only, nested, inside Geneve), whole
+and cut, for ``protochain``'s walk and the tunnels' offsets.
 """
 
 from __future__ import annotations
@@ -184,9 +185,41 @@ def _tunnels() -> list[bytes]:
     return out
 
 
-#: IP packets whose header chains ``protochain`` walks, and Geneve packets of every layout
-#: ``geneve`` knows (see the module docstring).
-CHAINS = _chains() + _tunnels()
+def vxlan(vni: int, inner: bytes, flags: int = 0x08, reserved: int = 0) -> bytes:
+    """A VXLAN header (RFC 7348: flags, 24 reserved bits, the VNI, 8 reserved bits, the last
+    ``reserved``) and the Ethernet frame it carries."""
+    return struct.pack("!B3xI", flags, vni << 8 | reserved) + inner
+
+
+def _vxlans() -> list[bytes]:
+    inner4 = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+    inner6 = bytes(ipv6("2001:db8::9", "2001:db8::a", udp(53, 53)))
+    frame = bytes(ether(inner4, src=MACS[0], dst=MACS[1]))
+    bodies = [
+        vxlan(12345, frame),
+        vxlan(5, bytes(ether(inner6, dst=MACS[2]))),
+        vxlan(12345, frame, flags=0x0C),  # another flag set as well: not libpcap's VXLAN
+        vxlan(12345, frame, reserved=0x77),  # the byte after the VNI is not compared
+        vxlan(12345, bytes(ether(bytes(30), ethertype=0x88CC))),
+    ]
+    nested = vxlan(9, bytes(ether(ipv4("10.8.0.1", "10.8.0.2", udp(4000, 4789, bodies[0])))))
+    out = []
+    for body in [*bodies, nested]:
+        out.append(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 4789, body)))
+        out.append(ipv6("2001:db8::1", "2001:db8::2", udp(40000, 4789, body)))
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(4789, 40000, bodies[0])))  # the source port
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 4789, bodies[0]), flags_frag=0x2001))
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 4789, bodies[0]), options=bytes(8)))
+    carried = bytes(ether(ipv4("10.8.0.1", "10.8.0.2", udp(4000, 4789, bodies[0]))))
+    out.append(ipv6("2001:db8::1", "2001:db8::2", udp(4000, 6081, _geneve(3, 0x6558, carried))))
+    geneve = bytes(ipv4("10.8.0.1", "10.8.0.2", udp(4000, 6081, _geneve(5, 0x0800, inner4))))
+    out.append(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 4789, vxlan(77, bytes(ether(geneve))))))
+    return out
+
+
+#: IP packets whose header chains ``protochain`` walks, and Geneve and VXLAN packets of every
+#: layout ``geneve`` and ``vxlan`` know (see the module docstring).
+CHAINS = _chains() + _tunnels() + _vxlans()
 
 _PPP_TYPES = {ETH_IP: 0x0021, ETH_IP6: 0x0057, 0x8847: 0x0281}
 

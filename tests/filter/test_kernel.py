@@ -37,6 +37,9 @@ EXPRESSIONS = [
     "ip[0] & 0xf > 5",
     "udp[ip[0] & 3] > 0",
     "ether proto 0x88cc or ether[12:2] <= 1500",
+    "geneve and ip and tcp port 80",
+    "vxlan 12345 and ip and tcp port 80",
+    "vxlan and ip6 and ether dst ff:ff:ff:ff:ff:ff",
 ]
 
 

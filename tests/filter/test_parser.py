@@ -43,6 +43,7 @@ from capsvc.filter._ast import (
     Proto,
     ProtoChain,
     Vlan,
+    Vxlan,
     Way,
     WlanDir,
     WlanHost,
@@ -142,6 +143,9 @@ A = ipaddress.ip_address
         ("protochain 51 or 6", Or(ProtoChain(51), ProtoChain(6))),
         ("geneve", Geneve()),
         ("geneve 12345 and ip", And(Geneve(12345), Proto("ip"))),
+        ("vxlan", Vxlan()),
+        ("vxlan 12345 and ip", And(Vxlan(12345), Proto("ip"))),
+        ("VXLAN 0xffffff", Vxlan(0xFFFFFF)),
         ("ether proto arp", EtherProto(0x806)),
         ("ether proto 0x88cc", EtherProto(0x88CC)),
         ("ether host 02:00:00:00:00:0a", EtherHost(bytes.fromhex("02000000000a"))),
@@ -255,6 +259,7 @@ ERRORS = [
     ("ip protochain", 13, "missing protocol"),
     ("ip protochain 256", 14, "outside 0-255"),
     ("geneve 16777216", 7, "outside 0-16777215"),
+    ("vxlan 16777216", 6, "VXLAN VNI 16777216 outside 0-16777215"),
     ("host 10.0.0.1 $", 14, "unexpected character"),
     ("len = 99999999999", 6, "32 bits"),
     ("port 08", 5, "expected a port number"),
@@ -349,11 +354,13 @@ def test_the_length_is_bounded() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=80))
-def test_only_syntax_errors_escape_on_any_text(text: str) -> None:
+def test_only_filter_errors_escape_on_any_text(text: str) -> None:
+    # A well-formed primitive the link type cannot express ("mpls" on raw IP) is a
+    # FilterCompileError; anything else malformed a FilterSyntaxError; never another exception.
     for linktype in (LinkType.RAW, LinkType.ETHERNET):
         try:
             parse_filter(text, linktype)
-        except FilterSyntaxError as exc:
+        except (FilterSyntaxError, FilterCompileError) as exc:
             assert 0 <= exc.offset <= len(text)
 
 
