@@ -238,18 +238,21 @@ class JsonFormatter:
         layers["dns"] = dns
         try:
             pos = start + 12
-            questions = []
+            questions: list[dict[str, Any]] = []
+            dns["questions"] = questions  # filled in place: a cut keeps what was read whole
             for _ in range(min(qd, _MAX_ANSWERS)):
                 name, pos = read_name(data, pos, start, end)
                 qtype = data[pos] << 8 | data[pos + 1]
                 questions.append({"name": name, "type": QTYPES.get(qtype, f"TYPE{qtype}")})
                 pos += 4
-            dns["questions"] = questions
-            answers = []
+            answers: list[dict[str, Any]] = []
+            dns["answers"] = answers
             for _ in range(min(an, _MAX_ANSWERS)):
                 name, pos = read_name(data, pos, start, end)
                 rtype, _cls, ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
                 pos += 10
+                if pos + rdlen > min(end, len(data)):
+                    raise DnsError("record data cut short")
                 answer: dict[str, Any] = {
                     "name": name,
                     "type": QTYPES.get(rtype, f"TYPE{rtype}"),
@@ -263,6 +266,5 @@ class JsonFormatter:
                     answer["data"] = read_name(data, pos, start, end)[0]
                 answers.append(answer)
                 pos += rdlen
-            dns["answers"] = answers
         except (DnsError, *_ERRORS):  # a malformed message: what was read is kept
             dns["truncated"] = True

@@ -16,6 +16,7 @@ is then cut at every byte from the DNS header on, its length on the wire kept:
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 from _agreement import our_blocks, tcpdump_blocks
 from _corpora import CORPORA, packets_of
 
+from capsvc.format._json import JsonFormatter
 from capsvc.format._line import TextFormatter
 
 SOURCE = CORPORA[0] / "dns_udp_8053.pcap"
@@ -90,3 +92,22 @@ def test_tcpdump_format_is_tcpdumps_on_every_cut(
     ours = our_blocks(path)
     differ = [(c - dns, t, o) for c, t, o in zip(cuts, theirs, ours, strict=True) if t != o]
     assert not differ, differ[:3]
+
+
+def test_json_keeps_the_answers_read_before_the_cut() -> None:
+    """Mutation: the answers list set on the layer only after its loop (a cut dropped the
+    answers read whole before it), and an A/AAAA record's data cut short escaping as OSError
+    from inet_ntoa instead of marking the layer truncated."""
+    linktype, frame, dns = response((7, 0, 1))
+    fmt = JsonFormatter(linktype)
+    whole = json.loads(fmt.format(0, frame, len(frame), 0))["layers"]["dns"]
+    assert len(whole["answers"]) == len(ANSWERS) and "truncated" not in whole
+    assert [a["type"] for a in whole["answers"]] == [t.split()[0] for _, t in ANSWERS]
+    for cut in range(dns + ANSWERS_AT, len(frame)):
+        layer = json.loads(fmt.format(0, frame[:cut], len(frame), 0))["layers"]["dns"]
+        complete = sum(dns + end <= cut for end, _ in ANSWERS)
+        got = layer.get("answers", [])
+        assert got[:complete] == whole["answers"][:complete], cut - dns
+        assert len(got) in (complete, complete + 1), (cut - dns, got)  # one read in part
+        if complete < len(ANSWERS):
+            assert layer.get("truncated") is True, (cut - dns, layer)
