@@ -40,6 +40,7 @@ from ._wlan import decode_ieee80211, decode_radiotap
 __all__ = [
     "ETHER_HEADER",
     "IPOIB_HEADER_LEN",
+    "IPV6_EXTENSIONS",
     "LINK_PROTOCOLS",
     "LinkDecoder",
     "cooked_direction",
@@ -65,6 +66,9 @@ _IPV6_EXT = frozenset((0, 43, 60, 51))
 _IPV6_FRAG = 44
 #: At most this many IPv6 extension headers are walked (a crafted chain cannot loop long).
 _IPV6_EXT_LIMIT = 8
+#: The IPv6 next-header values ``ipv6_transport`` walks through: when it returns one of them,
+#: the chain ran past the captured bytes (or past its 8-header limit).
+IPV6_EXTENSIONS = _IPV6_EXT | {_IPV6_FRAG}
 #: BSD address families of IPv6 in DLT_NULL headers (Linux 10, BSDs 24/28/30).
 _AF_INET6 = frozenset((10, 24, 28, 30))
 #: Linux PACKET_OUTGOING in a cooked header's packet type.

@@ -33,7 +33,7 @@ from ..decode._const import (
     VLAN_TPIDS,
 )
 from ..decode._dns import DNS_PORTS, QTYPES, RCODES, DnsError, read_name
-from ..decode._link import ipv6_transport, link_decoder, link_ifindex
+from ..decode._link import IPV6_EXTENSIONS, ipv6_transport, link_decoder, link_ifindex
 from ._tcpdump import TcpdumpFormatter
 
 __all__ = ["DIRECTIONS", "JsonFormatter"]
@@ -114,7 +114,10 @@ class JsonFormatter:
             self._ipv4(data, off, layers)
         elif ethertype == ETHERTYPE_IPV6:
             self._ipv6(data, off, layers)
-        elif ethertype == ETHERTYPE_ARP and len(data) >= off + 28:
+        elif ethertype == ETHERTYPE_ARP:
+            if len(data) < off + 28:
+                layers["truncated"] = True
+                return
             op = data[off + 6] << 8 | data[off + 7]
             layers["arp"] = {
                 "op": {1: "request", 2: "reply"}.get(op, str(op)),
@@ -170,6 +173,9 @@ class JsonFormatter:
         }
         if fragment == 2:
             return
+        if proto in IPV6_EXTENSIONS:  # the extension chain is cut: no transport to read
+            layers["truncated"] = True
+            return
         end = min(len(data), off + 40 + plen) if plen else len(data)
         self._transport(data, proto, l4, end, off + 40 + plen - l4, layers)
 
@@ -194,12 +200,22 @@ class JsonFormatter:
             }
             pos = l4 + thl
             tcp = layers["tcp"]
-            if pos < end and 80 in (tcp["sport"], tcp["dport"], 8080):
-                line = data[pos:end].split(b"\r\n", 1)[0].split(b"\n", 1)[0]
+            cut = end < l4 + length  # the capture ends inside the payload
+            web = 80 in (tcp["sport"], tcp["dport"], 8080)
+            if web and cut and pos >= end:  # the request or status line is not captured
+                layers["truncated"] = True
+            if pos < end and web:
+                payload = data[pos:end]
+                line = payload.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
                 if line[:5] == b"HTTP/" or line.split(b" ", 1)[0].isalpha():
                     layers["http"] = {"line": line.decode("latin-1")}
-            if pos + 14 <= end and 53 in (tcp["sport"], tcp["dport"]):
-                self._dns(data, pos + 2, end, layers)
+                    if cut and len(line) == len(payload):  # the line itself is cut
+                        layers["truncated"] = True
+            if 53 in (tcp["sport"], tcp["dport"]) and pos < end:
+                if pos + 14 <= end:
+                    self._dns(data, pos + 2, end, layers, cut)
+                elif cut:
+                    layers["truncated"] = True
         elif proto == IPPROTO_UDP:
             if l4 + 8 > end:
                 layers["truncated"] = True
@@ -211,20 +227,29 @@ class JsonFormatter:
                 "len": data[l4 + 4] << 8 | data[l4 + 5],
             }
             if sport in DNS_PORTS or dport in DNS_PORTS:
-                self._dns(data, l4 + 8, end, layers)
+                self._dns(data, l4 + 8, end, layers, end < l4 + length)
         elif proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
             if l4 + 4 > end:
                 layers["truncated"] = True
                 return
             icmp: dict[str, Any] = {"type": data[l4], "code": data[l4 + 1]}
             echo = (0, 8) if proto == IPPROTO_ICMP else (128, 129)
-            if data[l4] in echo and l4 + 8 <= end:
-                icmp["id"] = data[l4 + 4] << 8 | data[l4 + 5]
-                icmp["seq"] = data[l4 + 6] << 8 | data[l4 + 7]
+            if data[l4] in echo:
+                if l4 + 8 <= end:
+                    icmp["id"] = data[l4 + 4] << 8 | data[l4 + 5]
+                    icmp["seq"] = data[l4 + 6] << 8 | data[l4 + 7]
+                elif end < l4 + length:
+                    layers["truncated"] = True
             layers["icmp" if proto == IPPROTO_ICMP else "icmp6"] = icmp
 
-    def _dns(self, data: bytes, start: int, end: int, layers: dict[str, Any]) -> None:
+    def _dns(
+        self, data: bytes, start: int, end: int, layers: dict[str, Any], cut: bool = False
+    ) -> None:
+        """The DNS layer of the message from ``start`` to ``end``; ``cut`` says the capture ends
+        inside it (a message too short for its header is then ``truncated``, not skipped)."""
         if end - start < 12:
+            if cut:
+                layers["truncated"] = True
             return
         ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, start)
         dns: dict[str, Any] = {
