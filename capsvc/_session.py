@@ -56,7 +56,7 @@ log = logging.getLogger("capsvc")
 OFFER_QUEUE_DEFAULT = 256
 #: Queue capacity of a session with a source when ``bufsize`` is 0 (sized for line rate).
 SOURCE_QUEUE_DEFAULT = 65536
-#: How long ``stop()`` waits for a source to wind down after ``aclose()`` before cancelling it.
+#: How long ``stop()`` waits at most for a source to close and deliver its last batches.
 SOURCE_STOP_TIMEOUT = 5.0
 #: How long ``stop()`` waits by default for the sinks to take what is queued (seconds).
 STOP_TIMEOUT = 5.0
@@ -191,6 +191,9 @@ class Session:
         self.ended = Flag()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
+        #: What went wrong closing the source in ``stop()``: the exception its ``aclose()``
+        #: raised, or a TimeoutError when it did not end in time; None when it closed.
+        self.source_close_error: BaseException | None = None
         #: The sinks ``stop()`` gave up waiting for (what each writes to), counted as failed.
         self.abandoned: list[str] = []
 
@@ -298,11 +301,22 @@ class Session:
         Idempotent; concurrent callers all wait for the same stop (the first caller's timeout
         holds). A session that was never started is drained too (started and stopped at once).
 
+        In order: the source's ``aclose()`` starts and the source's last batches are taken until
+        its iterator ends, for at most ``min(timeout, 5)`` seconds (5 with ``timeout=None``);
+        a source still delivering then is cancelled. From there nothing more is accepted and
+        the sinks take what is queued, for at most ``timeout`` seconds, while the source's
+        close may go on (within that same first bound). So a source whose ``aclose()`` hangs or
+        raises never costs the sinks their time: stop returns within about
+        ``timeout + min(timeout, 5)`` seconds with every sink drained and closed unless a sink
+        itself was stuck. A close that raised, or did not end within its bound (it goes on in
+        the background), is logged and kept in ``source_close_error``.
+
         Args:
-            timeout: seconds to wait for the source to wind down and the sinks to take what is
-                queued (default 5). A sink still busy then (a stalled pipe, a hung disk) is
-                abandoned: it counts in ``sink_errors``, is named in ``abandoned`` and a log
-                line, and gets nothing more; stop returns anyway. None waits for ever.
+            timeout: seconds the sinks get to take what is queued, from the end of the intake,
+                and at most what the source gets to wind down (default 5). A sink still busy
+                then (a stalled pipe, a hung disk) is abandoned: it counts in ``sink_errors``,
+                is named in ``abandoned`` and a log line, and gets nothing more; stop returns
+                anyway. None waits for the sinks for ever (and 5 s for the source).
 
         Returns:
             The final stats.
@@ -340,17 +354,23 @@ class Session:
             self._launch()
         loop = self._loop
         assert loop is not None and self._writer is not None
-        deadline = None if timeout is None else loop.time() + timeout
         if self._timer is not None:
             self._timer.cancel()
-        if self._source_task is not None and self._source is not None:
-            wait = SOURCE_STOP_TIMEOUT
-            if deadline is not None:
-                wait = max(0.0, min(wait, deadline - loop.time()))
-            await _close_source(loop, self._source, self._source_task, wait)
+        closing: tuple[Source, Job, float, float] | None = None
+        source, pump = self._source, self._source_task
+        if pump is not None and source is not None:
+            wait = SOURCE_STOP_TIMEOUT if timeout is None else min(SOURCE_STOP_TIMEOUT, timeout)
+            until = loop.time() + wait
+            closing = (source, loop.spawn(source.aclose, name="capsvc-source-close"), until, wait)
+            if not await loop.wait_for(pump.finished, wait):
+                pump.cancel()  # still delivering (or never told to end): its batch is dropped
+                await pump.wait()
         self._closed = True
-        self._writer.close()
-        left = None if deadline is None else max(0.0, deadline - loop.time())
+        self._writer.close()  # the sinks take what is queued while the source finishes closing
+        drained = None if timeout is None else loop.time() + timeout
+        if closing is not None:
+            self.source_close_error = await _closed_error(loop, *closing)
+        left = None if drained is None else max(0.0, drained - loop.time())
         if not await loop.wait_for(self.done, left):
             self.abandoned = self._writer.abandon()
             self._space.set()
@@ -785,16 +805,15 @@ def _snap(packet: Packet, snaplen: int) -> Packet:
     return packet._replace(data=packet[1][:snaplen])
 
 
-async def _close_source(
-    loop: Loop, source: Source, pump: Job, wait: float = SOURCE_STOP_TIMEOUT
-) -> None:
-    """Close a source and wait for its pump to end; cancel a pump that does not end in time.
-    A close that takes longer than ``wait`` goes on in the background."""
-    closing = loop.spawn(source.aclose, name="capsvc-source-close")
-    if not await loop.wait_for(closing.finished, wait):
-        log.error("closing capture source %r took longer than %.1f s", source, wait)
-    elif closing.error is not None:
+async def _closed_error(
+    loop: Loop, source: Source, closing: Job, until: float, bound: float
+) -> BaseException | None:
+    """Wait until ``until`` (the loop's time) at most for a source's ``aclose()``
+    (``closing``), which had ``bound`` seconds in all; what went wrong with it, logged. A
+    close still running then goes on in the background: a TimeoutError."""
+    if not await loop.wait_for(closing.finished, max(0.0, until - loop.time())):
+        log.error("closing capture source %r took longer than %.1f s", source, bound)
+        return TimeoutError(f"closing capture source took longer than {bound:.1f} s")
+    if closing.error is not None:
         log.error("closing capture source failed: %s", closing.error)
-    if not await loop.wait_for(pump.finished, wait):
-        pump.cancel()
-        await pump.wait()
+    return closing.error

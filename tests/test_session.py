@@ -685,22 +685,55 @@ class StuckSource(ListSource):
         raise OSError(9, "Bad file descriptor")
 
 
+class SlowCloseSink(ListSink):
+    """A sink whose close takes a while (a file flushed to a slow disk)."""
+
+    def close(self) -> None:
+        time.sleep(0.1)
+        super().close()
+
+
 @pytest.mark.parametrize("hang", [False, True], ids=["raises", "hangs"])
-async def test_a_source_that_will_not_close_does_not_hold_stop(
+async def test_a_source_that_will_not_close_does_not_cost_the_sinks(
     hang: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A source whose ``aclose()`` raises or hangs gets ``min(timeout, 5)`` seconds; the sinks
+    still get their own ``timeout`` after it: every queued packet is written, every sink
+    closed, nothing abandoned, and what went wrong with the close is kept and logged.
+
+    Bug fixed: the source's close took the whole timeout, the writer got none left and was
+    abandoned (``sink_errors`` 1, "gave up waiting for the writer", a sink not closed)."""
     source = StuckSource(hang)
-    s = Session(sinks=[ListSink()], source=source)
+    sink = SlowCloseSink(delay=0.05)
+    s = Session(sinks=[sink], source=source)
     await s.start()
+    for i in range(3):
+        s.offer(FRAME, ts_ns=i)
     started = time.monotonic()
-    await s.stop(timeout=0.3)
-    assert time.monotonic() - started < 3 and s.done.is_set()
-    messages = [r.getMessage() for r in caplog.records if "capture source" in r.getMessage()]
+    st = await s.stop(timeout=0.3)
+    assert time.monotonic() - started < 0.3 + 0.3 + 0.5
+    assert sink.closed and [p.ts_ns for p in sink.packets] == [0, 1, 2]
+    assert (st.sink_errors, st.written, s.abandoned) == (0, 3, [])
+    assert s.done.is_set()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    error = s.source_close_error
     if hang:
+        assert isinstance(error, TimeoutError)
+        assert str(error) == "closing capture source took longer than 0.3 s"
         assert len(messages) == 1 and messages[0].startswith("closing capture source <")
         assert messages[0].endswith("took longer than 0.3 s")
     else:
+        assert isinstance(error, OSError) and error.errno == 9
         assert messages == ["closing capture source failed: [Errno 9] Bad file descriptor"]
+
+
+async def test_a_source_that_closes_leaves_no_close_error() -> None:
+    """Mutation guarded: ``source_close_error`` set when the close went well."""
+    source = ListSource(_batches(1, 2), live=True, forever=True)
+    s = Session(sinks=[ListSink()], source=source)
+    await s.start()
+    await s.stop(timeout=1)
+    assert source.closed.is_set() and s.source_close_error is None
 
 
 async def test_stop_gives_up_on_a_stuck_sink(caplog: pytest.LogCaptureFixture) -> None:
