@@ -201,10 +201,10 @@ class Session:
 
     def _probed(self, probe: MatchFunction, match: MatchFunction, warning: str | None) -> None:
         """The link type check is done (``decode._linkguess.probing``): the matcher itself
-        takes over, and the warning, if any, is logged once."""
+        takes over (``probe`` is the session's matcher until then: ``set_matcher`` ends the
+        check before it replaces it), and the warning, if any, is logged once."""
         self._probe = None
-        if self._match is probe:
-            self._match = match
+        self._match = match
         if warning is not None:
             where = f"session {self.name}: " if self.name else ""
             log.warning("%s%s", where, warning)
@@ -324,8 +324,9 @@ class Session:
         stopping = self._stopping
         if stopping is None:
             self.ended.set()
-            loop = self._loop if self._loop is not None else Loop.current()
-            stopping = self._stopping = loop.spawn(self._stop, timeout, name="capsvc-stop")
+            stopping = self._stopping = Loop.current().spawn(
+                self._stop, timeout, name="capsvc-stop"
+            )
         await stopping.wait()  # a caller cancelled meanwhile leaves the stop going on
         stopping.raise_error()
         return self.stats()
@@ -390,12 +391,11 @@ class Session:
         writer = self._writer
         if writer is None or self.done.is_set():
             return
-        self._closed = True
         self.abandoned = writer.abandon()
         self._space.set()  # a source waiting for room stops waiting (its batch is dropped)
         where = f"session {self.name}: " if self.name else ""
         log.warning("%sstopped without waiting for %s", where, ", ".join(self.abandoned) or "sinks")
-        self._writer_done()
+        self._writer_done()  # nothing is accepted from here on
 
     @property
     def sink_failures(self) -> list[BaseException]:
@@ -443,7 +443,8 @@ class Session:
             return
         size = len(data)
         wl = size if wire_len is None else wire_len
-        if size > self.snaplen:
+        # (>= gives the same bytes: a frame of exactly snaplen bytes cut to snaplen is itself.)
+        if size > self.snaplen:  # pragma: no mutate
             data = bytes(data[: self.snaplen])
         elif type(data) is not bytes:
             data = bytes(data)
@@ -630,7 +631,6 @@ class Session:
             match=match,
             filter_text=text,
             capacity=maxsize,
-            loop=self._loop,
         )
         if self.done.is_set():
             sub.close()  # nothing will ever come
@@ -660,7 +660,7 @@ class Session:
                 if self._closed:
                     if not source.live:
                         self._unread += len(batch)
-                    break
+                    break  # pragma: no mutate (as return: only the finally follows)
                 if waits:
                     await self._enqueue_waiting(self._matched(batch, source))
                 else:
@@ -692,7 +692,8 @@ class Session:
             kept = [p for p in batch if match(p[1], p[2])]
             self._filtered += len(batch) - len(kept)
             batch = kept
-        if snaplen < source.snaplen:
+        # (<= gives the same packets: a source's are at most its snaplen, the Source contract.)
+        if snaplen < source.snaplen:  # pragma: no mutate
             batch = [_snap(p, snaplen) for p in batch]
         return batch
 
@@ -719,9 +720,9 @@ class Session:
         self._enqueue(self._matched(batch, source))
 
     def _enqueue(self, batch: PacketBatch | RecordBlock) -> None:
+        if self._closed:  # a held-back batch whose wait outlived the intake (duration, limit)
+            return
         if self.limit:
-            if self._closed:
-                return
             batch = _head(batch, self.limit - self._packets)
         queue = self._queue
         room = self.bufsize - len(queue)
@@ -770,7 +771,11 @@ class Session:
                 writer.want_space = True
                 writer.wake_now()
                 if len(self._queue) >= self.bufsize:  # still full once the writer knows
-                    await self._space.wait()
+                    try:
+                        await self._space.wait()
+                    except BaseException:  # cancelled: stop() gave up on the source
+                        self._dropped += len(batch)
+                        raise
             room = self.bufsize - len(self._queue)
             if len(batch) <= room:
                 self._enqueue(batch)
@@ -800,7 +805,8 @@ def _head(batch: PacketBatch | RecordBlock, count: int) -> PacketBatch | RecordB
 
 
 def _snap(packet: Packet, snaplen: int) -> Packet:
-    if len(packet[1]) <= snaplen:
+    # (< gives the same packet: one of exactly snaplen bytes cut to snaplen is itself.)
+    if len(packet[1]) <= snaplen:  # pragma: no mutate
         return packet
     return packet._replace(data=packet[1][:snaplen])
 
