@@ -538,6 +538,35 @@ async def test_offer_threadsafe_before_during_and_after() -> None:
     assert s.stats().packets == 2
 
 
+class ThreadOfMatch:
+    """A matcher noting the thread each frame is matched on."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def match(self, data: bytes) -> bool:
+        self.threads.append(threading.current_thread().name)
+        return True
+
+
+async def test_offer_threadsafe_hands_the_frame_to_the_loops_thread() -> None:
+    """A frame offered from another thread is matched and counted on the event loop's thread
+    (the matcher never runs beside the loop's own offers); inbound unless said otherwise.
+
+    Mutations guarded: the loop not looked up (the frame offered in the calling thread), the
+    default direction OUTBOUND."""
+    matcher = ThreadOfMatch()
+    sink = ListSink()
+    s = Session(sinks=[sink], matcher=matcher)
+    await s.start()
+    thread = threading.Thread(target=lambda: s.offer_threadsafe(FRAME), name="producer")
+    thread.start()
+    thread.join()
+    await s.stop()
+    assert matcher.threads == [threading.current_thread().name]
+    assert [p.direction for p in sink.packets] == [Direction.INBOUND]
+
+
 async def test_offer_threadsafe_stamps_the_frame_when_it_is_offered() -> None:
     """The timestamp is taken in the calling thread when it offers, not when the loop gets to
     the frame (here 0.2 s later: the loop is busy).

@@ -75,6 +75,20 @@ async def test_a_capture_files_limit_with_a_filter(
     assert (st.packets, st.filtered, st.received) == (limit, filtered, limit + filtered)
 
 
+async def test_a_capture_files_limit_with_a_length_filter() -> None:
+    """A length filter and a limit on a capture file's truncated frames: each is judged by
+    its wire length (1500 or 900), not the 60 bytes captured.
+
+    Mutations guarded: the matcher given None or the direction for the wire length."""
+    frame = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 2, b"x" * 1400)))[:60]
+    batch = [Packet(i, frame, 900 if i % 2 else 1500, Direction.INBOUND, 1) for i in range(6)]
+    sink = ListSink()
+    source = ListSource([batch], live=False)
+    s = await run(Session(sinks=[sink], source=source, matcher="greater 1000", limit=2))
+    assert [p.ts_ns for p in sink.packets] == [0, 2]
+    assert (s.stats().filtered, s.stats().received) == (1, 3)
+
+
 async def test_a_live_sources_limit_counts_everything_it_delivered() -> None:
     """A live source with a limit: what it delivers past the limit was received by the kernel
     and counts in ``received`` (nothing is unread for a live source).
@@ -152,18 +166,21 @@ async def test_abandon_drops_and_counts_the_batch_waiting_for_room() -> None:
 
 async def test_stop_counts_the_batch_a_file_was_still_holding_back() -> None:
     """``stop(timeout)`` with a stuck sink cancels a capture file still waiting for room: the
-    batch it held is counted as dropped, so received = packets + dropped still holds.
+    batch it held is counted as dropped (after the drops counted before), so received +
+    offers = packets + dropped still holds.
 
-    Bug fixed: that batch was counted nowhere."""
+    Bug fixed: that batch was counted nowhere. Mutation guarded: its drop assigned."""
     sink = GateSink()
     source = ListSource(batches_of(4, 4), live=False)
     s = Session(sinks=[sink], source=source, bufsize=4)
     await s.start()
     assert await asyncio.to_thread(sink.entered.wait, 10)
+    await asyncio.sleep(0.05)  # the second batch fills the queue, the third waits
+    s.offer(FRAME)  # the queue is full: a drop before the held batch's
     final = await s.stop(timeout=0.2)
     sink.release.set()
-    assert (final.packets, final.dropped, final.received) == (8, 4, 12)
-    assert offered(final) == final.received and s.abandoned == ["GateSink"]
+    assert (final.packets, final.dropped, final.received) == (8, 5, 12)
+    assert offered(final) == final.received + 1 and s.abandoned == ["GateSink"]
 
 
 async def test_an_idle_writer_takes_a_live_packet_at_once() -> None:

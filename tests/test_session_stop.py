@@ -51,7 +51,8 @@ async def test_a_source_that_will_not_close_does_not_cost_the_sinks(
     closed, nothing abandoned, and what went wrong with the close is kept and logged.
 
     Bug fixed: the source's close took the whole timeout, the writer got none left and was
-    abandoned (``sink_errors`` 1, "gave up waiting for the writer", a sink not closed)."""
+    abandoned (``sink_errors`` 1, "gave up waiting for the writer", a sink not closed).
+    Mutation guarded: the reader left running when it did not end in time (not cancelled)."""
     source = StuckSource(hang)
     sink = SlowCloseSink(delay=0.05)
     s = Session(sinks=[sink], source=source)
@@ -64,6 +65,9 @@ async def test_a_source_that_will_not_close_does_not_cost_the_sinks(
     assert sink.closed and [p.ts_ns for p in sink.packets] == [0, 1, 2]
     assert (st.sink_errors, st.written, s.abandoned) == (0, 3, [])
     assert s.done.is_set()
+    # The source's reader, which never ended by itself, was cancelled: nothing of it is left.
+    await asyncio.wait_for(s.wait_source(), 1)
+    assert "capsvc-source" not in {t.get_name() for t in asyncio.all_tasks()}
     messages = errors(caplog)
     error = s.source_close_error
     if hang:
@@ -86,12 +90,16 @@ async def test_a_source_that_closes_leaves_no_close_error() -> None:
 
 
 async def test_stop_gives_up_on_a_stuck_sink(caplog: pytest.LogCaptureFixture) -> None:
+    """Mutation guarded: the sinks given at least 1 s (``max(1.0, ...)``) whatever the
+    timeout."""
     sink = GateSink()
     s = Session(sinks=[sink], name="g")
     await s.start()
     s.offer(FRAME)
     assert await asyncio.to_thread(sink.entered.wait, 10)
+    started = time.monotonic()
     st = await s.stop(timeout=0.2)
+    assert time.monotonic() - started < 0.8
     sink.release.set()
     assert st.sink_errors == 1 and s.abandoned == ["GateSink"] and s.done.is_set()
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
@@ -185,6 +193,27 @@ async def test_stop_gives_up_on_the_writer_stuck_in_a_failed_sinks_close(
     ]
 
 
+async def test_offers_during_a_stop_are_ignored() -> None:
+    """While ``stop()`` waits for a slow sink, offers are ignored and counted nowhere, with a
+    source as without one: every packet counted is written.
+
+    Mutation guarded: the intake opened again once the source was closed (``_closed =
+    False``: those offers would be counted and never written)."""
+    for source in (None, ListSource([], live=True, forever=True)):
+        sink = GateSink()
+        s = Session(sinks=[sink], source=source)
+        await s.start()
+        s.offer(FRAME)
+        assert await asyncio.to_thread(sink.entered.wait, 10)
+        stopping = asyncio.ensure_future(s.stop(timeout=None))
+        await asyncio.sleep(0.05)
+        s.offer(FRAME)
+        assert s.stats().packets == 1
+        sink.release.set()
+        final = await stopping
+        assert (final.packets, final.written, offered(final)) == (1, 1, 1)
+
+
 async def test_abandon_of_an_idle_writer(caplog: pytest.LogCaptureFixture) -> None:
     """``abandon()`` while the writer is between batches names no sink ("sinks"), counts no
     error, ends the session (``done``) and from then on offers are ignored.
@@ -236,7 +265,7 @@ async def test_wait_while_another_task_stops_a_session_never_started() -> None:
     s.offer(FRAME)
     stopping = asyncio.ensure_future(s.stop())
     await asyncio.sleep(0)  # stop() began: its task is spawned, not run yet
-    final = await asyncio.wait_for(s.wait(), 5)
+    final = await s.wait()  # awaited here, not in a task of its own: before that task runs
     assert final == await stopping and final.written == 1 and sink.closed
 
 
