@@ -298,10 +298,11 @@ async def test_written_counts_what_the_sink_that_took_most_took() -> None:
 
 
 async def test_abandon_between_batches_names_nothing() -> None:
-    """After a batch, the thread is in no sink: ``abandon()`` names none and counts nothing.
+    """After a batch, or once the thread closed the sinks and ended, it is in no sink:
+    ``abandon()`` names none and counts nothing.
 
-    Mutation guarded: the sink being called not reset after the call (``""``: abandon then
-    fails)."""
+    Mutations guarded: the sink being called not reset after a write or after a close
+    (``""``: abandon then fails)."""
     sink = Sink()
     h = Harness([sink])
     h.thread.start()
@@ -309,6 +310,10 @@ async def test_abandon_between_batches_names_nothing() -> None:
     await h.settle()
     assert h.thread.abandon() == [] and h.thread.sink_errors == 0
     assert sink.got == [1] and h.thread.written == 1
+    ended = Harness([Sink(), Sink()])
+    ended.thread.start()
+    await ended.finish()
+    assert ended.thread.abandon() == [] and ended.thread.sink_errors == 0
 
 
 async def test_a_sink_stuck_in_its_close_is_abandoned() -> None:
