@@ -56,7 +56,7 @@ log = logging.getLogger("capsvc")
 OFFER_QUEUE_DEFAULT = 256
 #: Queue capacity of a session with a source when ``bufsize`` is 0 (sized for line rate).
 SOURCE_QUEUE_DEFAULT = 65536
-#: How long ``stop()`` waits for a source to wind down after ``aclose()`` before cancelling it.
+#: How long ``stop()`` waits at most for a source to close and deliver its last batches.
 SOURCE_STOP_TIMEOUT = 5.0
 #: How long ``stop()`` waits by default for the sinks to take what is queued (seconds).
 STOP_TIMEOUT = 5.0
@@ -191,6 +191,9 @@ class Session:
         self.ended = Flag()
         #: The exception that ended the source early, if any.
         self.source_error: BaseException | None = None
+        #: What went wrong closing the source in ``stop()``: the exception its ``aclose()``
+        #: raised, or a TimeoutError when it did not end in time; None when it closed.
+        self.source_close_error: BaseException | None = None
         #: The sinks ``stop()`` gave up waiting for (what each writes to), counted as failed.
         self.abandoned: list[str] = []
 
@@ -198,10 +201,10 @@ class Session:
 
     def _probed(self, probe: MatchFunction, match: MatchFunction, warning: str | None) -> None:
         """The link type check is done (``decode._linkguess.probing``): the matcher itself
-        takes over, and the warning, if any, is logged once."""
+        takes over (``probe`` is the session's matcher until then: ``set_matcher`` ends the
+        check before it replaces it), and the warning, if any, is logged once."""
         self._probe = None
-        if self._match is probe:
-            self._match = match
+        self._match = match
         if warning is not None:
             where = f"session {self.name}: " if self.name else ""
             log.warning("%s%s", where, warning)
@@ -298,11 +301,22 @@ class Session:
         Idempotent; concurrent callers all wait for the same stop (the first caller's timeout
         holds). A session that was never started is drained too (started and stopped at once).
 
+        In order: the source's ``aclose()`` starts and the source's last batches are taken until
+        its iterator ends, for at most ``min(timeout, 5)`` seconds (5 with ``timeout=None``);
+        a source still delivering then is cancelled. From there nothing more is accepted and
+        the sinks take what is queued, for at most ``timeout`` seconds, while the source's
+        close may go on (within that same first bound). So a source whose ``aclose()`` hangs or
+        raises never costs the sinks their time: stop returns within about
+        ``timeout + min(timeout, 5)`` seconds with every sink drained and closed unless a sink
+        itself was stuck. A close that raised, or did not end within its bound (it goes on in
+        the background), is logged and kept in ``source_close_error``.
+
         Args:
-            timeout: seconds to wait for the source to wind down and the sinks to take what is
-                queued (default 5). A sink still busy then (a stalled pipe, a hung disk) is
-                abandoned: it counts in ``sink_errors``, is named in ``abandoned`` and a log
-                line, and gets nothing more; stop returns anyway. None waits for ever.
+            timeout: seconds the sinks get to take what is queued, from the end of the intake,
+                and at most what the source gets to wind down (default 5). A sink still busy
+                then (a stalled pipe, a hung disk) is abandoned: it counts in ``sink_errors``,
+                is named in ``abandoned`` and a log line, and gets nothing more; stop returns
+                anyway. None waits for the sinks for ever (and 5 s for the source).
 
         Returns:
             The final stats.
@@ -310,8 +324,9 @@ class Session:
         stopping = self._stopping
         if stopping is None:
             self.ended.set()
-            loop = self._loop if self._loop is not None else Loop.current()
-            stopping = self._stopping = loop.spawn(self._stop, timeout, name="capsvc-stop")
+            stopping = self._stopping = Loop.current().spawn(
+                self._stop, timeout, name="capsvc-stop"
+            )
         await stopping.wait()  # a caller cancelled meanwhile leaves the stop going on
         stopping.raise_error()
         return self.stats()
@@ -340,17 +355,23 @@ class Session:
             self._launch()
         loop = self._loop
         assert loop is not None and self._writer is not None
-        deadline = None if timeout is None else loop.time() + timeout
         if self._timer is not None:
             self._timer.cancel()
-        if self._source_task is not None and self._source is not None:
-            wait = SOURCE_STOP_TIMEOUT
-            if deadline is not None:
-                wait = max(0.0, min(wait, deadline - loop.time()))
-            await _close_source(loop, self._source, self._source_task, wait)
+        closing: tuple[Source, Job, float, float] | None = None
+        source, pump = self._source, self._source_task
+        if pump is not None and source is not None:
+            wait = SOURCE_STOP_TIMEOUT if timeout is None else min(SOURCE_STOP_TIMEOUT, timeout)
+            until = loop.time() + wait
+            closing = (source, loop.spawn(source.aclose, name="capsvc-source-close"), until, wait)
+            if not await loop.wait_for(pump.finished, wait):
+                pump.cancel()  # still delivering (or never told to end): its batch is dropped
+                await pump.wait()
         self._closed = True
-        self._writer.close()
-        left = None if deadline is None else max(0.0, deadline - loop.time())
+        self._writer.close()  # the sinks take what is queued while the source finishes closing
+        drained = None if timeout is None else loop.time() + timeout
+        if closing is not None:
+            self.source_close_error = await _closed_error(loop, *closing)
+        left = None if drained is None else max(0.0, drained - loop.time())
         if not await loop.wait_for(self.done, left):
             self.abandoned = self._writer.abandon()
             self._space.set()
@@ -370,12 +391,11 @@ class Session:
         writer = self._writer
         if writer is None or self.done.is_set():
             return
-        self._closed = True
         self.abandoned = writer.abandon()
         self._space.set()  # a source waiting for room stops waiting (its batch is dropped)
         where = f"session {self.name}: " if self.name else ""
         log.warning("%sstopped without waiting for %s", where, ", ".join(self.abandoned) or "sinks")
-        self._writer_done()
+        self._writer_done()  # nothing is accepted from here on
 
     @property
     def sink_failures(self) -> list[BaseException]:
@@ -423,7 +443,8 @@ class Session:
             return
         size = len(data)
         wl = size if wire_len is None else wire_len
-        if size > self.snaplen:
+        # (>= gives the same bytes: a frame of exactly snaplen bytes cut to snaplen is itself.)
+        if size > self.snaplen:  # pragma: no mutate
             data = bytes(data[: self.snaplen])
         elif type(data) is not bytes:
             data = bytes(data)
@@ -610,7 +631,6 @@ class Session:
             match=match,
             filter_text=text,
             capacity=maxsize,
-            loop=self._loop,
         )
         if self.done.is_set():
             sub.close()  # nothing will ever come
@@ -640,7 +660,7 @@ class Session:
                 if self._closed:
                     if not source.live:
                         self._unread += len(batch)
-                    break
+                    break  # pragma: no mutate (as return: only the finally follows)
                 if waits:
                     await self._enqueue_waiting(self._matched(batch, source))
                 else:
@@ -672,7 +692,8 @@ class Session:
             kept = [p for p in batch if match(p[1], p[2])]
             self._filtered += len(batch) - len(kept)
             batch = kept
-        if snaplen < source.snaplen:
+        # (<= gives the same packets: a source's are at most its snaplen, the Source contract.)
+        if snaplen < source.snaplen:  # pragma: no mutate
             batch = [_snap(p, snaplen) for p in batch]
         return batch
 
@@ -699,9 +720,9 @@ class Session:
         self._enqueue(self._matched(batch, source))
 
     def _enqueue(self, batch: PacketBatch | RecordBlock) -> None:
+        if self._closed:  # a held-back batch whose wait outlived the intake (duration, limit)
+            return
         if self.limit:
-            if self._closed:
-                return
             batch = _head(batch, self.limit - self._packets)
         queue = self._queue
         room = self.bufsize - len(queue)
@@ -750,7 +771,11 @@ class Session:
                 writer.want_space = True
                 writer.wake_now()
                 if len(self._queue) >= self.bufsize:  # still full once the writer knows
-                    await self._space.wait()
+                    try:
+                        await self._space.wait()
+                    except BaseException:  # cancelled: stop() gave up on the source
+                        self._dropped += len(batch)
+                        raise
             room = self.bufsize - len(self._queue)
             if len(batch) <= room:
                 self._enqueue(batch)
@@ -780,21 +805,21 @@ def _head(batch: PacketBatch | RecordBlock, count: int) -> PacketBatch | RecordB
 
 
 def _snap(packet: Packet, snaplen: int) -> Packet:
-    if len(packet[1]) <= snaplen:
+    # (< gives the same packet: one of exactly snaplen bytes cut to snaplen is itself.)
+    if len(packet[1]) <= snaplen:  # pragma: no mutate
         return packet
     return packet._replace(data=packet[1][:snaplen])
 
 
-async def _close_source(
-    loop: Loop, source: Source, pump: Job, wait: float = SOURCE_STOP_TIMEOUT
-) -> None:
-    """Close a source and wait for its pump to end; cancel a pump that does not end in time.
-    A close that takes longer than ``wait`` goes on in the background."""
-    closing = loop.spawn(source.aclose, name="capsvc-source-close")
-    if not await loop.wait_for(closing.finished, wait):
-        log.error("closing capture source %r took longer than %.1f s", source, wait)
-    elif closing.error is not None:
+async def _closed_error(
+    loop: Loop, source: Source, closing: Job, until: float, bound: float
+) -> BaseException | None:
+    """Wait until ``until`` (the loop's time) at most for a source's ``aclose()``
+    (``closing``), which had ``bound`` seconds in all; what went wrong with it, logged. A
+    close still running then goes on in the background: a TimeoutError."""
+    if not await loop.wait_for(closing.finished, max(0.0, until - loop.time())):
+        log.error("closing capture source %r took longer than %.1f s", source, bound)
+        return TimeoutError(f"closing capture source took longer than {bound:.1f} s")
+    if closing.error is not None:
         log.error("closing capture source failed: %s", closing.error)
-    if not await loop.wait_for(pump.finished, wait):
-        pump.cancel()
-        await pump.wait()
+    return closing.error

@@ -86,8 +86,9 @@ class SinkThread:
         #: Set by the loop when it waits for room (a source that is not live); cleared here.
         self.want_space = False
         #: True while the thread looks at the queue by itself (within BUSY_POLL_INTERVAL):
-        #: ``wake`` has nothing to do then. Written by the thread only.
-        self.polling = False
+        #: ``wake`` has nothing to do then. Written by the thread only. (Its first value is
+        #: never read as it is: the thread's first idle look sets it False, then looks again.)
+        self.polling = False  # pragma: no mutate
         self._loop = loop
         self._on_space = on_space
         self._on_all_failed = on_all_failed
@@ -122,8 +123,8 @@ class SinkThread:
     def abandon(self) -> list[str]:
         """Give up on a thread stuck in a sink (called on the loop when ``stop`` timed out).
 
-        The sink being called now is counted as failed; nothing the thread does afterwards
-        is delivered or reported (``on_done`` is not called again).
+        The sink being called now (written, flushed or closed) is counted as failed; nothing
+        the thread does afterwards is delivered or reported (``on_done`` is not called again).
 
         Returns:
             What the stuck sink writes to (empty when no sink was being called).
@@ -164,7 +165,7 @@ class SinkThread:
                         wake.wait(BUSY_POLL_INTERVAL)
                 elif self._closing or self.abandoned:
                     if not queue or self.abandoned:  # the last appends came before closing
-                        break
+                        break  # pragma: no mutate (as return: the finally runs either way)
                 elif self.polling:
                     # Idle again: from now on a put wakes the thread. Look once more first: a
                     # put made while ``polling`` was still true did not.
@@ -214,13 +215,16 @@ class SinkThread:
             if slot.closed:
                 continue
             slot.closed = True
+            self._current = slot  # a close that hangs is abandoned as a write that hangs is
             try:
                 slot.sink.close()
             except BaseException as exc:
-                if not slot.failed and not self.abandoned:
-                    self._failed(slot, exc, close=False)
+                if not self.abandoned:
+                    self._failed(slot, exc)
+            finally:
+                self._current = None
 
-    def _failed(self, slot: _SinkSlot, exc: BaseException, *, close: bool = True) -> None:
+    def _failed(self, slot: _SinkSlot, exc: BaseException) -> None:
         if slot.failed:  # abandoned meanwhile: counted then
             return
         slot.failed = True
@@ -235,7 +239,7 @@ class SinkThread:
             log.error(
                 "%ssink %s failed and is disabled: %s", where, _describe(slot.sink), _text(exc)
             )
-        if close and not slot.closed:
+        if not slot.closed:
             # Give its file back now: a failed sink is never written again.
             slot.closed = True
             with contextlib.suppress(BaseException):

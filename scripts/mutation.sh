@@ -18,11 +18,11 @@ root=$(pwd)
 # a capsvc started as a subprocess under mutmut finds no [tool.mutmut] settings and exits.
 declare -A MODULES TESTS
 MODULES[queue]="capsvc/_queue.py"
-TESTS[queue]="tests/test_queue.py tests/test_session.py tests/sources/afpacket/test_records.py"
+TESTS[queue]="tests/test_queue.py tests/test_session.py tests/test_session_sources.py tests/sources/afpacket/test_records.py"
 MODULES[session]="capsvc/_session.py"
-TESTS[session]="tests/test_session.py tests/test_queue.py tests/test_sinkthread.py tests/sources/afpacket/test_records.py"
+TESTS[session]="tests/test_session.py tests/test_session_stop.py tests/test_session_sources.py tests/test_subscriber.py tests/test_linktype_check.py tests/test_backends.py tests/test_queue.py tests/test_sinkthread.py tests/sources/afpacket/test_records.py"
 MODULES[sinkthread]="capsvc/_sinkthread.py"
-TESTS[sinkthread]="tests/test_sinkthread.py tests/test_session.py tests/sources/afpacket/test_records.py"
+TESTS[sinkthread]="tests/test_sinkthread.py tests/test_session.py tests/test_session_stop.py tests/test_session_sources.py tests/sources/afpacket/test_records.py"
 MODULES[pcap]="capsvc/sinks/_pcap.py capsvc/sinks/_pcapng.py"
 TESTS[pcap]="tests/sinks/test_pcap.py tests/sinks/test_pcapng.py tests/sinks/test_pcap_speedups.py tests/sources/afpacket/test_records.py"
 MODULES[capfile]="capsvc/sources/capfile/_decode.py capsvc/sources/capfile/_pcapng.py capsvc/sources/capfile/_source.py"

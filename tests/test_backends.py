@@ -9,13 +9,14 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from _helpers import ipv4, tcp, udp
 
-from capsvc import Direction, LinkType, Packet, PacketBatch, Session
+from capsvc import Direction, LinkType, Packet, PacketBatch, Session, SourceStats
 from capsvc.sinks._pcap import PcapWriter
 from capsvc.sources.capfile._source import PcapFileSource
 
@@ -190,6 +191,63 @@ async def test_stop_gives_up_on_a_stalled_sink() -> None:
         final = await session.stop(timeout=0.2)
     stalled.release.set()
     assert session.abandoned == ["StalledSink"] and final.sink_errors == 1
+
+
+class SlowCloseSink(ListSink):
+    """A sink whose close takes 0.1 s (a file flushed to a slow disk)."""
+
+    closed = False
+
+    def close(self) -> None:
+        time.sleep(0.1)
+        self.closed = True
+
+
+class HangingSource:
+    """A live source that delivers one batch, then neither ends nor closes (``aclose`` and
+    its iterator hang: a driver stuck in the kernel)."""
+
+    linktype = LinkType.RAW
+    snaplen = 262144
+    live = True
+
+    def __init__(self) -> None:
+        self.delivered = 0
+
+    async def _iterate(self) -> AsyncIterator[PacketBatch]:
+        self.delivered = 3
+        yield [Packet(T0 + i, FRAMES[i], len(FRAMES[i]), Direction.INBOUND, 0) for i in range(3)]
+        await anyio.sleep(60)
+
+    def __aiter__(self) -> AsyncIterator[PacketBatch]:
+        return self._iterate()
+
+    def stats(self) -> SourceStats:
+        return SourceStats(received=self.delivered)
+
+    async def aclose(self) -> None:
+        await anyio.sleep(60)
+
+
+async def test_a_source_that_hangs_in_its_close_costs_the_sinks_nothing() -> None:
+    """On each backend, ``stop(timeout=0.3)`` with a source whose close and iterator hang:
+    the source gets 0.3 s, its reader is cancelled, the sinks then drain and close within
+    their own 0.3 s; the close is reported as timed out.
+
+    Bug fixed: the source's close and its reader took the whole timeout, twice over, and the
+    writer, given none, was abandoned before it closed the sinks."""
+    sink = SlowCloseSink(delay=0.05)
+    session = Session(sinks=[sink], source=HangingSource())
+    await session.start()
+    with anyio.fail_after(10):
+        while session.stats().packets < 3:
+            await anyio.sleep(0.01)
+        started = anyio.current_time()
+        final = await session.stop(timeout=0.3)
+    assert anyio.current_time() - started < 1.5
+    assert (final.written, final.sink_errors, session.abandoned) == (3, 0, [])
+    assert [p.data for p in sink.packets] == FRAMES[:3] and sink.closed
+    assert isinstance(session.source_close_error, TimeoutError)
 
 
 async def test_concurrent_stops_share_one_stop(tmp_path: Path) -> None:

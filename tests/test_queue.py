@@ -7,6 +7,7 @@ import threading
 
 from capsvc import Direction, Packet, PacketBatch
 from capsvc._queue import PacketQueue
+from capsvc._records import RecordBlock
 
 
 def taken(q: PacketQueue) -> PacketBatch:
@@ -67,3 +68,23 @@ def test_a_taking_thread_sees_every_packet_once_in_order() -> None:
         sys.setswitchinterval(switch)
     assert got == list(range(n))
     assert q.added == q.taken == n
+
+
+def test_a_lone_batch_crosses_as_it_is_after_blocks_came_and_went() -> None:
+    """Once every RecordBlock put was taken (one alone, two joined), a lone list batch
+    crosses as it is again, not copied: the queue is back on its path for lists.
+
+    Mutations guarded: the count of blocks put or taken kept wrong (``-= 1``, ``+= 2``,
+    ``= len``, ``-= len``): the queue then believes blocks are queued for ever and copies."""
+    q = PacketQueue()
+    one, two = RecordBlock([b"a"], 1, 1), RecordBlock([b"b"], 1, 1)
+    q.put(one)
+    assert q.take() is one
+    q.put(one)
+    q.put(two)
+    joined = q.take()
+    assert isinstance(joined, RecordBlock) and joined.parts == [b"a", b"b"] and len(joined) == 2
+    batch = [pk(1), pk(2)]
+    q.put(batch)
+    assert q.take() is batch
+    assert (q.added, q.taken, len(q)) == (5, 5, 0)

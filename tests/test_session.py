@@ -13,40 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from _helpers import ether, ipv4, tcp, udp
+from _helpers import ether, ipv4, udp
+from _sessions import FRAME, OTHER, GateSink, GateSource, ListSink, ListSource, batches_of, offered
 
-from capsvc import Direction, LinkType, Packet, PacketBatch, Session, SourceStats, Stats
+from capsvc import Direction, LinkType, Packet, PacketBatch, Session, Stats
 from capsvc.sinks import PcapWriter
 from capsvc.sinks._pcap import pcap_header
-
-FRAME = ipv4("10.0.0.1", "10.0.0.2", tcp(40000, 443, b"x" * 20, flags="PA"))
-OTHER = ipv4("10.0.0.1", "10.0.0.2", udp(5000, 53, b"q"))
-
-
-class ListSink:
-    """A sink keeping what it is given (optionally slow, optionally failing)."""
-
-    def __init__(self, delay: float = 0.0, fail_after: int | None = None) -> None:
-        self.packets: list[Packet] = []
-        self.batches = 0
-        self.flushes = 0
-        self.closed = False
-        self.delay = delay
-        self.fail_after = fail_after
-
-    def write_batch(self, batch: PacketBatch) -> None:
-        if self.fail_after is not None and len(self.packets) >= self.fail_after:
-            raise OSError(28, "No space left on device")
-        if self.delay:
-            time.sleep(self.delay)
-        self.batches += 1
-        self.packets.extend(batch)
-
-    def flush(self) -> None:
-        self.flushes += 1
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class Matcher443:
@@ -54,20 +26,39 @@ class Matcher443:
         return len(data) >= 24 and data[9] == 6 and data[22:24] == b"\x01\xbb"
 
 
-def offered(stats: Stats) -> int:
-    return stats.packets + stats.dropped + stats.filtered
-
-
 def test_no_sink_is_refused() -> None:
-    with pytest.raises(ValueError, match="at least one output sink required"):
+    """Mutations guarded: the message's wording (it says how to make a session without)."""
+    with pytest.raises(ValueError) as refused:
         Session()
+    assert str(refused.value) == (
+        "at least one output sink required (sinks=[] for a session read only through "
+        "packets() or batches())"
+    )
 
 
 def test_defaults() -> None:
+    """Mutations guarded: the defaults of ``duration`` (no end) and ``name`` (none)."""
     s = Session(sinks=[ListSink()])
     assert s.snaplen == 262144
     assert s.bufsize == 256
     assert s.linktype is LinkType.RAW
+    assert (s.limit, s.duration, s.name) == (0, 0.0, "")
+    assert (s.source, s.source_error, s.source_close_error, s.abandoned) == (None, None, None, [])
+
+
+async def test_a_session_without_a_source_has_nothing_to_wait_for() -> None:
+    """``wait_source()`` returns at once without a source; a source read to its end leaves
+    ``source_error`` None.
+
+    Mutations guarded: the source task's initial value (``""`` is not None: waited for),
+    ``source_error``'s (``""``)."""
+    s = Session(sinks=[ListSink()])
+    await s.start()
+    await asyncio.wait_for(s.wait_source(), 1)
+    await s.stop()
+    ended = Session(sinks=[ListSink()], source=ListSource(batches_of(1, 2), live=False))
+    await ended.wait()
+    assert ended.source_error is None and ended.stats().packets == 2
 
 
 async def test_offer_reaches_sink_with_fields() -> None:
@@ -109,20 +100,6 @@ async def test_matcher_object_and_string(matcher: object) -> None:
     assert [p.data for p in sink.packets] == [keeps] * 3
 
 
-class GateSink(ListSink):
-    """A sink whose first write blocks until ``release`` is set (the writer is then busy)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def write_batch(self, batch: PacketBatch) -> None:
-        self.entered.set()
-        assert self.release.wait(10)
-        super().write_batch(batch)
-
-
 async def test_a_full_queue_drops_exactly_what_does_not_fit() -> None:
     """With the writer held inside its sink, a queue of 8 takes exactly 8 more offers.
 
@@ -140,32 +117,6 @@ async def test_a_full_queue_drops_exactly_what_does_not_fit() -> None:
     sink.release.set()
     await s.stop()
     assert [p.ts_ns for p in sink.packets] == list(range(9))
-
-
-class GateSource:
-    """A live source handing over the batches put in ``batches`` (None ends it)."""
-
-    linktype = LinkType.RAW
-    snaplen = 262144
-    live = True
-
-    def __init__(self) -> None:
-        self.batches: asyncio.Queue[PacketBatch | None] = asyncio.Queue()
-        self.delivered = 0
-
-    async def _iterate(self) -> AsyncIterator[PacketBatch]:
-        while (batch := await self.batches.get()) is not None:
-            self.delivered += len(batch)
-            yield batch
-
-    def __aiter__(self) -> AsyncIterator[PacketBatch]:
-        return self._iterate()
-
-    def stats(self) -> SourceStats:
-        return SourceStats(received=self.delivered)
-
-    async def aclose(self) -> None:
-        self.batches.put_nowait(None)
 
 
 async def test_a_live_batch_is_cut_where_the_queue_is_full() -> None:
@@ -390,50 +341,9 @@ async def test_idle_writer_flushes_sinks() -> None:
     assert sink.flushes >= 2
 
 
-class ListSource:
-    """A source replaying batches (live or not), counting what it delivered."""
-
-    linktype = LinkType.ETHERNET
-    snaplen = 262144
-
-    def __init__(self, batches: list[PacketBatch], live: bool, forever: bool = False) -> None:
-        self.batches = batches
-        self.live = live
-        self.forever = forever
-        self.delivered = 0
-        self.closed = asyncio.Event()
-
-    async def _iterate(self) -> AsyncIterator[PacketBatch]:
-        for batch in self.batches:
-            if self.closed.is_set():
-                return
-            self.delivered += len(batch)
-            yield batch
-            await asyncio.sleep(0)
-        if self.forever:
-            await self.closed.wait()
-
-    def __aiter__(self) -> AsyncIterator[PacketBatch]:
-        return self._iterate()
-
-    def stats(self) -> SourceStats:
-        return SourceStats(received=self.delivered, kernel_dropped=7)
-
-    async def aclose(self) -> None:
-        self.closed.set()
-
-
-def _batches(n_batches: int, size: int) -> list[PacketBatch]:
-    frame = ether(FRAME)
-    return [
-        [Packet(i * size + j, frame, len(frame), Direction.INBOUND, 1) for j in range(size)]
-        for i in range(n_batches)
-    ]
-
-
 async def test_file_like_source_is_held_back_not_dropped() -> None:
     sink = ListSink(delay=0.005)
-    source = ListSource(_batches(50, 100), live=False)
+    source = ListSource(batches_of(50, 100), live=False)
     s = Session(sinks=[sink], source=source, bufsize=150)
     await s.start()
     await s.wait_source()
@@ -445,7 +355,7 @@ async def test_file_like_source_is_held_back_not_dropped() -> None:
 
 async def test_live_source_overflow_is_counted() -> None:
     sink = ListSink(delay=0.05)
-    source = ListSource(_batches(50, 100), live=True)
+    source = ListSource(batches_of(50, 100), live=True)
     s = Session(sinks=[sink], source=source, bufsize=150)
     await s.start()
     await s.wait_source()
@@ -458,7 +368,7 @@ async def test_live_source_overflow_is_counted() -> None:
 
 
 async def test_stop_closes_a_quiet_source_promptly() -> None:
-    source = ListSource(_batches(1, 3), live=True, forever=True)
+    source = ListSource(batches_of(1, 3), live=True, forever=True)
     s = Session(sinks=[ListSink()], source=source)
     await s.start()
     await asyncio.sleep(0.05)
@@ -471,7 +381,7 @@ async def test_stop_closes_a_quiet_source_promptly() -> None:
 
 async def test_source_snaplen_and_matcher_apply() -> None:
     sink = ListSink()
-    source = ListSource(_batches(2, 4), live=True)
+    source = ListSource(batches_of(2, 4), live=True)
 
     class Every3rdFrame:
         """Keeps every third frame; it sees the whole frame, before the snaplen cut."""
@@ -605,9 +515,10 @@ async def test_outputs_by_path_and_by_stream(tmp_path: Path) -> None:
 
 
 async def test_offer_threadsafe_before_during_and_after() -> None:
+    """Mutations guarded: the direction of an offer before start lost."""
     sink = ListSink()
     s = Session(sinks=[sink])
-    s.offer_threadsafe(bytearray(FRAME), ts_ns=1, wire_len=999)  # before start: an offer
+    s.offer_threadsafe(bytearray(FRAME), True, ts_ns=1, wire_len=999)  # before start: an offer
     await s.start()
     thread = threading.Thread(
         target=lambda: s.offer_threadsafe(OTHER, outbound=True, ts_ns=2, wire_len=500)
@@ -621,10 +532,129 @@ async def test_offer_threadsafe_before_during_and_after() -> None:
     await s.stop()
     s.offer_threadsafe(FRAME, ts_ns=3)  # after stop: ignored
     assert [(p.ts_ns, p.wire_len, p.direction) for p in sink.packets] == [
-        (1, 999, Direction.INBOUND),
+        (1, 999, Direction.OUTBOUND),
         (2, 500, Direction.OUTBOUND),
     ]
     assert s.stats().packets == 2
+
+
+class ThreadOfMatch:
+    """A matcher noting the thread each frame is matched on."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def match(self, data: bytes) -> bool:
+        self.threads.append(threading.current_thread().name)
+        return True
+
+
+async def test_offer_threadsafe_hands_the_frame_to_the_loops_thread() -> None:
+    """A frame offered from another thread is matched and counted on the event loop's thread
+    (the matcher never runs beside the loop's own offers); inbound unless said otherwise.
+
+    Mutations guarded: the loop not looked up (the frame offered in the calling thread), the
+    default direction OUTBOUND."""
+    matcher = ThreadOfMatch()
+    sink = ListSink()
+    s = Session(sinks=[sink], matcher=matcher)
+    await s.start()
+    thread = threading.Thread(target=lambda: s.offer_threadsafe(FRAME), name="producer")
+    thread.start()
+    thread.join()
+    await s.stop()
+    assert matcher.threads == [threading.current_thread().name]
+    assert [p.direction for p in sink.packets] == [Direction.INBOUND]
+
+
+async def test_offer_threadsafe_stamps_the_frame_when_it_is_offered() -> None:
+    """The timestamp is taken in the calling thread when it offers, not when the loop gets to
+    the frame (here 0.2 s later: the loop is busy).
+
+    Mutation guarded: no timestamp taken in the thread (the loop's offer() takes one later)."""
+    sink = ListSink()
+    s = Session(sinks=[sink])
+    await s.start()
+    called: list[int] = []
+
+    def produce() -> None:
+        called.append(time.time_ns())
+        s.offer_threadsafe(FRAME)
+        called.append(time.time_ns())
+
+    thread = threading.Thread(target=produce)
+    thread.start()
+    thread.join()
+    time.sleep(0.2)  # the loop is busy: the frame waits for it
+    await s.stop()
+    assert len(sink.packets) == 1
+    assert called[0] <= sink.packets[0].ts_ns <= called[1]
+
+
+async def test_the_snaplen_is_written_in_file_headers(tmp_path: Path) -> None:
+    """Mutations guarded: the snapshot length not given to the pcap writer of a path, or of a
+    stream."""
+    path, stream = tmp_path / "o.pcap", io.BytesIO()
+    async with Session(output=path, snaplen=100) as s1, Session(output=stream, snaplen=64) as s2:
+        s1.offer(FRAME)
+        s2.offer(FRAME)
+    assert struct.unpack_from("<I", path.read_bytes(), 16) == (100,)
+    assert struct.unpack_from("<I", stream.getvalue(), 16) == (64,)
+
+
+async def test_text_options_for_a_path_and_for_a_stream(tmp_path: Path) -> None:
+    """``ascii`` reaches a text file given by path, ``verbose`` a text stream; by default a
+    line has neither the IP fields nor the payload.
+
+    Mutations guarded: either option dropped on its way, ``verbose`` on by default."""
+    path = tmp_path / "a.txt"
+    verbose, plain = io.StringIO(), io.StringIO()
+    async with (
+        Session(text_output=path, ascii=True) as s1,
+        Session(text_output=verbose, verbose=True) as s2,
+        Session(text_output=plain) as s3,
+    ):
+        for s in (s1, s2, s3):
+            s.offer(FRAME, ts_ns=10**18)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and lines[1].strip() == "x" * 20 and "ttl" not in lines[0]
+    assert len(verbose.getvalue().splitlines()) == 1 and "ttl 64" in verbose.getvalue()
+    assert len(plain.getvalue().splitlines()) == 1 and "ttl" not in plain.getvalue()
+    assert plain.getvalue().splitlines()[0] == lines[0]
+
+
+async def test_a_named_sessions_sink_failure_names_it(caplog: pytest.LogCaptureFixture) -> None:
+    """Mutations guarded: the session's name not given to its writer (the log line then has
+    no "session NAME: " prefix)."""
+    async with Session(sinks=[ListSink(fail_after=0), ListSink()], name="w") as s:
+        s.offer(FRAME)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "session w: sink ListSink failed and is disabled: [Errno 28] No space left on device"
+    ]
+
+
+async def test_a_limit_reached_before_start_and_after() -> None:
+    """Offers before ``start()`` may reach the limit (no error; the session starts and writes
+    them); a limit reached while running ends the capture by itself: the writer drains,
+    closes the sinks and sets ``done`` before any ``stop()``.
+
+    Mutation guarded: the writer's close at the limit inverted (``writer is None``)."""
+    early = ListSink()
+    s = Session(sinks=[early], limit=2)
+    for i in range(3):
+        s.offer(FRAME, ts_ns=i)
+    assert s.limit_reached.is_set() and s.ended.is_set()
+    await s.start()
+    await s.stop()
+    assert [p.ts_ns for p in early.packets] == [0, 1]
+    sink = ListSink()
+    s = Session(sinks=[sink], limit=2)
+    await s.start()
+    s.offer(FRAME)
+    s.offer(FRAME)
+    await asyncio.wait_for(s.done.wait(), 5)
+    assert sink.closed and len(sink.packets) == 2
+    await s.stop()
 
 
 async def test_set_matcher_takes_the_old_filters_batch_first() -> None:
@@ -643,7 +673,7 @@ async def test_set_matcher_takes_the_old_filters_batch_first() -> None:
 
 class FailingSource(ListSource):
     def __init__(self, error: Exception) -> None:
-        super().__init__(_batches(1, 2), live=True)
+        super().__init__(batches_of(1, 2), live=True)
         self.error = error
 
     async def _iterate(self) -> AsyncIterator[PacketBatch]:
@@ -672,75 +702,6 @@ async def test_a_failing_source_ends_the_capture_and_says_why(
     ]
 
 
-class StuckSource(ListSource):
-    """A source whose aclose raises, or hangs."""
-
-    def __init__(self, hang: bool) -> None:
-        super().__init__([], live=True, forever=True)
-        self.hang = hang
-
-    async def aclose(self) -> None:
-        if self.hang:
-            await asyncio.sleep(30)
-        raise OSError(9, "Bad file descriptor")
-
-
-@pytest.mark.parametrize("hang", [False, True], ids=["raises", "hangs"])
-async def test_a_source_that_will_not_close_does_not_hold_stop(
-    hang: bool, caplog: pytest.LogCaptureFixture
-) -> None:
-    source = StuckSource(hang)
-    s = Session(sinks=[ListSink()], source=source)
-    await s.start()
-    started = time.monotonic()
-    await s.stop(timeout=0.3)
-    assert time.monotonic() - started < 3 and s.done.is_set()
-    messages = [r.getMessage() for r in caplog.records if "capture source" in r.getMessage()]
-    if hang:
-        assert len(messages) == 1 and messages[0].startswith("closing capture source <")
-        assert messages[0].endswith("took longer than 0.3 s")
-    else:
-        assert messages == ["closing capture source failed: [Errno 9] Bad file descriptor"]
-
-
-async def test_stop_gives_up_on_a_stuck_sink(caplog: pytest.LogCaptureFixture) -> None:
-    sink = GateSink()
-    s = Session(sinks=[sink], name="g")
-    await s.start()
-    s.offer(FRAME)
-    assert await asyncio.to_thread(sink.entered.wait, 10)
-    st = await s.stop(timeout=0.2)
-    sink.release.set()
-    assert st.sink_errors == 1 and s.abandoned == ["GateSink"] and s.done.is_set()
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
-        "session g: gave up waiting for GateSink after 0.2 s: abandoned, counted as a sink error"
-    ]
-
-
-async def test_abandon_ends_a_pending_stop(caplog: pytest.LogCaptureFixture) -> None:
-    sink = GateSink()
-    s = Session(sinks=[sink], name="a")
-    s.abandon()  # not started: nothing to abandon
-    assert s.abandoned == [] and not s.done.is_set()
-    await s.start()
-    s.offer(FRAME)
-    assert await asyncio.to_thread(sink.entered.wait, 10)
-    stopping = asyncio.ensure_future(s.stop(timeout=None))
-    await asyncio.sleep(0.05)
-    assert not stopping.done()
-    s.abandon()
-    await asyncio.wait_for(stopping, 2)
-    sink.release.set()
-    s.offer(FRAME)  # ignored: the session is closed
-    assert s.abandoned == ["GateSink"] and s.stats().sink_errors == 1
-    assert s.stats().packets == 1
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
-        "session a: stopped without waiting for GateSink"
-    ]
-    s.abandon()  # done: nothing more
-    assert s.stats().sink_errors == 1
-
-
 async def test_sinks_added_and_removed_before_and_after_start() -> None:
     first, later, bound = ListSink(), ListSink(), StatsAware()
     s = Session(sinks=[first])
@@ -761,6 +722,20 @@ async def test_sinks_added_and_removed_before_and_after_start() -> None:
     assert bound.stats is not None and bound.stats().packets == 2
 
 
+async def test_a_sink_given_at_construction_is_bound_at_start() -> None:
+    """A sink that asks for the session's counters (``bind_session``) and is given in
+    ``sinks=`` gets them, and the link type, when the session starts.
+
+    Mutations guarded: either argument of ``bind_session`` lost at start."""
+    bound = StatsAware()
+    s = Session(sinks=[bound], linktype=LinkType.ETHERNET)
+    await s.start()
+    s.offer(ether(FRAME))
+    await s.stop()
+    assert bound.linktype is LinkType.ETHERNET
+    assert bound.stats is not None and bound.stats().packets == 1
+
+
 class StatsAware(ListSink):
     """A sink that asks for the Session's counters."""
 
@@ -775,7 +750,7 @@ class StatsAware(ListSink):
 
 async def test_a_limit_cuts_a_source_batch() -> None:
     sink = ListSink()
-    source = ListSource(_batches(3, 4), live=True)
+    source = ListSource(batches_of(3, 4), live=True)
     s = Session(sinks=[sink], source=source, limit=6)
     await s.start()
     await asyncio.wait_for(s.limit_reached.wait(), 5)

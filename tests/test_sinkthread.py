@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import ssl
 import threading
+import time
 
 import pytest
 
 from capsvc import Direction, Packet, PacketBatch
 from capsvc._aio import Loop
 from capsvc._queue import PacketQueue
-from capsvc._sinkthread import SinkThread
+from capsvc._sinkthread import BUSY_POLL_INTERVAL, SinkThread
 
 
 def pk(i: int) -> Packet:
@@ -28,6 +30,7 @@ class Sink:
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.got: list[int] = []
+        self.batches = 0
         self.flushes = 0
         self.closes = 0
         self.fail: BaseException | None = None
@@ -41,6 +44,7 @@ class Sink:
             self.gate.wait(10)
         if self.fail is not None:
             raise self.fail
+        self.batches += 1
         self.got.extend(p.ts_ns for p in batch)
 
     def flush(self) -> None:
@@ -204,7 +208,14 @@ async def test_every_sink_failed_is_told_and_nothing_counts_written(
 
 
 @pytest.mark.parametrize(
-    "error", [BrokenPipeError(errno.EPIPE, "Broken pipe"), OSError(errno.EPIPE, "Broken pipe")]
+    "error",
+    [
+        BrokenPipeError(errno.EPIPE, "Broken pipe"),
+        OSError(errno.EPIPE, "Broken pipe"),
+        BrokenPipeError(),  # no errno: its type says it
+        ssl.SSLError(errno.EPIPE, "Broken pipe"),  # no BrokenPipeError: its errno says it
+    ],
+    ids=["BrokenPipeError", "OSError", "bare", "SSLError"],
 )
 async def test_a_reader_gone_away_is_one_info_line(
     error: OSError, caplog: pytest.LogCaptureFixture
@@ -221,6 +232,113 @@ async def test_a_reader_gone_away_is_one_info_line(
         (logging.INFO, "session r: sink Sink('stdout'): its reader went away")
     ]
     assert h.thread.sink_errors == 1
+
+
+async def test_a_steady_trickle_is_taken_in_few_batches() -> None:
+    """A packet every millisecond: once busy, the thread looks at the queue by itself every
+    ``BUSY_POLL_INTERVAL`` instead of being woken for each packet, so the sink gets at most
+    one batch per interval, with every packet in order.
+
+    Mutations guarded: ``polling`` not set after a batch (None, False), the busy wait skipped
+    (``queue and not closing``, ``not queue and closing``), ``polling`` left True when idle
+    (the thread then spins)."""
+    sink = Sink()
+    h = Harness([sink])
+    h.thread.start()
+    started = time.monotonic()
+    n = 0
+    while time.monotonic() - started < 0.3:
+        h.put(n)
+        n += 1
+        time.sleep(0.001)  # the loop is blocked meanwhile: the thread needs nothing of it
+    elapsed = time.monotonic() - started
+    await h.settle()
+    await h.finish()
+    assert sink.got == list(range(n))
+    assert sink.batches <= elapsed / BUSY_POLL_INTERVAL + 3 < n
+
+
+async def test_an_idle_thread_costs_no_cpu() -> None:
+    """Mutation guarded: ``polling`` set True when idle (the thread then spins)."""
+    h = Harness([Sink()])
+    h.thread.start()
+    h.put(1)
+    await h.settle()
+    before = time.process_time()
+    await asyncio.sleep(0.5)
+    spent = time.process_time() - before
+    await h.finish()
+    assert spent < 0.15
+
+
+class Partial:
+    """A sink that says it took only the first ``keep`` packets of each batch."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def write_batch(self, batch: PacketBatch) -> int:
+        return self.keep
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def test_written_counts_what_the_sink_that_took_most_took() -> None:
+    """Mutation guarded: a sink's count of what it took ignored (the batch's length taken)."""
+    h = Harness([Partial(1), Partial(2)])
+    h.thread.start()
+    h.put(1, 2, 3)
+    await h.settle()
+    await h.finish()
+    assert h.thread.written == 2
+
+
+async def test_abandon_between_batches_names_nothing() -> None:
+    """After a batch, or once the thread closed the sinks and ended, it is in no sink:
+    ``abandon()`` names none and counts nothing.
+
+    Mutations guarded: the sink being called not reset after a write or after a close
+    (``""``: abandon then fails)."""
+    sink = Sink()
+    h = Harness([sink])
+    h.thread.start()
+    h.put(1)
+    await h.settle()
+    assert h.thread.abandon() == [] and h.thread.sink_errors == 0
+    assert sink.got == [1] and h.thread.written == 1
+    ended = Harness([Sink(), Sink()])
+    ended.thread.start()
+    await ended.finish()
+    assert ended.thread.abandon() == [] and ended.thread.sink_errors == 0
+
+
+async def test_a_sink_stuck_in_its_close_is_abandoned() -> None:
+    """A sink that does not return from ``close()`` is abandoned as one stuck in a write is:
+    named, counted once; its close failing later counts nothing more."""
+    stuck = Sink("stuck")
+    stuck.gate = threading.Event()
+    stuck.fail_close = OSError(5, "Input/output error")
+    original_close = stuck.close
+
+    def close() -> None:
+        stuck.entered.set()
+        assert stuck.gate is not None and stuck.gate.wait(10)
+        original_close()
+
+    stuck.close = close  # type: ignore[method-assign]
+    h = Harness([stuck])
+    h.thread.start()
+    h.thread.close()
+    assert await asyncio.to_thread(stuck.entered.wait, 5)
+    assert h.thread.abandon() == ["Sink('stuck')"] and h.thread.sink_errors == 1
+    stuck.gate.set()
+    await asyncio.sleep(0.1)
+    assert stuck.closes == 1 and h.thread.sink_errors == 1 and h.thread.failures == []
+    assert not h.done.is_set()
 
 
 async def test_a_failing_close_is_the_sinks_error_once(caplog: pytest.LogCaptureFixture) -> None:

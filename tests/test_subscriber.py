@@ -181,3 +181,55 @@ async def test_a_bad_maxsize_or_filter_is_refused() -> None:
     with pytest.raises(FilterError):
         session.packets(filter="tcp port")
     assert session.subscriber_stats() == []
+
+
+class TcpOnly:
+    """A Matcher object of the application's own (one-argument ``match``)."""
+
+    def match(self, data: bytes) -> bool:
+        return data[9] == 6
+
+    def __repr__(self) -> str:
+        return "TcpOnly()"
+
+
+async def test_each_iterator_says_its_number_and_filter() -> None:
+    """Iterators are numbered 1, 2, 3 in the order they were made; ``stats().filter`` is an
+    expression as given without its surrounding blanks, a Matcher's repr, or "" for none;
+    ``maxsize=1`` is allowed; ``batches()`` takes a filter too.
+
+    Mutations guarded: the numbering (``= 1``, ``-= 1``, ``+= 2``), the filter's text (None,
+    an expression's or a Matcher's taken for the other, "XXXX" for none), the smallest
+    ``maxsize`` (``<= 1``, ``< 2``), the filter of ``batches()`` and of ``packets()`` lost."""
+    session = Session(sinks=[NullSink()])
+    await session.start()
+    plain = session.packets(maxsize=1)
+    udp_only = session.batches(filter="  udp port 53 ")
+    tcp_only = session.packets(filter=TcpOnly())
+    for data in (FRAME, DNS):
+        session.offer(data)
+    await written(session, 2)
+    await session.stop()
+    assert [s[:2] for s in session.subscriber_stats()] == [
+        (1, ""),
+        (2, "udp port 53"),
+        (3, "TcpOnly()"),
+    ]
+    assert [p.data async for p in plain] == [FRAME]  # one held, one dropped
+    assert [[p.data for p in b] async for b in udp_only] == [[DNS]]
+    assert [p.data async for p in tcp_only] == [FRAME]
+    assert (plain.stats().dropped, udp_only.stats().filtered, tcp_only.stats().filtered) == (
+        1,
+        1,
+        1,
+    )
+
+
+async def test_leaving_early_takes_the_iterator_off_the_sinks() -> None:
+    """Mutation guarded: the subscriber left among the session's sinks once detached."""
+    sink = NullSink()
+    session = Session(sinks=[sink])
+    async with session:
+        async with session.packets():
+            assert len(session.sink_list()) == 2
+        assert session.sink_list() == [sink]

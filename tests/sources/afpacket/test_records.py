@@ -298,3 +298,71 @@ def test_pcap_writer_writes_and_publishes_records_as_packets(nanosecond: bool) -
     PcapWriter(by_packets, 64, LinkType.ETHERNET, nanosecond=nanosecond).write_batch(packets)
     assert by_records.getvalue() == by_packets.getvalue()
     assert published == [(packets, by_packets.getvalue()[24:])]
+
+
+class BlockSink(Collect):
+    """A sink with ``write_records``: notes whether each batch came as a block or as
+    Packets (a pcap writer encodes a block in one C call: a block turned into Packets on the
+    way costs a Packet per frame for nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: list[str] = []
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        self.kinds.append("packets")
+        super().write_batch(batch)
+
+    def write_records(self, block: RecordBlock) -> None:
+        self.kinds.append("records")
+        self.got.extend(block.packets())
+
+
+class RecordSourceOf(RecordSource):
+    """RecordSource with ``buffered`` as asked (a live source that is not buffered drops)."""
+
+    def __init__(self, blocks: list[bytes], buffered: bool) -> None:
+        super().__init__(blocks)
+        self.buffered = buffered
+
+
+async def test_blocks_reach_a_write_records_sink_as_blocks() -> None:
+    """With nothing that needs Packets (no filter, no limit cutting, the source's snaplen),
+    a sink with ``write_records`` gets every block as a block; with a filter, Packets.
+
+    Mutations guarded: the pass-through test (``snaplen >`` for ``>=``, ``and limited``), the
+    ``write_records`` lookup of the sink thread (lost, or of another name)."""
+    sink = BlockSink()
+    await run(Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[sink]))
+    assert sink.got == EVERY and set(sink.kinds) == {"records"}
+    filtered = BlockSink()
+    await run(
+        Session(
+            linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[filtered], matcher=Odd()
+        )
+    )
+    assert set(filtered.kinds) == {"packets"} and filtered.got == [
+        p for p in EVERY if p.data and p.data[0] % 2 == 1
+    ]
+
+
+@pytest.mark.parametrize("buffered", [False, True])
+async def test_a_block_that_just_fits_stays_a_block(buffered: bool) -> None:
+    """A block of exactly the packets left to a live source's limit, or of exactly the room
+    a buffered source waits for, is queued whole, as a block.
+
+    Mutations guarded: ``len(batch) < count`` in ``_head`` and ``len(batch) < room`` in the
+    wait for room (the block is then turned into Packets)."""
+    twenty = [build_block(FRAMES[:20]), build_block(FRAMES[20:40])]
+    sink = BlockSink()
+    options = {"bufsize": 20} if buffered else {"limit": 20}
+    session = Session(
+        linktype=LinkType.ETHERNET,
+        source=RecordSourceOf(twenty, buffered),
+        sinks=[sink],
+        **options,  # type: ignore[arg-type]
+    )
+    await run(session)
+    want = [p for block in twenty for p in parse_block_py(block)][: 40 if buffered else 20]
+    assert sink.got == want and set(sink.kinds) == {"records"}
+    assert (session.stats().packets, session.stats().dropped) == (len(want), 0)
