@@ -140,6 +140,8 @@ def test_filters_on_bsd_arcnet_are_refused_naming_it() -> None:
         parse_filter("ip", ARCNET)
     with pytest.raises(FilterCompileError, match=r"link type ARCNET \(7\)"):
         parse_filter("host 10.0.0.1", ARCNET)
+    with pytest.raises(FilterCompileError, match=r"link type ARCNET_LINUX \(129\)"):
+        parse_filter("ip", ARCNET_LINUX)
 
 
 @settings(max_examples=300, deadline=None)
