@@ -13,7 +13,8 @@ copies. It returns ``(ethertype, offset)`` of the network layer, where ``etherty
 
 This module holds the registry (``link_decoder``), the Linux cooked, raw-IP, loopback, IPoIB,
 PKTAP and Juniper headers, and the IP helpers; Ethernet and LLC are in ``_ether``, switch tags in
-``_dsa``, serial links in ``_wan``, 802.11 in ``_wlan``/``_radiotap``, NFLOG in ``_nflog``.
+``_dsa``, serial links in ``_wan``, ARCNET in ``_arcnet``, 802.11 in ``_wlan``/``_radiotap``,
+NFLOG in ``_nflog``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import struct
 from collections.abc import Callable
 
 from .._packet import Direction, LinkType
+from ._arcnet import decode_arcnet, decode_arcnet_linux
 from ._const import ETHERTYPE_IP, ETHERTYPE_IPV6
 from ._dsa import decode_brcm, decode_brcm_prepend, decode_dsa, decode_edsa
 from ._ether import ETHER_HEADER, LINK_TRUNCATED, decode_ethernet
 from ._nflog import decode_nflog
 from ._wan import (
-    decode_arcnet_linux,
     decode_chdlc,
     decode_frelay,
     decode_ppp,
@@ -83,6 +84,7 @@ _JUNIPER_NO_L2 = 0x02
 _PKTAP_DLTS = {0: LinkType.NULL, 1: LinkType.ETHERNET, 12: LinkType.RAW, 14: LinkType.RAW}
 _U32LE = struct.Struct("<I").unpack_from
 #: Link types decoded here that LinkType has no member for (members are made on first use).
+_ARCNET = 7
 _ARCNET_LINUX = 129
 _JUNIPER_ETHER = 178
 
@@ -223,6 +225,7 @@ def decode_unknown(data: bytes) -> tuple[int, int]:
 _DECODERS: dict[int, LinkDecoder] = {
     LinkType.NULL: decode_null,
     LinkType.ETHERNET: decode_ethernet,
+    _ARCNET: decode_arcnet,
     LinkType.SLIP: decode_slip,
     LinkType.PPP: decode_ppp,
     LinkType.PPP_HDLC: decode_ppp_hdlc,
@@ -251,6 +254,7 @@ _DECODERS: dict[int, LinkDecoder] = {
 LINK_PROTOCOLS: dict[int, str] = {
     LinkType.NULL: "null",
     LinkType.ETHERNET: "ether",
+    _ARCNET: "arcnet",
     LinkType.SLIP: "slip",
     LinkType.PPP: "ppp",
     LinkType.PPP_HDLC: "ppp",

@@ -1,4 +1,4 @@
-"""Serial and WAN link types: PPP, PPP in HDLC framing, Cisco HDLC, SLIP, Frame Relay, ARCNET.
+"""Serial and WAN link types: PPP, PPP in HDLC framing, Cisco HDLC, SLIP, Frame Relay.
 
 Pure module (no IO). Link decoders (``decode_*``) return ``(ethertype, offset)`` of the network
 layer and never raise: the protocol numbers of PPP, Cisco HDLC and Frame Relay's NLPIDs are mapped
@@ -19,13 +19,11 @@ from ._const import (
     CHDLC_CDP,
     CHDLC_SLARP,
     CHDLC_UNICAST,
-    ETHERTYPE_ARP,
     ETHERTYPE_IP,
     ETHERTYPE_IPV6,
     ETHERTYPE_IPX,
     ETHERTYPE_MPLS,
     ETHERTYPE_OSI,
-    ETHERTYPE_REVARP,
     LINK_MESSAGE,
     NLPID_CLNP,
     NLPID_ESIS,
@@ -48,9 +46,7 @@ __all__ = [
     "PppControl",
     "PppHeader",
     "Slarp",
-    "arcnet_linux_header",
     "chdlc_header",
-    "decode_arcnet_linux",
     "decode_chdlc",
     "decode_frelay",
     "decode_ppp",
@@ -80,16 +76,6 @@ _PPP_ETHERTYPES = {
 _CHDLC_MESSAGES = frozenset((CHDLC_SLARP, CHDLC_CDP))
 #: LINKTYPE_SLIP's pseudo-header: a direction byte and the 15 bytes of a CSLIP header.
 SLIP_HEADER_LEN = 16
-#: ARCNET protocol ids (RFC 1051 "old" and RFC 1201) -> ethertype, and whether RFC 1201's
-#: split flag and sequence number follow.
-_ARCNET_TYPES = {
-    0xF0: (ETHERTYPE_IP, False),
-    0xF1: (ETHERTYPE_ARP, False),
-    0xD4: (ETHERTYPE_IP, True),
-    0xD5: (ETHERTYPE_ARP, True),
-    0xD6: (ETHERTYPE_REVARP, True),
-    0xC4: (ETHERTYPE_IPV6, True),
-}
 
 
 class PppHeader(NamedTuple):
@@ -315,33 +301,3 @@ def decode_frelay(data: bytes) -> tuple[int, int]:
             return data[pos + 3] << 8 | data[pos + 4], pos + 5
         return _MSG
     return _MSG
-
-
-def arcnet_linux_header(data: bytes) -> tuple[int, int, int, int] | None:
-    """Read a Linux ARCNET header: ``(source, destination, protocol id, payload offset)``, the
-    offset past RFC 1201's split flag and sequence number (and an exception packet's extra four
-    bytes) where the protocol has them. None when the frame ends inside it."""
-    if len(data) < 5:
-        return None
-    proto = data[4]
-    known = _ARCNET_TYPES.get(proto)
-    pos = 5
-    if known is not None and known[1]:
-        if len(data) < 8:
-            return None
-        pos = 12 if data[5] == 0xFF else 8
-        if len(data) < pos:
-            return None
-    return data[0], data[1], proto, pos
-
-
-def decode_arcnet_linux(data: bytes) -> tuple[int, int]:
-    """LINKTYPE_ARCNET_LINUX: source, destination, 2-byte offset, protocol id (RFC 1051 or
-    RFC 1201 framing)."""
-    header = arcnet_linux_header(data)
-    if header is None:
-        return _CUT
-    known = _ARCNET_TYPES.get(header[2])
-    if known is None:
-        return _MSG
-    return known[0], header[3]

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from socket import inet_ntoa
 
 from .._packet import LinkType
+from ..decode._arcnet import ArcnetHeader, arcnet_header, arcnet_linux_header
 from ..decode._const import CHDLC_CDP, CHDLC_SLARP, NLPID_ISIS, NLPID_Q933
 from ..decode._nflog import nflog_fields
 from ..decode._osi import ISIS_PDU_NAMES, NLPID_NAMES, isis_pdu, system_id
 from ..decode._wan import (
     SLIP_HEADER_LEN,
-    arcnet_linux_header,
     chdlc_header,
     frelay_header,
     ppp_control,
@@ -213,14 +213,26 @@ def nflog_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
     return "NFLOG", text
 
 
-def arcnet_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
-    """A Linux ARCNET frame of a protocol capsvc does not follow."""
-    header = arcnet_linux_header(data)
-    if header is None:
+def _arcnet_text(header: ArcnetHeader | None, data: bytes, wire_len: int) -> tuple[str, str]:
+    """An ARCNET frame capsvc does not follow: ``ARCNET 01 > 02, proto 0x42, length 25``, a
+    middle fragment's sequence number and place (``seqid 0x0010, fragment 2``) before the
+    length (the payload's, after the header)."""
+    if header is None or len(data) < header.payload:
         return "ARC", "[|arcnet]"
-    src, dst, proto, pos = header
-    length = max(wire_len, len(data)) - pos
-    return "ARC", f"ARCNET {src:02x} > {dst:02x}, proto 0x{proto:02x}, length {length}"
+    text = f"ARCNET {header.source:02x} > {header.destination:02x}, proto 0x{header.protocol:02x}"
+    if header.middle_fragment:
+        text += f", seqid 0x{header.seqid:04x}, fragment {header.flag // 2 + 1}"
+    return "ARC", f"{text}, length {max(wire_len, len(data)) - header.payload}"
+
+
+def arcnet_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
+    """A BSD ARCNET frame of a protocol capsvc does not follow, or a middle fragment."""
+    return _arcnet_text(arcnet_header(data), data, wire_len)
+
+
+def arcnet_linux_message(data: bytes, wire_len: int, verbose: bool) -> tuple[str, str]:
+    """A Linux ARCNET frame of a protocol capsvc does not follow."""
+    return _arcnet_text(arcnet_linux_header(data), data, wire_len)
 
 
 _MESSAGES: dict[int, LinkMessage] = {
@@ -231,7 +243,8 @@ _MESSAGES: dict[int, LinkMessage] = {
     LinkType.IEEE802_11: wlan_message,
     LinkType.FRELAY: frelay_message,
     LinkType.IEEE802_11_RADIO: wlan_radio_message,
-    129: arcnet_message,  # ARCNET_LINUX
+    7: arcnet_message,  # ARCNET
+    129: arcnet_linux_message,  # ARCNET_LINUX
     LinkType.NFLOG: nflog_message,
 }
 

@@ -40,7 +40,10 @@ def ip_print(nd: Nd, pos: int, length: int) -> None:
         return
     if not nd.opts.link:
         nd.put("IP ")
-    nd.need(pos, 20)
+    if not nd.has(pos, 20):
+        # tcpdump's own check, not a longjmp: -x still leaves the link header out
+        nd.trunc()
+        return
     if length < 20:
         nd.put(f"truncated-ip {length}")
         return

@@ -1,5 +1,6 @@
 """Link layers in tcpdump's words: Ethernet (VLAN tags, 802.3/LLC), Linux cooked v1/v2, BSD
-loopback, raw IP; ``-e``'s link-level header; the ethertype dispatch.
+loopback, raw IP; ``-e``'s link-level header; the ethertype dispatch; the registry of link
+printers (ARCNET's are in ``_arcnet``, 802.11's in ``_wlan``, radiotap's in ``_radiotap``).
 
 Pure module. Each link printer sets ``nd.hdrlen`` (what ``-x`` leaves out) and prints the
 header only as tcpdump does: nothing without ``-e`` for the common link types, the cooked v2
@@ -23,6 +24,7 @@ from ...decode._const import (
 )
 from ...decode._ether import LINK_TRUNCATED
 from ...decode._link import LINK_PROTOCOLS, link_decoder
+from ._arcnet import arcnet_linux_print, arcnet_print
 from ._arp import arp_print
 from ._hex import hex_ascii
 from ._ip import ip6_print, ip_print
@@ -369,6 +371,7 @@ def pktap_link(nd: Nd, length: int, interfaces: Mapping[int, str] | None) -> Non
 LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = {
     0: null_print,
     1: ethernet_link,
+    7: arcnet_print,
     12: raw_print,
     14: raw_print,
     101: raw_print,
@@ -376,6 +379,7 @@ LINK_PRINTERS: dict[int, Callable[[Nd, int, Mapping[int, str] | None], None]] = 
     108: loop_print,
     113: sll_print,
     127: radiotap_print,
+    129: arcnet_linux_print,
     228: raw_print,
     229: raw_print,
     _PKTAP: pktap_link,

@@ -1,9 +1,7 @@
-"""``-e``'s link-level header of ARCNET (Linux), SLIP and Apple PKTAP, in tcpdump's words.
+"""``-e``'s link-level header of SLIP and Apple PKTAP, in tcpdump's words.
 
 Pure module. ``LINK_HEADERS`` print a header in front of what the link decoder found (the
-generic printer of ``_link`` calls them): ARCNET's ``be 50 ab 89: `` (source, destination, the
-byte tcpdump reads as the type, which on Linux's header is the offset's first byte, and the
-length; with ``-q`` without the type), SLIP's direction and packet type (``I ip 84: ``,
+generic printer of ``_link`` calls them): SLIP's direction and packet type (``I ip 84: ``,
 ``Invalid direction 48 ``). ``pktap_print`` is PKTAP's printer: its header with ``-e``
 (``DLT EN10MB (1) len 108, length 182: ``), then the frame inside as its own link type prints.
 """
@@ -17,27 +15,10 @@ from ._nd import PRINTERS, Nd
 
 __all__ = ["LINK_HEADERS", "pktap_print"]
 
-#: ARCNET protocol ids tcpdump names (arctypemap); others print in hex.
-_ARCNET_TYPES = {
-    0xF0: "oldip", 0xF1: "oldarp", 0xD4: "ip", 0xD5: "arp", 0xD6: "rarp", 0xDD: "atalk",
-    0xF7: "banyan", 0xFA: "ipx", 0xC4: "ipv6", 0x80: "diag",
-}  # fmt: skip
 _SLIP_HEADER = 16
 #: sizeof(pktap_header_t): the shortest header PKTAP's length field may give.
 _PKTAP_HEADER = 108
 _PKTAP_ETHERNET = 1
-
-
-def _arcnet_linux_header(nd: Nd, length: int) -> None:
-    """ARCNET on Linux: ``src dst type length: `` (tcpdump's arcnet_print, without phds)."""
-    # tcpdump wants the whole header (5 bytes for the old RFC 1051 types, 8 for the others)
-    nd.need(0, 5 if nd.u8(4) in (0xF0, 0xF1, 0x80) else 8)
-    src, dst = nd.u8(0), nd.u8(1)
-    if nd.opts.quiet:
-        nd.put(f"{src:02x} {dst:02x} {length}: ")
-        return
-    kind = nd.u8(2)
-    nd.put(f"{src:02x} {dst:02x} {_ARCNET_TYPES.get(kind, f'{kind:02x}')} {length}: ")
 
 
 def _slip_header(nd: Nd, length: int) -> None:
@@ -61,7 +42,6 @@ def _slip_header(nd: Nd, length: int) -> None:
 #: Link type -> its ``-e`` header printer ``(nd, wire length)``.
 LINK_HEADERS: dict[int, Callable[[Nd, int], None]] = {
     8: _slip_header,
-    129: _arcnet_linux_header,
 }
 
 
