@@ -9,7 +9,7 @@
 # that hold it against the C (tests/sinks/test_pcap_speedups.py, ...). Prints a line per module, the surviving mutants (`mutmut show NAME` in
 # the kept copy shows one), and last `mutation score: S% (killed K of N)` over every module run.
 # Killed counts mutmut's killed, timeout and segfault; survivors and mutants no test reached
-# count as not killed. Not part of .ci/run: a full run takes about an hour (docs/testing.md).
+# count as not killed. Not part of .ci/run: a full run takes well over an hour (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
