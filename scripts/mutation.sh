@@ -9,7 +9,7 @@
 # that hold it against the C (tests/sinks/test_pcap_speedups.py, ...). Prints a line per module, the surviving mutants (`mutmut show NAME` in
 # the kept copy shows one), and last `mutation score: S% (killed K of N)` over every module run.
 # Killed counts mutmut's killed, timeout and segfault; survivors and mutants no test reached
-# count as not killed. Not part of .ci/run: a full run takes about an hour (docs/testing.md).
+# count as not killed. Not part of .ci/run: a full run takes well over an hour (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,9 +26,11 @@ TESTS[sinkthread]="tests/test_sinkthread.py tests/test_session.py tests/test_ses
 MODULES[pcap]="capsvc/sinks/_pcap.py capsvc/sinks/_pcapng.py"
 TESTS[pcap]="tests/sinks/test_pcap.py tests/sinks/test_pcapng.py tests/sinks/test_pcap_speedups.py tests/sources/afpacket/test_records.py"
 MODULES[capfile]="capsvc/sources/capfile/_decode.py capsvc/sources/capfile/_pcapng.py capsvc/sources/capfile/_source.py"
-TESTS[capfile]="tests/sources/capfile/test_pcapfile.py"
+TESTS[capfile]="tests/sources/capfile/test_pcapfile.py tests/sources/capfile/test_decoder_edges.py tests/sources/capfile/test_records_read.py tests/test_backends.py"
 MODULES[filter]="capsvc/filter/_lower.py capsvc/filter/_lowerbase.py capsvc/filter/_bpf.py"
-TESTS[filter]="tests/filter/test_bpf.py tests/filter/test_match.py tests/filter/test_differential.py"
+# The filter group runs the differential test with libpcap's answers cached and the programs run
+# in C (test_differential_cached.py, a few seconds), not the full one (test_differential.py).
+TESTS[filter]="tests/filter/test_bpf.py tests/filter/test_match.py tests/filter/test_differential_cached.py tests/filter/test_differential.py::test_libpcaps_own_expressions_are_all_accepted tests/filter/test_differential.py::test_large_expressions_equal_libpcap tests/filter/test_differential.py::test_deliberately_refused tests/filter/test_differential.py::test_deliberately_accepted"
 MODULES[auth]="capsvc/service/_http.py"
 TESTS[auth]="tests/service/test_token.py tests/service/test_http.py tests/service/test_service_api.py tests/security/test_requests.py"
 MODULES[files]="capsvc/_files.py"

@@ -25,7 +25,7 @@ from ..._accel import speedups
 from ..._errors import CaptureFileError
 from ..._packet import SNAPLEN_DEFAULT, Direction, LinkType, MatchFunction, Packet, PacketBatch
 from ..._records import RecordBlock
-from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser, checked_linktype
+from ._pcapng import PCAPNG_SHB_TYPE, CorruptInput, Interface, PcapNgParser
 
 __all__ = [
     "MAX_SNAPLEN",
@@ -68,7 +68,7 @@ class _PcapParser:
             raise CorruptInput(4, f"pcap version {major}.{minor} is too old (2.x is required)")
         self.nanosecond = magic in (MAGIC_NANO, MAGIC_NANO_SWAPPED)
         # The upper bits of the link-type field may carry FCS information (LT_LINKTYPE()).
-        self.linktype = checked_linktype(linktype & 0x03FFFFFF)
+        self.linktype = LinkType(linktype & 0x03FFFFFF)  # every 26-bit value is one
         self.snaplen = snaplen if 0 < snaplen <= MAX_SNAPLEN else SNAPLEN_DEFAULT
         self.interfaces = [Interface(0, "", self.linktype, self.snaplen)]
         self.wanted = 0
@@ -103,8 +103,8 @@ class _PcapParser:
         buf: bytes,
         pos: int,
         limit: int,
-        match: MatchFunction | None = None,
-        keep: int = 0,
+        match: MatchFunction | None,
+        keep: int,
     ) -> tuple[PacketBatch, int]:
         """Up to ``limit`` complete records from ``buf[pos:]``; returns them and the new position.
 
@@ -147,19 +147,15 @@ class _PcapParser:
                     break
                 data = buf[start:stop]
             examined += 1
-            if match is not None and not match(data, orig if orig > incl else incl):
+            wire = orig if orig > incl else incl  # pragma: no mutate (orig >= incl: the same)
+            if match is not None and not match(data, wire):
                 pos = stop
                 continue
-            append(
-                new(
-                    packet,
-                    (sec * ns + frac * mult, data, orig if orig > incl else incl, unknown, 0),
-                )
-            )
+            append(new(packet, (sec * ns + frac * mult, data, wire, unknown, 0)))
             pos = stop
             if len(out) == keep:
                 break
-        self.examined = examined if match is not None else len(out)
+        self.examined = examined
         return out, pos
 
 
@@ -236,7 +232,7 @@ class CaptureDecoder:
         try:
             return self._by_ifindex[ifindex]
         except KeyError:
-            linktype = self.linktypes.get(ifindex, self.linktype)
+            linktype = self.linktypes[ifindex]
             assert self.match_for is not None
             test = match if linktype == self.linktype else self.match_for(linktype)
             self._by_ifindex[ifindex] = test
@@ -262,8 +258,10 @@ class CaptureDecoder:
             self._base += self._pos
             self._buf = self._buf[self._pos :] + data
             self._pos = 0
+        elif self._buf:
+            self._buf += data
         else:
-            self._buf = self._buf + data if self._buf else data
+            self._buf = data
 
     def next_batch(self, *, fill: bool = True) -> PacketBatch | None:
         """Return the next batch, or None when more input is needed or the input is finished.
@@ -285,9 +283,9 @@ class CaptureDecoder:
         pending = self._pending
         if self._unmatched:
             pending, examined = self._select(self._unmatched)
-            self._unmatched = []
-            self.records += examined
-            self.packets += len(pending)
+            self._unmatched = []  # pragma: no mutate (only its truth is read from here on)
+            self.records = examined  # the packets parsed with the header: the first counted
+            self.packets = len(pending)
         if self.limit and self.packets >= self.limit:
             self.finished = True  # nothing past the last packet wanted is read
         if self._error is None and not self.finished:
@@ -470,7 +468,8 @@ class CaptureDecoder:
         else:
             self.snaplen = parser.snaplen
         # NULL (0) is a link type like any other: only a missing one defaults to RAW.
-        self.linktype = LinkType.RAW if parser.linktype is None else parser.linktype
+        assert parser.linktype is not None  # pcapng: the loop above waited for it
+        self.linktype = parser.linktype
         self.nanosecond = parser.nanosecond
         self.interfaces = parser.interfaces
         if isinstance(parser, PcapNgParser):
