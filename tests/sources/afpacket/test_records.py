@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -280,6 +281,44 @@ async def test_full_queue_holds_a_buffered_record_source_back() -> None:
         Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[collect], bufsize=7)
     )
     assert collect.got == EVERY
+    assert session.stats().dropped == 0
+
+
+class SlowRecords:
+    """A sink taking records, slow enough that the queue fills up behind it."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self.got: PacketBatch = []
+
+    def write_records(self, block: RecordBlock) -> None:
+        self.kinds.append("records")
+        self.got.extend(block.packets())
+        time.sleep(0.01)
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        self.kinds.append("packets")
+        self.got.extend(batch)
+        time.sleep(0.01)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def test_full_queue_keeps_record_blocks_whole() -> None:
+    """A record block that fits in the queue waits for room for all of it: cut, it would reach
+    every sink as Packets (the text and pcap writers' C paths take records). Mutation guarded:
+    the block cut at the room left, as a list of packets."""
+    blocks = [build_block(FRAMES[i : i + 10]) for i in range(0, 50, 10)]
+    sink = SlowRecords()
+    session = await run(
+        Session(linktype=LinkType.ETHERNET, source=RecordSource(blocks), sinks=[sink], bufsize=15)
+    )
+    assert sink.got == [p for block in blocks for p in parse_block_py(block)]
+    assert set(sink.kinds) == {"records"}
     assert session.stats().dropped == 0
 
 
