@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 from _blocks import build_block
+from _helpers import ether, ipv4, ipv6, tcp, udp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capsvc import Direction, LinkType, Packet, PacketBatch, Session
 from capsvc._queue import PacketQueue
 from capsvc._records import RecordBlock, available
-from capsvc.sinks import PcapWriter
+from capsvc.format._line import TextFormatter
+from capsvc.sinks import PcapWriter, TextWriter
 from capsvc.sinks._pcap import encode_records_py
 from capsvc.sources._base import SourceStats
 from capsvc.sources.afpacket._tpacket import (
@@ -282,6 +284,35 @@ async def test_full_queue_holds_a_buffered_record_source_back() -> None:
     )
     assert collect.got == EVERY
     assert session.stats().dropped == 0
+
+
+async def test_text_writer_writes_records_as_the_packet_path_does() -> None:
+    """The sink thread hands the text writer RecordBlocks; its lines (written in C from the
+    records) are the Python formatter's lines of the same packets, which a sink without
+    ``write_records`` gets."""
+    frames = [
+        {
+            "data": ether(ipv4("10.0.0.1", "10.0.0.2", udp(5000, 4096 + i, b"x" * i))),
+            "pkttype": i % 5,
+        }
+        for i in range(30)
+    ] + [
+        {"data": ether(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 53, bytes(12))))},
+        {"data": ether(ipv6("fd00::1", "fd00::2", tcp(1, 2, b"GET / HTTP/1.1\r\n", flags="PA")))},
+    ]
+    out, collect = io.StringIO(), Collect()
+    writer = TextWriter(out, linktype=LinkType.ETHERNET)
+    await run(
+        Session(
+            linktype=LinkType.ETHERNET,
+            source=RecordSource([build_block(frames[:16]), build_block(frames[16:])]),
+            sinks=[writer, collect],
+        )
+    )
+    fmt = TextFormatter(LinkType.ETHERNET)
+    expected = [fmt.format(p[0], p[1], p[2], p[3]) for p in collect.got]
+    assert len(expected) == len(frames) and out.getvalue().splitlines() == expected
+    assert "[OUT  UDP]" in expected[4] and ": GET / HTTP/1.1" in expected[-1]
 
 
 class SlowRecords:
