@@ -45,8 +45,10 @@ static struct {
 
 static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
 
+/* Copies a table text: all of its storage, a fixed size the compiler copies inline (the
+ * output always has room past the line), then steps over the text only. */
 static inline char *tl_put(char *o, const tl_text *t) {
-    memcpy(o, t->text, t->len);
+    memcpy(o, t->text, sizeof t->text);
     return o + t->len;
 }
 
@@ -55,16 +57,29 @@ static inline char *tl_str(char *o, const char *s, size_t n) {
     return o + n;
 }
 
+static const char tl_digits[201] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
+    "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
+    "949596979899";
+
 static char *tl_uint(char *o, unsigned long long v) {
-    char tmp[24];
-    int i = 0;
-    do {
-        tmp[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        *o++ = tmp[--i];
-    return o;
+    int n = 1;
+    for (unsigned long long x = v; x >= 10; x /= 10)
+        n++;
+    char *t = o + n;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--t = tl_digits[d + 1];
+        *--t = tl_digits[d];
+    }
+    if (v >= 10) {
+        *--t = tl_digits[v * 2 + 1];
+        *--t = tl_digits[v * 2];
+    } else {
+        *--t = (char)('0' + v);
+    }
+    return o + n;
 }
 
 static inline char *tl_int(char *o, long long v) {
@@ -78,23 +93,32 @@ static inline char *tl_int(char *o, long long v) {
 /* inet_ntoa's text of the address at p. */
 static char *tl_ipv4(char *o, const unsigned char *p) {
     for (int i = 0; i < 4; i++) {
-        if (i)
-            *o++ = '.';
-        o = tl_uint(o, p[i]);
+        unsigned b = p[i];
+        if (b >= 100) {
+            *o++ = (char)('0' + b / 100);
+            b %= 100;
+            *o++ = tl_digits[b * 2];
+            *o++ = tl_digits[b * 2 + 1];
+        } else if (b >= 10) {
+            *o++ = tl_digits[b * 2];
+            *o++ = tl_digits[b * 2 + 1];
+        } else {
+            *o++ = (char)('0' + b);
+        }
+        *o++ = '.';
     }
-    return o;
+    return o - 1;
 }
 
 /* The address text of the IP header at `ip` (version 4 or 6), bracketed if asked. */
 static char *tl_addr(char *o, const unsigned char *ip, int v6, int src, int bracket) {
     if (!v6)
         return tl_ipv4(o, ip + (src ? 12 : 16));
-    char text[INET6_ADDRSTRLEN];
-    if (inet_ntop(AF_INET6, ip + (src ? 8 : 24), text, sizeof text) == NULL)
-        text[0] = '\0'; /* cannot happen for a 16-byte address and this buffer */
     if (bracket)
         *o++ = '[';
-    o = tl_str(o, text, strlen(text));
+    /* written in place: the output has room for INET6_ADDRSTRLEN more */
+    if (inet_ntop(AF_INET6, ip + (src ? 8 : 24), o, INET6_ADDRSTRLEN) != NULL)
+        o += strlen(o);
     if (bracket)
         *o++ = ']';
     return o;
@@ -276,9 +300,10 @@ static char *tl_frame(char *o, const unsigned char *d, Py_ssize_t n, long long w
 /* -- the output and the clock ------------------------------------------------------------- */
 
 typedef struct {
-    char *buf;
+    PyObject *str; /* the compact ASCII str being written (cap characters), NULL after errors */
+    char *buf;     /* its characters */
     Py_ssize_t len, cap;
-    PyObject *chunks; /* str pieces before buf when a line was not ASCII; NULL while none */
+    PyObject *chunks; /* str pieces before str when a line was not ASCII; NULL while none */
     PyObject *formatter, *fallback;
     long long sec;     /* the cached second, when have_sec */
     int have_sec, dirty;
@@ -287,16 +312,25 @@ typedef struct {
     Py_ssize_t handed; /* frames given to the fallback */
 } tl_out;
 
+/* A new str of `cap` ASCII characters to write the lines into. */
+static int tl_new_str(tl_out *w, Py_ssize_t cap) {
+    w->str = PyUnicode_New(cap, 127);
+    if (w->str == NULL)
+        return -1;
+    w->buf = PyUnicode_DATA(w->str);
+    w->cap = cap;
+    w->len = 0;
+    return 0;
+}
+
+/* Room for `more` characters after w->len (the str grows in place when it can). */
 static int tl_room(tl_out *w, Py_ssize_t more) {
     if (w->len + more <= w->cap)
         return 0;
     Py_ssize_t cap = w->cap * 2 > w->len + more ? w->cap * 2 : w->len + more;
-    char *buf = PyMem_Realloc(w->buf, (size_t)cap);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    w->buf = buf;
+    if (PyUnicode_Resize(&w->str, cap) < 0)
+        return -1; /* w->str is NULL now */
+    w->buf = PyUnicode_DATA(w->str);
     w->cap = cap;
     return 0;
 }
@@ -386,12 +420,16 @@ static int tl_line(tl_out *w, long long ts, const unsigned char *d, Py_ssize_t n
     long long sec = ts / 1000000000LL;
     if (!w->have_sec || w->sec != sec)
         tl_set_second(w, sec);
-    char *p = tl_str(w->buf + w->len, w->clock, (size_t)w->clock_len);
+    char *p = w->buf + w->len;
+    memcpy(p, w->clock, sizeof w->clock); /* a fixed size, copied inline; room is there */
+    p += w->clock_len;
     unsigned usec = (unsigned)(ts / 1000 % 1000000);
     *p++ = '.';
-    for (int i = 5; i >= 0; i--) {
-        p[i] = (char)('0' + usec % 10);
-        usec /= 10;
+    for (int i = 4; i >= 0; i -= 2) {
+        unsigned d = usec % 100 * 2;
+        usec /= 100;
+        p[i] = tl_digits[d];
+        p[i + 1] = tl_digits[d + 1];
     }
     p += 6;
     *p++ = ' ';
@@ -403,18 +441,15 @@ static int tl_line(tl_out *w, long long ts, const unsigned char *d, Py_ssize_t n
     return 1;
 }
 
-/* Moves the ASCII text written so far into w->chunks (the next piece is not ASCII). */
-static int tl_flush_chunk(tl_out *w) {
+/* The str written so far cut to its length, as a piece of w->chunks (a line that is not ASCII
+ * follows); `cap` is the room of the next str. */
+static int tl_flush_chunk(tl_out *w, Py_ssize_t cap) {
     if (w->chunks == NULL && (w->chunks = PyList_New(0)) == NULL)
         return -1;
-    PyObject *s = PyUnicode_New(w->len, 127);
-    if (s == NULL)
+    if (PyUnicode_Resize(&w->str, w->len) < 0 || PyList_Append(w->chunks, w->str) < 0)
         return -1;
-    memcpy(PyUnicode_DATA(s), w->buf, (size_t)w->len);
-    int rc = PyList_Append(w->chunks, s);
-    Py_DECREF(s);
-    w->len = 0;
-    return rc;
+    Py_CLEAR(w->str);
+    return tl_new_str(w, cap);
 }
 
 /* Calls the fallback with the frame's fields (new references, stolen) and adds its line. */
@@ -442,9 +477,7 @@ static int tl_hand_over(tl_out *w, PyObject *ts, PyObject *data, PyObject *wire,
         w->len += n;
         w->buf[w->len++] = '\n';
     } else {
-        if (tl_flush_chunk(w) < 0 || PyList_Append(w->chunks, line) < 0)
-            goto done;
-        if (tl_room(w, 1) < 0)
+        if (tl_flush_chunk(w, w->cap) < 0 || PyList_Append(w->chunks, line) < 0)
             goto done;
         w->buf[w->len++] = '\n';
     }
@@ -462,24 +495,23 @@ done:
 
 /* (text, handed) of a finished batch, the clock written back. */
 static PyObject *tl_finish(tl_out *w) {
-    PyObject *text = NULL;
-    if (tl_store_clock(w) < 0)
+    PyObject *text;
+    if (tl_store_clock(w) < 0 || PyUnicode_Resize(&w->str, w->len) < 0)
         return NULL;
     if (w->chunks != NULL) {
-        if (w->len && tl_flush_chunk(w) < 0)
+        if (PyList_Append(w->chunks, w->str) < 0)
             return NULL;
         PyObject *empty = PyUnicode_New(0, 127);
         if (empty == NULL)
             return NULL;
         text = PyUnicode_Join(empty, w->chunks);
         Py_DECREF(empty);
+        if (text == NULL)
+            return NULL;
     } else {
-        text = PyUnicode_New(w->len, 127);
-        if (text != NULL)
-            memcpy(PyUnicode_DATA(text), w->buf, (size_t)w->len);
+        text = w->str;
+        w->str = NULL;
     }
-    if (text == NULL)
-        return NULL;
     return Py_BuildValue("Nn", text, w->handed);
 }
 
@@ -495,16 +527,13 @@ static int tl_start(tl_out *w, PyObject *formatter, PyObject *fallback, Py_ssize
         PyErr_SetString(PyExc_TypeError, "the fallback is callable");
         return -1;
     }
-    w->cap = guess < 800 ? 65536 : guess * 80;
-    if ((w->buf = PyMem_Malloc((size_t)w->cap)) == NULL) {
-        PyErr_NoMemory();
+    if (tl_new_str(w, guess < 800 ? 65536 : guess * 80) < 0)
         return -1;
-    }
     return tl_load_clock(w);
 }
 
 static void tl_free(tl_out *w) {
-    PyMem_Free(w->buf);
+    Py_XDECREF(w->str);
     Py_XDECREF(w->chunks);
 }
 
