@@ -796,7 +796,8 @@ static PyMethodDef methods[] = {
      "pcap_records(buf, pos, limit, swapped, nanosecond, snaplen, maxcap, program) -> "
      "(records, count, wire, examined, pos, wanted, error_pos)"},
     {"text_tables", text_tables, METH_VARARGS,
-     "text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids)"},
+     "text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids, "
+     "quic_versions)"},
     {"text_records", text_records, METH_VARARGS,
      "text_records(parts, link, cooked, formatter, fallback, inbound, outbound, unknown) -> "
      "(text, handed) or None"},

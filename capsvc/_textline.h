@@ -41,6 +41,8 @@ static struct {
     unsigned char udp_ports[65536]; /* TL_UDP_APP / TL_UDP_QUIC */
     uint16_t vlan[8];
     int nvlan;
+    uint32_t quic_versions[8]; /* QUIC versions whose long header the formatter reads */
+    int nquic;
 } TL;
 
 static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
@@ -122,6 +124,39 @@ static char *tl_addr(char *o, const unsigned char *ip, int v6, int src, int brac
     if (bracket)
         *o++ = ']';
     return o;
+}
+
+/* Whether capsvc.decode._quic.quic_header finds no long header at d[pos:end]. */
+static int tl_no_quic_header(const unsigned char *d, long long pos, long long end) {
+    if (end - pos < 7 || !(d[pos] & 0x80))
+        return 1;
+    uint32_t version = (uint32_t)d[pos + 1] << 24 | (uint32_t)d[pos + 2] << 16 |
+                       (uint32_t)d[pos + 3] << 8 | d[pos + 4];
+    if (version) {
+        int known = 0;
+        for (int i = 0; i < TL.nquic; i++)
+            known |= TL.quic_versions[i] == version;
+        if (!known || !(d[pos] & 0x40))
+            return 1;
+    }
+    long long at = pos + 5;
+    unsigned dlen = d[at];
+    if (dlen > 20 || at + 1 + dlen >= end)
+        return 1;
+    at += 1 + dlen;
+    unsigned slen = d[at];
+    return slen > 20 || at + 1 + slen > end;
+}
+
+/* Whether the QUIC formatter (capsvc.format._apps._quic) gives no text for the UDP payload
+ * d[pos:stop] of `length` bytes: a short header, or no long header it reads and not one the
+ * capture cut. */
+static int tl_quic_plain(const unsigned char *d, long long pos, long long stop, long long length) {
+    if (pos >= stop)
+        return 0; /* nothing captured: the line may say [|udp] */
+    if (!(d[pos] & 0x80))
+        return 1;
+    return tl_no_quic_header(d, pos, stop) && !(stop - pos < (length < 64 ? length : 64));
 }
 
 /* The line of one frame after its time stamp and space, written to `o` (TL_LINE_ROOM bytes),
@@ -247,10 +282,9 @@ static char *tl_frame(char *o, const unsigned char *d, Py_ssize_t n, long long w
                 ulen = plen;
             long long pos = l4 + 8, stop = end < l4 + ulen ? end : l4 + ulen;
             int app = TL.udp_ports[dport] ? TL.udp_ports[dport] : TL.udp_ports[sport];
-            /* QUIC's formatter gives no text for a short header (form bit clear) */
-            if (app && !(app == TL_UDP_QUIC && pos < stop && !(d[pos] & 0x80)))
-                return NULL;
             length = ulen - 8;
+            if (app && !(app == TL_UDP_QUIC && tl_quic_plain(d, pos, stop, length)))
+                return NULL;
             tag = &TL.tags[TL_TAG_UDP][dir];
         }
         o = tl_put(o, tag);
@@ -697,11 +731,31 @@ static int tl_bytes(PyObject *b, unsigned char *dst, Py_ssize_t n) {
     return 0;
 }
 
-/* text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids) */
+/* Up to `max` unsigned numbers below `top` from a tuple into `dst`; their count, or -1. */
+static int tl_numbers(PyObject *seq, uint32_t *dst, int max, unsigned long long top) {
+    if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) > max) {
+        PyErr_Format(PyExc_ValueError, "a tuple of at most %d numbers", max);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(seq, i));
+        if (v == (unsigned long long)-1 && PyErr_Occurred())
+            return -1;
+        if (v >= top) {
+            PyErr_SetString(PyExc_ValueError, "a number out of range");
+            return -1;
+        }
+        dst[i] = (uint32_t)v;
+    }
+    return (int)PyTuple_GET_SIZE(seq);
+}
+
+/* text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids,
+ *             quic_versions) */
 static PyObject *text_tables(PyObject *self, PyObject *args) {
-    PyObject *flags, *icmp, *icmp6, *tags, *annotated, *tcp_ports, *udp_ports, *vlan;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO", &flags, &icmp, &icmp6, &tags, &annotated, &tcp_ports,
-                          &udp_ports, &vlan))
+    PyObject *flags, *icmp, *icmp6, *tags, *annotated, *tcp_ports, *udp_ports, *vlan, *quic;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO", &flags, &icmp, &icmp6, &tags, &annotated,
+                          &tcp_ports, &udp_ports, &vlan, &quic))
         return NULL;
     TL.ready = 0;
     if (tl_entries(flags, TL.flags, 256) < 0 || tl_entries(icmp, TL.icmp, 256) < 0 ||
@@ -710,21 +764,20 @@ static PyObject *text_tables(PyObject *self, PyObject *args) {
         tl_bytes(tcp_ports, TL.tcp_ports, 65536) < 0 ||
         tl_bytes(udp_ports, TL.udp_ports, 65536) < 0)
         return NULL;
-    if (!PyTuple_Check(vlan) || PyTuple_GET_SIZE(vlan) > 8) {
-        PyErr_SetString(PyExc_ValueError, "at most 8 VLAN tag types");
+    uint32_t tpids[8];
+    int nvlan = tl_numbers(vlan, tpids, 8, 0x10000), nquic = tl_numbers(quic, TL.quic_versions, 8,
+                                                                        1ULL << 32);
+    if (nvlan < 0 || nquic < 0)
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(vlan); i++) {
-        long v = PyLong_AsLong(PyTuple_GET_ITEM(vlan, i));
-        if (v == -1 && PyErr_Occurred())
-            return NULL;
-        if (v < 0x0600 || v > 0xFFFF) {
+    for (int i = 0; i < nvlan; i++) {
+        if (tpids[i] < 0x0600) {
             PyErr_SetString(PyExc_ValueError, "a VLAN tag type is an ethertype");
             return NULL;
         }
-        TL.vlan[i] = (uint16_t)v;
+        TL.vlan[i] = (uint16_t)tpids[i];
     }
-    TL.nvlan = (int)PyTuple_GET_SIZE(vlan);
+    TL.nvlan = nvlan;
+    TL.nquic = nquic;
     TL.ready = 1;
     Py_RETURN_NONE;
 }

@@ -32,6 +32,7 @@ from ..decode._link import (
     decode_sll,
     decode_sll2,
 )
+from ..decode._quic import QUIC_VERSIONS
 from ._apps import UDP_PORTS, _quic
 from ._line import DIRECTION_TAGS, TextFormatter, tag
 from ._proto import _ICMP6_ID_SEQ, _ICMP_ID_SEQ, ICMP6_TYPES, ICMP_TYPES, TCP_FLAGS
@@ -56,7 +57,7 @@ _COOKED: dict[int, int] = {LinkType.LINUX_SLL: 2, LinkType.LINUX_SLL2: 3}
 #: TCP ports whose payload may be annotated whatever its first byte (DNS over TCP, BGP).
 _TCP_NOTE_PORTS = (53, PORT_BGP)
 #: Values of the C code's UDP port table: an application formatter, or QUIC's, which gives
-#: no text for a short header.
+#: no text for a short header or a long header it cannot read (C tells these apart).
 _UDP_APP, _UDP_QUIC = 1, 2
 
 
@@ -88,6 +89,7 @@ def _tables() -> None:
         bytes(tcp),
         bytes(udp),
         tuple(VLAN_TPIDS),
+        tuple(QUIC_VERSIONS),
     )
 
 
