@@ -261,12 +261,12 @@ static char *tl_frame(char *o, const unsigned char *d, Py_ssize_t n, long long w
     long long end = off + total < n ? off + total : n; /* the captured end of the IP payload */
     const unsigned char *t = d + l4;
     if (proto == 6 || proto == 17) {
+        if (l4 + (proto == 6 ? 20 : 8) > end) /* the header is not all there */
+            return NULL;
         unsigned sport = be16(t), dport = be16(t + 2);
         const tl_text *tag;
         long long length;
         if (proto == 6) {
-            if (l4 + 20 > end)
-                return NULL;
             Py_ssize_t thl = (t[12] >> 4) * 4, pos = l4 + thl;
             length = plen - thl;
             if (thl < 20 || length < 0)
@@ -275,8 +275,6 @@ static char *tl_frame(char *o, const unsigned char *d, Py_ssize_t n, long long w
                 return NULL;
             tag = &TL.tags[TL_TAG_TCP][dir];
         } else {
-            if (l4 + 8 > end)
-                return NULL;
             long long ulen = be16(t + 4);
             if (!(8 <= ulen && ulen <= plen))
                 ulen = plen;

@@ -292,6 +292,68 @@ def test_every_truncation(linktype: LinkType) -> None:
         check(linktype, [p._replace(wire_len=0) for p in packets])
 
 
+ASAN_RUN = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("capsvc._speedups", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+sys.modules["capsvc._speedups"] = module
+sys.path[:0] = [sys.argv[2], sys.argv[2] + "/format"]
+from capsvc import Direction, Packet
+from capsvc.format import _linefast
+from capsvc.format._line import TextFormatter
+from test_line_speedups import WRAP, block_of, handed_frames, plain_frames
+assert _linefast._C is module
+lines = 0
+for linktype in WRAP:
+    for frame in plain_frames(linktype) + handed_frames(linktype):
+        cuts = [frame[:cut] for cut in range(len(frame) + 1)]
+        packets = [Packet(1, cut, len(frame), Direction.INBOUND, 0) for cut in cuts]
+        lines += _linefast.lines_of_packets(TextFormatter(linktype), packets)[0].count("\\n")
+        block = block_of([(1, cut, len(frame), 0) for cut in cuts], parts=3)
+        lines += _linefast.lines_of_records(TextFormatter(linktype), block)[0].count("\\n")
+print(lines)
+"""
+
+
+def test_no_read_past_a_frame_under_address_sanitizer(tmp_path: Path) -> None:
+    """Every truncation of every frame above, through C built with AddressSanitizer, each
+    frame its own heap block (PYTHONMALLOC=malloc). Mutation guarded: a header field read
+    before the check that it was captured (the ports once were)."""
+    libasan = subprocess.run(
+        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not libasan.startswith("/"):
+        pytest.skip("no gcc with AddressSanitizer here")
+    module = tmp_path / "_speedups_asan.so"
+    include = subprocess.run(
+        [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    source = str(ROOT / "capsvc" / "_speedups.c")
+    flags = ["-O1", "-g", "-fsanitize=address", "-shared", "-fPIC", f"-I{include}"]
+    subprocess.run(["gcc", *flags, source, "-o", str(module)], check=True)
+    env = {
+        **os.environ,
+        "LD_PRELOAD": libasan,
+        "ASAN_OPTIONS": "detect_leaks=0",
+        "PYTHONMALLOC": "malloc",
+        "CAPSVC_NO_SPEEDUPS": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", ASAN_RUN, str(module), str(ROOT / "tests")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout) > 5000
+
+
 def test_ipv4_and_ipv6_header_fields_around_their_limits() -> None:
     """IP total lengths of 0 (offload), below and above the header, IHL 0-15, and TCP data
     offsets 0-15 and UDP lengths around the payload's."""
