@@ -6,7 +6,8 @@
   ``TextWriter`` to /dev/null, no Session, no writer thread). It skipped the CLI's own work, so
   its 0.78x overstated what users get.
 - Formatter alone (in this process, CPU time): ``TextFormatter.format`` per packet, plain and
-  verbose, for where the time goes.
+  verbose, for where the time goes; and ``TextWriter.write_batch`` (the default line in C,
+  the frames it hands back in Python) over the same packets.
 
 Every figure is the median of ``--repeat`` runs; capsvc and tcpdump run in turn, in the same run.
 Wall-clock rates are what a user sees; CPU-time rates (user + system of the child process) are
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -81,6 +83,27 @@ def formatter_rate(path: Path, verbose: bool, limit: int = 200_000) -> float:
     return len(packets) / (time.process_time() - t0)
 
 
+def writer_rate(path: Path, limit: int = 200_000) -> float:
+    """Lines per CPU second of ``TextWriter.write_batch`` to /dev/null over the file's first
+    packets, in batches of 4096: the default line in C where the speed-ups are built
+    (``capsvc.format._linefast``), the frames it hands back formatted in Python."""
+    from capsvc.sinks._text import TextWriter
+
+    packets: list[Any] = []
+    with read_capture(path) as capture:
+        linktype = capture.linktype
+        for batch in capture:
+            packets.extend(batch)
+            if len(packets) >= limit:
+                break
+    with open(os.devnull, "w") as out:
+        writer = TextWriter(out, linktype=linktype)
+        t0 = time.process_time()
+        for i in range(0, len(packets), 4096):
+            writer.write_batch(packets[i : i + 4096])
+        return len(packets) / (time.process_time() - t0)
+
+
 def count_packets(path: Path) -> int:
     with read_capture(path) as capture:
         return sum(len(batch) for batch in capture)
@@ -90,13 +113,14 @@ def run(count: int, repeat: int, workdir: Path) -> dict[str, float | str]:
     src = workdir / "mixed.pcap"
     generate(src, count, 1)
     packets = count_packets(src)
-    ours, script, peer, plain, verbose = [], [], [], [], []
+    ours, script, peer, plain, verbose, writer = [], [], [], [], [], []
     for _ in range(repeat):
         ours.append(_timed([*CAPSVC_READ, str(src)]))
         script.append(_timed([sys.executable, "-c", PIPELINE, str(src), "/dev/null"]))
         peer.append(_timed(["tcpdump", "-nS", "-r", str(src)]))
         plain.append(formatter_rate(src, False))
         verbose.append(formatter_rate(src, True))
+        writer.append(writer_rate(src))
     m = statistics.median
     ours_wall, ours_cpu = m(w for w, _ in ours), m(c for _, c in ours)
     peer_wall, peer_cpu = m(w for w, _ in peer), m(c for _, c in peer)
@@ -115,6 +139,7 @@ def run(count: int, repeat: int, workdir: Path) -> dict[str, float | str]:
         "text_vs_tcpdump_cpu": peer_cpu / ours_cpu,
         "format_lps": m(plain),
         "format_verbose_lps": m(verbose),
+        "writer_lps": m(writer),
     }
 
 
@@ -163,6 +188,7 @@ def main() -> None:
         f"| TextFormatter.format, verbose (CPU) | {result['format_verbose_lps']:,.0f} lines/s "
         "| | | |"
     )
+    print(f"| TextWriter.write_batch, C lines (CPU) | {result['writer_lps']:,.0f} lines/s | | | |")
 
 
 if __name__ == "__main__":

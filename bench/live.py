@@ -18,7 +18,8 @@ hold that many records. CPU is the capture process's (all its threads: the sum o
 /proc/PID/task/*/schedstat, exact, not tick-sampled) from ready to the end of the burst, per
 million frames sent, for both tools alike.
 
-Run as root: ``python3 bench/live.py`` (about 15 minutes) or ``python3 bench/live.py --quick``.
+Run as root: ``python3 bench/live.py`` (about 15 minutes), ``--quick``, or ``--text-only`` (the
+text rows alone).
 Prints markdown tables.
 """
 
@@ -445,6 +446,11 @@ def main() -> int:
     parser.add_argument(
         "--defaults-only", action="store_true", help="only the defaults table (no 64 MiB rows)"
     )
+    parser.add_argument(
+        "--text-only",
+        action="store_true",
+        help="only the text-to-/dev/null rows of the defaults table (tcpdump and both backends)",
+    )
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -468,8 +474,9 @@ def main() -> int:
             workdir = Path(tmp)
             config = workdir / "frame.cfg"
             trafgen_config(net, config)
-            defaults = {n: run_plan(net, config, workdir, DEFAULTS, n, repeat) for n in counts}
-            if args.defaults_only:
+            plan = [t for t in DEFAULTS if t.text] if args.text_only else DEFAULTS
+            defaults = {n: run_plan(net, config, workdir, plan, n, repeat) for n in counts}
+            if args.defaults_only or args.text_only:
                 for n, results in defaults.items():
                     out.extend(table(results, n))
                 print("\n".join(out))

@@ -763,14 +763,17 @@ class Session:
         writer = self._writer
         assert writer is not None
         while batch:
-            while len(self._queue) >= self.bufsize:
+            # A record block waits for room for all of it (when it fits at all): cut, it would
+            # be turned into Packets here, for every sink, instead of only for those needing them.
+            need = min(len(batch), self.bufsize) if isinstance(batch, RecordBlock) else 1
+            while self.bufsize - len(self._queue) < need:
                 if writer.abandoned:  # the writer will never make room: these are dropped
                     self._dropped += len(batch)
                     return
                 self._space.clear()
                 writer.want_space = True
                 writer.wake_now()
-                if len(self._queue) >= self.bufsize:  # still full once the writer knows
+                if self.bufsize - len(self._queue) < need:  # still full once the writer knows
                     try:
                         await self._space.wait()
                     except BaseException:  # cancelled: stop() gave up on the source

@@ -1,13 +1,15 @@
 /*
- * Optional C versions of the two per-packet loops of a live capture written to a pcap file:
- * TPACKET_V3 block -> Packet tuples (capsvc.sources.afpacket._tpacket.parse_block) and
- * Packet batch -> pcap records (capsvc.sinks._pcap.encode_records).
+ * Optional C versions of capsvc's per-packet loops: TPACKET_V3 block -> Packet tuples or
+ * records (capsvc.sources.afpacket._tpacket.parse_block), Packet batch or records -> pcap
+ * records (capsvc.sinks._pcap.encode_records), classic BPF and a pcap file's records
+ * (capsvc.sources.capfile), and the default text line (_textline.h,
+ * capsvc.format._linefast).
  *
  * The pure-Python functions are the reference: these give the same results for every input
- * (tests/test_speedups.py compares them on generated and malformed blocks and batches), and
- * capsvc uses the Python ones when this module is not built or CAPSVC_NO_SPEEDUPS is set.
- * Neither function keeps a reference to its buffer; neither raises for malformed input that
- * the Python version accepts.
+ * (the tests named test_*_speedups.py and test_records*.py compare them on generated and
+ * malformed input), and capsvc uses the Python ones when this module is not built or
+ * CAPSVC_NO_SPEEDUPS is set. None of them keeps a reference to its buffer; none raises for
+ * malformed input that the Python version accepts.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -771,6 +773,8 @@ static PyObject *pcap_records(PyObject *self, PyObject *args) {
     return Py_BuildValue("NnLnnnn", out, count, wire_sum, examined, pos, wanted, error_pos);
 }
 
+#include "_textline.h" /* the default text line: text_tables, text_records, text_packets */
+
 static PyMethodDef methods[] = {
     {"pcap_collect", pcap_collect, METH_VARARGS,
      "pcap_collect(pcap_next_ex, handle, limit, scale, direction, ifindex, sll_offset, sll2, "
@@ -791,12 +795,21 @@ static PyMethodDef methods[] = {
     {"pcap_records", pcap_records, METH_VARARGS,
      "pcap_records(buf, pos, limit, swapped, nanosecond, snaplen, maxcap, program) -> "
      "(records, count, wire, examined, pos, wanted, error_pos)"},
+    {"text_tables", text_tables, METH_VARARGS,
+     "text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids, "
+     "quic_versions)"},
+    {"text_records", text_records, METH_VARARGS,
+     "text_records(parts, link, cooked, formatter, fallback, inbound, outbound, unknown) -> "
+     "(text, handed) or None"},
+    {"text_packets", text_packets, METH_VARARGS,
+     "text_packets(batch, link, cooked, formatter, fallback, Direction) -> (text, handed) or None"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "capsvc._speedups",
-    "C versions of the TPACKET_V3 block parser and the pcap record encoder.", -1, methods,
+    "C versions of capsvc's per-packet loops: block parsing, pcap encoding, BPF, text lines.",
+    -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

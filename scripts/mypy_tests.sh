@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Folders a conftest or a test module puts on sys.path for its tests (sys.path.insert).
 declare -A extra=([tests/security]=tests/service [tests/decode]=tests/format [tests/cli]=tests/format
-                 [bench]=tests/format)
+                 [bench]=tests/format [tests/format]=bench)
 status=0
 for dir in $(find tests bench -type d -not -name __pycache__ | sort); do
     files=("$dir"/*.py)

@@ -39,7 +39,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.capsvc-installed
-want=$(cat pyproject.toml setup.py capsvc/_speedups.c | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py capsvc/_speedups.c capsvc/_textline.h | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/capsvc ]; then
     echo "setup: installing capsvc and its test tools into .venv" >&2
     log=$(mktemp)

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import IO
 
 from .._packet import Direction, LinkType, PacketBatch
+from .._records import RecordBlock
 from ..decode._flows import DEFAULT_MAX_FLOWS
 from ..format._line import TextFormatter
+from ..format._linefast import lines_of_packets, lines_of_records
 from ..format._select import LineFormatter, TextOptions, build_formatter
 
 __all__ = ["TextOptions", "TextWriter"]
@@ -119,20 +121,46 @@ class TextWriter:
             self._by_linktype[linktype] = found
         return found
 
+    def _mixed(self) -> bool:
+        """Whether frames come with link types of their own interfaces."""
+        linktypes = self._linktypes
+        if not linktypes:
+            return False
+        return any(lt != self._linktype for lt in linktypes.values())
+
     def write_batch(self, batch: PacketBatch) -> None:
-        """Write the lines of a batch with one ``write()``; an empty batch writes nothing."""
+        """Write the lines of a batch with one ``write()``; an empty batch writes nothing.
+
+        The default line is written in C where the speed-ups are built (the same text:
+        ``capsvc.format._linefast``)."""
         if not batch:
             return
-        linktypes = self._linktypes
-        if linktypes and any(lt != self._linktype for lt in linktypes.values()):
+        if self._mixed():
             default = self._linktype
+            linktypes = self._linktypes or {}
             of = self._formatter_of
             lines = [of(linktypes.get(p[4], default)).format(p[0], p[1], p[2], p[3]) for p in batch]
         else:
+            done = lines_of_packets(self.formatter, batch)
+            if done is not None:
+                self.stream.write(done[0])
+                return
             fmt = self.formatter.format
             lines = [fmt(p[0], p[1], p[2], p[3]) for p in batch]
         lines.append("")
         self.stream.write("\n".join(lines))
+
+    def write_records(self, block: RecordBlock) -> None:
+        """``write_batch`` for a RecordBlock (a live ring's or a capture file's records): the
+        default line is written from the records in C, with no Packet built; any other format
+        or mode gets the block's packets."""
+        if not block:
+            return
+        done = None if self._mixed() else lines_of_records(self.formatter, block)
+        if done is not None:
+            self.stream.write(done[0])
+        else:
+            self.write_batch(block.packets())
 
     def flush(self) -> None:
         """Flush the stream."""

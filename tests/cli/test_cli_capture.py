@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _helpers import ether, ipv4, udp
+from _helpers import ether, icmp, ipv4, tcp, udp
 from _netns import VethPair, need_root, veth_pair
+
+from capsvc import Direction, LinkType
+from capsvc.format._line import TextFormatter
 
 pytestmark = pytest.mark.netns
 
@@ -100,15 +103,37 @@ def test_capture_stops_cleanly_on_a_signal(tmp_path: Path, signum: int) -> None:
     assert tcpdump_count(out) == 7
 
 
-def test_capture_prints_text_without_w() -> None:
+@pytest.mark.parametrize("backend", ["afpacket", "libpcap"])
+def test_capture_prints_text_without_w(backend: str) -> None:
+    """The lines a live capture prints (from the ring's records or libpcap's packets, in C
+    where the speed-ups are built) are the Python formatter's for the frames sent, plain ones
+    and annotated ones alike."""
     with veth_pair() as pair:
-        proc = capsvc("capture", "-i", pair.host, "-c", "3")
+        sent = frames(pair, 3, dport=9001) + [
+            ether(
+                ipv4(pair.peer_ip, "10.200.0.1", payload),
+                src=pair.peer_mac,
+                dst=pair.host_mac,
+            )
+            for payload in (
+                udp(40000, 53, bytes.fromhex("1f4301000001000000000000") + b"\1a\4test\0\0\1\0\1"),
+                tcp(40000, 80, b"GET / HTTP/1.1\r\n", flags="PA"),
+                tcp(40001, 443, flags="S"),
+                icmp(8, 0, 7, 1, b"ping"),
+            )
+        ]
+        proc = capsvc("capture", "-i", pair.host, "-c", str(len(sent)), "--backend", backend, "ip")
         wait_capturing(pair, proc)
-        pair.send_from_peer(frames(pair, 3, dport=9001))
+        pair.send_from_peer(sent)
         stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
+    fmt = TextFormatter(LinkType.ETHERNET)
+    way = Direction.INBOUND if backend == "afpacket" else Direction.UNKNOWN  # libpcap: no -Q
+    expected = [fmt.format(0, f, len(f), way)[16:] for f in sent]
     lines = stdout.splitlines()
-    assert len(lines) == 3 and all("10.200.0.2" in line and "9001" in line for line in lines)
+    assert [line[16:] for line in lines] == expected
+    assert all(re.match(r"\d\d:\d\d:\d\d\.\d{6} $", line[:16]) for line in lines)
+    assert "9001 length 4" in lines[0] and "A? a.test." in lines[3] and ": GET /" in lines[4]
 
 
 def numbered(path: Path) -> list[tuple[float, int]]:

@@ -12,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from _blocks import build_block
+from _helpers import ether, ipv4, ipv6, tcp, udp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capsvc import Direction, LinkType, Packet, PacketBatch, Session
 from capsvc._queue import PacketQueue
 from capsvc._records import RecordBlock, available
-from capsvc.sinks import PcapWriter
+from capsvc.format._line import TextFormatter
+from capsvc.sinks import PcapWriter, TextWriter
 from capsvc.sinks._pcap import encode_records_py
 from capsvc.sources._base import SourceStats
 from capsvc.sources.afpacket._tpacket import (
@@ -280,6 +283,73 @@ async def test_full_queue_holds_a_buffered_record_source_back() -> None:
         Session(linktype=LinkType.ETHERNET, source=RecordSource(BLOCKS), sinks=[collect], bufsize=7)
     )
     assert collect.got == EVERY
+    assert session.stats().dropped == 0
+
+
+async def test_text_writer_writes_records_as_the_packet_path_does() -> None:
+    """The sink thread hands the text writer RecordBlocks; its lines (written in C from the
+    records) are the Python formatter's lines of the same packets, which a sink without
+    ``write_records`` gets."""
+    frames = [
+        {
+            "data": ether(ipv4("10.0.0.1", "10.0.0.2", udp(5000, 4096 + i, b"x" * i))),
+            "pkttype": i % 5,
+        }
+        for i in range(30)
+    ] + [
+        {"data": ether(ipv4("10.0.0.1", "10.0.0.2", udp(40000, 53, bytes(12))))},
+        {"data": ether(ipv6("fd00::1", "fd00::2", tcp(1, 2, b"GET / HTTP/1.1\r\n", flags="PA")))},
+    ]
+    out, collect = io.StringIO(), Collect()
+    writer = TextWriter(out, linktype=LinkType.ETHERNET)
+    await run(
+        Session(
+            linktype=LinkType.ETHERNET,
+            source=RecordSource([build_block(frames[:16]), build_block(frames[16:])]),
+            sinks=[writer, collect],
+        )
+    )
+    fmt = TextFormatter(LinkType.ETHERNET)
+    expected = [fmt.format(p[0], p[1], p[2], p[3]) for p in collect.got]
+    assert len(expected) == len(frames) and out.getvalue().splitlines() == expected
+    assert "[OUT  UDP]" in expected[4] and ": GET / HTTP/1.1" in expected[-1]
+
+
+class SlowRecords:
+    """A sink taking records, slow enough that the queue fills up behind it."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self.got: PacketBatch = []
+
+    def write_records(self, block: RecordBlock) -> None:
+        self.kinds.append("records")
+        self.got.extend(block.packets())
+        time.sleep(0.01)
+
+    def write_batch(self, batch: PacketBatch) -> None:
+        self.kinds.append("packets")
+        self.got.extend(batch)
+        time.sleep(0.01)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def test_full_queue_keeps_record_blocks_whole() -> None:
+    """A record block that fits in the queue waits for room for all of it: cut, it would reach
+    every sink as Packets (the text and pcap writers' C paths take records). Mutation guarded:
+    the block cut at the room left, as a list of packets."""
+    blocks = [build_block(FRAMES[i : i + 10]) for i in range(0, 50, 10)]
+    sink = SlowRecords()
+    session = await run(
+        Session(linktype=LinkType.ETHERNET, source=RecordSource(blocks), sinks=[sink], bufsize=15)
+    )
+    assert sink.got == [p for block in blocks for p in parse_block_py(block)]
+    assert set(sink.kinds) == {"records"}
     assert session.stats().dropped == 0
 
 
