@@ -127,7 +127,9 @@ def test_random_frames_give_a_line(
     text = formatter.format(0, data, len(data) + extra)
     line, *dump = text.split("\n")
     assert line.startswith("00:00:00.000000 ") or line.startswith("[Invalid header")
-    assert all(d.startswith("\t0x") for d in dump), text  # only tcpdump's hex dump follows
+    # Only tcpdump's hex dump follows, and with -v the indented rest of an IP packet's line
+    # (tcpdump -v puts the addresses under the IP header's fields).
+    assert all(d.startswith("\t0x") or (verbose and d.startswith("    ")) for d in dump), text
     assert "[|malformed]" not in text, text
 
 
