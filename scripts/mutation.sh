@@ -2,6 +2,8 @@
 # Mutation testing (mutmut 3) of the modules where a silent bug costs most.
 #   bash scripts/mutation.sh                 every group below
 #   bash scripts/mutation.sh queue rotate    only these groups
+#   MUTATION_MODULES=capsvc/filter/_bpf.py bash scripts/mutation.sh filter
+#                                            one group's tests, mutating only these modules
 # Each group is run in a copy of the tree (a temporary directory; the work tree is not touched)
 # with the tests that exercise it; mutmut runs, for each mutant, only the tests that reached the
 # mutated function. The C speed-ups run as built (setup.sh builds them): the sinks and sources
@@ -66,7 +68,8 @@ for g in "${groups[@]}"; do
         echo
         echo "[tool.mutmut]"
         echo 'source_paths = ["capsvc"]'
-        printf 'only_mutate = [%s]\n' "$(printf '"%s",' ${MODULES[$g]} | sed 's/,$//')"
+        printf 'only_mutate = [%s]\n' \
+            "$(printf '"%s",' ${MUTATION_MODULES:-${MODULES[$g]}} | sed 's/,$//')"
         printf 'pytest_add_cli_args_test_selection = [%s]\n' \
             "$(printf '"%s",' ${TESTS[$g]} | sed 's/,$//')"
         echo 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "--hypothesis-profile=mutation"]'
