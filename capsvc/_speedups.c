@@ -2,7 +2,8 @@
  * Optional C versions of capsvc's per-packet loops: TPACKET_V3 block -> Packet tuples or
  * records (capsvc.sources.afpacket._tpacket.parse_block), Packet batch or records -> pcap
  * records (capsvc.sinks._pcap.encode_records), classic BPF and a pcap file's records
- * (capsvc.sources.capfile), and the default text line (_textline.h,
+ * (capsvc.sources.capfile), the flight recorder's append (capsvc.sinks._recbuf), and the
+ * default text line (_textline.h,
  * capsvc.format._linefast).
  *
  * The pure-Python functions are the reference: these give the same results for every input
@@ -773,6 +774,108 @@ static PyObject *pcap_records(PyObject *self, PyObject *args) {
     return Py_BuildValue("NnLnnnn", out, count, wire_sum, examined, pos, wanted, error_pos);
 }
 
+/* The flight recorder's append (capsvc.sinks._recbuf.RecordRing.append): Packet tuples from
+ * batch[i] on as records "<qIIBxxxI" + data into `tail` at `at`, each record's charge (24 +
+ * captured bytes) added to `charged`, and while `charged` exceeds `max_bytes` the oldest
+ * records of `head` (from `head_start` to `head_end`, or to `at` when head is tail) evicted.
+ * Stops at the first packet the Python code must take (its record does not fit the rest of
+ * `tail`, a field outside the record's range, data not bytes) and after a packet whose
+ * eviction emptied `head` while still over the bound. Returns (i, at, head_start, added,
+ * added_bytes, evicted, evicted_bytes, charged, newest): `newest` the largest time seen,
+ * starting from the `newest` given (None: none yet). */
+static PyObject *ring_append(PyObject *self, PyObject *args) {
+    PyObject *batch, *tail, *head, *newest_in;
+    Py_ssize_t i, at, head_start, head_end;
+    long long charged, max_bytes;
+    if (!PyArg_ParseTuple(args, "O!nO!nO!nnLLO", &PyList_Type, &batch, &i, &PyByteArray_Type,
+                          &tail, &at, &PyByteArray_Type, &head, &head_start, &head_end,
+                          &charged, &max_bytes, &newest_in))
+        return NULL;
+    int have_newest = newest_in != Py_None;
+    long long newest = 0;
+    if (have_newest) {
+        newest = PyLong_AsLongLong(newest_in);
+        if (newest == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    unsigned char *t = (unsigned char *)PyByteArray_AS_STRING(tail);
+    unsigned char *h = (unsigned char *)PyByteArray_AS_STRING(head);
+    Py_ssize_t room = PyByteArray_GET_SIZE(tail);
+    int same = head == tail;
+    Py_ssize_t n = PyList_GET_SIZE(batch), added = 0, evicted = 0;
+    long long added_bytes = 0, evicted_bytes = 0;
+    if (i < 0)
+        i = n;
+    if (at < 0 || at > room || head_start < 0 || head_end > PyByteArray_GET_SIZE(head))
+        i = n; /* not a state the ring makes: take nothing, change nothing */
+    for (; i < n; i++) {
+        PyObject *p = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 5)
+            break;
+        PyObject *f_ts = PyTuple_GET_ITEM(p, 0), *f_data = PyTuple_GET_ITEM(p, 1);
+        PyObject *f_wire = PyTuple_GET_ITEM(p, 2), *f_dir = PyTuple_GET_ITEM(p, 3);
+        PyObject *f_if = PyTuple_GET_ITEM(p, 4);
+        if (!PyBytes_CheckExact(f_data) || !PyLong_Check(f_ts) || !PyLong_Check(f_wire) ||
+            !PyLong_Check(f_dir) || !PyLong_Check(f_if))
+            break;
+        int overflow = 0;
+        long long ts = PyLong_AsLongLongAndOverflow(f_ts, &overflow);
+        if (overflow)
+            break;
+        long long wire = PyLong_AsLongLongAndOverflow(f_wire, &overflow);
+        if (overflow || wire < 0 || wire > 4294967295LL)
+            break;
+        long long dir = PyLong_AsLongLongAndOverflow(f_dir, &overflow);
+        if (overflow || dir < 0 || dir > 255)
+            break;
+        long long ifindex = PyLong_AsLongLongAndOverflow(f_if, &overflow);
+        if (overflow || ifindex < 0 || ifindex > 4294967295LL)
+            break;
+        Py_ssize_t len = PyBytes_GET_SIZE(f_data);
+        if (len > 4294967295LL || at + 24 + len > room)
+            break;
+        unsigned char *r = t + at;
+        for (int k = 0; k < 8; k++)
+            r[k] = (unsigned char)((unsigned long long)ts >> (8 * k));
+        put32(r + 8, (uint32_t)len);
+        put32(r + 12, (uint32_t)wire);
+        r[16] = (unsigned char)dir;
+        r[17] = r[18] = r[19] = 0;
+        put32(r + 20, (uint32_t)ifindex);
+        memcpy(r + 24, PyBytes_AS_STRING(f_data), (size_t)len);
+        at += 24 + len;
+        added++;
+        added_bytes += len;
+        charged += 24 + len;
+        if (!have_newest || ts > newest) {
+            newest = ts;
+            have_newest = 1;
+        }
+        int exhausted = 0;
+        while (charged > max_bytes) {
+            Py_ssize_t limit = same ? at : head_end;
+            if (head_start + 24 > limit) {
+                exhausted = 1;
+                break;
+            }
+            uint32_t size = le32(h + head_start + 8);
+            head_start += 24 + (Py_ssize_t)size;
+            charged -= 24 + (long long)size;
+            evicted++;
+            evicted_bytes += size;
+        }
+        if (exhausted) {
+            i++;
+            break;
+        }
+    }
+    if (have_newest)
+        return Py_BuildValue("nnnnLnLLL", i, at, head_start, added, added_bytes, evicted,
+                             evicted_bytes, charged, newest);
+    return Py_BuildValue("nnnnLnLLO", i, at, head_start, added, added_bytes, evicted,
+                         evicted_bytes, charged, Py_None);
+}
+
 #include "_textline.h" /* the default text line: text_tables, text_records, text_packets */
 
 static PyMethodDef methods[] = {
@@ -795,6 +898,9 @@ static PyMethodDef methods[] = {
     {"pcap_records", pcap_records, METH_VARARGS,
      "pcap_records(buf, pos, limit, swapped, nanosecond, snaplen, maxcap, program) -> "
      "(records, count, wire, examined, pos, wanted, error_pos)"},
+    {"ring_append", ring_append, METH_VARARGS,
+     "ring_append(batch, i, tail, at, head, head_start, head_end, charged, max_bytes, newest) "
+     "-> (i, at, head_start, added, added_bytes, evicted, evicted_bytes, charged, newest)"},
     {"text_tables", text_tables, METH_VARARGS,
      "text_tables(flags, icmp, icmp6, tags, annotated, tcp_ports, udp_ports, vlan_tpids, "
      "quic_versions)"},

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
+from .._accel import speedups
 from .._errors import OptionError
 from .._packet import Direction, Packet, PacketBatch
 
@@ -38,6 +39,9 @@ CHUNK_SIZE = 1 << 20
 _MIN_CHUNK = 4096
 _TOP32 = 0xFFFFFFFF
 _DIRECTIONS = tuple(Direction)
+_C = speedups()
+_RingAppend = Callable[..., tuple[int, int, int, int, int, int, int, int, int | None]]
+_ring_append: _RingAppend | None = None if _C is None else _C.ring_append
 
 
 class _Chunk:
@@ -138,6 +142,54 @@ class RecordRing:
         """
         if not batch:
             return
+        if _ring_append is not None and type(batch) is list:
+            self._append_fast(batch, _ring_append)
+        else:
+            self._append_each(batch)
+        self.appended += len(batch)
+        self._last_ns = batch[-1][0]
+        self.evict_old()
+
+    def _append_fast(self, batch: list[Packet], ring_append: _RingAppend) -> None:
+        """``append`` through the C loop, which stops where only the Python code goes on: a
+        new buffer, a field it leaves to ``_append_each``, an emptied oldest buffer."""
+        chunks = self._chunks
+        n = len(batch)
+        i = 0
+        while i < n:
+            if not chunks:
+                chunks.append(self._new_chunk(0))
+            tail, head = chunks[-1], chunks[0]
+            i, tail.end, head.start, added, added_bytes, dropped, dropped_bytes, charged, newest = (
+                ring_append(
+                    batch,
+                    i,
+                    tail.buf,
+                    tail.end,
+                    head.buf,
+                    head.start,
+                    head.end,
+                    self.charged,
+                    self.max_bytes,
+                    self.newest_ns,
+                )
+            )
+            self.packets += added - dropped
+            self.bytes += added_bytes - dropped_bytes
+            self.charged = charged
+            self.newest_ns = newest
+            self.evicted_size += dropped
+            if charged > self.max_bytes:  # the oldest buffer ran out: go on past it
+                while self.charged > self.max_bytes:
+                    self._pop()
+                    self.evicted_size += 1
+            elif i < n:
+                self._append_each(batch[i : i + 1])
+                i += 1
+
+    def _append_each(self, batch: PacketBatch) -> None:
+        """``append`` a packet at a time (the reference the C loop gives the same ring as);
+        the caller counts the batch and applies the time bound."""
         chunks = self._chunks
         if not chunks:
             chunks.append(self._new_chunk(0))
@@ -188,10 +240,7 @@ class RecordRing:
                     buf, at, room = tail.buf, tail.end, len(tail.buf)
         self.packets, self.bytes, self.charged = packets, held, charged
         self.evicted_size += evicted
-        self.appended += len(batch)
         self.newest_ns = newest
-        self._last_ns = batch[-1][0]
-        self.evict_old()
 
     def _new_chunk(self, need: int) -> _Chunk:
         spare = self._spare
