@@ -2,9 +2,9 @@
 
 ``capsvc._speedups`` (built from capsvc/_speedups.c by setup.py when a compiler is present) has
 C versions of the TPACKET_V3 block parser, the pcap record encoder, the pcap file reader's
-filter, the flight recorder's append and the default text line; they give the same results as the Python code they stand in
-for. Setting ``CAPSVC_NO_SPEEDUPS=1`` in the environment
-(read at import) selects the Python code even where the module is built.
+filter, the flight recorder's append and the default text line; they give the same results as
+the Python code they stand in for. Setting ``CAPSVC_NO_SPEEDUPS=1`` in the environment (read at
+import) selects the Python code even where the module is built.
 """
 
 from __future__ import annotations

@@ -458,6 +458,8 @@ class CaptureDecoder:
                     # next_batch, once ``match`` and ``limit`` are set.
                     self._unmatched.extend(batch)
                     continue
+                if parser.linktype is not None:  # the first IDB was the last block fed
+                    break
                 if self._error is not None:
                     self.finished = True
                     raise self._error

@@ -141,6 +141,26 @@ def test_pcapng_decoder_asks_for_block_headers_and_section_headers() -> None:
     assert p.ifindex == 2
 
 
+def test_pcapng_header_known_when_the_first_idb_is_the_last_block_fed() -> None:
+    """A pcapng stream (``dumpcap -w -`` before any traffic) has sent its section header and
+    its first IDB: the link type is known then, not at the next block.
+
+    Bug guarded: start() returned False until one more block came after the first IDB."""
+    dec = CaptureDecoder("pipe.pcapng")
+    dec.feed(shb() + idb("<", 1))
+    assert dec.start() is True
+    assert dec.linktype == LinkType.ETHERNET
+    assert dec.next_batch(fill=False) is None  # no packet yet, and no error
+    dec.feed(epb("<", 0, 1, FRAME))
+    assert [p.data for p in dec.next_batch(fill=False) or []] == [FRAME]
+    split = CaptureDecoder("pipe.pcapng")  # the same, the IDB in a later read
+    split.feed(shb())
+    assert split.start() is False
+    split.feed(idb("<", 101))
+    assert split.start() is True
+    assert split.linktype == LinkType.RAW
+
+
 # --- records at the edges ----------------------------------------------------------------------
 
 
