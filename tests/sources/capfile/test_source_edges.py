@@ -27,6 +27,7 @@ import pytest
 from _helpers import ether, ipv4, tcp, udp
 from test_pcapfile import epb, idb, pcap_file, shb
 
+import capsvc._records
 from capsvc import CaptureFileError, LinkType, Packet
 from capsvc._aio import Loop
 from capsvc._bpf import pack_program
@@ -39,6 +40,7 @@ from capsvc.sources.capfile._source import (
     PcapFileSource,
     _ChunkReader,
     _program,
+    read_capture,
 )
 
 NEEDS_C = pytest.mark.skipif(not records_available(), reason="capsvc._speedups is not built")
@@ -195,7 +197,8 @@ def test_errors_use_the_given_name_and_an_owned_stream_is_closed_on_them() -> No
     owns when it fails, and leaves one it does not own open.
 
     Mutation guarded: the decoder made without the name (``CaptureFile.__init__`` 32, 34) or
-    the given name not used (28, 29)."""
+    the given name not used (28, 29), an in-memory stream taken for a pipe (``_is_regular``
+    3)."""
     junk = b"\x00\x01\x02\x03" * 16
     stream = io.BytesIO(junk)
     with pytest.raises(CaptureFileError) as caught:
@@ -203,6 +206,9 @@ def test_errors_use_the_given_name_and_an_owned_stream_is_closed_on_them() -> No
     assert caught.value.path == "upload 7"
     assert str(caught.value).startswith("upload 7: ")
     assert not stream.closed
+    memory = io.BytesIO(HEADER + record(4))
+    with CaptureFile(memory) as cap:  # an in-memory stream never blocks: read inline
+        assert (cap.name, cap.regular, cap.size) == ("<stream>", True, 0)
     owned = io.BytesIO(junk)
     with pytest.raises(CaptureFileError) as caught:
         CaptureFile(owned, owned=True)
@@ -236,15 +242,19 @@ def test_a_huge_idb_snaplen_makes_batches_of_one(tmp_path: Path) -> None:
 
 
 def test_reads_are_chunk_size_long(tmp_path: Path) -> None:
-    """A read of a regular file returns ``chunk_size`` bytes (the file has more).
+    """A read of a regular file returns ``chunk_size`` bytes (the file has more), as
+    ``read_capture`` passes it on.
 
     Mutation guarded: the size of a read lost (``read_chunk`` 1: ``read1(None)`` reads what
-    one read of the 8 KiB buffer gives)."""
+    one read of the 8 KiB buffer gives), ``chunk_size`` not passed on (``read_capture`` 5), a
+    raw stream's missing ``read1`` looked up without a default (``read_chunk`` 11)."""
     path = tmp_path / "big.pcap"
     path.write_bytes(pcap_file([(1, i, RAW, 20) for i in range(20_000)], linktype=101))
     with CaptureFile(path, chunk_size=1 << 16) as cap:
         assert len(cap.read_chunk()) == 1 << 16
         assert len(cap.read_chunk_unlocked()) == 1 << 16
+    with read_capture(path, chunk_size=1 << 14) as cap:
+        assert len(cap.read_chunk()) == 1 << 14
     with open(path, "rb", buffering=0) as raw, CaptureFile(raw, chunk_size=1 << 15) as cap:
         assert len(cap.read_chunk()) == 1 << 15  # a raw stream has no read1: read(size)
 
@@ -608,7 +618,8 @@ async def test_a_string_filter_runs_in_c_a_matcher_object_in_python(tmp_path: Pa
     the records come as RecordBlocks. A Matcher object decides by its own code: Packets.
 
     Mutation guarded: no program for an expression (``_program`` 3-10, 12-14: the Python
-    matcher would run, and Packets come)."""
+    matcher would run, and Packets come), the program compiled for no link type
+    (``_set_filter`` 20-22), records not asked for (``record_batches`` 1, ``_batches`` 11)."""
     frames = [
         ether(ipv4("10.0.0.1", "10.0.0.2", udp(1000 + i, 53, b"q" * (i % 7))))
         if i % 3 == 0
@@ -625,6 +636,18 @@ async def test_a_string_filter_runs_in_c_a_matcher_object_in_python(tmp_path: Pa
         blocks = [b for b in items if isinstance(b, RecordBlock)]
         assert blocks and len(blocks) == len(items)
         assert [p.data for b in blocks for p in b.packets()] == udp_frames
+    # Link type RAW: the program is compiled for the file's link type, not Ethernet's.
+    raw_path = tmp_path / "raw.pcap"
+    raw_frames = [f[14:] for f in frames]
+    raw_path.write_bytes(
+        pcap_file([(1, i, f, len(f)) for i, f in enumerate(raw_frames)], linktype=101)
+    )
+    source = PcapFileSource(raw_path, filter="udp")
+    items = [b async for b in source.record_batches()]
+    await source.aclose()
+    blocks = [b for b in items if isinstance(b, RecordBlock)]
+    assert blocks and len(blocks) == len(items)
+    assert [p.data for b in blocks for p in b.packets()] == [f[14:] for f in udp_frames]
     source = PcapFileSource(path, filter=OddLength())
     items = [b async for b in source.record_batches()]
     await source.aclose()
@@ -634,18 +657,21 @@ async def test_a_string_filter_runs_in_c_a_matcher_object_in_python(tmp_path: Pa
 
 
 @NEEDS_C
-def test_program_is_none_without_a_program_to_run() -> None:
+def test_program_is_none_without_a_program_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """``_program`` gives the packed program of an expression, and None for a blank one
-    (everything passes: nothing to run) and for one reading a live socket's metadata
-    (``inbound`` on Ethernet: a file has none).
+    (everything passes: nothing to run), for one reading a live socket's metadata (``inbound``
+    on Ethernet: a file has none), and when the speed-ups are off (no C reader to run it).
 
     Mutation guarded: a program for a blank expression (``_program`` 1), for one reading
-    metadata (11)."""
+    metadata (11), without the speed-ups (2)."""
     assert _program("udp", LinkType.ETHERNET) == pack_program(compile_bpf("udp"))
     assert _program("   ", LinkType.ETHERNET) is None
     assert _program("", LinkType.ETHERNET) is None
     assert _program("inbound", LinkType.ETHERNET) is None
     assert _program("ifindex 2", LinkType.ETHERNET) is None
+    monkeypatch.setattr(capsvc._records, "_C", None)  # as CAPSVC_NO_SPEEDUPS=1 at import
+    assert not records_available()
+    assert _program("udp", LinkType.ETHERNET) is None
 
 
 # --- realtime pacing --------------------------------------------------------------------------
