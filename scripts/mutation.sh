@@ -28,7 +28,7 @@ TESTS[sinkthread]="tests/test_sinkthread.py tests/test_session.py tests/test_ses
 MODULES[pcap]="capsvc/sinks/_pcap.py capsvc/sinks/_pcapng.py"
 TESTS[pcap]="tests/sinks/test_pcap.py tests/sinks/test_pcapng.py tests/sinks/test_pcap_speedups.py tests/sources/afpacket/test_records.py"
 MODULES[capfile]="capsvc/sources/capfile/_decode.py capsvc/sources/capfile/_pcapng.py capsvc/sources/capfile/_source.py"
-TESTS[capfile]="tests/sources/capfile/test_pcapfile.py tests/sources/capfile/test_decoder_edges.py tests/sources/capfile/test_records_read.py tests/test_backends.py"
+TESTS[capfile]="tests/sources/capfile/test_pcapfile.py tests/sources/capfile/test_decoder_edges.py tests/sources/capfile/test_records_read.py tests/sources/capfile/test_source_edges.py tests/test_backends.py"
 MODULES[filter]="capsvc/filter/_lower.py capsvc/filter/_lowerbase.py capsvc/filter/_bpf.py"
 # The filter group runs the differential test with libpcap's answers cached and the programs run
 # in C (test_differential_cached.py, a few seconds), not the full one (test_differential.py).
