@@ -224,8 +224,9 @@ class CaptureFile:
         """Yield batches until the end of the file.
 
         Raises:
-            CaptureFileError: the file is corrupt (after every complete packet before the
-                problem was yielded). A truncated last record is a warning, not an error.
+            CaptureFileError: the file is corrupt, or a read failed (after every complete
+                packet before the problem was yielded). A truncated last record is a
+                warning, not an error.
         """
         dec = self._decoder
         while True:
@@ -235,7 +236,13 @@ class CaptureFile:
             elif dec.finished:
                 return
             else:
-                dec.feed(self.read_chunk())
+                try:
+                    chunk = self.read_chunk()
+                except CaptureFileError:  # what was read before the failure is delivered
+                    while rest := dec.next_batch(fill=False):
+                        yield rest
+                    raise
+                dec.feed(chunk)
 
     def close(self) -> None:
         """Close the file if it was opened here or is owned (a given stream stays open);

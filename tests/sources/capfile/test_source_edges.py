@@ -392,6 +392,28 @@ def test_a_read_error_names_the_file_and_the_cause() -> None:
     assert str(caught.value) == f"tty capture: read failed: {os.strerror(errno.EIO)}"
 
 
+def test_a_read_error_comes_after_the_packets_read_before_it() -> None:
+    """Iterating a pipe whose read fails: every complete packet read before the failure is
+    yielded, then the error is raised.
+
+    Bug guarded: the iterator waited to fill a batch, so the packets it held were lost with
+    the error."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.write(slave, HEADER + record(9) + record(10))
+    cap = CaptureFile(os.fdopen(master, "rb"), owned=True, name="tty capture")
+    got: list[Packet] = []
+    try:
+        os.close(slave)
+        with pytest.raises(CaptureFileError) as caught:
+            for batch in cap:
+                got.extend(batch)
+    finally:
+        cap.close()
+    assert [p.ts_ns for p in got] == [9_000_000_000, 10_000_000_000]
+    assert str(caught.value) == f"tty capture: read failed: {os.strerror(errno.EIO)}"
+
+
 async def test_a_read_error_of_the_pipe_reader_reaches_the_source() -> None:
     """The reader thread's read error is raised where the source is iterated, with the same
     words, and the thread ends.
