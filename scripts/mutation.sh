@@ -4,6 +4,9 @@
 #   bash scripts/mutation.sh queue rotate    only these groups
 #   MUTATION_MODULES=capsvc/filter/_bpf.py bash scripts/mutation.sh filter
 #                                            one group's tests, mutating only these modules
+#   MUTATION_MUTANTS='capsvc.filter._bpf.x_emit__mutmut_3 capsvc.filter._bpf.x_dump*' ...
+#                                            run only these mutants (names or globs, as
+#                                            `mutmut results` prints them), e.g. last run's survivors
 # Each group is run in a copy of the tree (a temporary directory; the work tree is not touched)
 # with the tests that exercise it; mutmut runs, for each mutant, only the tests that reached the
 # mutated function. The C speed-ups run as built (setup.sh builds them): the sinks and sources
@@ -76,7 +79,8 @@ for g in "${groups[@]}"; do
         echo 'also_copy = ["tests", "config", "setup.py"]'
     } >>"$dir/pyproject.toml"
     g_started=$(date +%s)
-    (cd "$dir" && "$root/.venv/bin/mutmut" run >"$dir/mutmut.log" 2>&1) || {
+    # shellcheck disable=SC2086  # the names are split on purpose
+    (cd "$dir" && "$root/.venv/bin/mutmut" run ${MUTATION_MUTANTS:-} >"$dir/mutmut.log" 2>&1) || {
         echo "mutation: mutmut failed for $g (see $dir/mutmut.log)" >&2
         tail -20 "$dir/mutmut.log" >&2
         exit 1
