@@ -468,13 +468,11 @@ def _formats() -> dict[int, tuple[str, str]]:
     return table
 
 
-_FORMATS = _formats()
-
-
-def _image(n: int, ins: BpfInstruction) -> str:
-    """One line of ``tcpdump -d``: libpcap's bpf_image of instruction ``ins`` at ``n``."""
+def _image(n: int, ins: BpfInstruction, formats: dict[int, tuple[str, str]]) -> str:
+    """One line of ``tcpdump -d``: libpcap's bpf_image of instruction ``ins`` at ``n``
+    (``formats``: the table of ``_formats``)."""
     code, k = ins.code, ins.k
-    found = _FORMATS.get(code)
+    found = formats.get(code)
     if found is None:
         op, operand = "unimp", f"0x{code:x}"
     else:
@@ -507,4 +505,5 @@ def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]], leve
         return "\n".join(lines)
     if level == 2:
         return "\n".join(f"{{ 0x{c:x}, {jt}, {jf}, 0x{k:08x} }}," for c, jt, jf, k in program)
-    return "\n".join(_image(n, BpfInstruction(*ins)) for n, ins in enumerate(program))
+    formats = _formats()  # made per call: a few microseconds
+    return "\n".join(_image(n, BpfInstruction(*ins), formats) for n, ins in enumerate(program))

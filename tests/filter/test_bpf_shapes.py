@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import shutil
 import struct
 import subprocess
@@ -19,11 +20,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _helpers import ether
+from _helpers import ether, ipv4, tcp, udp
 from _oracle import Compiled, _bpf_image, run_program, validate
 
 from capsvc._packet import LinkType
-from capsvc.filter import BpfInstruction, bpf_dump, compile_bpf, parse, parse_filter
+from capsvc.filter import (
+    BpfInstruction,
+    FilterCompileError,
+    bpf_dump,
+    compile_bpf,
+    parse,
+    parse_filter,
+)
+from capsvc.filter._bpf import emit
+from capsvc.filter._ir import Formula
+from capsvc.filter._shared import lowered
 from capsvc.sources.libpcap._ffi import bpf_insn
 
 # k values where the printing differs: small, hex-looking, the sign bit, -1, every offset of
@@ -270,3 +281,164 @@ def test_arithmetic_nested_to_the_left_compiles_as_libpcap_compiles_it(terms: in
     assert words <= set(range(14))
     if terms >= 15:
         assert 13 in words  # every word the 802.11 offsets leave free is used
+
+
+def _libpcap_prologue(expr: str, dlt: int) -> list[tuple[int, int, int, int]]:
+    """libpcap's unoptimized program for ``expr`` with its 802.11 offsets in our scratch words
+    (the one stored after ``add #24``, the payload's offset, in M[15]; the one stored after
+    ``or x``, the radiotap header's length, in M[14]) and without the ``txa`` right after
+    ``tax`` in its radiotap prologue (A already equals X there)."""
+    compiled = Compiled(expr, dlt, optimize=False)
+    try:
+        program = compiled.instructions()
+    finally:
+        compiled.close()
+    slots: dict[int, int] = {}
+    for before, ins in itertools.pairwise(program):
+        if ins[0] == 0x02 and before[0] in (0x04, 0x4C) and ins[3] not in slots:  # st after add/or
+            slots[ins[3]] = 15 if before[0] == 0x04 and before[3] == 24 else 14
+    out = []
+    for n, ins in enumerate(program):
+        if ins[0] == 0x87 and n and program[n - 1][0] == 0x07 and n < 8:  # txa after tax
+            continue
+        code, jt, jf, k = ins
+        if code in (0x02, 0x60, 0x61) and k in slots:
+            k = slots[k]
+        out.append((code, jt, jf, k))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("expr", "linktype"),
+    [
+        ("ip", LinkType.IEEE802_11_RADIO),
+        ("wlan[0] = 8", LinkType.IEEE802_11_RADIO),
+        ("type data", LinkType.IEEE802_11_RADIO),
+        ("ip and wlan[1] = 0", LinkType.IEEE802_11_RADIO),
+        ("udp port 53 or arp", LinkType.IEEE802_11_RADIO),
+        ("ip", LinkType.IEEE802_11),
+        ("ip6 and wlan[1] = 0", LinkType.IEEE802_11),
+        ("len > 5", LinkType.IEEE802_11_RADIO),
+    ],
+)
+def test_802_11_prologue_is_libpcaps(expr: str, linktype: LinkType) -> None:
+    """The instructions computing the radiotap header's length and the 802.11 payload's offset
+    (QoS data frames 2 bytes more, and 4-byte alignment when radiotap's flags say the frame is
+    padded: with or without TSFT, not with an extended bitmap) are libpcap's own, instruction
+    for instruction, up to where both programs' prologue jumps land."""
+    ours = [tuple(ins) for ins in compile_bpf(expr, linktype)]
+    theirs = _libpcap_prologue(expr, int(linktype))
+    stores = [n for n, ins in enumerate(ours) if ins[0] == 0x02 and ins[3] in (14, 15)]
+    end = stores[-1] + 1 if stores else 0
+    assert ours[:end] == theirs[:end]
+    for program in (ours, theirs):
+        targets = [
+            n + 1 + ins[j] for n, ins in enumerate(program[:end]) if ins[0] == 0x45 for j in (1, 2)
+        ]
+        assert all(t <= end for t in targets)
+        if targets:
+            assert end in targets  # the prologue ends where its tests go on
+    # libpcap has a prologue exactly when we have one.
+    assert bool(end) == any(ins[0] == 0x02 and ins[3] in (14, 15) for ins in theirs)
+
+
+def _jumps(program: list[BpfInstruction]) -> tuple[list[int], list[int]]:
+    """The offsets of the direct conditional jumps, and for each jump through a ``ja`` the
+    offset a direct jump to its target would need (with the jump's other trampolines, if
+    any, still between them)."""
+    direct, hops = [], []
+    for q, ins in enumerate(program):
+        if ins.code & 0x07 == 0x05 and ins.code != 0x05:
+            own = 0  # the jump's trampolines, right after it
+            while program[q + 1 + own].code == 0x05:
+                own += 1
+            for offset in (ins.jt, ins.jf):
+                t = q + 1 + offset
+                if program[t].code == 0x05:
+                    hops.append(t + 1 + program[t].k - (q + 1) - (own - 1))  # its ja gone
+                else:
+                    direct.append(offset)
+    return direct, hops
+
+
+@pytest.mark.parametrize(
+    ("form", "counts"),
+    [("tcp port {p}", (62, 126)), ("(udp port {p} and host 10.1.1.{p})", (25, 90, 123))],
+)
+def test_trampolines_only_where_a_jump_is_longer_than_255(
+    form: str, counts: tuple[int, ...]
+) -> None:
+    """Alternatives whose jumps cross 255 instructions, for lengths around the limit: every
+    program is valid and gives libpcap's verdicts; a conditional jump goes through a ``ja``
+    exactly when its target is more than 255 away (jumps of 255 exactly are direct), and a
+    ``ja`` is reached by no other way."""
+    lengths = set()
+    for n in counts:
+        expr = " or ".join(form.format(p=p) for p in range(1, n))
+        frames = [
+            ether(ipv4("10.9.9.9", f"10.1.1.{p}", tcp(40000, p) if "tcp" in form else udp(9, p)))
+            for p in (1, n // 2, n - 1, n)
+        ]
+        program = _judged(expr, frames)
+        direct, hops = _jumps(program)
+        assert all(o <= 255 for o in direct) and all(h > 255 for h in hops), n
+        assert sum(ins.code == 0x05 for ins in program) == len(hops)
+        lengths.update(direct + hops)
+    assert {255, 256} <= lengths  # both sides of the limit were met
+
+
+@pytest.mark.parametrize("linktype", [LinkType.ETHERNET, LinkType.IEEE802_11_RADIO])
+def test_statements_have_no_jump_offsets(linktype: LinkType) -> None:
+    # BPF_STMT (linux/filter.h, pcap/bpf.h) makes jt = jf = 0; only conditional jumps have them.
+    expr = " or ".join(f"(tcp port {p} and ip[{p}] + 2 > len)" for p in range(1, 70)) + " or ip"
+    program = compile_bpf(expr, linktype)
+    assert any(ins.code == 0x05 for ins in program)
+    for ins in program:
+        if not (ins.code & 0x07 == 0x05 and ins.code != 0x05):
+            assert (ins.jt, ins.jf) == (0, 0), ins
+
+
+def _formula(expr: str, linktype: LinkType = LinkType.ETHERNET) -> Formula:
+    formula = lowered(expr, linktype)[1]
+    assert formula is not None
+    return formula
+
+
+def test_the_length_limit_is_exact() -> None:
+    """``emit(limit=L)`` refuses a program certain to be longer than L before laying it out,
+    and takes one of exactly L (the kernel takes BPF_MAXINSNS instructions, not one fewer);
+    without a limit (the default) any length is laid out."""
+    formula = _formula("tcp port 443 or udp[8:2] = 53 or ip6")
+    full = emit(formula)
+    assert not any(ins.code == 0x05 for ins in full)  # no trampolines: the bound is exact
+    assert emit(formula, limit=len(full)) == full
+    with pytest.raises(FilterCompileError) as info:
+        emit(formula, limit=len(full) - 1)
+    assert info.value.reason == (
+        f"program of {len(full)} instructions or more exceeds the kernel's limit of {len(full) - 1}"
+    )
+    assert (info.value.expr, info.value.offset) == ("", 0)  # compile_bpf adds the expression
+    big = _formula(" or ".join(f"(tcp port {p} and host 10.0.{p % 250}.1)" for p in range(400)))
+    assert len(emit(big)) > 4096
+
+
+def test_a_program_over_the_kernels_limit_names_the_expression() -> None:
+    expr = " or ".join(f"(tcp port {p} and host 10.0.{p % 250}.{p // 250})" for p in range(400))
+    with pytest.raises(FilterCompileError) as info:
+        compile_bpf(expr, max_length=0)
+    assert info.value.expr == expr and info.value.offset == 0
+    assert "exceeds the kernel's limit of 4096" in info.value.reason
+
+
+def test_emit_defaults_to_no_radiotap_prologue() -> None:
+    # The 802.11 payload's offset without radiotap: libpcap's prologue for IEEE802_11.
+    formula = _formula("ip", LinkType.IEEE802_11)
+    assert [tuple(i) for i in emit(formula)] == [
+        tuple(i) for i in compile_bpf("ip", LinkType.IEEE802_11)
+    ]
+    assert emit(formula)[:4] == [
+        BpfInstruction(0x01, 0, 0, 0),  # ldx #0
+        BpfInstruction(0x87, 0, 0, 0),  # txa
+        BpfInstruction(0x04, 0, 0, 24),  # add #24
+        BpfInstruction(0x02, 0, 0, 15),  # st M[15]
+    ]
