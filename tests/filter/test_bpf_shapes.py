@@ -442,3 +442,69 @@ def test_emit_defaults_to_no_radiotap_prologue() -> None:
         BpfInstruction(0x04, 0, 0, 24),  # add #24
         BpfInstruction(0x02, 0, 0, 15),  # st M[15]
     ]
+
+
+def _chain(shape: str, terms: int, data: bytes) -> tuple[str, int]:
+    """A left-nested chain of ``terms`` subtractions of one of three shapes, and its value on
+    IP header bytes ``data`` worked out by hand (32-bit words)."""
+    text, value = "ip[0]", data[0]
+    for i in range(1, terms):
+        j = i % 16
+        if shape == "imm":  # each step adds a constant: "((a - b) + 3) - c ..."
+            text, value = f"(({text} - ip[{j}]) + 3)", value - data[j] + 3
+        elif shape == "sum":  # each right operand an operation itself
+            text, value = f"({text} - (ip[{j}] + ip[{j + 1}]))", value - data[j] - data[j + 1]
+        else:  # each right operand a load at a computed offset
+            k = (data[j] - data[j + 1]) & 0xFFFFFFFF & 7
+            text, value = f"({text} - ip[(ip[{j}] - ip[{j + 1}]) & 7])", value - data[k]
+        value &= 0xFFFFFFFF
+    return text, value
+
+
+@pytest.mark.parametrize("shape", ["imm", "sum", "index"])
+@pytest.mark.parametrize("terms", [13, 16, 30])
+def test_nested_arithmetic_of_every_shape_fits_the_scratch_words(shape: str, terms: int) -> None:
+    # Left-nested chains whose steps need 0 or 1 word of their own: valid programs giving
+    # libpcap's verdicts (and the hand-computed value), using no word above M[13].
+    frames = [ether(bytes(range(i, i + 40)), ethertype=0x0800) for i in (0, 3, 9)]
+    text, value = _chain(shape, terms, frames[1][14:])
+    program = _judged(f"{text} = {value}", frames)
+    assert run_program(program, frames)[1]
+    words = {ins.k for ins in program if ins.code in (0x02, 0x03, 0x60, 0x61)}
+    # The shorter order (right operand first, kept in the step's word) while the words last:
+    # one word a step, M[0] to M[11] for 12 steps; longer chains reach M[13] and stop there.
+    assert max(words) == min(terms - 2, 13)
+
+
+def _balanced(depth: int, leaves: list[int]) -> str:
+    if depth == 0:
+        leaves[0] += 1
+        return f"ip[{leaves[0] % 20}]"
+    return f"({_balanced(depth - 1, leaves)} - {_balanced(depth - 1, leaves)})"
+
+
+def test_arithmetic_needing_more_than_14_words_is_refused() -> None:
+    """A balanced tree of depth d keeps d partial results at once (one a level), so it needs d
+    scratch words; the left side of ``EXPR = ip[1]`` starts at word 1, word 0 holding the right
+    side, and 14 words are free (the 802.11 offsets have M[14] and M[15]). Depth 13 fits (the
+    program is then refused only as longer than the kernel takes); depth 14 does not."""
+    fits = f"{_balanced(13, [0])} = ip[1]"
+    with pytest.raises(FilterCompileError) as info:
+        compile_bpf(fits, max_length=0)
+    assert "exceeds the kernel's limit of 4096" in info.value.reason
+    deep = f"{_balanced(14, [0])} = ip[1]"
+    with pytest.raises(FilterCompileError) as info:
+        compile_bpf(deep, max_length=0)
+    assert info.value.reason == "arithmetic too deeply nested for classic BPF"
+    assert (info.value.expr, info.value.offset) == (deep, 0)
+
+
+def test_protochain_is_refused_for_the_kernel() -> None:
+    expr = "ip protochain 6"
+    with pytest.raises(FilterCompileError) as info:
+        compile_bpf(expr)
+    assert info.value.reason == (
+        "'protochain' walks the IP headers in a loop, which a kernel program cannot have "
+        "(libpcap's jumps backwards and the kernel refuses it): filter in userspace"
+    )
+    assert (info.value.expr, info.value.offset) == (expr, 0)
