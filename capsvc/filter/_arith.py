@@ -1,7 +1,8 @@
 """The arithmetic of comparisons (``ip[2:2] - 20 > len``), ``byte`` and the 802.11 words.
 
 Pure; the part of the parser after a primitive's first word. Operators bind as in libpcap's
-grammar (``ARITH_PRECEDENCE``); each operator and load counts a level of nesting.
+grammar (``ARITH_PRECEDENCE``; ``%`` and ``^``, which it gives no precedence, take all the
+arithmetic after them); each operator and load counts a level of nesting.
 """
 
 from __future__ import annotations
@@ -96,23 +97,37 @@ class Arithmetic(Cursor):
         return Compare(left, _RELOPS[tok.text], right, pos)
 
     def arith(self, min_prec: int) -> Arith:
-        left = self.primary()
+        left = self.arith_term()
         while True:
             tok = self.peek()
             prec = ARITH_PRECEDENCE.get(tok.text, 0) if tok.kind == "op" else 0
             if prec < min_prec or prec == 0:
                 return left
-            self.advance()
-            operand = self.peek()
-            self.nest()
-            right = self.arith(prec + 1)
-            self.depth -= 1
-            if isinstance(right, Num):
-                if tok.text in ("/", "%") and right.value == 0:
-                    raise self.error("division by zero", operand)
-                if tok.text in ("<<", ">>") and right.value > 31:
-                    raise self.error("shift by more than 31 bits", operand)
-            left = BinOp(tok.text, left, right)
+            left = self.arith_binop(tok.text, left, prec + 1)
+
+    def arith_term(self) -> Arith:
+        """A primary, or ``PRIMARY % REST`` / ``PRIMARY ^ REST``: libpcap's grammar gives ``%``
+        and ``^`` no precedence, so its parser always shifts them (``a + b % c + d`` is
+        ``a + (b % (c + d))``) and their right operand is all the arithmetic that follows."""
+        left = self.primary()
+        tok = self.peek()
+        if tok.kind == "op" and tok.text in ("%", "^"):
+            return self.arith_binop(tok.text, left, 1)
+        return left
+
+    def arith_binop(self, op: str, left: Arith, min_prec: int) -> BinOp:
+        """``LEFT OP RIGHT``, the operator next, its right operand binding ``min_prec``."""
+        self.advance()
+        operand = self.peek()
+        self.nest()
+        right = self.arith(min_prec)
+        self.depth -= 1
+        if isinstance(right, Num):
+            if op in ("/", "%") and right.value == 0:
+                raise self.error("division by zero", operand)
+            if op in ("<<", ">>") and right.value > 31:
+                raise self.error("shift by more than 31 bits", operand)
+        return BinOp(op, left, right)
 
     def primary(self) -> Arith:
         tok = self.peek()
@@ -121,7 +136,7 @@ class Arithmetic(Cursor):
         if tok.kind == "op" and tok.text == "-":  # unary minus, as 0 - x
             self.advance()
             self.nest()
-            operand = self.primary()
+            operand = self.arith_term()  # "- a % b" is "-(a % b)", as in libpcap
             self.depth -= 1
             if isinstance(operand, Num):
                 return Num(-operand.value & _UINT32)

@@ -51,9 +51,11 @@ IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Binding strength of the arithmetic operators, as in libpcap's grammar (higher binds tighter).
+#: ``%`` and ``^`` have none there (0): its parser always shifts them, so each applies to the
+#: operand just before it and to all the arithmetic after it (``a % b + c`` is ``a % (b + c)``,
+#: ``a + b ^ c | d`` is ``a + (b ^ (c | d))``, ``- a % b`` is ``-(a % b)``).
 ARITH_PRECEDENCE = {
     "|": 1,
-    "^": 1,
     "&": 2,
     "<<": 3,
     ">>": 3,
@@ -61,7 +63,8 @@ ARITH_PRECEDENCE = {
     "-": 4,
     "*": 5,
     "/": 5,
-    "%": 5,
+    "%": 0,
+    "^": 0,
 }
 
 
@@ -349,9 +352,11 @@ class BinOp(Arith):
     def __str__(self) -> str:
         mine = ARITH_PRECEDENCE[self.op]
         left, right = str(self.left), str(self.right)
-        if isinstance(self.left, BinOp) and ARITH_PRECEDENCE[self.left.op] < mine:
+        # A "%" or "^" (0) takes all that follows it: its left operand is grouped whenever it
+        # is an operation, and it is grouped itself inside another operator's operands.
+        if isinstance(self.left, BinOp) and (mine == 0 or ARITH_PRECEDENCE[self.left.op] < mine):
             left = f"({left})"
-        if isinstance(self.right, BinOp) and ARITH_PRECEDENCE[self.right.op] <= mine:
+        if isinstance(self.right, BinOp) and mine and ARITH_PRECEDENCE[self.right.op] <= mine:
             right = f"({right})"
         return f"{left} {self.op} {right}"
 

@@ -53,18 +53,11 @@ from .._bpf import (
     BPF_XOR,
     BpfInstruction,
     bpf_class,
-    bpf_mode,
     bpf_op,
-    bpf_size,
-    bpf_src,
 )
 from .._errors import FilterCompileError
 from .._packet import SNAPLEN_DEFAULT
 from ..decode._const import (
-    SKF_AD_IFINDEX,
-    SKF_AD_PKTTYPE,
-    SKF_AD_VLAN_TAG,
-    SKF_AD_VLAN_TAG_PRESENT,
     skf_ad,
 )
 from ._bpfgraph import BIG, BLOCK_PASSES, Block, drop_reloads, order, thread
@@ -92,7 +85,7 @@ from ._ir import (
 __all__ = ["BpfInstruction", "bpf_dump", "emit"]
 
 
-#: Scratch words holding the 802.11 offsets (``Var``); arithmetic uses the ones below.
+#: Scratch words holding the 802.11 offsets (``Var``); arithmetic uses the 14 below them.
 VAR_SLOTS = {"pl": 15, "hdr": 14}
 _FREE_WORDS = min(VAR_SLOTS.values())
 _SIZES = {1: BPF_B, 2: BPF_H, 4: BPF_W}
@@ -316,15 +309,40 @@ def _value(v: Val, depth: int, used: set[str]) -> list[tuple[int, int]]:
         return [*_value(v.a, depth, used), (code | BPF_K, v.b.k)]
     if _index_of(v.a) == v.b:  # computing a leaves b in X: "ihl + base" as libpcap does it
         return [*_value(v.a, depth, used), (code | BPF_X, 0)]
-    if depth + 1 >= _FREE_WORDS:
-        raise FilterCompileError("arithmetic too deeply nested for classic BPF", "", 0)
-    return [
-        *_value(v.b, depth, used),
-        (BPF_ST, depth),
-        *_value(v.a, depth + 1, used),
-        (BPF_LDX | BPF_MEM, depth),
-        (code | BPF_X, 0),
-    ]
+    # b first, kept in M[depth] while a is computed (one instruction shorter), unless that
+    # needs more scratch words than there are and a first does not ("(a - b) - c - ..." nested
+    # to the left, as libpcap compiles it to any depth).
+    na, nb = _slots(v.a), _slots(v.b)
+    if depth + max(nb, 1 + na) <= _FREE_WORDS:
+        return [
+            *_value(v.b, depth, used),
+            (BPF_ST, depth),
+            *_value(v.a, depth + 1, used),
+            (BPF_LDX | BPF_MEM, depth),
+            (code | BPF_X, 0),
+        ]
+    if depth + max(na, 1 + nb) <= _FREE_WORDS:
+        return [
+            *_value(v.a, depth, used),
+            (BPF_ST, depth),
+            *_value(v.b, depth + 1, used),
+            (BPF_MISC | BPF_TAX, 0),
+            (BPF_LD | BPF_MEM, depth),
+            (code | BPF_X, 0),
+        ]
+    raise FilterCompileError("arithmetic too deeply nested for classic BPF", "", 0)
+
+
+def _slots(v: Val) -> int:
+    """The fewest scratch words ``_value(v)`` needs (from its ``depth`` up)."""
+    if isinstance(v, LdI) and not isinstance(v.index, Var):
+        return _slots(v.index)
+    if not isinstance(v, Alu):
+        return 0
+    if isinstance(v.b, Imm) or _index_of(v.a) == v.b:
+        return _slots(v.a)
+    na, nb = _slots(v.a), _slots(v.b)
+    return min(max(nb, 1 + na), max(na, 1 + nb))
 
 
 def _index_of(v: Val) -> Val | None:
@@ -389,67 +407,85 @@ def _layout(blocks: list[Block]) -> list[BpfInstruction]:
     return program
 
 
-_LOAD_NAMES = {BPF_W: "ld", BPF_H: "ldh", BPF_B: "ldb"}
-#: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG / _PRESENT), named as tcpdump -d does.
+#: Names of the Linux ancillary loads (an absolute load of ``SKF_AD_OFF + field``), as
+#: libpcap's bpf_image prints them.
 _ANCILLARY = {
-    skf_ad(SKF_AD_VLAN_TAG): "vlan_tci",
-    skf_ad(SKF_AD_VLAN_TAG_PRESENT): "vlanp",
-    skf_ad(SKF_AD_PKTTYPE): "type",
-    skf_ad(SKF_AD_IFINDEX): "ifidx",
-}
+    skf_ad(4 * i): name
+    for i, name in enumerate(
+        (
+            "proto", "type", "ifidx", "nla", "nlan", "mark", "queue", "hatype",
+            "rxhash", "cpu", "xor_x", "vlan_tci", "vlanp", "poff", "random", "vlan_tpid",
+        )
+    )
+}  # fmt: skip
+_LOADS = {BPF_W: "ld", BPF_H: "ldh", BPF_B: "ldb"}
 _ALU_NAMES = {
     BPF_ADD: "add",
     BPF_SUB: "sub",
     BPF_MUL: "mul",
     BPF_DIV: "div",
-    BPF_OR: "or",
+    BPF_MOD: "mod",
     BPF_AND: "and",
+    BPF_OR: "or",
+    BPF_XOR: "xor",
     BPF_LSH: "lsh",
     BPF_RSH: "rsh",
-    BPF_NEG: "neg",
-    BPF_MOD: "mod",
-    BPF_XOR: "xor",
 }
-_JUMP_NAMES = {BPF_JA: "ja", BPF_JEQ: "jeq", BPF_JGT: "jgt", BPF_JGE: "jge", BPF_JSET: "jset"}
+_JUMP_NAMES = {BPF_JEQ: "jeq", BPF_JGT: "jgt", BPF_JGE: "jge", BPF_JSET: "jset"}
 
 
-def _image(n: int, ins: BpfInstruction) -> str:
+def _formats() -> dict[int, tuple[str, str]]:
+    """Each opcode libpcap's bpf_image names: its name and its operand, a format of ``k``
+    (``d``: signed decimal, ``x``: hexadecimal, ``abs``: an absolute load's offset)."""
+    table = {
+        BPF_RET | BPF_K: ("ret", "#{d}"),
+        BPF_RET | BPF_A: ("ret", ""),
+        BPF_LD | BPF_W | BPF_LEN: ("ld", "#pktlen"),
+        BPF_LD | BPF_IMM: ("ld", "#0x{x}"),
+        BPF_LDX | BPF_IMM: ("ldx", "#0x{x}"),
+        BPF_LDX | BPF_MSH | BPF_B: ("ldxb", "4*([{d}]&0xf)"),
+        BPF_LD | BPF_MEM: ("ld", "M[{d}]"),
+        BPF_LDX | BPF_MEM: ("ldx", "M[{d}]"),
+        BPF_ST: ("st", "M[{d}]"),
+        BPF_STX: ("stx", "M[{d}]"),
+        BPF_JMP | BPF_JA: ("ja", "{ja}"),
+        BPF_ALU | BPF_NEG: ("neg", ""),
+        BPF_MISC | BPF_TAX: ("tax", ""),
+        BPF_MISC | BPF_TXA: ("txa", ""),
+    }
+    for size, name in _LOADS.items():
+        table[BPF_LD | size | BPF_ABS] = (name, "[{abs}]")
+        table[BPF_LD | size | BPF_IND] = (name, "[x + {d}]")
+    for op, name in _JUMP_NAMES.items():
+        table[BPF_JMP | op | BPF_K] = (name, "#0x{x}")
+        table[BPF_JMP | op | BPF_X] = (name, "x")
+    for op, name in _ALU_NAMES.items():
+        table[BPF_ALU | op | BPF_K] = (
+            name,
+            "#0x{x}" if op in (BPF_AND, BPF_OR, BPF_XOR) else "#{d}",
+        )
+        table[BPF_ALU | op | BPF_X] = (name, "x")
+    return table
+
+
+def _image(n: int, ins: BpfInstruction, formats: dict[int, tuple[str, str]]) -> str:
+    """One line of ``tcpdump -d``: libpcap's bpf_image of instruction ``ins`` at ``n``
+    (``formats``: the table of ``_formats``)."""
     code, k = ins.code, ins.k
-    cls = bpf_class(code)
-    op, operand = "unimp", f"0x{code:x}"
-    if cls in (BPF_LD, BPF_LDX):
-        size, mode = bpf_size(code), bpf_mode(code)
-        ldx = "ldxb" if mode == BPF_MSH else "ldx"
-        op = _LOAD_NAMES.get(size, "ld") if cls == BPF_LD else ldx
-        operand = {
-            BPF_IMM: f"#0x{k:x}",
-            BPF_ABS: f"[{_ANCILLARY.get(k, k)}]",
-            BPF_IND: f"[x + {k}]",
-            BPF_MEM: f"M[{k}]",
-            BPF_LEN: "#pktlen",
-            BPF_MSH: f"4*([{k}]&0xf)",
-        }.get(mode, operand)
-    elif cls in (BPF_ST, BPF_STX):
-        op, operand = ("st" if cls == BPF_ST else "stx"), f"M[{k}]"
-    elif cls == BPF_RET:
-        op, operand = "ret", ("a" if bpf_size(code) == BPF_A else f"#{k}")
-    elif cls == BPF_MISC:
-        op, operand = ("txa" if code & 0xF8 == BPF_TXA else "tax"), ""
-    elif cls == BPF_ALU:
-        op = _ALU_NAMES.get(bpf_op(code), "unimp")
-        if op == "neg":
-            operand = ""
-        elif bpf_src(code) == BPF_X:
-            operand = "x"
-        elif op in ("and", "or", "xor"):
-            operand = f"#0x{k:x}"
-        else:
-            operand = f"#{k}"
-    elif cls == BPF_JMP:
-        op = _JUMP_NAMES.get(bpf_op(code), "unimp")
-        if op == "ja":
-            return f"({n:03d}) {'ja':<8} {n + 1 + k}"
-        operand = "x" if bpf_src(code) == BPF_X else f"#0x{k:x}"
+    found = formats.get(code)
+    if found is None:
+        op, operand = "unimp", f"0x{code:x}"
+    else:
+        op, form = found
+        signed = k - (1 << 32) if k & 0x80000000 else k  # C's %d of the 32-bit word
+        ja = (n + 1 + k) & 0xFFFFFFFF
+        operand = form.format(
+            d=signed,
+            x=f"{k:x}",
+            abs=_ANCILLARY.get(k, signed),
+            ja=ja - (1 << 32) if ja & 0x80000000 else ja,
+        )
+    if bpf_class(code) == BPF_JMP and bpf_op(code) != BPF_JA:
         return f"({n:03d}) {op:<8} {operand:<16} jt {n + 1 + ins.jt}\tjf {n + 1 + ins.jf}"
     return f"({n:03d}) {op:<8} {operand}"
 
@@ -469,4 +505,5 @@ def bpf_dump(program: Sequence[BpfInstruction | tuple[int, int, int, int]], leve
         return "\n".join(lines)
     if level == 2:
         return "\n".join(f"{{ 0x{c:x}, {jt}, {jf}, 0x{k:08x} }}," for c, jt, jf, k in program)
-    return "\n".join(_image(n, BpfInstruction(*ins)) for n, ins in enumerate(program))
+    formats = _formats()  # made per call: a few microseconds
+    return "\n".join(_image(n, BpfInstruction(*ins), formats) for n, ins in enumerate(program))

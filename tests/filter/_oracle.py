@@ -2,7 +2,8 @@
 
 Uses capsvc's own ctypes binding (capsvc.sources.libpcap._ffi): pcap_open_dead + pcap_compile +
 pcap_offline_filter give the verdict of libpcap's own program, bpf_filter runs a program capsvc
-compiled. Only bpf_image (for the dump comparison) is declared here, on a private handle.
+compiled (after bpf_validate accepts it). bpf_image (for the dump comparison) and bpf_validate
+are declared here, on private handles.
 """
 
 from __future__ import annotations
@@ -74,8 +75,16 @@ def run_program(
     wire: Sequence[int] | None = None,
 ) -> list[bool]:
     """Run a classic BPF program through libpcap's interpreter (bpf_filter) on each frame
-    (``wire``: each frame's length on the wire, which ``len`` reads; default its length)."""
+    (``wire``: each frame's length on the wire, which ``len`` reads; default its length).
+
+    Raises:
+        OracleError: libpcap's bpf_validate refuses the program (a jump past the end, a
+            scratch word out of range, an unknown opcode, no return at the end...), as the
+            kernel would refuse to attach it.
+    """
     arr = (bpf_insn * len(program))(*[bpf_insn(c, t, f, k) for c, t, f, k in program])
+    if not _bpf_validate()(arr, len(program)):
+        raise OracleError(f"bpf_validate refuses the program of {len(program)} instructions")
     run = lib().bpf_filter
     return [
         run(arr, data, len(data) if wire is None else wire[i], len(data)) != 0
@@ -90,6 +99,21 @@ def _bpf_image() -> Any:
     fn.argtypes = [ctypes.POINTER(bpf_insn), ctypes.c_int]
     fn.restype = ctypes.c_char_p
     return fn
+
+
+@functools.cache
+def _bpf_validate() -> Any:
+    # int bpf_validate(const struct bpf_insn *f, int len);
+    fn = ctypes.CDLL(lib()._name).bpf_validate
+    fn.argtypes = [ctypes.POINTER(bpf_insn), ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def validate(program: Sequence[tuple[int, int, int, int]]) -> bool:
+    """Whether libpcap's bpf_validate accepts the program."""
+    arr = (bpf_insn * len(program))(*[bpf_insn(c, t, f, k) for c, t, f, k in program])
+    return bool(_bpf_validate()(arr, len(program)))
 
 
 def libpcap_dump(expr: str, dlt: int, optimize: bool = True) -> str:
