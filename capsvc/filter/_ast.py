@@ -29,6 +29,7 @@ __all__ = [
     "Llc",
     "Load",
     "Mpls",
+    "Negate",
     "Net",
     "Node",
     "Not",
@@ -354,6 +355,19 @@ class BinOp(Arith):
         if isinstance(self.right, BinOp) and ARITH_PRECEDENCE[self.right.op] <= mine:
             right = f"({right})"
         return f"{left} {self.op} {right}"
+
+
+@dataclass(frozen=True)
+class Negate(Arith):
+    """``-OPERAND``: ``0 - OPERAND`` in unsigned 32-bit arithmetic, with the operand's protocol
+    check (libpcap's ``neg``; ``0 - OPERAND`` written out keeps none, as the left operand of
+    an operator is a constant)."""
+
+    operand: Arith
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"-({inner})" if isinstance(self.operand, BinOp) else f"-{inner}"
 
 
 @dataclass(frozen=True)
