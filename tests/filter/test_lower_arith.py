@@ -29,7 +29,8 @@ from test_differential_cached import c_run, cached_reference
 
 from capsvc._accel import speedups
 from capsvc._packet import LinkType
-from capsvc.filter import FilterCompileError, FilterSyntaxError, compile_bpf, parse_filter
+from capsvc.filter import FilterCompileError, FilterSyntaxError, compile_bpf, parse, parse_filter
+from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num
 
 pytestmark = pytest.mark.skipif(speedups() is None, reason="capsvc._speedups is not built")
 
@@ -317,3 +318,62 @@ def test_what_libpcap_refuses_for_the_first_instruction_of_a_divisor(
     assert ours == verdicts
     assert c_run(compile_bpf(expr, LinkType.ETHERNET), frames, wire) == verdicts
     assert any(verdicts) and not all(verdicts)
+
+
+#: Where the lowering refuses a primitive: (link type, expression, the start of the reason,
+#: the text the error points at, whether libpcap refuses it too). libpcap refuses a VLAN on a
+#: link type without one and a protocol over MPLS other than IPv4/IPv6; what follows a tunnel
+#: outside its "and" chain is a deliberate difference (docs/filter.md).
+POSITIONS = [
+    (LinkType.RAW, "ip and vlan 5", "'vlan' needs Ethernet frames, not RAW", "vlan", True),
+    (LinkType.RAW, "tcp or vlan", "'vlan' needs Ethernet frames, not RAW", "vlan", True),
+    (
+        LinkType.LINUX_SLL,
+        "ip and vlan 5",
+        "'vlan' needs Ethernet frames, not LINUX_SLL",
+        "vlan",
+        True,
+    ),
+    (LinkType.ETHERNET, "mpls and arp[0] = 1", "only IPv4 and IPv6 can follow 'mpls'", "arp", True),
+    (LinkType.ETHERNET, "mpls 5 and len = rarp[2]", "only IPv4 and IPv6", "rarp", True),
+    (LinkType.ETHERNET, "geneve and vlan", "'vlan' is not supported after 'geneve'", "vlan", False),
+    (
+        LinkType.ETHERNET,
+        "(geneve and ip) or ip[0] = 1",
+        "a primitive after 'geneve'",
+        "ip[0]",
+        False,
+    ),
+    (LinkType.ETHERNET, "ip and (geneve or vlan)", "a primitive after 'geneve'", "vlan", False),
+    (LinkType.ETHERNET, "tcp and not (geneve and ip) and udp", "a primitive after", "udp", False),
+    (LinkType.ETHERNET, "not geneve and vlan", "a primitive after 'geneve'", "vlan", False),
+]
+
+
+@pytest.mark.parametrize(("linktype", "expr", "reason", "at", "refused"), POSITIONS)
+def test_errors_of_the_lowering_point_at_the_primitive(
+    linktype: LinkType, expr: str, reason: str, at: str, refused: bool
+) -> None:
+    try:
+        Compiled(expr, dlt(linktype)).close()
+    except OracleError:
+        assert refused
+    else:
+        assert not refused
+    for compile_ in (parse_filter, compile_bpf):
+        with pytest.raises(FilterCompileError) as ours:
+            compile_(expr, linktype)
+        assert ours.value.reason.startswith(reason)
+        assert ours.value.offset == expr.index(at, 1)
+
+
+def test_unary_minus_is_its_own_node_and_prints_back() -> None:
+    # "-x" and "0 - x" differ in their protocol check (see OPERATORS), so the tree keeps them
+    # apart; each prints as an expression that parses back to the same tree.
+    minus = parse("-ip[1] = 0")
+    assert minus == Compare(Negate(Load("ip", Num(1))), "==", Num(0))
+    assert parse("0 - ip[1] = 0") == Compare(BinOp("-", Num(0), Load("ip", Num(1))), "==", Num(0))
+    for expr in ("-ip[1] = 0", "-(ip[1] + 2) = -len", "ip[0] - -tcp[1:2] > 1", "-5 = ip[0]"):
+        tree = parse(expr)
+        assert parse(str(tree)) == tree
+    assert parse("-5 = ip[0]") == Compare(Num(0xFFFFFFFB), "==", Load("ip", Num(0)))
