@@ -397,9 +397,12 @@ class _Lowering(LoweringBase):
                 return Imm(fold(op, a.k, b.k)), guard
             # As libpcap's optimizer: an operation with a constant 0 that gives 0 whatever the
             # other operand is folded, and its loads go away (so a frame too short for them
-            # still matches); 0 + x, 0 | x and 0 ^ x are x (0 - x stays a subtraction).
+            # still matches); 0 + x, 0 | x and 0 ^ x are x (0 - x stays a subtraction), and
+            # so are x + 0, x - 0, x | 0, x ^ 0, x << 0 and x >> 0.
             if isinstance(b, Imm) and b.k == 0 and op in ("&", "*"):
                 return Imm(0), guard
+            if isinstance(b, Imm) and b.k == 0:
+                return a, guard
             if isinstance(a, Imm) and a.k == 0 and op in ("&", "*", "/", "%", "<<", ">>"):
                 return Imm(0), guard
             if isinstance(a, Imm) and a.k == 0 and op in ("+", "|", "^"):
@@ -413,8 +416,7 @@ class _Lowering(LoweringBase):
         index, iguard = self.arith(node.offset, node.pos)
         size, proto = node.size, node.proto
         if proto in ("ether", "link"):
-            if isinstance(index, Imm):
-                _offset(index.k, node.pos, self)
+            if isinstance(index, Imm):  # a constant fits in 32 bits, as the offset does
                 return link_bytes(self, size, index.k), iguard
             return self.indexed(size, 0, index, network=False), iguard
         if proto in ("ip", "ip6", "arp", "rarp"):

@@ -30,7 +30,8 @@ from test_differential_cached import c_run, cached_reference
 from capsvc._accel import speedups
 from capsvc._packet import LinkType
 from capsvc.filter import FilterCompileError, FilterSyntaxError, compile_bpf, parse, parse_filter
-from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num
+from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num, Proto
+from capsvc.filter._lower import lower
 
 pytestmark = pytest.mark.skipif(speedups() is None, reason="capsvc._speedups is not built")
 
@@ -82,6 +83,9 @@ OPERATORS = [
     "-tcp[13] = 0xfffffffe",
     "(ip[2:2] - -ip[0]) > 100",
     "ip[0] = -0xffffffbb",
+    "(-(3 + 3) + ip[9]) = 0",
+    "-(ip[0] & 0) = 0",
+    "(ip[2:2] + -(len & 0)) > 50",
     # Constants folded, the loads that give 0 whatever they read dropped, as libpcap's
     # optimizer does (a frame too short for them, or of another protocol, still matches).
     "(0 * ip[8]) = 0",
@@ -99,6 +103,16 @@ OPERATORS = [
     "(0 | len) > 100",
     "(ip[8] * 0) = 0",
     "(ip[8] & 0) = 0",
+    "(1 + ip[8]) = 65",
+    "(1 | ip[8]) = 65",
+    "(1 ^ ip[8]) = 65",
+    "(1 * ip[8]) = 64",
+    "(1 & ip[8]) = 0",
+    "(1 << (ip[8] & 0x7)) = 1",
+    "(0x100 >> (ip[8] & 0x7)) = 0x100",
+    "(1 - ip[8]) = 0xffffffc1",
+    "(1000 / ip[8]) = 15",
+    "(1000 % ip[8]) = 40",
     "((ip[0] & 0) * tcp[0]) = 0",
     "((ip[0] & 0) + tcp[13]) = 2",
     "((ip[0] * 0) | udp[0]) = 0",
@@ -212,6 +226,11 @@ REFUSED = [
     ("tcp and ip[1] % (ip[2] * 0) = 0", "modulus by zero", "ip[1] %"),
     ("len = ip[ip[1] / (ip[2] & 0)]", "division by zero", "ip[ip"),
     ("ip[0] / (1 - 1) = 0", "division by zero", "ip[0]"),
+    ("tcp and len = ip[1] / (ip[2] & 0)", "division by zero", "len"),
+    ("tcp and len = -(ip[1] / (ip[2] & 0))", "division by zero", "len"),
+    ("tcp and len = ((ip[1] / (ip[2] & 0)) + 1)", "division by zero", "len"),
+    ("tcp and len = (1 + (ip[1] % (ip[2] & 0)))", "modulus by zero", "len"),
+    ("tcp and len > (ip[1] << ((ip[2] * 0) + 33))", "shift by more than 31 bits", "len"),
     ("ip and tcp[ip[0] % (len & 0)] > 1", "modulus by zero", "tcp["),
     ("ip[1] << (32 + (ip[2] & 0)) = 0", "shift by more than 31 bits", "ip[1]"),
     ("ip and (ip[1] >> ((ip[2] & 0) | 40)) = 0", "shift by more than 31 bits", "(ip[1]"),
@@ -377,3 +396,46 @@ def test_unary_minus_is_its_own_node_and_prints_back() -> None:
         tree = parse(expr)
         assert parse(str(tree)) == tree
     assert parse("-5 = ip[0]") == Compare(Num(0xFFFFFFFB), "==", Load("ip", Num(0)))
+
+
+#: Expressions libpcap's optimizer shortens by folding a constant 0 (an operand or the result
+#: of an operation on one): ours is no longer than its program.
+FOLDED = [
+    "(0 + ip[8]) = 64",
+    "(0 | ip[8]) = 64",
+    "(0 ^ ip[8]) = 64",
+    "(ip[8] + 0) = 64",
+    "(ip[8] - 0) = 64",
+    "(ip[8] | 0) = 64",
+    "(ip[8] ^ 0) = 64",
+    "(ip[8] << 0) = 64",
+    "(ip[8] >> 0) = 64",
+    "(ip[2:2] + -(len & 0)) > 50",
+    "(ip[2:2] - (len * 0)) > 50",
+    "((len & 0) | ip[2:2]) > 50",
+    "(0 * ip[8]) = 0",
+    "(0 & ip[8]) = 0",
+    "(0 / ip[8]) = 0",
+    "(0 % ip[8]) = 0",
+    "(0 << ip[8]) = 0",
+    "(0 >> ip[8]) = 0",
+    "(ip[8] * 0) = 0",
+    "(ip[8] & 0) = 0",
+]
+
+
+@pytest.mark.parametrize("expr", FOLDED)
+def test_folded_operations_give_programs_as_short_as_libpcaps(expr: str) -> None:
+    theirs = Compiled(expr, dlt(LinkType.ETHERNET))
+    try:
+        length = len(theirs.instructions())
+    finally:
+        theirs.close()
+    assert len(compile_bpf(expr, LinkType.ETHERNET)) <= length
+
+
+def test_a_node_that_is_no_arithmetic_is_a_type_error() -> None:
+    # Only the parser makes the tree, and it never puts a primitive in arithmetic; if a
+    # caller does, the lowering says what it found rather than guessing.
+    with pytest.raises(TypeError, match=r"^not an arithmetic node: Proto\("):
+        lower(Compare(Proto("tcp"), "==", Num(1)), LinkType.ETHERNET)  # type: ignore[arg-type]
