@@ -359,6 +359,15 @@ POSITIONS = [
     ),
     (LinkType.ETHERNET, "mpls and arp[0] = 1", "only IPv4 and IPv6 can follow 'mpls'", "arp", True),
     (LinkType.ETHERNET, "mpls 5 and len = rarp[2]", "only IPv4 and IPv6", "rarp", True),
+    (LinkType.ETHERNET, "mpls and rarp", "only IPv4 and IPv6 can follow 'mpls'", "rarp", True),
+    (LinkType.ETHERNET, "mpls 5 and ether proto 0x806", "only IPv4 and IPv6", "ether", True),
+    (
+        LinkType.ETHERNET,
+        "geneve and ether proto 0x42",
+        "after 'geneve' capsvc tests",
+        "ether",
+        False,
+    ),
     (LinkType.ETHERNET, "geneve and vlan", "'vlan' is not supported after 'geneve'", "vlan", False),
     (
         LinkType.ETHERNET,
@@ -487,3 +496,11 @@ def test_loads_on_802_11_equal_libpcap(linktype: LinkType) -> None:
         if ours != verdicts or bpf != verdicts or not any(verdicts):
             problems.append(expr)
     assert not problems
+
+
+def test_lower_without_the_text_names_no_expression() -> None:
+    # The text is for error messages only; without it an error still says what and where.
+    with pytest.raises(FilterCompileError) as refused:
+        lower(parse("ip and vlan"), LinkType.RAW)  # type: ignore[arg-type]
+    assert (refused.value.expr, refused.value.offset) == ("", 0)
+    assert refused.value.reason == "'vlan' needs Ethernet frames, not RAW"
