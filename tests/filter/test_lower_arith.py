@@ -372,7 +372,8 @@ POSITIONS = [
     (
         LinkType.ETHERNET,
         "(geneve and ip) or ip[0] = 1",
-        "a primitive after 'geneve'",
+        "a primitive after 'geneve' must be in its 'and' chain (what comes after it there is"
+        " inside the tunnel)",
         "ip[0]",
         False,
     ),
