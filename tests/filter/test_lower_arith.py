@@ -29,7 +29,14 @@ from test_differential_cached import c_run, cached_reference
 
 from capsvc._accel import speedups
 from capsvc._packet import LinkType
-from capsvc.filter import FilterCompileError, FilterSyntaxError, compile_bpf, parse, parse_filter
+from capsvc.filter import (
+    CompiledFilter,
+    FilterCompileError,
+    FilterSyntaxError,
+    compile_bpf,
+    parse,
+    parse_filter,
+)
 from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num, Proto
 from capsvc.filter._lower import lower
 
@@ -505,3 +512,25 @@ def test_lower_without_the_text_names_no_expression() -> None:
         lower(parse("ip and vlan"), LinkType.RAW)  # type: ignore[arg-type]
     assert (refused.value.expr, refused.value.offset) == ("", 0)
     assert refused.value.reason == "'vlan' needs Ethernet frames, not RAW"
+
+
+def test_a_parsed_tree_compiles_as_its_text() -> None:
+    # compile_bpf and CompiledFilter also take a tree parse() made; they lower it with the same
+    # defaults as the text (no tag in the metadata for the matcher, the packet metadata for
+    # a kernel program): the same program, and libpcap's verdicts on tagged frames.
+    for expr in ("vlan 100 and ip", "vlan and (ip[8] + 1) > 60", "inbound and tcp"):
+        parsed = parse(expr)
+        assert parsed is not None
+        assert compile_bpf(parsed, LinkType.ETHERNET) == compile_bpf(expr, LinkType.ETHERNET)
+    frames, _, wire = captured(LinkType.ETHERNET, FRAMES)
+    for expr in ("vlan 100", "vlan and (ip[8] + 1) > 60"):
+        theirs = Compiled(expr, dlt(LinkType.ETHERNET))
+        try:
+            verdicts = theirs.verdicts(frames, wire)
+        finally:
+            theirs.close()
+        tree = parse(expr)
+        assert tree is not None
+        matcher = CompiledFilter(tree, LinkType.ETHERNET)
+        assert [matcher.match(f, w) for f, w in zip(frames, wire, strict=True)] == verdicts
+        assert any(verdicts)
