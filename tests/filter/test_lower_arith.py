@@ -38,7 +38,7 @@ from capsvc.filter import (
     parse_filter,
 )
 from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num, Proto
-from capsvc.filter._lower import lower
+from capsvc.filter._lower import KERNEL_PKTTYPE, KERNEL_VLAN_PRESENT, lower
 
 pytestmark = pytest.mark.skipif(speedups() is None, reason="capsvc._speedups is not built")
 
@@ -534,3 +534,15 @@ def test_a_parsed_tree_compiles_as_its_text() -> None:
         matcher = CompiledFilter(tree, LinkType.ETHERNET)
         assert [matcher.match(f, w) for f, w in zip(frames, wire, strict=True)] == verdicts
         assert any(verdicts)
+
+
+def test_a_kernel_program_with_a_tag_in_the_metadata_keeps_the_packet_metadata() -> None:
+    # Both readings of "vlan 100 and inbound" for a live socket (the tag in the frame, the tag
+    # in the metadata) read the packet type from the metadata, as libpcap's program for a live
+    # Linux socket does; neither refuses "inbound" as the matcher must.
+    program = compile_bpf("vlan 100 and inbound", LinkType.ETHERNET, kernel_vlan=True)
+    loads = [ins.k for ins in program if ins.code in (0x30, 0x28)]  # ldb [k], ldh [k]
+    assert KERNEL_VLAN_PRESENT in loads
+    assert loads.count(KERNEL_PKTTYPE) >= 1
+    with pytest.raises(FilterCompileError, match="inbound"):
+        parse_filter("vlan 100 and inbound", LinkType.ETHERNET)
