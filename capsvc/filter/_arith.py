@@ -15,6 +15,7 @@ from ._ast import (
     Compare,
     Length,
     Load,
+    Negate,
     Node,
     Num,
     WlanDir,
@@ -124,7 +125,8 @@ class Arithmetic(Cursor):
         self.depth -= 1
         if isinstance(right, Num):
             if op in ("/", "%") and right.value == 0:
-                raise self.error("division by zero", operand)
+                what = "division" if op == "/" else "modulus"
+                raise self.error(f"{what} by zero", operand)
             if op in ("<<", ">>") and right.value > 31:
                 raise self.error("shift by more than 31 bits", operand)
         return BinOp(op, left, right)
@@ -133,14 +135,14 @@ class Arithmetic(Cursor):
         tok = self.peek()
         if tok.kind == "num":
             return Num(self.number("a number"))
-        if tok.kind == "op" and tok.text == "-":  # unary minus, as 0 - x
+        if tok.kind == "op" and tok.text == "-":  # unary minus: 0 - x, with x's checks
             self.advance()
             self.nest()
             operand = self.arith_term()  # "- a % b" is "-(a % b)", as in libpcap
             self.depth -= 1
             if isinstance(operand, Num):
                 return Num(-operand.value & _UINT32)
-            return BinOp("-", Num(0), operand)
+            return Negate(operand)
         if tok.kind == "word":
             if tok.text in ("len", "length"):
                 self.advance()

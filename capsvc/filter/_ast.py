@@ -29,6 +29,7 @@ __all__ = [
     "Llc",
     "Load",
     "Mpls",
+    "Negate",
     "Net",
     "Node",
     "Not",
@@ -353,12 +354,30 @@ class BinOp(Arith):
         mine = ARITH_PRECEDENCE[self.op]
         left, right = str(self.left), str(self.right)
         # A "%" or "^" (0) takes all that follows it: its left operand is grouped whenever it
-        # is an operation, and it is grouped itself inside another operator's operands.
-        if isinstance(self.left, BinOp) and (mine == 0 or ARITH_PRECEDENCE[self.left.op] < mine):
+        # is an operation or a negation ("-a % b" reads as "-(a % b)"), and it is grouped
+        # itself inside another operator's operands.
+        if mine == 0:
+            grouped = isinstance(self.left, (BinOp, Negate))
+        else:
+            grouped = isinstance(self.left, BinOp) and ARITH_PRECEDENCE[self.left.op] < mine
+        if grouped:
             left = f"({left})"
         if isinstance(self.right, BinOp) and mine and ARITH_PRECEDENCE[self.right.op] <= mine:
             right = f"({right})"
         return f"{left} {self.op} {right}"
+
+
+@dataclass(frozen=True)
+class Negate(Arith):
+    """``-OPERAND``: ``0 - OPERAND`` in unsigned 32-bit arithmetic, with the operand's protocol
+    check (libpcap's ``neg``; ``0 - OPERAND`` written out keeps none, as the left operand of
+    an operator is a constant)."""
+
+    operand: Arith
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"-({inner})" if isinstance(self.operand, BinOp) else f"-{inner}"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from ._ast import (
     IpProto,
     Length,
     Load,
+    Negate,
     Net,
     Node,
     Not,
@@ -378,19 +379,35 @@ class _Lowering(LoweringBase):
             return Imm(node.value & MASK32), None
         if isinstance(node, Length):
             return Len(), None
+        if isinstance(node, Negate):
+            b, guard = self.arith(node.operand, pos)  # libpcap's neg keeps the operand's checks
+            if isinstance(b, Imm):
+                return Imm(fold("-", 0, b.k)), guard
+            return Alu("-", Imm(0), b), guard
         if isinstance(node, BinOp):
+            op = node.op
             a, guard = self.arith(node.left, pos)
             # libpcap keeps only the left operand's protocol checks for arithmetic.
             b, _ = self.arith(node.right, pos)
-            if isinstance(b, Imm) and b.k == 0 and node.op in ("/", "%"):
-                raise self.fail("division by zero", pos)
-            if isinstance(b, Imm) and b.k > 31 and node.op in ("<<", ">>"):
+            if isinstance(b, Imm) and b.k == 0 and op in ("/", "%"):
+                raise self.fail("division by zero" if op == "/" else "modulus by zero", pos)
+            if isinstance(b, Imm) and b.k > 31 and op in ("<<", ">>"):
                 raise self.fail("shift by more than 31 bits", pos)
             if isinstance(a, Imm) and isinstance(b, Imm):
-                return Imm(fold(node.op, a.k, b.k)), guard
-            if isinstance(b, Imm) and b.k == 0 and node.op in ("&", "*"):
-                return Imm(0), guard  # as libpcap's optimizer: the load goes away
-            return Alu(node.op, a, b), guard
+                return Imm(fold(op, a.k, b.k)), guard
+            # As libpcap's optimizer: an operation with a constant 0 that gives 0 whatever the
+            # other operand is folded, and its loads go away (so a frame too short for them
+            # still matches); 0 + x, 0 | x and 0 ^ x are x (0 - x stays a subtraction), and
+            # so are x + 0, x - 0, x | 0, x ^ 0, x << 0 and x >> 0.
+            if isinstance(b, Imm) and b.k == 0 and op in ("&", "*"):
+                return Imm(0), guard
+            if isinstance(b, Imm) and b.k == 0:
+                return a, guard
+            if isinstance(a, Imm) and a.k == 0 and op in ("&", "*", "/", "%", "<<", ">>"):
+                return Imm(0), guard
+            if isinstance(a, Imm) and a.k == 0 and op in ("+", "|", "^"):
+                return b, guard
+            return Alu(op, a, b), guard
         if isinstance(node, Load):
             return self.load(node)
         raise TypeError(f"not an arithmetic node: {node!r}")
@@ -399,8 +416,7 @@ class _Lowering(LoweringBase):
         index, iguard = self.arith(node.offset, node.pos)
         size, proto = node.size, node.proto
         if proto in ("ether", "link"):
-            if isinstance(index, Imm):
-                _offset(index.k, node.pos, self)
+            if isinstance(index, Imm):  # a constant fits in 32 bits, as the offset does
                 return link_bytes(self, size, index.k), iguard
             return self.indexed(size, 0, index, network=False), iguard
         if proto in ("ip", "ip6", "arp", "rarp"):

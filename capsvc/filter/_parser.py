@@ -30,6 +30,7 @@ from ._ast import (
     Llc,
     Load,
     Mpls,
+    Negate,
     Node,
     Not,
     Num,
@@ -147,7 +148,7 @@ def nesting(node: Node | Arith) -> tuple[int, int]:
             inner = depth if type(item) is chain else depth + 1
             stack.append((item.left, inner, type(item)))
             stack.append((item.right, depth + 1, type(item)))
-        elif isinstance(item, Not):
+        elif isinstance(item, (Not, Negate)):
             stack.append((item.operand, depth + 1, None))
         elif isinstance(item, (Compare, BinOp)):
             stack.append((item.left, depth + 1, None))

@@ -196,6 +196,12 @@ def test_empty_expression_matches_everything(expr: str) -> None:
         "udp portrange 1-1024 and less 60",
         "ether proto 0x0806 or ether src host 00:11:22:33:44:55",
         "not (len > 100)",
+        # A negated operand on the left of "%" or "^" keeps its parentheses: "-a % b" is
+        # "-(a % b)" (printing "(-ip[0]) % 3" as "-ip[0] % 3" fails here).
+        "(-ip[0]) % 3 = 1",
+        "(-ip[0]) ^ 3 = 1",
+        "ip[0] - (-ip[1]) % 2 = 0",
+        "- ip[0] % 3 = 1",
     ],
 )
 def test_str_round_trips(expr: str) -> None:
