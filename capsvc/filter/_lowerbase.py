@@ -327,14 +327,16 @@ class LoweringBase:
         raise TypeError(f"not a filter node: {node!r}")
 
     def iso(self, node: IsoProto) -> Formula:
-        """OSI: the NLPID after the 802.2 header (where libpcap reads it on each link type);
-        for ``isis proto``, the IS-IS PDU type 4 bytes further."""
-        nlpid = {"ether": 3, "wlan": -5, "chdlc": 1}.get(self.link.kind, 0)
+        """OSI: the NLPID after the 802.2 header (where libpcap reads it on each link type:
+        on Cisco HDLC one byte further, past a pad byte); for ``isis proto``, the whole PDU
+        type byte, 4 bytes after the 802.2 header (libpcap adds no pad byte there, and
+        compares the reserved high bits too)."""
+        nosnap = {"ether": 3, "wlan": -5}.get(self.link.kind, 0)
+        nlpid = nosnap + 1 if self.link.kind == "chdlc" else nosnap
         if node.family == "iso":
             return conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", node.number))
         isis = conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", 0x83))
-        pdu = Cmp(Alu("&", self.at(1, nlpid + 4), Imm(0x1F)), "eq", node.number)
-        return conj(isis, pdu)
+        return conj(isis, Cmp(self.at(1, nosnap + 4), "eq", node.number))
 
     def decnet(self, node: DecnetHost) -> Formula:
         """libpcap's gen_dnhostop: the address in the short or long data header, with or
