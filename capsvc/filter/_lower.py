@@ -316,6 +316,8 @@ class _Lowering(LoweringBase):
         return disj(v4, v6)
 
     def vlan(self, node: Vlan) -> Formula:
+        if self.mpls:
+            raise self.fail("'vlan' cannot follow 'mpls' (libpcap refuses this too)", node.pos)
         if self.link.kind == "wlan":
             # The tag follows the 802.2 SNAP header of a data frame, as libpcap reads it.
             tagged = disj(*(self.linktype_is(t, node.pos) for t in VLAN_TPIDS))

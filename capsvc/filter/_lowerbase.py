@@ -304,7 +304,9 @@ class LoweringBase:
         if isinstance(node, DecnetHost):
             return self.decnet(node)
         if isinstance(node, Byte):
-            val: Val = Ld(1, node.offset)
+            # libpcap reads the byte from the link-layer header: after a radiotap header, and
+            # inside a tunnel in what it carries.
+            val = link_bytes(self, 1, node.offset)
             if node.op in ("&", "|"):
                 return neg(Cmp(Alu(node.op, val, Imm(node.value)), "eq", 0))
             if node.op == "<":

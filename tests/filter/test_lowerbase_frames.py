@@ -13,8 +13,9 @@ expression, our matcher and our BPF program (run by libpcap's bpf_filter) must g
 of libpcap's own program (pcap_compile + pcap_offline_filter) on every frame, and refuse what
 libpcap refuses. On a cut frame where libpcap's unoptimized program reads past the end, the
 optimizers may drop different reads (docs/filter.md, "Frames too short for the expression"):
-there rejecting is accepted too. ``byte N & M`` / ``byte N | M``, which libpcap 1.10 compiles
-wrongly, are held to the rule written out in the test.
+there our matcher and our program must only agree with each other. ``byte N & M`` and
+``byte N | M``, which libpcap 1.10 compiles wrongly, are held to the rule written out in the
+test.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from _helpers import MAC_A, MAC_B, ether, ipv4, ipv6, mac, sll, sll2, tcp, udp
 from _oracle import Compiled, OracleError, run_program
 
 from capsvc._packet import LinkType
-from capsvc.filter import FilterCompileError, compile_bpf, parse_filter
+from capsvc.filter import FilterCompileError, FilterError, compile_bpf, parse_filter
 
 L = LinkType
 #: pcap_open_dead wants DLT_ values; they equal the LINKTYPE_ ones except for raw IP.
@@ -153,8 +154,8 @@ def differences(
     except OracleError as exc:
         try:
             ours = parse_filter(expr, linktype)
-        except FilterCompileError:
-            with pytest.raises(FilterCompileError):
+        except FilterError:
+            with pytest.raises(FilterError):
                 compile_bpf(expr, linktype)
             return []
         rejects_all = "rejects all packets" in str(exc)
@@ -185,8 +186,8 @@ def differences(
         if got == want and bpf == want:
             continue
         short = ref is None or bpfvm.run(unoptimized, ref) is None
-        if short and {got, bpf} <= {want, False}:
-            continue  # a frame too short for the expression: rejecting is right too
+        if short and got == bpf:
+            continue  # a frame too short for the expression: the optimizers may differ
         out.append(
             f"{expr!r} on {linktype.name}, frame {packet.hex()}: libpcap {want}, "
             f"matcher {got}, program {bpf}"
@@ -445,3 +446,325 @@ def _iso_frames(linktype: LinkType) -> list[bytes]:
 @pytest.mark.parametrize("linktype", ISO_LINKS, ids=lambda lt: lt.name)
 def test_osi_protocols_and_isis_pdu_types(linktype: LinkType) -> None:
     check(ISO_EXPRS, [linktype], _iso_frames)
+
+
+# -- MPLS -----------------------------------------------------------------------------------------
+
+
+def mpls(*labels: tuple[int, int], payload: bytes = IP4, tc: int = 5, ttl: int = 64) -> bytes:
+    """An MPLS label stack: (label, bottom-of-stack bit) for each entry, then ``payload``."""
+    return b"".join(struct.pack("!I", lab << 12 | tc << 9 | s << 8 | ttl) for lab, s in labels) + (
+        payload
+    )
+
+
+MPLS = [
+    mpls((100, 1)),
+    mpls((100, 1), payload=IP6),
+    mpls((200, 1), payload=IP4_UDP),
+    mpls((100, 0), (200, 1)),
+    mpls((100, 0), (200, 1), payload=IP6),
+    mpls((200, 0), (100, 1)),
+    mpls((100, 0), (200, 0), (300, 1)),
+    mpls((100, 0), (200, 0), (300, 1), payload=IP6),
+    mpls((300, 0), (200, 0), (100, 1)),
+    mpls((100, 1), (200, 1)),  # a bottom-of-stack bit too early
+    mpls((100, 0), payload=IP4),  # no bottom of stack at all
+    mpls((0, 1)),
+    mpls((0xFFFFF, 1), tc=7, ttl=255),
+    mpls((101, 1), tc=0, ttl=0),
+    mpls((100 | 0x80000, 1)),
+    mpls((100, 1), payload=b"\x50" + IP4[1:]),  # neither IPv4 nor IPv6
+]
+MPLS_EXPRS = [
+    "mpls",
+    "mpls 100",
+    "mpls 200",
+    "mpls 0",
+    "mpls 1048575",
+    "mpls 101",
+    "not mpls 100",
+    "mpls and mpls",
+    "mpls and mpls 200",
+    "mpls 100 and mpls 200",
+    "mpls 100 and mpls",
+    "mpls and mpls and mpls",
+    "mpls and mpls and mpls 300",
+    "mpls 100 and mpls 200 and mpls 300",
+    "mpls 300 and mpls 200 and mpls 100",
+    "mpls and ip",
+    "mpls and ip6",
+    "mpls 100 and ip",
+    "mpls and mpls and ip",
+    "mpls and mpls and ip6",
+    "mpls and mpls and mpls and ip6",
+    "mpls and tcp",
+    "mpls and udp",
+    "mpls and tcp port 80",
+    "mpls and udp dst port 67",
+    "mpls 100 and host 10.0.0.2",
+    "mpls and mpls and ip6 host 2001:db8::2",
+    "mpls and ip broadcast",
+    "mpls and ip[9] = 17",
+    "mpls and not ip",
+    "mpls and arp",
+    "mpls and vlan",
+    "vlan and mpls 100",
+    "vlan and mpls and mpls 200 and ip",
+]
+MPLS_LINKS = [L.ETHERNET, L.PPP, L.PPP_HDLC, L.C_HDLC, L.LINUX_SLL, L.RAW, L.IEEE802_11]
+
+
+def _mpls_frames(linktype: LinkType) -> list[bytes]:
+    out = [f for body in MPLS for f in carry(linktype, 0x8847, body)]
+    return out + carry(linktype, 0x0800, IP4) + carry(linktype, 0x8848, MPLS[0])
+
+
+@pytest.mark.parametrize("linktype", MPLS_LINKS, ids=lambda lt: lt.name)
+def test_mpls_stacks_of_one_to_three_labels(linktype: LinkType) -> None:
+    check(MPLS_EXPRS, [linktype], _mpls_frames)
+
+
+# -- Geneve ---------------------------------------------------------------------------------------
+
+
+def geneve(vni: int, proto: int, inner: bytes, *, options: int = 0, version: int = 0) -> bytes:
+    """A Geneve header (version, the options' length in 4-byte words, the protocol type, the
+    VNI) with ``options`` words of options, then ``inner``."""
+    first = version << 6 | options
+    opts = b"".join(struct.pack("!HBB", 0x0104, 0x80 | i, 0) for i in range(options))
+    return struct.pack("!BBHI", first, 0x40, proto, vni << 8 | 0xAB) + opts + inner
+
+
+INNER4 = bytes(ipv4("10.9.0.1", "10.9.0.2", tcp(1000, 80)))
+INNER6 = bytes(ipv6("2001:db8::9", "ff02::fb", udp(53, 5353)))
+INNER_ETH4 = bytes(ether(INNER4, src="02:00:00:00:00:0c", dst="ff:ff:ff:ff:ff:ff"))
+INNER_ETH6 = bytes(ether(INNER6, src="02:00:00:00:00:0d", dst="33:33:00:00:00:01"))
+GENEVE = [
+    geneve(12345, 0x6558, INNER_ETH4),
+    geneve(12345, 0x6558, INNER_ETH4, options=1),
+    geneve(12345, 0x6558, INNER_ETH6, options=3),
+    geneve(5, 0x0800, INNER4),
+    geneve(5, 0x0800, INNER4, options=2),
+    geneve(5, 0x86DD, INNER6, options=1),
+    geneve(0xFFFFFF, 0x86DD, INNER6),
+    geneve(0, 0x6558, bytes(ether(ARP, ethertype=0x0806))),
+    geneve(12345, 0x6558, INNER_ETH4, version=1),
+    geneve(12345, 0x6558, INNER_ETH4, version=2, options=1),
+    geneve(12344, 0x6558, INNER_ETH4),
+    geneve(5, 0x8847, mpls((100, 1))),
+    geneve(7, 0x0800, IP4_UDP, options=1),
+    geneve(7, 0x6558, bytes(ether(IP4_UDP)), options=1),
+]
+GENEVE_EXPRS = [
+    "geneve",
+    "geneve 12345",
+    "geneve 5",
+    "geneve 0",
+    "geneve 16777215",
+    "geneve 12344",
+    "not geneve",
+    "geneve and ip",
+    "geneve and ip6",
+    "geneve and arp",
+    "geneve and tcp",
+    "geneve and udp",
+    "geneve and tcp port 80",
+    "geneve and udp dst port 5353",
+    "geneve 5 and host 10.9.0.2",
+    "geneve and ip dst host 10.9.0.2",
+    "geneve and ip6 src host 2001:db8::9",
+    "geneve 12345 and ip and tcp dst port 80",
+    "geneve and ip[9] = 6",
+    "geneve and ether proto 0x0800",
+    "geneve and ip6 multicast",
+    "geneve and ip broadcast",
+    "geneve and link[0] = 0xff",
+    "geneve and byte 0 = 0xff",
+    "geneve and byte 14 = 0x45",
+    "geneve and byte 1 < 0x40",
+]
+GENEVE_LINKS = [L.ETHERNET, L.RAW, L.LINUX_SLL, L.PPP]
+
+
+def _geneve_frames(linktype: LinkType) -> list[bytes]:
+    out = []
+    for body in GENEVE:
+        out += carry(linktype, 0x0800, bytes(ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, body))))
+        out += carry(
+            linktype, 0x86DD, bytes(ipv6("2001:db8::1", "2001:db8::2", udp(1, 6081, body)))
+        )
+    later = ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, GENEVE[0]), flags_frag=0x2001)
+    out += carry(linktype, 0x0800, bytes(later))
+    return out + carry(linktype, 0x0800, bytes(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000))))
+
+
+@pytest.mark.parametrize("linktype", GENEVE_LINKS, ids=lambda lt: lt.name)
+def test_geneve_with_options_and_what_it_carries(linktype: LinkType) -> None:
+    check(GENEVE_EXPRS, [linktype], _geneve_frames)
+
+
+# -- LLC ------------------------------------------------------------------------------------------
+
+#: LLC control bytes: I frames (N(S), N(R), poll), S frames (RR, RNR, REJ, with and without
+#: poll/final), U frames (UI, UA, DISC, DM, SABME, TEST, XID, FRMR, with and without P/F).
+CONTROLS = [0x00, 0x02, 0xFE, 0x01, 0x11, 0x05, 0x09, 0x0D, 0x03, 0x13, 0x63, 0x73, 0x43]
+CONTROLS += [0x53, 0x0F, 0x1F, 0x6F, 0x7F, 0xE3, 0xF3, 0xAF, 0xBF, 0x87, 0x97, 0x07, 0x8F]
+LLC = [bytes([0x42, 0x42, c]) + bytes(20) for c in CONTROLS]
+LLC += [
+    b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + IP4,
+    b"\xff\xff" + bytes(28),
+    b"\xe0\xe0\x03" + bytes(9),
+]
+LLC_EXPRS = ["llc", "not llc", "vlan and llc", "llc and stp", "llc u and netbeui"]
+LLC_EXPRS += [f"llc {kind}" for kind in ("i", "s", "u", "rr", "rnr", "rej", "ui", "ua", "disc")]
+LLC_EXPRS += [f"llc {kind}" for kind in ("dm", "sabme", "test", "xid", "frmr")]
+LLC_LINKS = [L.ETHERNET, L.IEEE802_11, L.IEEE802_11_RADIO, L.LINUX_SLL, L.RAW]
+
+
+def _llc_frames(linktype: LinkType) -> list[bytes]:
+    out = [f for body in LLC for f in carry(linktype, 0x42, body)]
+    out += carry(linktype, 0x0800, IP4)
+    if linktype == L.ETHERNET:
+        out += [
+            llc_frame(b"\xf0\xf0\x03" + bytes(40))[:12] + b"\x05\xdc" + b"\xf0\xf0\x03" + bytes(9)
+        ]
+        out += [
+            llc_frame(b"\xf0\xf0\x03" + bytes(40))[:12] + b"\x05\xdd" + b"\xf0\xf0\x03" + bytes(9)
+        ]
+    if linktype in (L.IEEE802_11, L.IEEE802_11_RADIO):
+        frames = [wlan(LLC[0], fc0=0x48), wlan(LLC[0], fc0=0xD4), wlan(LLC[0], fc0=0x80)]
+        out += frames if linktype == L.IEEE802_11 else [radiotap(f) for f in frames]
+    return out
+
+
+@pytest.mark.parametrize("linktype", LLC_LINKS, ids=lambda lt: lt.name)
+def test_llc_frames_by_their_control_byte(linktype: LinkType) -> None:
+    check(LLC_EXPRS, [linktype], _llc_frames)
+
+
+# -- broadcast, multicast, Ethernet addresses -----------------------------------------------------
+
+DESTINATIONS = ["ff:ff:ff:ff:ff:ff", "01:00:5e:00:00:01", "33:33:00:00:00:01", MAC_B]
+DESTINATIONS += ["ff:ff:ff:ff:ff:fe", "fe:ff:ff:ff:ff:ff", "ff:ff:00:ff:ff:ff", "03:00:00:00:00:00"]
+IP_DESTINATIONS = ["255.255.255.255", "0.0.0.0", "224.0.0.1", "239.255.255.255", "223.255.255.255"]
+IP_DESTINATIONS += ["255.255.255.254", "10.0.0.255", "240.0.0.1", "0.0.0.1", "255.0.0.0"]
+IP6_DESTINATIONS = ["ff02::1", "ff00::", "fe80::1", "2001:db8::2", "fff0::1", "7f00::"]
+CAST_EXPRS = [
+    "broadcast",
+    "multicast",
+    "ether broadcast",
+    "ether multicast",
+    "link broadcast",
+    "not broadcast",
+    "ip broadcast",
+    "ip multicast",
+    "ip6 multicast",
+    "ip6 broadcast",
+    "vlan and broadcast",
+    "vlan and ip broadcast",
+    "multicast and not broadcast",
+]
+CAST_LINKS = [L.ETHERNET, L.IEEE802_11, L.IEEE802_11_RADIO, L.LINUX_SLL, L.RAW, L.PPP]
+
+
+def _cast_frames(linktype: LinkType) -> list[bytes]:
+    packets = [bytes(ipv4("10.0.0.1", d, udp(1, 2))) for d in IP_DESTINATIONS]
+    packets += [bytes(ipv6("fe80::2", d, udp(1, 2))) for d in IP6_DESTINATIONS]
+    out = []
+    for packet in packets:
+        out += carry(linktype, 0x86DD if packet[0] >> 4 == 6 else 0x0800, packet)
+    if linktype == L.ETHERNET:
+        out += [ether(IP4, dst=d) for d in DESTINATIONS]
+        out += [ether(IP4, dst=d, vlans=(3,)) for d in DESTINATIONS[:2]]
+        out += [ether(ARP, ethertype=0x0806, dst=d) for d in DESTINATIONS[:3]]
+    if linktype in (L.IEEE802_11, L.IEEE802_11_RADIO):
+        frames = [wlan(snap(0x0800) + IP4, dst=d, fc1=fc1) for d in DESTINATIONS for fc1 in (0, 2)]
+        frames += [wlan(bytes(12), fc0=0x80, dst=d) for d in DESTINATIONS[:2]]  # beacons
+        frames += [wlan(b"", fc0=0xD4, dst=d) for d in DESTINATIONS[:2]]  # ACKs
+        out += frames if linktype == L.IEEE802_11 else [radiotap(f) for f in frames]
+    return out
+
+
+@pytest.mark.parametrize("linktype", CAST_LINKS, ids=lambda lt: lt.name)
+def test_broadcast_and_multicast(linktype: LinkType) -> None:
+    check(CAST_EXPRS, [linktype], _cast_frames)
+
+
+HOSTS = ["02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:ff:00:00:0a", "03:00:00:00:00:0a"]
+HOSTS += ["02:00:00:00:01:0a", "ff:ff:ff:ff:ff:ff"]
+ETHER_EXPRS = [
+    "ether host 02:00:00:00:00:0a",
+    "ether src 02:00:00:00:00:0a",
+    "ether dst 02:00:00:00:00:0a",
+    "ether src host 02:00:00:00:00:0b",
+    "ether dst host 02:00:00:00:00:0b",
+    "ether src and dst host 02:00:00:00:00:0a",
+    "ether src or dst 02:00:00:00:00:0b",
+    "ether host ff:ff:ff:ff:ff:ff",
+    "wlan host 02:00:00:00:00:0a",
+    "wlan src 02:00:00:00:00:0a",
+    "wlan dst 02:00:00:00:00:0b",
+    "vlan and ether src 02:00:00:00:00:0a",
+]
+
+
+def _ether_frames(linktype: LinkType) -> list[bytes]:
+    if linktype == L.ETHERNET:
+        out = [ether(IP4, src=s, dst=d) for s in HOSTS for d in HOSTS[:3]]
+        return [*out, ether(IP4, src=MAC_A, dst=MAC_B, vlans=(9,))]
+    frames = [wlan(snap(0x0800) + IP4, dst=d, fc1=fc1) for d in HOSTS for fc1 in (0, 1, 2, 3)]
+    frames += [wlan(bytes(12), fc0=0x80, dst=d) for d in HOSTS[:3]]
+    return frames if linktype == L.IEEE802_11 else [radiotap(f) for f in frames]
+
+
+@pytest.mark.parametrize("linktype", [L.ETHERNET, L.IEEE802_11], ids=lambda lt: lt.name)
+def test_ethernet_addresses(linktype: LinkType) -> None:
+    check(ETHER_EXPRS, [linktype], _ether_frames)
+
+
+# -- byte N OP M ----------------------------------------------------------------------------------
+
+BYTE_EXPRS = ["byte 0 = 8", "byte 0 = 0", "byte 1 = 2", "byte 12 = 8", "byte 3 < 4"]
+BYTE_EXPRS += ["byte 3 > 3", "byte 2 < 9", "byte 2 > 8", "byte 13 = 0", "byte 0 > 0x80"]
+BYTE_EXPRS += ["not byte 1 < 1", "byte 14 = 0x45 and byte 23 = 6"]
+BYTE_LINKS = [L.ETHERNET, L.IEEE802_11, L.IEEE802_11_RADIO, L.LINUX_SLL, L.RAW, L.PPP]
+
+
+def _byte_frames(linktype: LinkType) -> list[bytes]:
+    out = carry(linktype, 0x0800, IP4) + carry(linktype, 0x86DD, IP6)
+    if linktype in (L.IEEE802_11, L.IEEE802_11_RADIO):
+        frames = [wlan(bytes(12), fc0=0x80, fc1=0x03), wlan(b"", fc0=0xD4, fc1=0x08)]
+        out += frames if linktype == L.IEEE802_11 else [radiotap(f, flags=0) for f in frames]
+    return out
+
+
+@pytest.mark.parametrize("linktype", BYTE_LINKS, ids=lambda lt: lt.name)
+def test_byte_reads_the_link_layer_header(linktype: LinkType) -> None:
+    check(BYTE_EXPRS, [linktype], _byte_frames)
+
+
+@pytest.mark.parametrize("linktype", BYTE_LINKS, ids=lambda lt: lt.name)
+def test_byte_and_or_test_the_link_layer_byte(linktype: LinkType) -> None:
+    """``byte N & M`` is true when the link-layer header's byte N (after a radiotap header)
+    has a bit of M set, ``byte N | M`` when it or M is non-zero; a frame without that byte
+    matches neither (libpcap 1.10 loses the load, so the rule is written out here)."""
+    frames = cuts(_byte_frames(linktype))
+    radio = linktype == L.IEEE802_11_RADIO
+    pairs = [(0, 0x08), (0, 0x04), (1, 0x01), (1, 0x02), (2, 0xFF), (12, 0x08), (13, 0x80), (1, 0)]
+    for n, m in pairs:
+        for op in "&|":
+            expr = f"byte {n} {op} {m}"
+            matcher = parse_filter(expr, linktype)
+            assert matcher is not None
+            program = [(i.code, i.jt, i.jf, i.k) for i in compile_bpf(expr, linktype)]
+            want = []
+            for frame in frames:
+                start = int.from_bytes(frame[2:4], "little") if radio else 0
+                if (radio and len(frame) < 4) or len(frame) <= start + n:
+                    want.append(False)
+                else:
+                    byte = frame[start + n]
+                    want.append(byte & m != 0 if op == "&" else byte | m != 0)
+            assert [matcher.match(f) for f in frames] == want, expr
+            assert run_program(program, frames) == want, expr
