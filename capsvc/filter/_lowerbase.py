@@ -401,7 +401,7 @@ class LoweringBase:
         if kind != "vxlan":
             self.outside_tunnel(f"link-layer {node.kind}", node.pos)
         if kind not in ("ether", "vxlan"):
-            raise self.fail(f"{self.linktype.name} has no link-layer broadcast", node.pos)
+            raise self.fail(f"{self.linktype.name} has no link-layer {node.kind}", node.pos)
         # On Ethernet, or the Ethernet frame a VXLAN packet carries.
         if mask:
             return Cmp(link_bytes(self, 1, 0), "set", mask)

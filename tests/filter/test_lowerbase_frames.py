@@ -30,6 +30,7 @@ from _oracle import Compiled, OracleError, run_program
 
 from capsvc._packet import LinkType
 from capsvc.filter import FilterCompileError, FilterError, compile_bpf, parse_filter
+from capsvc.filter._link import TUNNEL_READS
 
 L = LinkType
 #: pcap_open_dead wants DLT_ values; they equal the LINKTYPE_ ones except for raw IP.
@@ -768,3 +769,80 @@ def test_byte_and_or_test_the_link_layer_byte(linktype: LinkType) -> None:
                     want.append(byte & m != 0 if op == "&" else byte | m != 0)
             assert [matcher.match(f) for f in frames] == want, expr
             assert run_program(program, frames) == want, expr
+
+
+# -- refusals: where in the expression, and what they name -----------------------------------------
+
+#: (expression, link type, the offset of the refused primitive, words its reason names).
+REFUSED = [
+    ("ip and mpls", L.LINUX_SLL, 7, ["'mpls'", "LINUX_SLL"]),
+    ("tcp or mpls 5", L.PPP_HDLC, 7, ["'mpls'", "PPP_HDLC"]),
+    ("geneve and mpls", L.ETHERNET, 11, ["'mpls'", "'geneve'"]),
+    ("mpls and vlan", L.ETHERNET, 9, ["'vlan'", "'mpls'"]),
+    ("mpls and arp", L.ETHERNET, 9, ["'mpls'", "IPv4"]),
+    ("tcp and llc", L.LINUX_SLL, 8, ["'llc'", "LINUX_SLL"]),
+    ("udp and llc i", L.RAW, 8, ["'llc'", "RAW"]),
+    ("geneve and llc", L.ETHERNET, 11, ["'llc'", "'geneve'"]),
+    ("geneve 5 and llc u", L.RAW, 13, ["'llc'", "'geneve'"]),
+    ("tcp or broadcast", L.RAW, 7, ["RAW", "broadcast"]),
+    ("ip and multicast", L.LINUX_SLL, 7, ["LINUX_SLL", "multicast"]),
+    ("geneve and broadcast", L.ETHERNET, 11, ["broadcast", "'geneve'"]),
+    ("ip and ether host 1:2:3:4:5:6", L.RAW, 7, ["Ethernet", "RAW"]),
+    ("geneve and ether src 1:2:3:4:5:6", L.ETHERNET, 11, ["'ether host'", "'geneve'"]),
+    ("not pppoes", L.NFLOG, 4, ["pppoes", "NFLOG"]),
+    ("(pppoed)", L.NFLOG, 1, ["pppoed", "NFLOG"]),
+    ("tcp and type data", L.ETHERNET, 8, ["802.11", "ETHERNET"]),
+    ("tcp and wlan addr1 1:2:3:4:5:6", L.LINUX_SLL, 8, ["802.11", "LINUX_SLL"]),
+    ("udp or dir tods", L.RAW, 7, ["802.11", "RAW"]),
+    ("tcp and wlan host 1:2:3:4:5:6", L.RAW, 8, ["802.11", "RAW"]),
+    ("ip and protochain 6", L.IEEE802_11, 7, ["'protochain'", "IEEE802_11"]),
+]
+
+
+@pytest.mark.parametrize(("expr", "linktype", "offset", "names"), REFUSED)
+def test_refusals_point_at_the_primitive(
+    expr: str, linktype: LinkType, offset: int, names: list[str]
+) -> None:
+    """Both back-ends refuse with the offset of the primitive they cannot compile (its first
+    character, counted by hand), and the reason names it and what stands in the way."""
+    for compile_ in (parse_filter, compile_bpf):
+        with pytest.raises(FilterCompileError) as info:
+            compile_(expr, linktype)
+        assert info.value.offset == offset, (compile_, info.value)
+        assert info.value.expr == expr
+        for name in names:
+            assert name in info.value.reason, (compile_, name, info.value.reason)
+        if "'geneve'" in names:
+            assert TUNNEL_READS["geneve"] in info.value.reason
+
+
+def test_refusals_after_a_tunnel_say_what_is_read_inside() -> None:
+    """A refusal raised for a reason of its own after ``geneve`` (here: protochain needs a
+    fixed link-layer length) keeps its reason and adds what is read inside the tunnel."""
+    expr = "geneve and protochain 6"
+    for compile_ in (parse_filter, compile_bpf):
+        with pytest.raises(FilterCompileError) as info:
+            compile_(expr, L.ETHERNET)
+        reason = info.value.reason
+        assert info.value.offset == 11
+        assert reason.startswith("'protochain' is not supported with variable length headers")
+        assert reason.endswith(f" (after 'geneve' {TUNNEL_READS['geneve']})")
+        assert reason.count("geneve") == 1
+
+
+def test_what_only_a_live_capture_can_test() -> None:
+    """The matcher reads frames only: ``inbound``, ``outbound`` and ``ifindex`` on a link
+    type whose frames do not hold them are refused there, at their offset, naming the link
+    type; a program for a live socket reads them from the kernel's metadata (SKF_AD_OFF)."""
+    for expr, offset, word in [
+        ("tcp and inbound", 8, "inbound"),
+        ("ip or ifindex 3", 6, "ifindex"),
+    ]:
+        for linktype in (L.ETHERNET, L.RAW):
+            with pytest.raises(FilterCompileError) as info:
+                parse_filter(expr, linktype)
+            assert info.value.offset == offset
+            assert word in info.value.reason and linktype.name in info.value.reason
+            assert any(i.k >= 0xFFFFF000 for i in compile_bpf(expr, linktype))
+    for linktype in (L.LINUX_SLL, L.LINUX_SLL2):
+        assert parse_filter("outbound", linktype) is not None
