@@ -379,7 +379,9 @@ class LoweringBase:
         elif kind == "sll2":
             out = Cmp(Ld(1, 10), "eq", PACKET_OUTGOING)
         elif self.linktype == LinkType.SLIP:
-            return Cmp(Ld(1, 0), "eq", 1 if node.outbound else 0)
+            # libpcap: inbound is a direction byte of 0, outbound any other value.
+            inbound = Cmp(Ld(1, 0), "eq", 0)
+            return neg(inbound) if node.outbound else inbound
         else:
             where = self.kernel(KERNEL_PKTTYPE, str(node), node.pos)
             out = Cmp(Ld(2, where), "eq", PACKET_OUTGOING)

@@ -846,3 +846,45 @@ def test_what_only_a_live_capture_can_test() -> None:
             assert any(i.k >= 0xFFFFF000 for i in compile_bpf(expr, linktype))
     for linktype in (L.LINUX_SLL, L.LINUX_SLL2):
         assert parse_filter("outbound", linktype) is not None
+
+
+# -- direction, interface index, 802.11 frame control --------------------------------------------
+
+META_EXPRS = ["inbound", "outbound", "not outbound", "ifindex 7", "ifindex 1", "ifindex 0x01020304"]
+META_EXPRS += ["ifindex 0", "outbound and ip", "inbound and ip6"]
+
+
+def _meta_frames(linktype: LinkType) -> list[bytes]:
+    if linktype == L.LINUX_SLL:
+        return [sll(p, pkttype=k) for p in (IP4, IP6) for k in range(6)]
+    if linktype == L.LINUX_SLL2:
+        out = [sll2(IP4, pkttype=k, ifindex=i) for k in range(6) for i in (1, 7)]
+        return out + [sll2(IP6, pkttype=4, ifindex=i) for i in (0, 0x01020304, 0x04030201)]
+    return [bytes([d]) + bytes(15) + IP4 for d in (0, 1, 2, 0x81)]  # SLIP: the direction byte
+
+
+@pytest.mark.parametrize("linktype", [L.LINUX_SLL, L.LINUX_SLL2, L.SLIP], ids=lambda lt: lt.name)
+def test_direction_and_interface_index(linktype: LinkType) -> None:
+    exprs = (
+        META_EXPRS if linktype == L.LINUX_SLL2 else [e for e in META_EXPRS if "ifindex" not in e]
+    )
+    check(exprs, [linktype], _meta_frames)
+
+
+WLAN_EXPRS = ["type data", "type mgt", "type ctl", "subtype beacon", "subtype ack"]
+WLAN_EXPRS += ["type data subtype qos-data", "wlan type mgt subtype probe-req", "dir tods"]
+WLAN_EXPRS += ["dir fromds", "dir nods", "dir dstods", "wlan dir 3", "type 8"]
+
+
+def _wlan_frames(linktype: LinkType) -> list[bytes]:
+    frames = [
+        wlan(snap(0x0800) + IP4, fc0=fc0, fc1=fc1) for fc0 in (0x08, 0x88) for fc1 in range(4)
+    ]
+    frames += [wlan(bytes(12), fc0=fc0, fc1=0) for fc0 in (0x80, 0x40, 0x50, 0x00)]
+    frames += [wlan(b"", fc0=fc0, fc1=0x10) for fc0 in (0xD4, 0xC4, 0xB4)]
+    frames += [wlan(b"", fc0=0xFC, fc1=0xF3)]
+    return frames if linktype == L.IEEE802_11 else [radiotap(f, flags=0) for f in frames]
+
+
+def test_802_11_frame_control() -> None:
+    check(WLAN_EXPRS, [L.IEEE802_11], _wlan_frames)
