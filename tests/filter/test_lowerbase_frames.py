@@ -557,6 +557,14 @@ GENEVE = [
     geneve(7, 0x0800, IP4_UDP, options=1),
     geneve(7, 0x6558, bytes(ether(IP4_UDP)), options=1),
 ]
+#: Geneve in Geneve: the inner tunnel's offsets count from the outer one's computed end.
+GENEVE += [
+    geneve(
+        9, 0x6558, bytes(ether(ipv4("10.8.0.1", "10.8.0.2", udp(1, 6081, GENEVE[1])))), options=1
+    ),
+    geneve(9, 0x0800, bytes(ipv4("10.8.0.1", "10.8.0.2", udp(1, 6081, GENEVE[4])))),
+    geneve(9, 0x86DD, bytes(ipv6("2001:db8::8", "2001:db8::9", udp(1, 6081, GENEVE[5])))),
+]
 GENEVE_EXPRS = [
     "geneve",
     "geneve 12345",
@@ -584,6 +592,10 @@ GENEVE_EXPRS = [
     "geneve and byte 0 = 0xff",
     "geneve and byte 14 = 0x45",
     "geneve and byte 1 < 0x40",
+    "geneve and geneve",
+    "geneve 9 and geneve 12345 and tcp port 80",
+    "geneve and geneve 5 and ip and host 10.9.0.2",
+    "geneve and geneve and ip6",
 ]
 GENEVE_LINKS = [L.ETHERNET, L.RAW, L.LINUX_SLL, L.PPP]
 
