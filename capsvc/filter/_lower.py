@@ -190,10 +190,10 @@ class _Lowering(LoweringBase):
             return self.proto_abbrev(node.name, node.pos)
         if isinstance(node, IpProto):
             if node.family == "ip":
-                return self.ip_proto(node.number)
+                return self.ip_proto(node.number, node.pos)
             if node.family == "ip6":
-                return self.ip6_proto(node.number)
-            return disj(self.ip_proto(node.number), self.ip6_proto(node.number))
+                return self.ip6_proto(node.number, node.pos)
+            return disj(self.ip_proto(node.number, node.pos), self.ip6_proto(node.number, node.pos))
         if isinstance(node, EtherProto):
             return self.linktype_is(node.number, node.pos)
         if isinstance(node, ProtoChain):

@@ -176,13 +176,13 @@ class LoweringBase:
 
     # -- IP protocols ------------------------------------------------------------------------
 
-    def ip_proto(self, number: int) -> Formula:
-        return conj(self.linktype_is(ETH_IP), Cmp(self.at(1, 9), "eq", number))
+    def ip_proto(self, number: int, pos: int = 0) -> Formula:
+        return conj(self.linktype_is(ETH_IP, pos), Cmp(self.at(1, 9), "eq", number))
 
-    def ip6_proto(self, number: int) -> Formula:
+    def ip6_proto(self, number: int, pos: int = 0) -> Formula:
         nh = self.at(1, 6)
         return conj(
-            self.linktype_is(ETH_IP6),
+            self.linktype_is(ETH_IP6, pos),
             disj(Cmp(nh, "eq", number), conj(Cmp(nh, "eq", 44), Cmp(self.at(1, 40), "eq", number))),
         )
 
@@ -192,11 +192,11 @@ class LoweringBase:
                 {"ip": ETH_IP, "ip6": ETH_IP6, "arp": ETH_ARP, "rarp": ETH_RARP}[name], pos
             )
         if name == "icmp6":
-            return self.ip6_proto(58)
+            return self.ip6_proto(58, pos)
         if name in ("icmp", "igmp"):
-            return self.ip_proto(_IP_PROTOS[name])
+            return self.ip_proto(_IP_PROTOS[name], pos)
         number = _IP_PROTOS[name]
-        return disj(self.ip_proto(number), self.ip6_proto(number))
+        return disj(self.ip_proto(number, pos), self.ip6_proto(number, pos))
 
     def protochain(self, node: ProtoChain) -> Formula:
         """libpcap's ``protochain``: the walk of the IP headers (``Chain``) reaches the protocol.
@@ -391,12 +391,13 @@ class LoweringBase:
         kind = self.link.kind
         if node.proto in ("ip", "ip6"):
             if node.proto == "ip6":
-                return conj(self.linktype_is(ETH_IP6), Cmp(self.at(1, 24), "eq", 0xFF))
+                return conj(self.linktype_is(ETH_IP6, node.pos), Cmp(self.at(1, 24), "eq", 0xFF))
+            ip = self.linktype_is(ETH_IP, node.pos)
             if node.kind == "multicast":
-                return conj(self.linktype_is(ETH_IP), Cmp(self.at(1, 16), "ge", 224))
+                return conj(ip, Cmp(self.at(1, 16), "ge", 224))
             # tcpdump reads files with a netmask of 0: "ip broadcast" is 0.0.0.0 or all-ones.
             dst = self.at(4, 16)
-            return conj(self.linktype_is(ETH_IP), disj(Cmp(dst, "eq", 0), Cmp(dst, "eq", MASK32)))
+            return conj(ip, disj(Cmp(dst, "eq", 0), Cmp(dst, "eq", MASK32)))
         mask = 0x01 if node.kind == "multicast" else 0
         if kind == "wlan":
             return wlan_addr(self, "dst", _BROADCAST, mask)

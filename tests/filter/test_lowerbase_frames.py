@@ -596,6 +596,8 @@ GENEVE_EXPRS = [
     "geneve 9 and geneve 12345 and tcp port 80",
     "geneve and geneve 5 and ip and host 10.9.0.2",
     "geneve and geneve and ip6",
+    "geneve and link[link[12] - 8] = 0xff",
+    "geneve and ether[ether[13] & 1] = 2",
 ]
 GENEVE_LINKS = [L.ETHERNET, L.RAW, L.LINUX_SLL, L.PPP]
 
@@ -808,6 +810,21 @@ REFUSED = [
     ("udp or dir tods", L.RAW, 7, ["802.11", "RAW"]),
     ("tcp and wlan host 1:2:3:4:5:6", L.RAW, 8, ["802.11", "RAW"]),
     ("ip and protochain 6", L.IEEE802_11, 7, ["'protochain'", "IEEE802_11"]),
+    # NFLOG has no protocol field: each primitive testing one is refused where it stands.
+    ("not decnet host 1.2", L.NFLOG, 4, ["NFLOG"]),
+    ("not geneve", L.NFLOG, 4, ["NFLOG"]),
+    ("not isis", L.NFLOG, 4, ["NFLOG"]),
+    ("not l1", L.NFLOG, 4, ["NFLOG"]),
+    ("not clnp", L.NFLOG, 4, ["NFLOG"]),
+    ("not protochain 6", L.NFLOG, 4, ["NFLOG"]),
+    ("not tcp", L.NFLOG, 4, ["NFLOG"]),
+    ("not icmp", L.NFLOG, 4, ["NFLOG"]),
+    ("not icmp6", L.NFLOG, 4, ["NFLOG"]),
+    ("not proto 47", L.NFLOG, 4, ["NFLOG"]),
+    ("not ip6 proto 47", L.NFLOG, 4, ["NFLOG"]),
+    ("not ip multicast", L.NFLOG, 4, ["NFLOG"]),
+    ("not ip broadcast", L.NFLOG, 4, ["NFLOG"]),
+    ("not ip6 multicast", L.NFLOG, 4, ["NFLOG"]),
 ]
 
 
