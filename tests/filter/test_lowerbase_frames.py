@@ -29,7 +29,13 @@ from _helpers import MAC_A, MAC_B, ether, ipv4, ipv6, mac, sll, sll2, tcp, udp
 from _oracle import Compiled, OracleError, run_program
 
 from capsvc._packet import LinkType
-from capsvc.filter import FilterCompileError, FilterError, compile_bpf, parse_filter
+from capsvc.filter import (
+    FILTER_LINKTYPES,
+    FilterCompileError,
+    FilterError,
+    compile_bpf,
+    parse_filter,
+)
 from capsvc.filter._link import TUNNEL_READS
 
 L = LinkType
@@ -39,6 +45,9 @@ DLT = {L.RAW: 12}
 IP4 = bytes(ipv4("10.0.0.1", "10.0.0.2", tcp(1000, 80)))
 IP4_UDP = bytes(ipv4("10.0.0.3", "255.255.255.255", udp(68, 67, b"boot")))
 IP6 = bytes(ipv6("2001:db8::1", "2001:db8::2", udp(53, 53, b"dns")))
+#: IPv6 with a fragment header before TCP (libpcap looks one header further for it).
+IP6_FRAG = bytes(ipv6("2001:db8::1", "2001:db8::2", tcp(1, 80), nh=6, ext=((44, bytes(6)),)))
+IP6_FRAG_UDP = bytes(ipv6("2001:db8::1", "2001:db8::2", udp(1, 53), nh=17, ext=((44, bytes(6)),)))
 ARP = bytes(8) + bytes(20)
 
 
@@ -313,6 +322,8 @@ PPPOE_SESSIONS = [
     pppoe_session(0x1234, 0x0281, MPLS_IN_PPPOE),
     pppoe_session(0x1234, 0x0021, IP6),  # says IPv4, carries an IPv6 packet
     pppoe_session(0x1234, 0x8864, pppoe_session(7, 0x0021, IP4)),
+    pppoe_session(0x1234, 0x0057, IP6_FRAG),
+    pppoe_session(0x1234, 0x0057, IP6_FRAG_UDP),
 ]
 PPPOE_EXPRS = [
     "pppoed",
@@ -331,6 +342,8 @@ PPPOE_EXPRS = [
     "pppoes and udp",
     "pppoes and tcp port 80",
     "pppoes and udp port 53",
+    "pppoes and ip6 proto 6",
+    "pppoes and ip6 and udp",
     "pppoes and host 10.0.0.2",
     "pppoes and src host 10.0.0.5",
     "pppoes and ip6 dst host 2001:db8::2",
@@ -476,6 +489,8 @@ MPLS = [
     mpls((101, 1), tc=0, ttl=0),
     mpls((100 | 0x80000, 1)),
     mpls((100, 1), payload=b"\x50" + IP4[1:]),  # neither IPv4 nor IPv6
+    mpls((100, 1), payload=IP6_FRAG),
+    mpls((100, 0), (200, 1), payload=IP6_FRAG_UDP),
 ]
 MPLS_EXPRS = [
     "mpls",
@@ -501,6 +516,8 @@ MPLS_EXPRS = [
     "mpls and mpls and mpls and ip6",
     "mpls and tcp",
     "mpls and udp",
+    "mpls and ip6 proto 17",
+    "mpls and mpls and tcp",
     "mpls and tcp port 80",
     "mpls and udp dst port 67",
     "mpls 100 and host 10.0.0.2",
@@ -609,8 +626,10 @@ def _geneve_frames(linktype: LinkType) -> list[bytes]:
         out += carry(
             linktype, 0x86DD, bytes(ipv6("2001:db8::1", "2001:db8::2", udp(1, 6081, body)))
         )
-    later = ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, GENEVE[0]), flags_frag=0x2001)
-    out += carry(linktype, 0x0800, bytes(later))
+    # Later fragments (with and without more to come) are not Geneve; a first one is.
+    for frag in (0x2001, 0x0001, 0x2000, 0x1FFF):
+        later = ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, GENEVE[0]), flags_frag=frag)
+        out += carry(linktype, 0x0800, bytes(later))
     return out + carry(linktype, 0x0800, bytes(ipv4("10.0.0.1", "10.0.0.2", udp(6081, 4000))))
 
 
@@ -917,3 +936,32 @@ def _wlan_frames(linktype: LinkType) -> list[bytes]:
 
 def test_802_11_frame_control() -> None:
     check(WLAN_EXPRS, [L.IEEE802_11], _wlan_frames)
+
+
+def test_link_types_without_filters_are_refused_at_the_start() -> None:
+    """A link type filters do not compile for is refused by both back-ends at offset 0, with
+    the link types they do compile for named."""
+    for linktype in set(L) - set(FILTER_LINKTYPES):
+        for compile_ in (parse_filter, compile_bpf):
+            with pytest.raises(FilterCompileError) as info:
+                compile_("ip or tcp", linktype)
+            assert info.value.offset == 0 and info.value.expr == "ip or tcp"
+            assert linktype.name in info.value.reason
+            assert all(lt.name in info.value.reason for lt in FILTER_LINKTYPES)
+
+
+def test_the_first_vlan_of_a_kernel_program_reads_the_metadata() -> None:
+    """With ``kernel_vlan`` the first ``vlan`` reads the tag the kernel took out of the frame
+    (SKF_AD_VLAN_TAG_PRESENT, SKF_AD_VLAN_TAG), a second one the frame; each matches as the
+    Linux kernel would, run by the test interpreter with the tag in the metadata."""
+    program = [(i.code, i.jt, i.jf, i.k) for i in compile_bpf("vlan 100", kernel_vlan=True)]
+    assert {k for _, _, _, k in program} >= {bpfvm.VLAN_TAG_PRESENT, bpfvm.VLAN_TAG}
+    inner = bytes(ether(IP4, ethertype=0x0800))
+    assert bpfvm.run(program, inner, vlan_tci=100) is True
+    assert bpfvm.run(program, inner, vlan_tci=101) is False
+    assert bpfvm.run(program, inner) is False
+    two = [(i.code, i.jt, i.jf, i.k) for i in compile_bpf("vlan 100 and vlan 7", kernel_vlan=True)]
+    tagged = bytes(ether(IP4, vlans=(7,)))
+    assert bpfvm.run(two, tagged, vlan_tci=100) is True
+    assert bpfvm.run(two, tagged, vlan_tci=7) is False
+    assert bpfvm.run(two, inner, vlan_tci=100) is False
