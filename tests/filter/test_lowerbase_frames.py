@@ -603,6 +603,7 @@ GENEVE_EXPRS = [
     "geneve 12345 and ip and tcp dst port 80",
     "geneve and ip[9] = 6",
     "geneve and ether proto 0x0800",
+    "geneve and ether proto 0x6558",
     "geneve and ip6 multicast",
     "geneve and ip broadcast",
     "geneve and link[0] = 0xff",
