@@ -149,7 +149,12 @@ def unradiotap(frame: bytes) -> bytes | None:
 
 
 def differences(
-    expr: str, linktype: LinkType, frames: Sequence[bytes], *, via: LinkType | None = None
+    expr: str,
+    linktype: LinkType,
+    frames: Sequence[bytes],
+    *,
+    via: LinkType | None = None,
+    bpf_too: bool = True,
 ) -> list[str]:
     """Where our matcher or our BPF program differs from libpcap on the frames (and on every
     cut of them); that one refuses the expression and the other does not. With ``via``
@@ -185,11 +190,14 @@ def differences(
         plain.close()
     try:
         matcher = parse_filter(expr, linktype)
-        program = compile_bpf(expr, linktype)
+        program = compile_bpf(expr, linktype) if bpf_too else None
     except FilterCompileError as exc:
         return [f"{expr!r} on {linktype.name}: we refuse ({exc.reason}), libpcap accepts"]
     assert matcher is not None
-    ran = run_program([(i.code, i.jt, i.jf, i.k) for i in program], packets)
+    if program is None:
+        ran = [matcher.match(p) for p in packets]
+    else:
+        ran = run_program([(i.code, i.jt, i.jf, i.k) for i in program], packets)
     out = []
     for packet, ref, want, bpf in zip(packets, refs, theirs, ran, strict=True):
         got = matcher.match(packet)
@@ -966,3 +974,23 @@ def test_the_first_vlan_of_a_kernel_program_reads_the_metadata() -> None:
     assert bpfvm.run(two, tagged, vlan_tci=100) is True
     assert bpfvm.run(two, tagged, vlan_tci=7) is False
     assert bpfvm.run(two, inner, vlan_tci=100) is False
+
+
+PROTOCHAIN_EXPRS = ["protochain 6", "protochain 17", "ip protochain 6", "ip6 protochain 6"]
+PROTOCHAIN_EXPRS += ["ip6 protochain 17", "ip protochain 17", "protochain 44", "not protochain 6"]
+
+
+def _chain_frames(linktype: LinkType) -> list[bytes]:
+    packets = [IP4, IP4_UDP, IP6, IP6_FRAG, IP6_FRAG_UDP]
+    return [f for p in packets for f in carry(linktype, 0x86DD if p[0] >> 4 == 6 else 0x0800, p)]
+
+
+@pytest.mark.parametrize("linktype", [L.ETHERNET, L.RAW, L.LINUX_SLL], ids=lambda lt: lt.name)
+def test_protochain_on_ipv4_and_ipv6_header_chains(linktype: LinkType) -> None:
+    """``protochain`` walks the IPv4 and IPv6 header chains as libpcap does (the matcher
+    only: its program loops backwards, which a kernel program cannot)."""
+    for expr in PROTOCHAIN_EXPRS:
+        with pytest.raises(FilterCompileError):
+            compile_bpf(expr, linktype)
+        problems = differences(expr, linktype, _chain_frames(linktype), bpf_too=False)
+        assert not problems, problems[:3]
