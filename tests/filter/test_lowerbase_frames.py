@@ -903,6 +903,10 @@ def test_what_only_a_live_capture_can_test() -> None:
             assert any(i.k >= 0xFFFFF000 for i in compile_bpf(expr, linktype))
     for linktype in (L.LINUX_SLL, L.LINUX_SLL2):
         assert parse_filter("outbound", linktype) is not None
+    # linux/if_packet.h: PACKET_OUTGOING is 4; the kernel's packet type is a halfword load.
+    program = [(i.code, i.k) for i in compile_bpf("outbound", L.ETHERNET)]
+    load = program.index((0x28, 0xFFFFF000 + 4))  # ldh [SKF_AD_OFF + SKF_AD_PKTTYPE]
+    assert program[load + 1] == (0x15, 4)  # jeq #4
 
 
 # -- direction, interface index, 802.11 frame control --------------------------------------------
