@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import _bpfvm as bpfvm
 import pytest
-from _helpers import MAC_A, MAC_B, ether, ipv4, ipv6, mac, sll, sll2, tcp, udp
+from _helpers import MAC_A, MAC_B, ether, icmp, icmp6, ipv4, ipv6, mac, sll, sll2, tcp, udp
 from _oracle import Compiled, OracleError, run_program
 
 from capsvc._packet import LinkType
@@ -498,6 +498,9 @@ MPLS = [
     mpls((100 | 0x80000, 1)),
     mpls((100, 1), payload=b"\x50" + IP4[1:]),  # neither IPv4 nor IPv6
     mpls((100, 1), payload=IP6_FRAG),
+    mpls((100, 1), payload=bytes(ipv6("fe80::1", "ff02::1", icmp6(135), nh=58))),
+    mpls((100, 1), payload=bytes(ipv4("10.0.0.1", "224.0.0.1", icmp(8), proto=1))),
+    mpls((100, 1), payload=bytes(ipv4("10.0.0.1", "224.0.0.1", bytes(8), proto=2))),
     mpls((100, 0), (200, 1), payload=IP6_FRAG_UDP),
 ]
 MPLS_EXPRS = [
@@ -525,6 +528,10 @@ MPLS_EXPRS = [
     "mpls and tcp",
     "mpls and udp",
     "mpls and ip6 proto 17",
+    "mpls and icmp6",
+    "mpls and icmp",
+    "mpls and igmp",
+    "mpls and ip multicast",
     "mpls and mpls and tcp",
     "mpls and tcp port 80",
     "mpls and udp dst port 67",
@@ -770,12 +777,14 @@ def test_ethernet_addresses(linktype: LinkType) -> None:
 
 BYTE_EXPRS = ["byte 0 = 8", "byte 0 = 0", "byte 1 = 2", "byte 12 = 8", "byte 3 < 4"]
 BYTE_EXPRS += ["byte 3 > 3", "byte 2 < 9", "byte 2 > 8", "byte 13 = 0", "byte 0 > 0x80"]
-BYTE_EXPRS += ["not byte 1 < 1", "byte 14 = 0x45 and byte 23 = 6"]
+BYTE_EXPRS += ["not byte 1 < 1", "byte 14 = 0x45 and byte 23 = 6", "arp or rarp", "icmp or igmp"]
 BYTE_LINKS = [L.ETHERNET, L.IEEE802_11, L.IEEE802_11_RADIO, L.LINUX_SLL, L.RAW, L.PPP]
 
 
 def _byte_frames(linktype: LinkType) -> list[bytes]:
     out = carry(linktype, 0x0800, IP4) + carry(linktype, 0x86DD, IP6)
+    out += carry(linktype, 0x0806, ARP) + carry(linktype, 0x8035, ARP)
+    out += carry(linktype, 0x0800, bytes(ipv4("10.0.0.1", "10.0.0.2", icmp(8), proto=1)))
     if linktype in (L.IEEE802_11, L.IEEE802_11_RADIO):
         frames = [wlan(bytes(12), fc0=0x80, fc1=0x03), wlan(b"", fc0=0xD4, fc1=0x08)]
         out += frames if linktype == L.IEEE802_11 else [radiotap(f, flags=0) for f in frames]
