@@ -642,6 +642,8 @@ def _geneve_frames(linktype: LinkType) -> list[bytes]:
         out += carry(
             linktype, 0x86DD, bytes(ipv6("2001:db8::1", "2001:db8::2", udp(1, 6081, body)))
         )
+    # TCP to Geneve's port is not Geneve.
+    out += carry(linktype, 0x0800, bytes(ipv4("10.0.0.1", "10.0.0.2", tcp(4000, 6081, GENEVE[0]))))
     # Later fragments (with and without more to come) are not Geneve; a first one is.
     for frag in (0x2001, 0x0001, 0x2000, 0x1FFF):
         later = ipv4("10.0.0.1", "10.0.0.2", udp(4000, 6081, GENEVE[0]), flags_frag=frag)
