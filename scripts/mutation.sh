@@ -35,7 +35,7 @@ TESTS[capfile]="tests/sources/capfile/test_pcapfile.py tests/sources/capfile/tes
 MODULES[filter]="capsvc/filter/_lower.py capsvc/filter/_lowerbase.py capsvc/filter/_bpf.py"
 # The filter group runs the differential test with libpcap's answers cached and the programs run
 # in C (test_differential_cached.py, a few seconds), not the full one (test_differential.py).
-TESTS[filter]="tests/filter/test_bpf.py tests/filter/test_match.py tests/filter/test_differential_cached.py tests/filter/test_differential.py::test_libpcaps_own_expressions_are_all_accepted tests/filter/test_differential.py::test_large_expressions_equal_libpcap tests/filter/test_differential.py::test_deliberately_refused tests/filter/test_differential.py::test_deliberately_accepted tests/filter/test_bpf_shapes.py tests/filter/test_lower_arith.py"
+TESTS[filter]="tests/filter/test_bpf.py tests/filter/test_match.py tests/filter/test_differential_cached.py tests/filter/test_differential.py::test_libpcaps_own_expressions_are_all_accepted tests/filter/test_differential.py::test_large_expressions_equal_libpcap tests/filter/test_differential.py::test_deliberately_refused tests/filter/test_differential.py::test_deliberately_accepted tests/filter/test_bpf_shapes.py tests/filter/test_lower_arith.py tests/filter/test_lowerbase_frames.py tests/filter/test_vxlan.py"
 MODULES[auth]="capsvc/service/_http.py"
 TESTS[auth]="tests/service/test_token.py tests/service/test_http.py tests/service/test_service_api.py tests/security/test_requests.py"
 MODULES[files]="capsvc/_files.py"

@@ -191,10 +191,10 @@ class _Lowering(LoweringBase):
             return self.proto_abbrev(node.name, node.pos)
         if isinstance(node, IpProto):
             if node.family == "ip":
-                return self.ip_proto(node.number)
+                return self.ip_proto(node.number, node.pos)
             if node.family == "ip6":
-                return self.ip6_proto(node.number)
-            return disj(self.ip_proto(node.number), self.ip6_proto(node.number))
+                return self.ip6_proto(node.number, node.pos)
+            return disj(self.ip_proto(node.number, node.pos), self.ip6_proto(node.number, node.pos))
         if isinstance(node, EtherProto):
             return self.linktype_is(node.number, node.pos)
         if isinstance(node, ProtoChain):
@@ -317,6 +317,8 @@ class _Lowering(LoweringBase):
         return disj(v4, v6)
 
     def vlan(self, node: Vlan) -> Formula:
+        if self.mpls:
+            raise self.fail("'vlan' cannot follow 'mpls' (libpcap refuses this too)", node.pos)
         if self.link.kind == "wlan":
             # The tag follows the 802.2 SNAP header of a data frame, as libpcap reads it.
             tagged = disj(*(self.linktype_is(t, node.pos) for t in VLAN_TPIDS))

@@ -176,13 +176,13 @@ class LoweringBase:
 
     # -- IP protocols ------------------------------------------------------------------------
 
-    def ip_proto(self, number: int) -> Formula:
-        return conj(self.linktype_is(ETH_IP), Cmp(self.at(1, 9), "eq", number))
+    def ip_proto(self, number: int, pos: int = 0) -> Formula:
+        return conj(self.linktype_is(ETH_IP, pos), Cmp(self.at(1, 9), "eq", number))
 
-    def ip6_proto(self, number: int) -> Formula:
+    def ip6_proto(self, number: int, pos: int = 0) -> Formula:
         nh = self.at(1, 6)
         return conj(
-            self.linktype_is(ETH_IP6),
+            self.linktype_is(ETH_IP6, pos),
             disj(Cmp(nh, "eq", number), conj(Cmp(nh, "eq", 44), Cmp(self.at(1, 40), "eq", number))),
         )
 
@@ -192,11 +192,11 @@ class LoweringBase:
                 {"ip": ETH_IP, "ip6": ETH_IP6, "arp": ETH_ARP, "rarp": ETH_RARP}[name], pos
             )
         if name == "icmp6":
-            return self.ip6_proto(58)
+            return self.ip6_proto(58, pos)
         if name in ("icmp", "igmp"):
-            return self.ip_proto(_IP_PROTOS[name])
+            return self.ip_proto(_IP_PROTOS[name], pos)
         number = _IP_PROTOS[name]
-        return disj(self.ip_proto(number), self.ip6_proto(number))
+        return disj(self.ip_proto(number, pos), self.ip6_proto(number, pos))
 
     def protochain(self, node: ProtoChain) -> Formula:
         """libpcap's ``protochain``: the walk of the IP headers (``Chain``) reaches the protocol.
@@ -304,7 +304,9 @@ class LoweringBase:
         if isinstance(node, DecnetHost):
             return self.decnet(node)
         if isinstance(node, Byte):
-            val: Val = Ld(1, node.offset)
+            # libpcap reads the byte from the link-layer header: after a radiotap header, and
+            # inside a tunnel in what it carries.
+            val = link_bytes(self, 1, node.offset)
             if node.op in ("&", "|"):
                 return neg(Cmp(Alu(node.op, val, Imm(node.value)), "eq", 0))
             if node.op == "<":
@@ -327,14 +329,16 @@ class LoweringBase:
         raise TypeError(f"not a filter node: {node!r}")
 
     def iso(self, node: IsoProto) -> Formula:
-        """OSI: the NLPID after the 802.2 header (where libpcap reads it on each link type);
-        for ``isis proto``, the IS-IS PDU type 4 bytes further."""
-        nlpid = {"ether": 3, "wlan": -5, "chdlc": 1}.get(self.link.kind, 0)
+        """OSI: the NLPID after the 802.2 header (where libpcap reads it on each link type:
+        on Cisco HDLC one byte further, past a pad byte); for ``isis proto``, the whole PDU
+        type byte, 4 bytes after the 802.2 header (libpcap adds no pad byte there, and
+        compares the reserved high bits too)."""
+        nosnap = {"ether": 3, "wlan": -5}.get(self.link.kind, 0)
+        nlpid = nosnap + 1 if self.link.kind == "chdlc" else nosnap
         if node.family == "iso":
             return conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", node.number))
         isis = conj(self.linktype_is(0xFE, node.pos), Cmp(self.at(1, nlpid), "eq", 0x83))
-        pdu = Cmp(Alu("&", self.at(1, nlpid + 4), Imm(0x1F)), "eq", node.number)
-        return conj(isis, pdu)
+        return conj(isis, Cmp(self.at(1, nosnap + 4), "eq", node.number))
 
     def decnet(self, node: DecnetHost) -> Formula:
         """libpcap's gen_dnhostop: the address in the short or long data header, with or
@@ -375,7 +379,9 @@ class LoweringBase:
         elif kind == "sll2":
             out = Cmp(Ld(1, 10), "eq", PACKET_OUTGOING)
         elif self.linktype == LinkType.SLIP:
-            return Cmp(Ld(1, 0), "eq", 1 if node.outbound else 0)
+            # libpcap: inbound is a direction byte of 0, outbound any other value.
+            inbound = Cmp(Ld(1, 0), "eq", 0)
+            return neg(inbound) if node.outbound else inbound
         else:
             where = self.kernel(KERNEL_PKTTYPE, str(node), node.pos)
             out = Cmp(Ld(2, where), "eq", PACKET_OUTGOING)
@@ -385,19 +391,20 @@ class LoweringBase:
         kind = self.link.kind
         if node.proto in ("ip", "ip6"):
             if node.proto == "ip6":
-                return conj(self.linktype_is(ETH_IP6), Cmp(self.at(1, 24), "eq", 0xFF))
+                return conj(self.linktype_is(ETH_IP6, node.pos), Cmp(self.at(1, 24), "eq", 0xFF))
+            ip = self.linktype_is(ETH_IP, node.pos)
             if node.kind == "multicast":
-                return conj(self.linktype_is(ETH_IP), Cmp(self.at(1, 16), "ge", 224))
+                return conj(ip, Cmp(self.at(1, 16), "ge", 224))
             # tcpdump reads files with a netmask of 0: "ip broadcast" is 0.0.0.0 or all-ones.
             dst = self.at(4, 16)
-            return conj(self.linktype_is(ETH_IP), disj(Cmp(dst, "eq", 0), Cmp(dst, "eq", MASK32)))
+            return conj(ip, disj(Cmp(dst, "eq", 0), Cmp(dst, "eq", MASK32)))
         mask = 0x01 if node.kind == "multicast" else 0
         if kind == "wlan":
             return wlan_addr(self, "dst", _BROADCAST, mask)
         if kind != "vxlan":
             self.outside_tunnel(f"link-layer {node.kind}", node.pos)
         if kind not in ("ether", "vxlan"):
-            raise self.fail(f"{self.linktype.name} has no link-layer broadcast", node.pos)
+            raise self.fail(f"{self.linktype.name} has no link-layer {node.kind}", node.pos)
         # On Ethernet, or the Ethernet frame a VXLAN packet carries.
         if mask:
             return Cmp(link_bytes(self, 1, 0), "set", mask)
