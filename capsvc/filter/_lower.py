@@ -244,7 +244,7 @@ class _Lowering(LoweringBase):
             mask = (1 << 128) - (1 << (128 - plen))
             value = int(addr)
             return conj(
-                self.linktype_is(ETH_IP6),
+                self.linktype_is(ETH_IP6, node.pos),
                 direction(
                     node.direction,
                     self.words(8, value, mask, 4),
@@ -257,7 +257,7 @@ class _Lowering(LoweringBase):
         if node.proto in ("", "ip"):
             parts.append(
                 conj(
-                    self.linktype_is(ETH_IP),
+                    self.linktype_is(ETH_IP, node.pos),
                     direction(
                         node.direction,
                         self.words(12, value, mask, 1),
@@ -269,7 +269,7 @@ class _Lowering(LoweringBase):
             if node.proto in ("", name) and not self.mpls:
                 parts.append(
                     conj(
-                        self.linktype_is(ethertype),
+                        self.linktype_is(ethertype, node.pos),
                         direction(
                             node.direction,
                             self.words(14, value, mask, 1),
@@ -302,13 +302,13 @@ class _Lowering(LoweringBase):
             return conj(Cmp(val, "ge", node.low), neg(Cmp(val, "gt", node.high)))
 
         v4 = conj(
-            self.linktype_is(ETH_IP),
+            self.linktype_is(ETH_IP, node.pos),
             disj(*(Cmp(self.at(1, 9), "eq", p) for p in protos)),
             self.not_fragment(),
             direction(node.direction, test(self.transport(2, 0)), test(self.transport(2, 2))),
         )
         v6 = conj(
-            self.linktype_is(ETH_IP6),
+            self.linktype_is(ETH_IP6, node.pos),
             disj(*(Cmp(self.at(1, 6), "eq", p) for p in protos)),
             direction(node.direction, test(self.at(2, 40)), test(self.at(2, 42))),
         )
@@ -427,11 +427,13 @@ class _Lowering(LoweringBase):
             )
         if proto == "icmp6":
             guard = conj(
-                iguard, self.linktype_is(ETH_IP6), Cmp(self.at(1, 6), "eq", IPPROTO_ICMPV6)
+                iguard,
+                self.linktype_is(ETH_IP6, node.pos),
+                Cmp(self.at(1, 6), "eq", IPPROTO_ICMPV6),
             )
             return self.net_at(size, 40, index, node.pos), guard
         guard = conj(
-            self.linktype_is(ETH_IP),
+            self.linktype_is(ETH_IP, node.pos),
             iguard,
             self.proto_abbrev(proto, node.pos),
             self.not_fragment(),

@@ -387,6 +387,15 @@ POSITIONS = [
     (LinkType.ETHERNET, "ip and (geneve or vlan)", "a primitive after 'geneve'", "vlan", False),
     (LinkType.ETHERNET, "tcp and not (geneve and ip) and udp", "a primitive after", "udp", False),
     (LinkType.ETHERNET, "not geneve and vlan", "a primitive after 'geneve'", "vlan", False),
+    # NFLOG: the refusal points at the host, net or port test, not at the expression's start
+    # (each of these gave offset 0 while host and port asked for the link type without it).
+    (LinkType.NFLOG, "not host 10.0.0.1", "NFLOG frames cannot be filtered", "host", True),
+    (LinkType.NFLOG, "len > 1 and host ::1", "NFLOG frames cannot be filtered", "host", True),
+    (LinkType.NFLOG, "len > 1 or arp net 10", "NFLOG frames cannot be filtered", "arp", True),
+    (LinkType.NFLOG, "len > 1 and port 80", "NFLOG frames cannot be filtered", "port", True),
+    (LinkType.NFLOG, "len > 1 and portrange 1-9", "NFLOG frames cannot", "portrange", True),
+    (LinkType.NFLOG, "len > 1 and tcp[0] = 1", "NFLOG frames cannot be filtered", "tcp", True),
+    (LinkType.NFLOG, "len > 1 and icmp6[0] = 1", "NFLOG frames cannot", "icmp6", True),
 ]
 
 
