@@ -192,7 +192,7 @@ def _wlan(low: _Lowering, proto: int) -> Formula:
     return conj(wlan_data(low), test)
 
 
-def linktype_is(low: _Lowering, proto: int, pos: int = 0) -> Formula:
+def linktype_is(low: _Lowering, proto: int, pos: int) -> Formula:
     """The link layer carries protocol ``proto`` (an ethertype, or an 802.2 SAP up to 1500)."""
     link = low.link
     kind = link.kind

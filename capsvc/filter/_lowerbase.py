@@ -171,15 +171,15 @@ class LoweringBase:
         assert self.link.index is not None
         return Alu("<<", Alu("&", load_at(1, self.pl, self.link.index), Imm(15)), Imm(2))
 
-    def linktype_is(self, ethertype: int, pos: int = 0) -> Formula:
+    def linktype_is(self, ethertype: int, pos: int) -> Formula:
         return linktype_is(self, ethertype, pos)
 
     # -- IP protocols ------------------------------------------------------------------------
 
-    def ip_proto(self, number: int, pos: int = 0) -> Formula:
+    def ip_proto(self, number: int, pos: int) -> Formula:
         return conj(self.linktype_is(ETH_IP, pos), Cmp(self.at(1, 9), "eq", number))
 
-    def ip6_proto(self, number: int, pos: int = 0) -> Formula:
+    def ip6_proto(self, number: int, pos: int) -> Formula:
         nh = self.at(1, 6)
         return conj(
             self.linktype_is(ETH_IP6, pos),
