@@ -1009,3 +1009,40 @@ def test_protochain_on_ipv4_and_ipv6_header_chains(linktype: LinkType) -> None:
             compile_bpf(expr, linktype)
         problems = differences(expr, linktype, _chain_frames(linktype), bpf_too=False)
         assert not problems, problems[:3]
+
+
+# -- VLAN tags on 802.11 ---------------------------------------------------------------------------
+
+
+def _wlan_vlan_frames(linktype: LinkType) -> list[bytes]:
+    """802.11 data frames whose SNAP header says 802.1Q, with one and with two tags (VIDs 5
+    then 7) before IPv4, IPv6 or ARP."""
+    frames: list[bytes] = []
+    for inner, body in ((0x0800, IP4), (0x86DD, IP6), (0x0806, ARP)):
+        one = struct.pack("!HH", 5, inner) + body
+        two = struct.pack("!HHHH", 5, 0x8100, 7, inner) + body
+        frames += carry(linktype, 0x8100, one) + carry(linktype, 0x8100, two)
+    return frames
+
+
+#: Each ``vlan`` moves what follows it 4 bytes further; a second one reads the second tag
+#: (``vlan and vlan and ip`` tests the type field 8 bytes past the SNAP header: with the
+#: offset set to 4 instead of moved by 4, it reads the inner 0x8100 and never matches).
+WLAN_VLANS = [
+    "vlan",
+    "vlan 5",
+    "vlan 7",
+    "vlan and ip",
+    "vlan and vlan",
+    "vlan 5 and vlan 7",
+    "vlan 5 and vlan 5",
+    "vlan and vlan and ip",
+    "vlan and vlan 7 and ip6",
+    "vlan and vlan and arp",
+    "vlan and vlan and tcp port 80",
+]
+
+
+@pytest.mark.parametrize("linktype", [L.IEEE802_11, L.IEEE802_11_RADIO], ids=lambda t: t.name)
+def test_vlan_tags_on_802_11_one_after_the_other(linktype: LinkType) -> None:
+    check(WLAN_VLANS, [linktype], _wlan_vlan_frames)
