@@ -387,6 +387,9 @@ POSITIONS = [
     (LinkType.ETHERNET, "ip and (geneve or vlan)", "a primitive after 'geneve'", "vlan", False),
     (LinkType.ETHERNET, "tcp and not (geneve and ip) and udp", "a primitive after", "udp", False),
     (LinkType.ETHERNET, "not geneve and vlan", "a primitive after 'geneve'", "vlan", False),
+    # The same refusals after vxlan name vxlan (libpcap 1.10 has no vxlan: it refuses all).
+    (LinkType.ETHERNET, "vxlan and vlan", "'vlan' is not supported after 'vxlan'", "vlan", True),
+    (LinkType.ETHERNET, "(vxlan and ip) or ip[0] = 1", "a primitive after 'vxlan'", "ip[0]", True),
     # NFLOG: the refusal points at the host, net or port test, not at the expression's start
     # (each of these gave offset 0 while host and port asked for the link type without it).
     (LinkType.NFLOG, "not host 10.0.0.1", "NFLOG frames cannot be filtered", "host", True),
