@@ -12,8 +12,10 @@ from collections.abc import Sequence
 M32 = 0xFFFFFFFF
 
 
-#: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT).
+#: Linux ancillary loads (SKF_AD_OFF + SKF_AD_VLAN_TAG, SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT,
+#: SKF_AD_OFF + SKF_AD_PKTTYPE, SKF_AD_OFF + SKF_AD_IFINDEX; linux/filter.h).
 VLAN_TAG, VLAN_TAG_PRESENT = 0xFFFFF000 + 44, 0xFFFFF000 + 48
+PKTTYPE, IFINDEX = 0xFFFFF000 + 4, 0xFFFFF000 + 8
 
 
 def run(
@@ -21,13 +23,17 @@ def run(
     data: bytes,
     vlan_tci: int | None = None,
     wire_len: int | None = None,
+    *,
+    pkttype: int = 0,
+    ifindex: int = 0,
 ) -> bool | None:
     """True/False as bpf_filter would answer, None when a load went past the end.
 
     ``vlan_tci`` is the 802.1Q tag the Linux kernel keeps in a packet's metadata (None: no tag
     there); absolute loads of SKF_AD_VLAN_TAG / SKF_AD_VLAN_TAG_PRESENT read it as the kernel
     does. ``wire_len`` is the packet's length on the wire, which ``ld #pktlen`` reads (default
-    the frame's length).
+    the frame's length). ``pkttype`` and ``ifindex`` are what the kernel's SKF_AD_PKTTYPE and
+    SKF_AD_IFINDEX loads read (default 0: PACKET_HOST, no interface).
     """
     a = x = 0
     mem = [0] * 16
@@ -53,6 +59,10 @@ def run(
                 value = int(vlan_tci is not None)
             elif mode == 0x20 and k == VLAN_TAG:
                 value = vlan_tci or 0
+            elif mode == 0x20 and k == PKTTYPE:  # at any width, as the kernel answers
+                value = pkttype
+            elif mode == 0x20 and k == IFINDEX:
+                value = ifindex
             else:
                 off = k + (x if mode == 0x40 else 0)
                 if off + size > n:

@@ -884,6 +884,76 @@ def test_refusals_point_at_the_primitive(
             assert TUNNEL_READS["geneve"] in info.value.reason
 
 
+#: (expression, link type, the whole reason): what a user reads under the caret.
+REASONS = [
+    ("ip and mpls", L.LINUX_SLL, "'mpls' is not supported on LINUX_SLL"),
+    ("tcp and llc", L.LINUX_SLL, "'llc' is not supported on LINUX_SLL"),
+    ("not pppoes", L.NFLOG, "'pppoes' is not supported on NFLOG"),
+    ("tcp or broadcast", L.RAW, "RAW has no link-layer broadcast"),
+    ("mpls and vlan", L.ETHERNET, "'vlan' cannot follow 'mpls' (libpcap refuses this too)"),
+    ("ip and vlan 5", L.RAW, "'vlan' needs Ethernet frames, not RAW"),
+    ("mpls and arp", L.ETHERNET, "only IPv4 and IPv6 can follow 'mpls'"),
+    (
+        "ip and ether host 1:2:3:4:5:6",
+        L.RAW,
+        "Ethernet addresses need Ethernet or 802.11 frames, not RAW",
+    ),
+    ("tcp and type data", L.ETHERNET, "802.11 primitives need 802.11 frames, not ETHERNET"),
+    (
+        "ip and protochain 6",
+        L.IEEE802_11,
+        "'protochain' is not supported with variable length headers (IEEE802_11)",
+    ),
+    (
+        "not tcp",
+        L.NFLOG,
+        "NFLOG frames cannot be filtered by protocol (their payload is in a TLV; libpcap "
+        "refuses this too)",
+    ),
+    (
+        "geneve and llc",
+        L.ETHERNET,
+        "'llc' is not supported after 'geneve': only the EtherType and what follows it are read",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expr", "linktype", "reason"), REASONS)
+def test_refusals_say_it_in_full(expr: str, linktype: LinkType, reason: str) -> None:
+    """The whole reason of each refusal, word for word, from both back-ends.
+
+    Mutation guarded: a refusal's text changed (mutmut's "XX...XX" around the message of
+    ``mpls_label``, ``llc``, ``ether_host``, ``other`` and the ``vlan``-after-``mpls`` one),
+    which the word checks of test_refusals_point_at_the_primitive let through."""
+    for compile_ in (parse_filter, compile_bpf):
+        with pytest.raises(FilterCompileError) as info:
+            compile_(expr, linktype)
+        assert info.value.reason == reason
+
+
+def test_what_only_a_live_capture_can_say_in_full() -> None:
+    """The matcher's refusal of kernel metadata, word for word, naming the primitive and the
+    link type (``kernel``'s message)."""
+    for expr, word in [("tcp and inbound", "inbound"), ("ip or ifindex 3", "ifindex")]:
+        for linktype in (L.ETHERNET, L.RAW):
+            with pytest.raises(FilterCompileError) as info:
+                parse_filter(expr, linktype)
+            assert info.value.reason == (
+                f"{word} is not in {linktype.name} frames: only a live capture's kernel filter "
+                "can test it (or a Linux cooked capture)"
+            )
+
+
+def test_link_types_without_filters_say_it_in_full() -> None:
+    """The refusal of a link type filters do not compile for, word for word."""
+    with pytest.raises(FilterCompileError) as info:
+        parse_filter("ip", L(147))
+    assert info.value.reason == (
+        "filters are not supported on link type LINKTYPE_147 (147); they compile for "
+        + ", ".join(sorted(lt.name for lt in FILTER_LINKTYPES))
+    )
+
+
 def test_refusals_after_a_tunnel_say_what_is_read_inside() -> None:
     """A refusal raised for a reason of its own after ``geneve`` (here: protochain needs a
     fixed link-layer length) keeps its reason and adds what is read inside the tunnel."""
@@ -1046,3 +1116,67 @@ WLAN_VLANS = [
 @pytest.mark.parametrize("linktype", [L.IEEE802_11, L.IEEE802_11_RADIO], ids=lambda t: t.name)
 def test_vlan_tags_on_802_11_one_after_the_other(linktype: LinkType) -> None:
     check(WLAN_VLANS, [linktype], _wlan_vlan_frames)
+
+
+# -- IP protocol numbers over IPv6, with and without a fragment header -----------------------------
+
+
+def _ip6_next_header_frames(linktype: LinkType) -> list[bytes]:
+    """IPv6 packets whose next header is ICMP (1), IGMP (2), TCP, UDP or ICMPv6, directly and
+    after a fragment header, and the same protocols over IPv4."""
+    body = bytes(8)
+    packets = [bytes(ipv4("10.0.0.1", "10.0.0.2", body, proto=p)) for p in (1, 2, 6, 17)]
+    for nh in (1, 2, 6, 17, 58, 44):
+        packets.append(bytes(ipv6("2001:db8::1", "2001:db8::2", body, nh=nh)))
+        packets.append(
+            bytes(ipv6("2001:db8::1", "2001:db8::2", body, nh=nh, ext=((44, bytes(6)),)))
+        )
+    return [f for p in packets for f in carry(linktype, 0x86DD if p[0] >> 4 == 6 else 0x0800, p)]
+
+
+#: ``icmp`` and ``igmp`` are IPv4 only in libpcap (an IPv6 packet whose next header is 1 or 2
+#: is neither); ``tcp``, ``udp``, ``proto N`` and ``ip6 proto N`` look one header further past
+#: a fragment header, and ``ip proto N`` never looks at IPv6.
+IP6_NH_EXPRS = ["icmp", "igmp", "not icmp", "icmp or igmp", "tcp", "udp", "icmp6", "proto 1"]
+IP6_NH_EXPRS += ["proto 2", "ip6 proto 1", "ip6 proto 2", "ip6 proto 44", "ip proto 1"]
+IP6_NH_EXPRS += ["ip6 proto 58", "ip proto 6", "ip6 and igmp", "sctp", "ip6 proto 6"]
+
+
+@pytest.mark.parametrize("linktype", [L.ETHERNET, L.RAW, L.IEEE802_11], ids=lambda t: t.name)
+def test_ip_protocols_over_ipv6_and_its_fragment_header(linktype: LinkType) -> None:
+    """Mutation guarded: ``icmp``/``igmp`` also matching IPv6 (their branch of
+    ``proto_abbrev`` skipped), and the fragment header's branch of ``ip6_proto`` dropped or
+    reading the wrong byte (an IPv6 packet with a fragment header before TCP is ``tcp``)."""
+    check(IP6_NH_EXPRS, [linktype], _ip6_next_header_frames)
+
+
+KERNEL_EXPRS = ["ifindex 7", "ifindex 0x01020304", "inbound", "outbound", "not ifindex 1"]
+KERNEL_EXPRS += ["outbound and ifindex 3", "inbound or ifindex 9", "ip and ifindex 2"]
+KERNEL_EXPRS += ["ifindex 2 and not inbound", "not (outbound or ifindex 7)"]
+
+
+@pytest.mark.parametrize("linktype", [L.ETHERNET, L.RAW, L.IEEE802_11], ids=lambda t: t.name)
+def test_kernel_metadata_programs_answer_as_libpcaps(linktype: LinkType) -> None:
+    """A program for a live socket reads the direction and the interface index from the
+    kernel's metadata (SKF_AD_PKTTYPE, SKF_AD_IFINDEX): run with every packet type and a
+    range of interface indexes, on an IPv4 and an IPv6 frame, it answers as libpcap's own
+    program for the same expression does.
+
+    Mutation guarded: the interface index compared with another operator or value, or
+    loaded from another offset in ``other``; the direction's packet type (test_kernel.py,
+    which runs these on a socket, is not in the mutation group)."""
+    frames = carry(linktype, 0x0800, IP4)[:1] + carry(linktype, 0x86DD, IP6)[:1]
+    metadata = [(t, i) for t in range(5) for i in (0, 1, 2, 3, 7, 9, 0x01020304, 0x04030201)]
+    for expr in KERNEL_EXPRS:
+        theirs = Compiled(expr, DLT.get(linktype, int(linktype)))
+        try:
+            want = theirs.instructions()
+        finally:
+            theirs.close()
+        ours = [(i.code, i.jt, i.jf, i.k) for i in compile_bpf(expr, linktype)]
+        verdicts = [
+            [bpfvm.run(p, f, pkttype=t, ifindex=i) for f in frames for t, i in metadata]
+            for p in (ours, want)
+        ]
+        assert verdicts[0] == verdicts[1], expr
+        assert any(verdicts[1]) and not all(verdicts[1]), expr
