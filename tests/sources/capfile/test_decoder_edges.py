@@ -290,6 +290,52 @@ async def test_limit_on_pcapng_counts_the_records_up_to_it(tmp_path: Path) -> No
     assert source.stats().received == 1050
 
 
+def test_a_limit_met_inside_a_batch_ends_the_decoding_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The limit's last packet is in the middle of what was fed: the batch ending with it comes
+    at once (not held for more input, though ``fill`` is asked for), the decoder is finished
+    with it, nothing past it is counted or consumed, and the records left in the input are no
+    truncated record to warn about.
+
+    Mutation guarded: ``packets >= limit`` as ``>`` inside the parse loop (``next_batch`` 30:
+    the batch would wait for input it does not need, and at the end of the input the records
+    past the limit would be warned about as a cut record), ``finished`` set to None or False
+    there (31, 32: the decoder would say it wants more input after its last packet)."""
+    data = pcap_file([(i, 0, RAW, 20) for i in range(20)], linktype=101)
+    dec = CaptureDecoder("limit.pcap")
+    dec.limit = 5
+    dec.feed(data)
+    assert [p.ts_ns // 10**9 for p in dec.next_batch() or []] == [0, 1, 2, 3, 4]
+    assert dec.finished is True
+    assert (dec.packets, dec.records, dec.offset) == (5, 5, 24 + 5 * 36)
+    assert dec.next_batch() is None
+    with caplog.at_level(logging.WARNING, logger="capsvc"):
+        dec = CaptureDecoder("limit.pcap")
+        dec.limit = 5
+        dec.feed(data)
+        dec.feed(b"")
+        assert [len(b) for b in iter(dec.next_batch, None)] == [5]
+        assert dec.finished is True
+    assert caplog.records == []
+
+
+def test_a_limit_across_batches_of_a_pcap_file() -> None:
+    """A limit larger than the batch size: the batch that reaches it holds only the packets
+    left to the limit (2 of a batch of 3), and the decoding ends there.
+
+    Mutation guarded: the packets left to the limit computed as ``limit + packets`` (``_parse``
+    7: the second batch would be a full one of 3, one packet past the limit)."""
+    data = pcap_file([(i, 0, RAW, 20) for i in range(20)], linktype=101)
+    dec = CaptureDecoder("limit.pcap", batch_size=3)
+    dec.limit = 5
+    dec.feed(data)
+    dec.feed(b"")
+    got = [[p.ts_ns // 10**9 for p in b] for b in iter(dec.next_batch, None)]
+    assert got == [[0, 1, 2], [3, 4]]
+    assert (dec.packets, dec.records, dec.finished) == (5, 5, True)
+
+
 # --- pcapng blocks and options ---------------------------------------------------------------
 
 
@@ -404,6 +450,75 @@ def test_pcapng_link_type_when_the_header_comes_in_small_reads(tmp_path: Path) -
         assert [p.data for b in cap for p in b] == [FRAME]
 
 
+def test_the_smallest_packet_block_and_simple_packet_block(tmp_path: Path) -> None:
+    """A Packet Block of 32 bytes and a Simple Packet Block of 16 (no data, no options: the
+    least each can be) are packets of no bytes, not blocks too short.
+
+    Mutation guarded: ``bend - pos < 32`` as ``<= 32`` or ``< 33`` (``_packet`` 2, 3) and
+    ``< 16`` as ``<= 16`` or ``< 17`` (``_simple`` 2, 3)."""
+    smallest_pb = pb("<", 0, 5, b"", 0)
+    smallest_spb = spb("<", b"", orig=60)
+    assert (len(smallest_pb), len(smallest_spb)) == (32, 16)
+    data = shb() + idb("<", 101) + smallest_pb + smallest_spb
+    got = [p for b in batches(write(tmp_path, data, "small.pcapng")) for p in b]
+    assert got == [
+        Packet(5000, b"", 0, Direction.UNKNOWN, 1),
+        Packet(0, b"", 60, Direction.UNKNOWN, 1),
+    ]
+
+
+def test_a_simple_packet_block_before_its_sections_first_idb(tmp_path: Path) -> None:
+    """Each section starts its interface list over: an SPB in a second section before any IDB
+    of it is on interface 0, which that section has not described. The error names the SPB's
+    offset, after the packet of the first section was delivered.
+
+    Mutation guarded: the error's position dropped for an SPB (``_simple`` 11: the offset
+    cannot be computed, a TypeError instead of the CaptureFileError)."""
+    data = shb() + idb("<", 101) + epb("<", 0, 1, RAW) + shb() + spb("<", RAW)
+    path = write(tmp_path, data, "spb.pcapng")
+    got: list[Packet] = []
+    with pytest.raises(CaptureFileError) as info, read_capture(path) as cap:
+        for batch in cap:
+            got.extend(batch)
+    assert [p.data for p in got] == [RAW]
+    assert str(info.value) == (
+        f"{path}: packet on interface 0, which has no interface description at offset 128"
+    )
+
+
+def test_an_option_running_past_its_block_ends_the_options(tmp_path: Path) -> None:
+    """An option whose length runs past the end of its block is a malformed tail: it is
+    ignored, and the options before it are kept (an IDB's if_name, an EPB's epb_flags).
+
+    Mutation guarded: ``break`` as ``return`` in ``_options`` (18: no list of options at all,
+    a TypeError on the first malformed tail)."""
+    overflow = struct.pack("<HH", 9, 100) + bytes(4)  # if_tsresol claiming 100 bytes
+    idb_body = struct.pack("<HHI", 101, 0, 0) + option("<", 2, b"eth0") + overflow
+    epb_body = struct.pack("<IIIII", 0, 0, 3, len(RAW), 20) + RAW
+    epb_body += option("<", 2, struct.pack("<I", 1)) + struct.pack("<HH", 1, 64)
+    data = shb() + block("<", 1, idb_body) + block("<", 6, epb_body)
+    with read_capture(write(tmp_path, data, "tail.pcapng")) as cap:
+        assert cap.interfaces == [Interface(1, "eth0", 101, 0)]
+        got = [p for b in cap for p in b]
+    assert got == [Packet(3000, RAW, 20, Direction.INBOUND, 1)]  # microseconds: no if_tsresol
+
+
+def test_interface_names_absent_or_ending_in_x(tmp_path: Path) -> None:
+    """An IDB without if_name has the name ""; only NUL padding is stripped from a name, so
+    one ending in "X" keeps it.
+
+    Mutation guarded: the default name None or "XXXX" (``_interface`` 25, 26), the padding
+    stripped as ``rstrip(b"XX\\0XX")`` (45: "wlanX" would be "wlan")."""
+    third = struct.pack("<HHI", 1, 0, 0) + option("<", 2, b"ethXX\0\0\0")
+    data = shb() + idb("<", 1) + idb("<", 101, name="wlanX") + block("<", 1, third)
+    with read_capture(write(tmp_path, data, "names.pcapng")) as cap:
+        assert cap.interfaces == [
+            Interface(1, "", 1, 0),
+            Interface(2, "wlanX", 101, 0),
+            Interface(3, "ethXX", 1, 0),
+        ]
+
+
 # --- several link types in one pcapng file -----------------------------------------------------
 
 
@@ -458,6 +573,30 @@ async def test_a_matcher_object_sees_every_frame_as_the_first_link_type(tmp_path
     frames = [ether(ipv4("10.0.0.1", "10.0.0.2", tcp(1, 80)))] * 3
     pcap = write(tmp_path, pcap_file([(i, 0, f, len(f)) for i, f in enumerate(frames)]))
     assert len(await source_packets(PcapFileSource(pcap, filter=m), records=True)) == 3
+
+
+@pytest.mark.parametrize("records", [False, True])
+async def test_each_interfaces_filter_is_given_the_wire_length(
+    tmp_path: Path, records: bool
+) -> None:
+    """In a pcapng file of two link types, each interface's filter sees a packet cut by the
+    snaplen as long as it was on the wire (``greater 500``: 500 bytes and more).
+
+    Mutation guarded: the wire length given to the per-interface filter as None, left out,
+    or the direction in its place (``_select`` 26, 28, 30)."""
+    eth = ether(ipv4("10.0.0.1", "10.0.0.2", udp(1, 53)))
+    raw = eth[14:]
+    data = shb() + idb("<", 1, 64) + idb("<", 101, 64)
+    data += epb("<", 0, 1000, eth, 1000) + epb("<", 1, 2000, raw, 800)
+    data += epb("<", 0, 3000, eth) + epb("<", 1, 4000, raw) + epb("<", 1, 5000, raw, 500)
+    data += epb("<", 0, 6000, eth, 499)
+    source = PcapFileSource(write(tmp_path, data, "two.pcapng"), filter="greater 500")
+    got = await source_packets(source, records=records)
+    assert [(p.ts_ns // 1000, p.ifindex, p.wire_len) for p in got] == [
+        (1000, 1, 1000),
+        (2000, 2, 800),
+        (5000, 2, 500),
+    ]
 
 
 # --- the C record reader -----------------------------------------------------------------------
@@ -621,6 +760,25 @@ def test_the_truncation_warning_text(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert record.getMessage() == (
         f"{cut}: truncated last record at offset 96 (31 bytes); read 2 complete packets"
     )
+
+
+def test_the_truncation_warning_offset_past_records_of_the_same_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file cut inside its last record, read in one chunk or in chunks that do not end at
+    its records: the warning names the offset of the cut record, past the whole records read
+    with it.
+
+    Mutation guarded: the offset as ``_base - _pos`` (``_finish`` 17: -96 where the cut record
+    is 96 bytes into the only read; small reads sized to each record leave ``_pos`` 0)."""
+    cut = write(tmp_path, pcap_file([(1, 0, RAW, 20)] * 3, linktype=101)[:-5], "cut.pcap")
+    for chunk_size in (1 << 18, 50):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="capsvc"):
+            assert sum(len(b) for b in batches(cut, chunk_size=chunk_size)) == 2
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{cut}: truncated last record at offset 96 (31 bytes); read 2 complete packets"
+        ]
 
 
 # --- the file and the source -------------------------------------------------------------------

@@ -4,21 +4,27 @@ A Session reads a PcapFileSource through ``record_batches``: where the C speed-u
 pcap file's records are parsed and filtered in C and written without a Packet per record. Each
 file of the corpus, unfiltered and under several filters, must give the same pcap bytes as the
 Python reader with the Python matcher, and tcpdump's count for the same filter. Damaged files
-keep the reader's rules: every complete record first, then the CaptureFileError.
+keep the reader's rules: every complete record first, then the CaptureFileError. The decoder's
+``next_records`` fed by hand: packets held back by ``next_batch``, an error past whole records
+in the same read, the end reached twice.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
+from test_pcapfile import pcap_file
 
-from capsvc import CaptureFileError, LinkType, Session
-from capsvc._records import available
+from capsvc import CaptureFileError, Direction, LinkType, Packet, Session
+from capsvc._records import RecordBlock, available
 from capsvc.sinks import PcapWriter
+from capsvc.sources.capfile._decode import CaptureDecoder
 from capsvc.sources.capfile._source import PcapFileSource
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "pcaps"
@@ -112,3 +118,82 @@ async def test_a_corrupt_record_comes_after_every_whole_one(tmp_path: Path) -> N
     assert "exceeds" in str(session.source_error) and "broken.pcap" in str(session.source_error)
     assert out.getvalue()[24:] == whole[24 : len(out.getvalue())]
     assert session.stats().packets == 3 < count
+
+
+# --- the decoder's next_records, fed by hand ----------------------------------------------------
+
+RAW = b"\x45" + b"\0" * 19  # a 20-byte IPv4 header, link type RAW (101)
+
+
+def records_of(item: list[Packet] | RecordBlock | None) -> list[Packet]:
+    """The packets of what ``next_records`` returned (a RecordBlock or a list)."""
+    assert item is not None
+    return item if isinstance(item, list) else item.packets()
+
+
+def test_an_error_past_whole_records_names_its_own_length_and_offset() -> None:
+    """A corrupt record after a whole one in the same read: the whole record comes first as
+    a RecordBlock (its wire total included), then the error names the corrupt record's own
+    captured length and its file offset; the counters add up over both reads.
+
+    Mutation guarded: the captured length of the error read from offset 0 of what was fed
+    (``parse_records`` 27: that is the whole record's 20), the block's wire total dropped
+    (``parse_records`` 36), ``packets =`` for ``+=`` (``next_records`` 29), the offset as
+    ``_base - pos`` (``next_records`` 34: 96 for 168)."""
+    dec = CaptureDecoder("c.pcap")
+    dec.feed(pcap_file([(1, 0, RAW, 20), (2, 0, RAW, 1500), (3, 0, RAW, 20)], linktype=101))
+    first = dec.next_records()
+    assert isinstance(first, RecordBlock)
+    assert (first.count, first.wire, dec.packets, dec.records) == (3, 1540, 3, 3)
+    assert dec.next_records() is None
+    dec.feed(struct.pack("<IIII", 4, 0, 20, 60) + RAW + struct.pack("<IIII", 5, 0, 300_000, 40))
+    second = dec.next_records()
+    assert isinstance(second, RecordBlock)
+    assert (second.count, second.wire, dec.packets, dec.records) == (1, 60, 4, 4)
+    assert second.packets() == [Packet(4_000_000_000, RAW, 60, Direction.UNKNOWN, 0)]
+    with pytest.raises(CaptureFileError) as info:
+        dec.next_records()
+    assert str(info.value) == "c.pcap: record captured length 300000 exceeds 262144 at offset 168"
+    assert dec.finished is True
+
+
+def test_packets_held_back_by_next_batch_come_first_from_next_records() -> None:
+    """Packets ``next_batch`` parsed but held back (a batch not full yet) are the first ones
+    ``next_records`` returns, in order, before any record read after them.
+
+    Mutation guarded: ``self._pending or self._unmatched`` as ``and`` (``next_records`` 8: the
+    C reader would read the later records and the held ones would be lost)."""
+    dec = CaptureDecoder("held.pcap", batch_size=4)
+    dec.feed(pcap_file([(i, 0, RAW, 20) for i in range(1, 4)], linktype=101))
+    assert dec.next_batch() is None  # three packets, held for a batch of four
+    dec.feed(b"".join(struct.pack("<IIII", i, 0, 20, 20) + RAW for i in range(4, 7)))
+    dec.feed(b"")
+    got: list[Packet] = []
+    while (item := dec.next_records()) is not None:
+        got.extend(records_of(item))
+    assert [p.ts_ns // 10**9 for p in got] == [1, 2, 3, 4, 5, 6]
+    assert (dec.packets, dec.records, dec.finished) == (6, 6, True)
+
+
+def test_next_records_after_the_end_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Once a file cut inside its last record is finished (the warning said so), asking for
+    more records gives None again and nothing else: no second warning, no counter moved.
+
+    Mutation guarded: ``self._error is None and not self.finished`` as ``or`` (``next_records``
+    17: the finished decoder would parse again and warn again)."""
+    data = pcap_file([(1, 0, RAW, 20), (2, 0, RAW, 20)], linktype=101)
+    dec = CaptureDecoder("cut.pcap")
+    dec.feed(data[:-5])
+    dec.feed(b"")
+    with caplog.at_level(logging.WARNING, logger="capsvc"):
+        assert records_of(dec.next_records()) == [
+            Packet(1_000_000_000, RAW, 20, Direction.UNKNOWN, 0)
+        ]
+        assert dec.next_records() is None
+        assert dec.finished is True
+        assert dec.next_records() is None
+        assert dec.next_records() is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "cut.pcap: truncated last record at offset 60 (31 bytes); read 1 complete packets"
+    ]
+    assert (dec.packets, dec.records) == (1, 1)

@@ -311,6 +311,26 @@ def test_a_stream_closed_by_its_owner_is_the_end(tmp_path: Path) -> None:
     cap.close()
 
 
+def test_a_read_of_nothing_yet_on_a_non_blocking_stream_is_no_error() -> None:
+    """``read_chunk`` gives bytes, never None: a raw non-blocking pipe with nothing to read
+    yet (its ``read`` returns None) gives b"", taken as the end of the input, so the packets
+    read before it are delivered and the iteration ends without a TypeError.
+
+    Mutation guarded: ``bytes(data) if data or True`` (``read_chunk`` 33: ``bytes(None)``)."""
+    pipe = Pipe(buffering=0)
+    try:
+        pipe.write(HEADER + record(1) + record(2))
+        os.set_blocking(pipe.reader.fileno(), False)
+        assert not hasattr(pipe.reader, "read1")  # a raw FileIO: read() is what is called
+        with read_capture(pipe.reader) as cap:
+            assert cap.regular is False
+            assert [p.ts_ns for b in cap for p in b] == [1_000_000_000, 2_000_000_000]
+            assert pipe.reader.read(64) is None  # the writer is still there: nothing yet
+            assert cap.read_chunk() == b""
+    finally:
+        pipe.close()
+
+
 @pytest.mark.parametrize("method", ["read_chunk", "read_chunk_unlocked"])
 def test_close_during_a_blocked_read_is_done_by_the_reader(pipe: Pipe, method: str) -> None:
     """``close()`` while a thread is blocked reading an owned pipe returns at once and leaves
