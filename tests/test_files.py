@@ -438,7 +438,7 @@ def _in_child(work: Callable[[], object]) -> str:
             os.close(read)
             try:
                 text = repr(work())
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            except BaseException as exc:  # reported to the parent
                 text = f"raised {type(exc).__name__} {getattr(exc, 'errno', None)}"
             os.write(write, text.encode())
         finally:

@@ -193,9 +193,10 @@ async def test_a_stream_whose_client_left_ends_without_an_error(
     serve: Starter, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A subscriber that reads the pcap header and goes: the stream (of a filter that matches
-    nothing) ends at the next quiet poll, its end (``write_eof``) failing on the closed connection is expected and no error
-    is logged. Mutation guarded: that failure not suppressed (`_pump` 12: the handler then
-    raised a TypeError, logged by aiohttp as an error)."""
+    nothing) ends at the next quiet poll, its end (``write_eof``) failing on the closed
+    connection is expected and no error is logged. Mutation guarded: that failure not
+    suppressed (`_pump` 12: the handler then raised a TypeError, logged by aiohttp as an
+    error)."""
     srv = await serve()
     write_trace(srv.output_dir / "slow.pcap", 2, 30 * 10**9)  # the second packet 30 s later
     spec: dict[str, Any] = {

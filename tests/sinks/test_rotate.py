@@ -503,9 +503,7 @@ def test_a_pcap_ring_refuses_a_second_link_type_in_every_file(tmp_path: Path) ->
     writer.close()
     assert read_pcap(base) == []
     linktypes = {1: int(LinkType.ETHERNET)}
-    writer = RotatingWriter(
-        base, linktype=LinkType.ETHERNET, rotate_bytes=250, linktypes=linktypes
-    )
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, rotate_bytes=250, linktypes=linktypes)
     sent = packets(4)
     writer.write_batch(sent)
     writer.flush()
@@ -577,4 +575,3 @@ def test_a_failure_reported_once_is_not_raised_again_by_close(small_disk: Path) 
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert _descriptors_of(path) == []
-
