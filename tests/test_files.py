@@ -4,10 +4,12 @@ modes, truncation, the checkpoint that cuts a failed file back, and command-line
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -397,3 +399,194 @@ def test_open_named_details(tmp_path: Path) -> None:
         os.close(fd)
     os.close(open_named(path, write=True))  # truncated even when nothing is written
     assert path.read_bytes() == b""
+
+
+def test_directories_made_on_the_way_get_the_group_and_the_mode(tmp_path: Path) -> None:
+    """Directories ``create`` makes on the way get the Directory's ``dir_mode`` whatever the
+    umask took, and its ``group``, the owner left as it is; one that was there already keeps
+    its own. Mutations guarded: a made directory not marked made (`_parent` 13, 14) or one
+    found there marked made (35, 36), its mode or place lost (15-18, 20), its group not
+    given or given with the owner's field or to the wrong descriptor (39-47), its mode not
+    set (48-52)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory another group")
+    kept = tmp_path / "kept"
+    kept.mkdir(mode=0o700)
+    old = os.umask(0o077)
+    try:
+        with Directory(tmp_path, dir_mode=0o750, file_mode=0o640, group=4242) as d:
+            os.close(d.create("kept/new/deeper/x.pcap"))
+    finally:
+        os.umask(old)
+    for made in (kept / "new", kept / "new" / "deeper"):
+        info = made.lstat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o750, 0, 4242)
+    info = kept.lstat()
+    assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o700, 0)
+    info = (kept / "new" / "deeper" / "x.pcap").lstat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 0, 4242)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+def _in_child(work: Callable[[], object]) -> str:
+    """``repr`` of what ``work`` returns (or "raised NAME ERRNO") in a forked child, which
+    exits without running anything of the parent's."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read)
+            try:
+                text = repr(work())
+            except BaseException as exc:  # reported to the parent
+                text = f"raised {type(exc).__name__} {getattr(exc, 'errno', None)}"
+            os.write(write, text.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return b"".join(chunks).decode()
+
+
+#: x86-64 system call numbers, for the filter below.
+_SYSCALLS = {"ftruncate": 77, "fchmod": 91}
+
+
+def _fail_syscall(name: str, error: int) -> None:
+    """Make every later call of system call ``name`` by this process fail with ``error``:
+    a seccomp filter (the kernel's, as a disk or a file system refusing the call would)."""
+    import ctypes
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_uint16),
+            ("jt", ctypes.c_uint8),
+            ("jf", ctypes.c_uint8),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    program = (SockFilter * 6)(
+        SockFilter(ld, 0, 0, 4),  # the architecture
+        SockFilter(jeq, 0, 3, 0xC000003E),  # AUDIT_ARCH_X86_64, else allowed
+        SockFilter(ld, 0, 0, 0),  # the system call's number
+        SockFilter(jeq, 0, 1, _SYSCALLS[name]),
+        SockFilter(ret, 0, 0, 0x00050000 | error),  # SECCOMP_RET_ERRNO
+        SockFilter(ret, 0, 0, 0x7FFF0000),  # SECCOMP_RET_ALLOW
+    )
+    prog = SockFprog(len(program), program)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+def _descriptors_of(path: Path) -> list[int]:
+    """This process's descriptors open on ``path``."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                found.append(int(name))
+    return found
+
+
+needs_x86_64 = pytest.mark.skipif(
+    os.uname().machine != "x86_64", reason="the seccomp filter is written for x86-64"
+)
+
+
+@needs_x86_64
+@pytest.mark.parametrize("call", ["ftruncate", "fchmod"])
+def test_a_file_create_fails_to_truncate_or_chmod_is_closed(tmp_path: Path, call: str) -> None:
+    """``create`` whose ftruncate or fchmod fails (EIO) raises that error and leaves no
+    descriptor of the file open. Mutation guarded: the descriptor closed as ``os.close(None)``
+    (`create` 80), which raised a TypeError in place of the error and leaked it."""
+    (tmp_path / "x.pcap").write_bytes(b"old")
+
+    def create() -> list[int]:
+        with Directory(tmp_path) as d:
+            _fail_syscall(call, errno.EIO)
+            try:
+                d.create("x.pcap")
+            except OSError as exc:
+                assert exc.errno == errno.EIO
+                return _descriptors_of(tmp_path / "x.pcap")
+        return [-1]
+
+    assert _in_child(create) == "[]"
+
+
+@needs_x86_64
+def test_a_named_file_that_fails_to_truncate_is_closed(tmp_path: Path) -> None:
+    """``open_named(write=True)`` whose ftruncate fails (EIO) raises that error and leaves no
+    descriptor of the file open. Mutation guarded: the descriptor closed as ``os.close(None)``
+    (`open_named` 36)."""
+    path = tmp_path / "w.pcap"
+    path.write_bytes(b"old")
+
+    def open_it() -> list[int]:
+        _fail_syscall("ftruncate", errno.EIO)
+        try:
+            open_named(path, write=True)
+        except OSError as exc:
+            assert exc.errno == errno.EIO
+            return _descriptors_of(path)
+        return [-1]
+
+    assert _in_child(open_it) == "[]"
+    assert path.read_bytes() == b"old"
+
+
+def test_a_directory_that_cannot_be_opened_is_left_out_of_a_walk(tmp_path: Path) -> None:
+    """``walk`` lists what it can open: a subdirectory its user may not read is left out,
+    the rest listed (here the Directory is opened as root and walked as nobody, in a child).
+    Mutation guarded: the OSError of opening that subdirectory not suppressed (`_walk` 9)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to walk as another user")
+    tmp_path.chmod(0o755)
+    (tmp_path / "a.pcap").write_text("x")
+    for sub, dir_mode in (("open", 0o755), ("shut", 0o700)):
+        (tmp_path / sub).mkdir(mode=dir_mode)
+        (tmp_path / sub / "b.pcap").write_text("x")
+    with Directory(tmp_path) as d:
+
+        def walk() -> list[str]:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            return d.walk()
+
+        assert _in_child(walk) == repr(["a.pcap", "open/b.pcap"])
+        assert d.walk() == ["a.pcap", "open/b.pcap", "shut/b.pcap"]  # as root: all
+
+
+def test_a_checkpoint_of_a_pipe_is_never_cut_back() -> None:
+    """A pipe (``-w -`` into another program) has no position: its Checkpoint marks 0 and
+    never seeks, and abandoning it only sends later writes to /dev/null. Mutations guarded:
+    the position of an unseekable file asked for (`Checkpoint.__init__` 7: ESPIPE) or its
+    mark taken as 1 (15)."""
+    read, write = os.pipe()
+    try:
+        os.write(write, b"head")
+        cp = Checkpoint(write)
+        assert (cp.good, cp.abandoned) == (0, False)
+        os.write(write, b"rec1")
+        cp.mark()
+        assert cp.good == 0
+        cp.abandon()
+        assert cp.abandoned and stat.S_ISCHR(os.fstat(write).st_mode)
+        os.write(write, b"lost")
+        assert os.read(read, 100) == b"headrec1"
+    finally:
+        os.close(read)
+        os.close(write)

@@ -231,15 +231,20 @@ class RotatingWriter:
         checkpoint, self._checkpoint = self._checkpoint, None
         if stream is None:
             return
+        # Flushed before it is closed: a flush that fails is cut back while the descriptor is
+        # still the file's (once closed, its number may already be another file's).
         try:
-            stream.close()
+            stream.flush()
         except BaseException:
-            if checkpoint is None or checkpoint.abandoned:
-                return  # failed before: its error was raised then
-            checkpoint.abandon()
-            with contextlib.suppress(OSError, ValueError):
+            reported = checkpoint is None or checkpoint.abandoned
+            if checkpoint is not None:
+                checkpoint.abandon()  # cut back, unless it was already (idempotent)
+            with contextlib.suppress(OSError):
                 stream.close()
+            if reported:
+                return  # failed before: its error was raised then
             raise
+        stream.close()
 
     def _abandon(self) -> None:
         if self._checkpoint is not None:

@@ -5,6 +5,8 @@ sources opened from a spec."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import grp
 import logging
 import os
@@ -20,6 +22,7 @@ from _netns import VethPair
 from capsvc import Direction, LinkType, Packet
 from capsvc._errors import (
     ConfigError,
+    FilterCompileError,
     NoSuchInterfaceError,
     NotFoundError,
     PathOutsideError,
@@ -309,3 +312,114 @@ def test_an_existing_output_directory_gains_group_and_bits(
     with open_output(str(out), FilePolicy(0o600, 4243, 0o700)):
         pass  # nothing to add: nothing changed, nothing logged
     assert stat.S_IMODE(out.stat().st_mode) == 0o751 and caplog.records == []
+
+
+def ring_sizes() -> list[int]:
+    """The sizes of this process's packet rings, as the kernel mapped them (the socket
+    mappings of /proc/self/maps)."""
+    sizes = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if line.rstrip().endswith("]") and "socket:[" in line:
+            start, end = line.split()[0].split("-")
+            sizes.append(int(end, 16) - int(start, 16))
+    return sizes
+
+
+MIB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("options", "ring"),
+    [
+        ({}, 64 * MIB),  # the service's own ring, longer than the command line's 32 MiB
+        ({"ring_size": 8 * MIB}, 8 * MIB),
+        ({"buffer_kib": 16384}, 16 * MIB),  # tcpdump -B: KiB
+    ],
+)
+async def test_a_live_source_sizes_its_ring(
+    tmp_path: Path, options: dict[str, int], ring: int
+) -> None:
+    """The AF_PACKET ring the kernel maps: 64 MiB unless the spec gives ``ring_size`` or
+    ``buffer_kib`` (in KiB, as tcpdump's -B). Mutations guarded (`open_source` 19-28, 33-35,
+    43-47, 65, 66): ``buffer_kib`` read as bytes/1024 or KiB of 1025 bytes, under another
+    key, or defaulting to 1; the service's ring size not chosen for afpacket, chosen when a
+    size was given, or the sizes not passed on."""
+    before = ring_sizes()  # any other ring of this process
+    source = open_source(
+        spec(source={"type": "afpacket", "interface": "lo", **options}), str(tmp_path)
+    )
+    try:
+        assert sorted(ring_sizes()) == sorted([*before, ring])
+    finally:
+        await source.aclose()
+    assert ring_sizes() == before
+
+
+SOL_PACKET, PACKET_FANOUT = 263, 18  # linux/socket.h, linux/if_packet.h
+FANOUT_CPU = 2
+GROUP = 48611
+
+
+def join_fanout(group: int) -> None:
+    """Join AF_PACKET fanout group ``group`` (mode cpu) with a socket of our own."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_FANOUT, group | FANOUT_CPU << 16)
+    finally:
+        sock.close()
+
+
+async def test_a_live_source_joins_its_fanout_group(tmp_path: Path) -> None:
+    """``fanout`` (the workers' group) reaches the socket: while the source is open the group
+    exists, in mode hash on lo, and the kernel refuses another socket joining it otherwise
+    (EINVAL); once it is closed the group is gone. Mutations guarded (`open_source` 29-32):
+    the group not passed on, or under another key."""
+    join_fanout(GROUP)  # no such group yet: this socket makes one, gone with it
+    source = open_source(spec(), str(tmp_path), fanout=(GROUP, "hash"))
+    try:
+        with pytest.raises(OSError) as info:
+            join_fanout(GROUP)
+        assert info.value.errno == errno.EINVAL
+    finally:
+        await source.aclose()
+    join_fanout(GROUP)
+
+
+async def test_userspace_fallback_is_on_by_default(tmp_path: Path) -> None:
+    """A filter a cooked socket's kernel program cannot express (``ether src``) is taken by
+    the fallback unless the spec turns it off: the socket then reads the frames raw and
+    they are cooked here. Mutations guarded (`open_source` 36-42): the fallback's default
+    False or None, or set under another key."""
+    cooked = {"type": "afpacket", "interface": "lo", "cooked": True}
+    s = spec(source=cooked, filter="ether src 02:00:00:00:00:01")
+    source = open_source(s, str(tmp_path))
+    try:
+        assert source.linktype == LinkType.LINUX_SLL2
+        assert getattr(source, "userspace_filter", "") is None  # the kernel applies it
+    finally:
+        await source.aclose()
+    off = spec(source={**cooked, "userspace_fallback": False}, filter="ether src 02:00:00:00:00:01")
+    before = ring_sizes()
+    with pytest.raises(FilterCompileError, match="not LINUX_SLL2"):
+        open_source(off, str(tmp_path))
+    assert ring_sizes() == before  # the refused socket's ring released
+
+
+def test_a_sink_that_fails_to_close_after_a_refusal_leaves_the_refusal(
+    small_disk: Path,
+) -> None:
+    """When a later sink is refused, those opened before are closed; one whose close fails
+    (its header cannot be written to a full disk) does not hide the refusal. Mutation
+    guarded: that OSError not suppressed (`build_sinks` 51: a TypeError instead)."""
+    filler = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(filler, b"\0" * 4096)
+    os.close(filler)
+    (small_disk / "link.pcap").symlink_to(small_disk / "elsewhere.pcap")
+    s = spec(sinks=[{"type": "pcap", "path": "first.pcap"}, {"type": "pcap", "path": "link.pcap"}])
+    fds = len(os.listdir("/proc/self/fd"))
+    with Directory(small_disk) as d, pytest.raises(PathOutsideError, match=r"link\.pcap"):
+        build_sinks(s, d, LinkType.RAW, 0)
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert (small_disk / "first.pcap").stat().st_size == 0  # its header never fitted

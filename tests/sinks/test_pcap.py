@@ -6,6 +6,7 @@ import io
 import shutil
 import struct
 import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,69 @@ def test_the_python_encoder_defaults_to_microseconds() -> None:
     batch = [Packet(TS, b"ab", 2, Direction.INBOUND, 0)]
     assert encode_records_py(batch, 10) == encode_records(batch, 10, nanosecond=False)
     assert PCAP_RECORD.unpack(encode_records_py(batch, 10)[:16])[1] == TS % 10**9 // 1000
+
+
+def test_the_refusal_of_a_second_link_type_word_for_word() -> None:
+    """The refusal names the interface, both link types and the way out, in these words.
+    Mutations guarded: the advice "(write pcapng to keep both)" changed (`_check_linktypes` 4,
+    5)."""
+    from capsvc import OptionError
+
+    writer = PcapWriter(io.BytesIO(), 0, LinkType.ETHERNET, linktypes={3: int(LinkType.RAW)})
+    with pytest.raises(OptionError) as raised:
+        writer.write_batch([Packet(1, b"\x00" * 14, 14, Direction.UNKNOWN, 3)])
+    assert str(raised.value) == (
+        "interface 3 of the input has link type RAW, the others ETHERNET: a pcap file holds "
+        "one link type (write pcapng to keep both)"
+    )
+
+
+def test_a_single_interface_of_another_link_type_is_refused() -> None:
+    """An input whose only interface has another link type than the writer's is refused at
+    the first batch, the file left empty. Mutation guarded: the count of interfaces already
+    checked starting at 1 (`__init__` 14), which took the first interface as checked."""
+    from capsvc import OptionError
+
+    out = io.BytesIO()
+    writer = PcapWriter(out, 0, LinkType.ETHERNET, linktypes={1: int(LinkType.RAW)})
+    with pytest.raises(OptionError, match=r"interface 1 .* RAW, the others ETHERNET"):
+        writer.write_batch([Packet(1, b"\x45" + b"\x00" * 19, 20, Direction.UNKNOWN, 1)])
+    assert out.getvalue() == b""
+
+
+class _CountingLinkTypes(Mapping[int, int]):
+    """A source's ``linktypes`` (ifindex -> link type) that counts the lookups of its
+    interfaces' link types."""
+
+    def __init__(self, linktypes: dict[int, int]) -> None:
+        self.linktypes = linktypes
+        self.lookups = 0
+
+    def __getitem__(self, ifindex: int) -> int:
+        self.lookups += 1
+        return self.linktypes[ifindex]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.linktypes)
+
+    def __len__(self) -> int:
+        return len(self.linktypes)
+
+
+def test_known_interfaces_are_not_checked_again_each_batch() -> None:
+    """The interfaces' link types are looked up once when the writer first sees them and again
+    only when one is added (a check per batch would look up every interface on each one).
+    Mutation guarded: the count of checked interfaces kept as None (`_check_linktypes` 6),
+    so that every batch looked them all up again."""
+    linktypes = _CountingLinkTypes({1: int(LinkType.ETHERNET)})
+    out = io.BytesIO()
+    writer = PcapWriter(out, 0, LinkType.ETHERNET, linktypes=linktypes)
+    frame = Packet(TS, b"\x00" * 14, 14, Direction.UNKNOWN, 1)
+    for _ in range(3):
+        writer.write_batch([frame])
+    assert linktypes.lookups == 1
+    linktypes.linktypes[2] = int(LinkType.ETHERNET)
+    for _ in range(3):
+        writer.write_batch([frame._replace(ifindex=2)])
+    assert linktypes.lookups == 3
+    assert len(records(out.getvalue())) == 6

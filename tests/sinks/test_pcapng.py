@@ -354,3 +354,26 @@ def test_idbs_carry_the_writers_snaplen() -> None:
     PcapNgWriter(out, 80, LinkType.ETHERNET).flush()
     assert idb_snaplens(out.getvalue()) == [80]
     assert idb_snaplens(interface_description_block(LinkType.RAW)) == [262144]
+
+
+def test_interfaces_of_their_own_link_type_get_idbs_of_it() -> None:
+    """``linktypes`` (a pcapng source's interfaces): an ifindex in it gets an IDB of its own
+    link type, named ``interface_name`` (a capture file's ifindex, not this system's), and
+    any other ifindex the writer's link type. Mutations guarded: ``linktypes`` dropped
+    (`__init__` 8), the lookup inverted (`write_batch` 21) or its link type and name lost
+    (22)."""
+    out = io.BytesIO()
+    w = PcapNgWriter(
+        out, 0, LinkType.ETHERNET, interface_name="file0", linktypes={1: int(LinkType.RAW)}
+    )
+    w.write_batch(
+        [
+            Packet(TS, b"\x00" * 14, 14, Direction.INBOUND, 0),
+            Packet(TS, b"\x45" + b"\x00" * 19, 20, Direction.INBOUND, 1),
+        ]
+    )
+    idbs = [block for btype, block in blocks(out.getvalue()) if btype == 1]
+    assert [struct.unpack_from("<H", idb, 8)[0] for idb in idbs] == [1, 101]
+    assert b"file0" in idbs[0] and b"file0" in idbs[1]
+    assert socket.if_indextoname(1).encode() not in idbs[1]
+    assert [e[0] for e in epbs(out.getvalue())] == [0, 1]

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -425,3 +426,152 @@ def test_a_full_disk_leaves_the_file_at_its_last_flush(small_disk: Path) -> None
     got = read_pcap(small_disk / "full.pcap")
     assert 0 < len(got) == flushed
     assert os.path.getsize(small_disk / "full.pcap") == 24 + flushed * (16 + 1000)
+
+
+def test_a_finished_writer_writes_none_of_a_later_batch(tmp_path: Path) -> None:
+    """Once ``max_files`` periods are done, ``write_batch`` returns how many of the batch it
+    wrote: none, for the batch that finished it and for every one after. Mutation guarded:
+    a batch given to a finished writer counted as one packet written (`_write_batch` 4)."""
+    writer = RotatingWriter(
+        tmp_path / "f-%s.pcap", linktype=LinkType.RAW, rotate_seconds=1, max_files=1
+    )
+    start = int(Path(writer.files[0]).name[2:-5]) * 10**9
+    assert writer.write_batch(packets(2, start_ns=start)) is None
+    assert writer.write_batch(packets(3, start_ns=start + 1_500_000_000)) == 0
+    assert writer.finished
+    assert writer.write_batch(packets(3, start_ns=start + 1_600_000_000)) == 0
+    writer.close()
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [2]
+
+
+def _interfaces_read_back(path: str) -> list[tuple[bytes, int]]:
+    """(frame, link type of its interface) of every packet of a capture file, read by
+    capsvc's own reader."""
+    from capsvc.sources.capfile import read_capture
+
+    got = []
+    with read_capture(path) as cap:
+        for batch in cap:
+            got += [(p.data, cap.linktypes[p.ifindex]) for p in batch]
+    return got
+
+
+def test_a_pcapng_ring_keeps_each_interfaces_link_type(tmp_path: Path) -> None:
+    """A capture of two link types (``linktypes``: ifindex 2 is raw IP, the rest Ethernet)
+    rotated by size into a ring: every file describes each interface with its own link type,
+    read back by capsvc's reader. Mutations guarded: ``linktypes`` not kept by the writer
+    (`__init__` 46) or not given to the pcapng writer of each file (`_open` 54, 58)."""
+    base = tmp_path / "two.pcapng"
+    writer = RotatingWriter(
+        base,
+        linktype=LinkType.ETHERNET,
+        pcapng=True,
+        rotate_bytes=800,
+        max_files=3,
+        linktypes={2: int(LinkType.RAW)},
+    )
+    base_ns = time.time_ns()
+    sent = [
+        Packet(base_ns + i, FRAME[:60] + i.to_bytes(4, "big"), 64, Direction.INBOUND, 1 + i % 2)
+        for i in range(24)
+    ]
+    for i in range(0, len(sent), 2):
+        writer.write_batch(sent[i : i + 2])
+    writer.close()
+    assert len(writer.files) > 3  # the ring went round
+    names = sorted(set(writer.files))
+    assert names == [f"{base}{k}" for k in range(3)]
+    last = writer.files[-3:]
+    got = [packet for name in last for packet in _interfaces_read_back(name)]
+    linktype = {1: int(LinkType.ETHERNET), 2: int(LinkType.RAW)}
+    expected = [(p.data, linktype[p.ifindex]) for p in sent]
+    assert got == expected[len(expected) - len(got) :]
+    assert all(_interfaces_read_back(name) for name in names)
+    assert {lt for name in names for _data, lt in _interfaces_read_back(name)} == {1, 101}
+
+
+def test_a_pcap_ring_refuses_a_second_link_type_in_every_file(tmp_path: Path) -> None:
+    """pcap holds one link type: an interface of another one, known from the start or added
+    after a rotation, is refused with OptionError and none of its batch is written.
+    Mutations guarded: ``linktypes`` not given to the pcap writer of each file (`_open` 65,
+    71)."""
+    base = tmp_path / "one.pcap"
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, linktypes={2: int(LinkType.RAW)})
+    writer.flush()
+    with pytest.raises(OptionError, match="interface 2 of the input has link type RAW"):
+        writer.write_batch(packets(1))
+    writer.close()
+    assert read_pcap(base) == []
+    linktypes = {1: int(LinkType.ETHERNET)}
+    writer = RotatingWriter(base, linktype=LinkType.ETHERNET, rotate_bytes=250, linktypes=linktypes)
+    sent = packets(4)
+    writer.write_batch(sent)
+    writer.flush()
+    assert len(writer.files) == 2
+    linktypes[2] = int(LinkType.RAW)
+    with pytest.raises(OptionError, match="interface 2 of the input has link type RAW"):
+        writer.write_batch(packets(1))
+    writer.close()
+    assert [len(read_pcap(Path(n))) for n in writer.files] == [3, 1]
+
+
+def test_a_file_that_fails_when_closed_is_cut_back_and_the_error_raised(
+    small_disk: Path,
+) -> None:
+    """On a 64 KiB tmpfs: a batch held in the writer's buffer until ``close`` does not fit;
+    ``close`` raises the ENOSPC and leaves the file at its last flush (the header). Mutation
+    guarded: a failure at the close taken for one raised before and swallowed
+    (`_close_current` 5)."""
+    path = small_disk / "late.pcap"
+    writer = RotatingWriter(path, linktype=LinkType.ETHERNET)
+    writer.flush()
+    writer.write_batch(
+        [Packet(10**18 + i, bytes(1000), 1000, Direction.INBOUND, 0) for i in range(100)]
+    )
+    assert os.path.getsize(path) == 24  # all of it still in the buffer
+    with pytest.raises(OSError) as info:
+        writer.close()
+    assert info.value.errno == errno.ENOSPC
+    assert os.path.getsize(path) == 24
+    assert read_pcap(path) == []
+    writer.close()  # idempotent: nothing left to fail
+
+
+def _descriptors_of(path: Path) -> list[int]:
+    """This process's descriptors open on ``path``."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                found.append(int(name))
+    return found
+
+
+def test_a_failure_reported_once_is_not_raised_again_by_close(small_disk: Path) -> None:
+    """On a 64 KiB tmpfs with no descriptor left for /dev/null: the flush that fails raises
+    ENOSPC and cannot send the buffer elsewhere, so ``close`` fails to write it once more;
+    that failure was reported already and ``close`` returns, with the file's descriptor
+    closed. Mutation guarded: a close failing after a failure already raised taken for a new
+    one and raised (`_close_current` 4)."""
+    path = small_disk / "twice.pcap"
+    writer = RotatingWriter(path, linktype=LinkType.ETHERNET)
+    writer.flush()
+    assert len(_descriptors_of(path)) == 1
+    fd = os.open(os.devnull, os.O_RDONLY)  # the lowest descriptor free
+    os.close(fd)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (fd, hard))
+    try:
+        with pytest.raises(OSError) as info:
+            writer.write_batch(  # 200 kB: more than twice what the disk holds
+                [Packet(10**18 + i, bytes(1000), 1000, Direction.INBOUND, 0) for i in range(200)]
+            )
+            writer.flush()
+        assert info.value.errno == errno.ENOSPC
+        with pytest.raises(OSError) as opened:
+            os.open(os.devnull, os.O_RDONLY)
+        assert opened.value.errno == errno.EMFILE
+        writer.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert _descriptors_of(path) == []
