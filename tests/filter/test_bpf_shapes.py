@@ -346,18 +346,16 @@ def test_802_11_prologue_is_libpcaps(expr: str, linktype: LinkType) -> None:
 
 def _jumps(program: list[BpfInstruction]) -> tuple[list[int], list[int]]:
     """The offsets of the direct conditional jumps, and for each jump through a ``ja`` the
-    offset a direct jump to its target would need (with the jump's other trampolines, if
-    any, still between them)."""
+    offset a direct jump to its target would need: the ``ja`` gone, the jump's other
+    trampoline, if any, still between them (the layout adds one branch's trampoline at a
+    time, judging the other with it in place)."""
     direct, hops = [], []
     for q, ins in enumerate(program):
         if ins.code & 0x07 == 0x05 and ins.code != 0x05:
-            own = 0  # the jump's trampolines, right after it
-            while program[q + 1 + own].code == 0x05:
-                own += 1
             for offset in (ins.jt, ins.jf):
                 t = q + 1 + offset
                 if program[t].code == 0x05:
-                    hops.append(t + 1 + program[t].k - (q + 1) - (own - 1))  # its ja gone
+                    hops.append(t + 1 + program[t].k - q - 2)  # its ja gone
                 else:
                     direct.append(offset)
     return direct, hops
@@ -372,8 +370,9 @@ def test_trampolines_only_where_a_jump_is_longer_than_255(
 ) -> None:
     """Alternatives whose jumps cross 255 instructions, for lengths around the limit: every
     program is valid and gives libpcap's verdicts; a conditional jump goes through a ``ja``
-    exactly when its target is more than 255 away (jumps of 255 exactly are direct), and a
-    ``ja`` is reached by no other way."""
+    exactly when its target is more than 255 away (jumps of 255 exactly are direct, a true
+    branch's with 25 alternatives of the second form, a false branch's with 62 of the first),
+    and a ``ja`` is reached by no other way."""
     lengths = set()
     for n in counts:
         expr = " or ".join(form.format(p=p) for p in range(1, n))

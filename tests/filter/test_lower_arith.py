@@ -38,7 +38,9 @@ from capsvc.filter import (
     parse_filter,
 )
 from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num, Proto
-from capsvc.filter._lower import KERNEL_PKTTYPE, KERNEL_VLAN_PRESENT, lower
+from capsvc.filter._ir import Conj, Disj, Formula, Neg, factor
+from capsvc.filter._lower import KERNEL_PKTTYPE, KERNEL_VLAN_PRESENT, SIMPLIFY_UP_TO, lower
+from capsvc.filter._simplify import simplify
 
 pytestmark = pytest.mark.skipif(speedups() is None, reason="capsvc._speedups is not built")
 
@@ -558,3 +560,34 @@ def test_a_kernel_program_with_a_tag_in_the_metadata_keeps_the_packet_metadata()
     assert loads.count(KERNEL_PKTTYPE) >= 1
     with pytest.raises(FilterCompileError, match="inbound"):
         parse_filter("vlan 100 and inbound", LinkType.ETHERNET)
+
+
+def _tests_in(formula: Formula) -> int:
+    stack, count = [formula], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Conj, Disj)):
+            stack += (item.a, item.b)
+        elif isinstance(item, Neg):
+            stack.append(item.a)
+        else:
+            count += 1
+    return count
+
+
+def test_only_expressions_of_up_to_simplify_up_to_tests_are_simplified() -> None:
+    """A lowered expression is factored, then simplified when it holds at most
+    ``SIMPLIFY_UP_TO`` tests; a larger one is left factored (simplifying a long chain costs
+    more than it saves; docs/benchmarks.md's 50-term expression compiles in milliseconds).
+    The two sizes here straddle the bound, and simplifying would change both.
+
+    Mutation guarded: the bound ignored (every formula simplified) or miscounted
+    (``small(SIMPLIFY_UP_TO)``, ``small(None, ...)``)."""
+    for terms, simplified in ((16, True), (17, False)):
+        expr = " or ".join(f"(tcp port {p} and ip)" for p in range(1, terms + 1))
+        raw = lower(parse(expr), LinkType.ETHERNET, expr, simplified=False)
+        factored = factor(raw)
+        assert (_tests_in(factored) <= SIMPLIFY_UP_TO) is simplified
+        assert simplify(factored) != factored
+        got = lower(parse(expr), LinkType.ETHERNET, expr)
+        assert got == (simplify(factored) if simplified else factored), terms

@@ -72,6 +72,7 @@ EXPRS = [
     "vxlan and host 10.0.0.2",
     "vxlan and udp port 4789",
     "vxlan and ether src 02:00:00:00:00:0a",
+    "vxlan and wlan src 02:00:00:00:00:0a",
     "vxlan and broadcast",
     "vxlan and ether[12:2] = 0x86dd",
     "vxlan 9 and vxlan 12345 and tcp port 80",
@@ -86,6 +87,7 @@ USUAL = {
     "vxlan and tcp dst port 80",
     "vxlan and host 10.9.0.2",
     "vxlan and ether src 02:00:00:00:00:0a",
+    "vxlan and wlan src 02:00:00:00:00:0a",  # "wlan" names the link layer: Ethernet here
 }
 #: ... and the one carrying IPv6 and UDP to a broadcast address, of VNI 0.
 USUAL6 = {
@@ -94,6 +96,7 @@ USUAL6 = {
     "vxlan and ip6",
     "vxlan and udp",
     "vxlan and ether src 02:00:00:00:00:0a",
+    "vxlan and wlan src 02:00:00:00:00:0a",  # "wlan" names the link layer: Ethernet here
     "vxlan and broadcast",
     "vxlan and ether[12:2] = 0x86dd",
 }
@@ -115,6 +118,10 @@ CASES: dict[str, tuple[bytes, set[str]]] = {
     ),
     "another VNI": (outer4(vxlan(12346, FRAME4)), USUAL - {"vxlan 12345"} | {"vxlan 12346"}),
     "the reserved byte after the VNI set": (outer4(vxlan(12345, FRAME4, reserved=0xFF)), USUAL),
+    "the reserved byte after the VNI set, over IPv6": (
+        outer6(vxlan(12345, FRAME4, reserved=0xFF)),
+        USUAL,
+    ),
     "the reserved bytes after the flags set": (
         outer4(struct.pack("!B3sI", 0x08, b"\xff\xff\xff", 12345 << 8) + FRAME4),
         USUAL,
@@ -145,6 +152,7 @@ CASES: dict[str, tuple[bytes, set[str]]] = {
             "vxlan and udp",
             "vxlan and udp port 4789",
             "vxlan and ether src 02:00:00:00:00:0a",
+            "vxlan and wlan src 02:00:00:00:00:0a",  # "wlan" names the link layer: Ethernet here
             "vxlan 9 and vxlan 12345 and tcp port 80",
         },
     ),
