@@ -585,9 +585,10 @@ def test_only_expressions_of_up_to_simplify_up_to_tests_are_simplified() -> None
     (``small(SIMPLIFY_UP_TO)``, ``small(None, ...)``)."""
     for terms, simplified in ((16, True), (17, False)):
         expr = " or ".join(f"(tcp port {p} and ip)" for p in range(1, terms + 1))
-        raw = lower(parse(expr), LinkType.ETHERNET, expr, simplified=False)
-        factored = factor(raw)
+        node = parse(expr)
+        assert node is not None
+        factored = factor(lower(node, LinkType.ETHERNET, expr, simplified=False))
         assert (_tests_in(factored) <= SIMPLIFY_UP_TO) is simplified
         assert simplify(factored) != factored
-        got = lower(parse(expr), LinkType.ETHERNET, expr)
+        got = lower(node, LinkType.ETHERNET, expr)
         assert got == (simplify(factored) if simplified else factored), terms
