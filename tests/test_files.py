@@ -524,6 +524,11 @@ def test_a_file_create_fails_to_truncate_or_chmod_is_closed(tmp_path: Path, call
         return [-1]
 
     assert _in_child(create) == "[]"
+    # Without the failure the same call truncates the file and hands its descriptor over (in
+    # this process too, so that a mutation run maps this test to ``create``).
+    with Directory(tmp_path) as d:
+        os.close(d.create("x.pcap"))
+    assert (tmp_path / "x.pcap").read_bytes() == b""
 
 
 @needs_x86_64
@@ -545,6 +550,10 @@ def test_a_named_file_that_fails_to_truncate_is_closed(tmp_path: Path) -> None:
 
     assert _in_child(open_it) == "[]"
     assert path.read_bytes() == b"old"
+    # Without the failure the same call truncates it (in this process too, so that a mutation
+    # run maps this test to ``open_named``).
+    os.close(open_named(path, write=True))
+    assert path.read_bytes() == b""
 
 
 def test_a_directory_that_cannot_be_opened_is_left_out_of_a_walk(tmp_path: Path) -> None:

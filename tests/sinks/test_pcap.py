@@ -134,6 +134,49 @@ def test_write_header_is_idempotent() -> None:
     assert len(out.getvalue()) == 24 + 16 + 20
 
 
+def test_appending_to_a_file_that_has_the_header_adds_records_only(tmp_path: Path) -> None:
+    """``header_written=True`` (a file that already holds this header, as a resumed ring file
+    or ``-w`` appending): neither a flush nor a batch writes a second header, and the file
+    then reads as one capture of every record.
+
+    Mutation guarded: ``self._header_written = None`` for the given value (a header written
+    in the middle of the file, which tcpdump reads as a corrupt record)."""
+    path = tmp_path / "append.pcap"
+    first = frames()[:2]
+    with path.open("wb") as f:
+        w = PcapWriter(f, 0, LinkType.RAW)
+        w.write_batch(batch_of(first))
+        w.flush()
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        w = PcapWriter(f, 0, LinkType.RAW, header_written=True)
+        w.flush()
+        assert path.stat().st_size == size
+        w.write_batch(batch_of(frames()[2:4]))
+        w.flush()
+    data = path.read_bytes()
+    assert data.count(pcap_header(0, LinkType.RAW)) == 1
+    assert len(data) == size + sum(16 + len(x) for x in frames()[2:4])
+    done = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 4
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_a_batch_that_is_no_list_is_encoded_alike(nanosecond: bool) -> None:
+    """A batch of another sequence type (a tuple from an application's source) goes to the
+    Python encoder, which the C one stands in for only for lists: the same records, cut at
+    the snapshot length, with the same timestamp precision.
+
+    Mutation guarded: the Python encoder called without the batch, the snapshot length or
+    the precision (``encode_records`` 13-18)."""
+    batch = batch_of(frames())
+    ours = encode_records(tuple(batch), 100, nanosecond=nanosecond)
+    assert ours == encode_records_py(batch, 100, nanosecond=nanosecond)
+    assert ours == encode_records(batch, 100, nanosecond=nanosecond)
+    assert [r[2] for r in records(bytes(24) + ours)] == [min(len(f), 100) for f in frames()]
+
+
 def test_one_write_per_batch() -> None:
     out = CountingStream()
     w = PcapWriter(out, 0, LinkType.RAW)
