@@ -164,14 +164,17 @@ def test_appending_to_a_file_that_has_the_header_adds_records_only(tmp_path: Pat
 
 @pytest.mark.parametrize("nanosecond", [False, True])
 def test_a_batch_that_is_no_list_is_encoded_alike(nanosecond: bool) -> None:
-    """A batch of another sequence type (a tuple from an application's source) goes to the
-    Python encoder, which the C one stands in for only for lists: the same records, cut at
+    """A batch of a list subclass (an application's own batch type) goes to the Python
+    encoder, which the C one stands in for only for plain lists: the same records, cut at
     the snapshot length, with the same timestamp precision.
 
     Mutation guarded: the Python encoder called without the batch, the snapshot length or
     the precision (``encode_records`` 13-18)."""
+    class Batch(list[Packet]):
+        pass
+
     batch = batch_of(frames())
-    ours = encode_records(tuple(batch), 100, nanosecond=nanosecond)
+    ours = encode_records(Batch(batch), 100, nanosecond=nanosecond)
     assert ours == encode_records_py(batch, 100, nanosecond=nanosecond)
     assert ours == encode_records(batch, 100, nanosecond=nanosecond)
     assert [r[2] for r in records(bytes(24) + ours)] == [min(len(f), 100) for f in frames()]
