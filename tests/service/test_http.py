@@ -35,6 +35,37 @@ async def test_errors_are_json_with_their_status(serve: Starter) -> None:
         assert resp.status == 401 and resp.headers["WWW-Authenticate"] == 'Bearer realm="capsvc"'
 
 
+async def test_the_analysis_routes_answer_for_the_services_sessions(serve: Starter) -> None:
+    """``build_app`` gives the analysis routes (conversations, series, dump) the service:
+    they answer 404 for a session it does not have, 409 for one it has without the sink
+    asked about (no conversations, no flight recorder), each as JSON naming the session, and
+    a session's series (always kept) under its name.
+
+    Mutation guarded: the analysis routes set up without the service (`build_app` 17: every
+    answer a 500)."""
+    srv = await serve()
+    write_trace(srv.output_dir / "slow.pcap", 3, 2 * 10**9)
+    spec = {"name": "f", "source": {"type": "file", "path": "slow.pcap", "realtime": True}}
+    status, _ = await srv.post("/v1/sessions", {**spec, "sinks": []})
+    assert status == 201
+    for method, path in (("get", "conversations"), ("get", "series"), ("post", "dump")):
+        ask = (
+            srv.get(f"/v1/sessions/zz/{path}")
+            if method == "get"
+            else srv.post(f"/v1/sessions/zz/{path}", {})
+        )
+        status, body = await ask
+        assert (status, body) == (404, {"error": "no session named 'zz'", "status": 404})
+    status, body = await srv.get("/v1/sessions/f/conversations")
+    assert status == 409 and "'f'" in body["error"] and "conversations" in body["error"]
+    status, body = await srv.post("/v1/sessions/f/dump", {})
+    assert status == 409 and "'f'" in body["error"], body
+    status, body = await srv.get("/v1/sessions/f/series")
+    assert status == 200 and body["session"] == "f" and body["seconds"] == 600
+    status, _ = await srv.delete("/v1/sessions/f")
+    assert status == 200
+
+
 async def test_a_body_over_the_bound_is_413(serve: Starter) -> None:
     """Mutation guarded: the application built without the configured body bound."""
     srv = await serve(service={"max_request_bytes": 1024})
