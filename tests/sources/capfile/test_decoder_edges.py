@@ -202,6 +202,26 @@ def test_batches_are_full_across_small_reads(tmp_path: Path) -> None:
     assert [len(b) for b in batches(path, chunk_size=5, batch_size=3)] == [3, 3, 3, 1]
 
 
+def test_next_records_waits_to_fill_a_batch_by_default() -> None:
+    """``next_records()`` of a pcapng input (read as ``next_batch``) waits, as ``next_batch()``
+    does, until ``batch_size`` packets are there while more may come; ``fill=False`` takes
+    what is there. Fed the end, both hand the rest over.
+
+    Mutation guarded: ``next_records``'s default ``fill=False`` (1)."""
+    ng = shb() + idb("<", 101) + b"".join(epb("<", 0, i, RAW) for i in range(5))
+    dec = CaptureDecoder("w.pcapng", batch_size=4)
+    dec.feed(ng[: len(ng) - 4])  # the last block is not whole yet
+    first = dec.next_records()
+    assert first is not None and len(first) == 4
+    assert dec.next_records() is None  # 0 of 4 there, more may come
+    dec.feed(ng[len(ng) - 4 :])
+    assert dec.next_records() is None  # 1 of 4
+    rest = dec.next_records(fill=False)
+    assert rest is not None and len(rest) == 1
+    dec.feed(b"")
+    assert dec.next_records() is None and dec.finished
+
+
 def test_the_default_batch_size_and_a_batch_of_one(tmp_path: Path) -> None:
     """Kills CaptureDecoder's default batch size 1024 changed and ``max(1, ...)`` as
     ``max(2, ...)`` in CaptureFile."""
