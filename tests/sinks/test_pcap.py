@@ -170,6 +170,7 @@ def test_a_batch_that_is_no_list_is_encoded_alike(nanosecond: bool) -> None:
 
     Mutation guarded: the Python encoder called without the batch, the snapshot length or
     the precision (``encode_records`` 13-18)."""
+
     class Batch(list[Packet]):
         pass
 
