@@ -51,7 +51,8 @@ class CaptureFile:
     """An open pcap or pcapng file, iterated as packet batches (see ``read_capture``).
 
     Args:
-        source: a path, or a binary stream.
+        source: a path, or a binary stream, read blocking (a non-blocking stream whose read
+            finds nothing yet reads as the end of the input).
         chunk_size: bytes per read.
         batch_size: most packets per batch (fewer for a large snapshot length: BATCH_BYTES).
         owned: close a given stream with the file (a path is always closed).
