@@ -388,6 +388,24 @@ def test_trampolines_only_where_a_jump_is_longer_than_255(
     assert {255, 256} <= lengths  # both sides of the limit were met
 
 
+@pytest.mark.parametrize("terms", [253, 254, 255])
+def test_the_first_tests_jump_across_255_alternatives(terms: int) -> None:
+    """``ip and (len = 1 or ... or len = N)``: the IPv4 test's false branch jumps over every
+    alternative, 254 to 256 instructions away (the first block's jumps, measured from
+    address 0): a valid program with libpcap's verdicts, whose jumps of more than 255 go
+    through a ``ja``.
+
+    Mutation guarded: the first block's address taken as 1 in the layout (``_layout`` 16),
+    which let a jump of 256 from it stand as it is (an offset a jump cannot hold)."""
+    expr = "ip and (" + " or ".join(f"len = {n}" for n in range(1, terms)) + ")"
+    frames = [ether(ipv4("10.0.0.1", "10.0.0.2", udp(9, 9, bytes(n)))) for n in (0, 30, 300)]
+    frames.append(ether(bytes(40), ethertype=0x86DD))
+    program = _judged(expr, frames)
+    direct, hops = _jumps(program)
+    assert all(o <= 255 for o in direct) and all(h > 255 for h in hops), terms
+    assert run_program(program, frames) == [True, True, False, False]
+
+
 @pytest.mark.parametrize("linktype", [LinkType.ETHERNET, LinkType.IEEE802_11_RADIO])
 def test_statements_have_no_jump_offsets(linktype: LinkType) -> None:
     # BPF_STMT (linux/filter.h, pcap/bpf.h) makes jt = jf = 0; only conditional jumps have them.
