@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import os
 import socket
 import struct
 from pathlib import Path
@@ -311,3 +312,15 @@ class CountingStream(io.BytesIO):
             self.fail -= 1
             raise self.error
         return super().write(data)
+
+
+def descriptors_of(path: Path) -> list[int]:
+    """This process's descriptors open on ``path`` (read from /proc/self/fd)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                found.append(int(name))
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+    return found

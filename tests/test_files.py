@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _helpers import descriptors_of
 
 from capsvc._errors import PathOutsideError
 from capsvc._files import DIR_MODE, FILE_MODE, Checkpoint, Directory, open_named, split_relative
@@ -490,16 +491,6 @@ def _fail_syscall(name: str, error: int) -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
 
 
-def _descriptors_of(path: Path) -> list[int]:
-    """This process's descriptors open on ``path``."""
-    found = []
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{name}") == str(path):
-                found.append(int(name))
-    return found
-
-
 needs_x86_64 = pytest.mark.skipif(
     os.uname().machine != "x86_64", reason="the seccomp filter is written for x86-64"
 )
@@ -520,7 +511,7 @@ def test_a_file_create_fails_to_truncate_or_chmod_is_closed(tmp_path: Path, call
                 d.create("x.pcap")
             except OSError as exc:
                 assert exc.errno == errno.EIO
-                return _descriptors_of(tmp_path / "x.pcap")
+                return descriptors_of(tmp_path / "x.pcap")
         return [-1]
 
     assert _in_child(create) == "[]"
@@ -545,7 +536,7 @@ def test_a_named_file_that_fails_to_truncate_is_closed(tmp_path: Path) -> None:
             open_named(path, write=True)
         except OSError as exc:
             assert exc.errno == errno.EIO
-            return _descriptors_of(path)
+            return descriptors_of(path)
         return [-1]
 
     assert _in_child(open_it) == "[]"

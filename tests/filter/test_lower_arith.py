@@ -38,9 +38,9 @@ from capsvc.filter import (
     parse_filter,
 )
 from capsvc.filter._ast import BinOp, Compare, Load, Negate, Num, Proto
-from capsvc.filter._ir import Conj, Disj, Formula, Neg, factor
+from capsvc.filter._ir import factor
 from capsvc.filter._lower import KERNEL_PKTTYPE, KERNEL_VLAN_PRESENT, SIMPLIFY_UP_TO, lower
-from capsvc.filter._simplify import simplify
+from capsvc.filter._simplify import simplify, small
 
 pytestmark = pytest.mark.skipif(speedups() is None, reason="capsvc._speedups is not built")
 
@@ -562,19 +562,6 @@ def test_a_kernel_program_with_a_tag_in_the_metadata_keeps_the_packet_metadata()
         parse_filter("vlan 100 and inbound", LinkType.ETHERNET)
 
 
-def _tests_in(formula: Formula) -> int:
-    stack, count = [formula], 0
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (Conj, Disj)):
-            stack += (item.a, item.b)
-        elif isinstance(item, Neg):
-            stack.append(item.a)
-        else:
-            count += 1
-    return count
-
-
 def test_only_expressions_of_up_to_simplify_up_to_tests_are_simplified() -> None:
     """A lowered expression is factored, then simplified when it holds at most
     ``SIMPLIFY_UP_TO`` tests; a larger one is left factored (simplifying a long chain costs
@@ -588,7 +575,7 @@ def test_only_expressions_of_up_to_simplify_up_to_tests_are_simplified() -> None
         node = parse(expr)
         assert node is not None
         factored = factor(lower(node, LinkType.ETHERNET, expr, simplified=False))
-        assert (_tests_in(factored) <= SIMPLIFY_UP_TO) is simplified
+        assert small(factored, SIMPLIFY_UP_TO) is simplified
         assert simplify(factored) != factored
         got = lower(node, LinkType.ETHERNET, expr)
         assert got == (simplify(factored) if simplified else factored), terms

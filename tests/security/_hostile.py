@@ -90,19 +90,6 @@ def status_of(answer: bytes) -> int:
     return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
 
 
-def open_fds(path: Path) -> list[str]:
-    """This process's descriptors open on ``path``."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target == str(path):
-            found.append(fd)
-    return found
-
-
 def connect(url: str) -> socket.socket:
     """A plain TCP connection to the server of ``url``."""
     host, port = url.removeprefix("http://").rsplit(":", 1)

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _helpers import ether, ipv4, tcp
-from _hostile import open_fds, udp_frames, write_pcap
+from _helpers import descriptors_of, ether, ipv4, tcp
+from _hostile import udp_frames, write_pcap
 from _netns import VethPair
 from _served import session_toml, start, wait_until, write_config
 from _service import Starter, frames
@@ -79,7 +79,7 @@ async def test_full_disk_keeps_whole_files_names_the_failure_and_closes(
         await asyncio.sleep(0.05)
     status, body = await srv.delete("/v1/sessions/full")
     assert status == 200 and body["stats"]["sink_errors"] == 1
-    assert open_fds(path) == []
+    assert descriptors_of(path) == []
     line = next(r.getMessage() for r in caplog.records if "failed" in r.getMessage())
     assert "session full" in line and str(path) in line, line
     read = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from _helpers import descriptors_of
 
 from capsvc import Direction, LinkType, Packet
 from capsvc._errors import OptionError
@@ -537,16 +538,6 @@ def test_a_file_that_fails_when_closed_is_cut_back_and_the_error_raised(
     writer.close()  # idempotent: nothing left to fail
 
 
-def _descriptors_of(path: Path) -> list[int]:
-    """This process's descriptors open on ``path``."""
-    found = []
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{name}") == str(path):
-                found.append(int(name))
-    return found
-
-
 def test_a_failure_reported_once_is_not_raised_again_by_close(small_disk: Path) -> None:
     """On a 64 KiB tmpfs with no descriptor left for /dev/null: the flush that fails raises
     ENOSPC and cannot send the buffer elsewhere, so ``close`` fails to write it once more;
@@ -556,7 +547,7 @@ def test_a_failure_reported_once_is_not_raised_again_by_close(small_disk: Path) 
     path = small_disk / "twice.pcap"
     writer = RotatingWriter(path, linktype=LinkType.ETHERNET)
     writer.flush()
-    assert len(_descriptors_of(path)) == 1
+    assert len(descriptors_of(path)) == 1
     fd = os.open(os.devnull, os.O_RDONLY)  # the lowest descriptor free
     os.close(fd)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -574,4 +565,4 @@ def test_a_failure_reported_once_is_not_raised_again_by_close(small_disk: Path) 
         writer.close()
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    assert _descriptors_of(path) == []
+    assert descriptors_of(path) == []
