@@ -77,9 +77,9 @@ async def test_a_body_over_the_bound_is_413(serve: Starter) -> None:
         assert resp.status == 400  # read and refused for what it says, not for its size
 
 
-@pytest.fixture
-async def open_metrics(tmp_path: Path) -> AsyncIterator[str]:
-    """A server whose /metrics needs no token (metrics_auth False); yields its URL."""
+async def _built_app(tmp_path: Path, **options: bool) -> AsyncIterator[str]:
+    """A server of ``build_app(service, TokenRef("secret"), **options)`` on 127.0.0.1;
+    yields its URL."""
     config = parse_config(
         {"service": {"listen": "127.0.0.1:0", "output_dir": "out"}},
         origin="t.toml",
@@ -87,13 +87,20 @@ async def open_metrics(tmp_path: Path) -> AsyncIterator[str]:
     )
     service = CaptureService(config)
     await service.start()
-    runner = make_runner(build_app(service, TokenRef("secret"), metrics_auth=False), config.service)
+    runner = make_runner(build_app(service, TokenRef("secret"), **options), config.service)
     await runner.setup()
     try:
         yield await start_site(runner, config.service)
     finally:
         await service.stop()
         await runner.cleanup()
+
+
+@pytest.fixture
+async def open_metrics(tmp_path: Path) -> AsyncIterator[str]:
+    """A server whose /metrics needs no token (metrics_auth False); yields its URL."""
+    async for url in _built_app(tmp_path, metrics_auth=False):
+        yield url
 
 
 async def test_metrics_without_the_token_when_configured(open_metrics: str) -> None:
@@ -189,20 +196,8 @@ async def test_query_numbers(serve: Starter, params: dict[str, str], message: st
 async def default_app(tmp_path: Path) -> AsyncIterator[str]:
     """A server built with ``build_app``'s defaults (no ``metrics_auth`` given); yields its
     URL."""
-    config = parse_config(
-        {"service": {"listen": "127.0.0.1:0", "output_dir": "out"}},
-        origin="t.toml",
-        cwd=str(tmp_path),
-    )
-    service = CaptureService(config)
-    await service.start()
-    runner = make_runner(build_app(service, TokenRef("secret")), config.service)
-    await runner.setup()
-    try:
-        yield await start_site(runner, config.service)
-    finally:
-        await service.stop()
-        await runner.cleanup()
+    async for url in _built_app(tmp_path):
+        yield url
 
 
 async def test_metrics_need_the_token_by_default(default_app: str) -> None:
