@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from _helpers import descriptors_of
 
+from capsvc._bpf import pack_program
 from capsvc._errors import PathOutsideError
 from capsvc._files import DIR_MODE, FILE_MODE, Checkpoint, Directory, open_named, split_relative
+from capsvc.sources.afpacket._socket import SOCK_FPROG
 
 
 def mode(path: Path) -> int:
@@ -463,31 +465,22 @@ def _fail_syscall(name: str, error: int) -> None:
     a seccomp filter (the kernel's, as a disk or a file system refusing the call would)."""
     import ctypes
 
-    class SockFilter(ctypes.Structure):
-        _fields_ = [
-            ("code", ctypes.c_uint16),
-            ("jt", ctypes.c_uint8),
-            ("jf", ctypes.c_uint8),
-            ("k", ctypes.c_uint32),
-        ]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
     ld, jeq, ret = 0x20, 0x15, 0x06
-    program = (SockFilter * 6)(
-        SockFilter(ld, 0, 0, 4),  # the architecture
-        SockFilter(jeq, 0, 3, 0xC000003E),  # AUDIT_ARCH_X86_64, else allowed
-        SockFilter(ld, 0, 0, 0),  # the system call's number
-        SockFilter(jeq, 0, 1, _SYSCALLS[name]),
-        SockFilter(ret, 0, 0, 0x00050000 | error),  # SECCOMP_RET_ERRNO
-        SockFilter(ret, 0, 0, 0x7FFF0000),  # SECCOMP_RET_ALLOW
-    )
-    prog = SockFprog(len(program), program)
+    program = [
+        (ld, 0, 0, 4),  # the architecture
+        (jeq, 0, 3, 0xC000003E),  # AUDIT_ARCH_X86_64, else allowed
+        (ld, 0, 0, 0),  # the system call's number
+        (jeq, 0, 1, _SYSCALLS[name]),
+        (ret, 0, 0, 0x00050000 | error),  # SECCOMP_RET_ERRNO
+        (ret, 0, 0, 0x7FFF0000),  # SECCOMP_RET_ALLOW
+    ]
+    # The same struct sock_filter / sock_fprog as a socket filter's (capsvc's own packing).
+    filters = ctypes.create_string_buffer(pack_program(program))
+    prog = ctypes.create_string_buffer(SOCK_FPROG.pack(len(program), ctypes.addressof(filters)))
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
+    if libc.prctl(22, 2, prog, 0, 0) != 0:  # PR_SET_SECCOMP, MODE_FILTER
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
 
 
