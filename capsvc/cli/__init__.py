@@ -15,7 +15,15 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import CapsvcError, ConfigError, FilterError, OptionError
-from ._common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError, print_error, silence_stdout
+from ._common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    EXIT_USAGE,
+    UsageError,
+    print_error,
+    silence_stdout,
+    whole_writes,
+)
 
 __all__ = ["main"]
 
@@ -81,6 +89,8 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``capsvc`` command line; returns the exit status (0 ok, 1 runtime, 2 usage)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    sys.stdout = whole_writes(sys.stdout)
+    sys.stderr = whole_writes(sys.stderr)
     # Import only the job being run (a job's module may pull in aiohttp or ctypes bindings);
     # without a job, build them all for the help text.
     job = next((word for word in argv if word in JOBS), None)

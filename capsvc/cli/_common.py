@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TextIO
 
 from .._errors import CapsvcError
 from .._packet import LinkType
@@ -209,6 +210,29 @@ def output_sinks(
 
 def _broken_pipe(exc: BaseException) -> bool:
     return isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE
+
+
+def whole_writes(stream: TextIO) -> TextIO:
+    """``stream`` itself, or a text stream on the same descriptor that writes all it is given.
+
+    Under ``python -u`` (or PYTHONUNBUFFERED) standard output and error are text layers straight
+    on the raw file: a text write is one write(2), and what a pipe did not take (a write
+    interrupted by a signal after part of it) is lost without an error. The stream returned has
+    a buffered binary layer in between, which writes the rest; it is line-buffered, so each line
+    still goes out at once, as unbuffered output would. Streams with a buffered layer already,
+    and streams without a descriptor, are returned as they are.
+    """
+    if not isinstance(getattr(stream, "buffer", None), io.RawIOBase):
+        return stream
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return stream
+    stream.flush()
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True
+    )
 
 
 def silence_stdout() -> None:
