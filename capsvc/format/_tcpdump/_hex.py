@@ -33,7 +33,7 @@ def hex_ascii(nd: Nd, pos: int, length: int) -> None:
     out = nd.out
     while offset < length:
         chunk = data[pos + offset : pos + min(offset + 16, length)]
-        groups = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
+        groups = chunk.hex(" ", -2)
         out.append(
             f"{_INDENT}0x{offset:04x}: {' ' + groups:<40}  {chunk.translate(_GRAPH).decode()}"
         )
@@ -54,7 +54,7 @@ def hex_dump_indent(nd: Nd, pos: int, length: int, indent: str) -> None:
     out = nd.out
     for offset in range(0, length, 16):
         chunk = data[pos + offset : pos + min(offset + 16, length)]
-        groups = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
+        groups = chunk.hex(" ", -2)
         out.append(f"{indent}0x{offset:04x}:  {groups}")
     if cut:
         nd.trunc()
