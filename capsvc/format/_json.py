@@ -88,14 +88,14 @@ class JsonFormatter:
         }
         layers: dict[str, Any] = {}
         try:
-            self._layers(data, layers)
+            self._layers(data, wire_len, layers)
         except _ERRORS:
             layers["truncated"] = True
         record["layers"] = layers
         record["summary"] = self._summary.format(ts_ns, data, wire_len, direction)
         return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
-    def _layers(self, data: bytes, layers: dict[str, Any]) -> None:
+    def _layers(self, data: bytes, wire_len: int, layers: dict[str, Any]) -> None:
         ethertype, off = self._decode(data)
         if self.linktype == 1 and len(data) >= 14:
             eth: dict[str, Any] = {
@@ -111,9 +111,9 @@ class JsonFormatter:
                 eth["vlan"] = vlans
             layers["eth"] = eth
         if ethertype == ETHERTYPE_IP:
-            self._ipv4(data, off, layers)
+            self._ipv4(data, off, wire_len, layers)
         elif ethertype == ETHERTYPE_IPV6:
-            self._ipv6(data, off, layers)
+            self._ipv6(data, off, wire_len, layers)
         elif ethertype == ETHERTYPE_ARP:
             if len(data) < off + 28:
                 layers["truncated"] = True
@@ -129,7 +129,7 @@ class JsonFormatter:
         elif ethertype < 0:
             layers["truncated"] = ethertype == -3
 
-    def _ipv4(self, data: bytes, off: int, layers: dict[str, Any]) -> None:
+    def _ipv4(self, data: bytes, off: int, wire_len: int, layers: dict[str, Any]) -> None:
         if len(data) < off + 20:
             layers["truncated"] = True
             return
@@ -152,10 +152,13 @@ class JsonFormatter:
         }
         if frag & 0x1FFF or ihl < 20:
             return
-        end = min(len(data), off + total) if total >= ihl else len(data)
-        self._transport(data, proto, off + ihl, end, total - ihl, layers)
+        if total >= ihl:
+            end, length = min(len(data), off + total), total - ihl
+        else:  # no total length (a segment offloaded to the NIC): the datagram is the frame's
+            end, length = len(data), wire_len - off - ihl
+        self._transport(data, proto, off + ihl, end, length, layers)
 
-    def _ipv6(self, data: bytes, off: int, layers: dict[str, Any]) -> None:
+    def _ipv6(self, data: bytes, off: int, wire_len: int, layers: dict[str, Any]) -> None:
         if len(data) < off + 40:
             layers["truncated"] = True
             return
@@ -176,8 +179,11 @@ class JsonFormatter:
         if proto in IPV6_EXTENSIONS:  # the extension chain is cut: no transport to read
             layers["truncated"] = True
             return
-        end = min(len(data), off + 40 + plen) if plen else len(data)
-        self._transport(data, proto, l4, end, off + 40 + plen - l4, layers)
+        if plen:
+            end, length = min(len(data), off + 40 + plen), off + 40 + plen - l4
+        else:  # a jumbogram (RFC 2675) or an offloaded segment: the datagram is the frame's
+            end, length = len(data), wire_len - l4
+        self._transport(data, proto, l4, end, length, layers)
 
     def _transport(
         self, data: bytes, proto: int, l4: int, end: int, length: int, layers: dict[str, Any]
