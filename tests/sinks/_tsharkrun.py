@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,14 @@ def tshark_tables(path: Path, *tables: str) -> str:
         args += ["-z", table]
     done = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=120)
     return done.stdout
+
+
+def tshark_on_files(paths: Iterable[Path], *tables: str) -> dict[Path, str]:
+    """``tshark_tables`` for many files, three tshark processes at a time (most of a run is
+    tshark starting up)."""
+    files = list(paths)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(files, pool.map(lambda p: tshark_tables(p, *tables), files), strict=True))
 
 
 def write_pcap(path: Path, packets: Iterable[Packet], linktype: LinkType) -> None:

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from _helpers import ETH_ARP, MAC_A, arp, ether, icmp, ipv4, ipv6, tcp, udp
-from _tsharkrun import T0, need_tshark, packet, read_file, tshark_tables, write_pcap
+from _tsharkrun import (
+    T0,
+    need_tshark,
+    packet,
+    read_file,
+    tshark_on_files,
+    tshark_tables,
+    write_pcap,
+)
 
 from capsvc import LinkType, OptionError, Packet, Session
 from capsvc.sinks import SeriesSink, format_io_stat
@@ -199,15 +207,18 @@ def test_io_stat_agrees_with_tshark_on_the_corpus(corpus: Path) -> None:
     misprints (microseconds space-padded, a header wider than its rows) only the rows compare."""
     need_tshark()
     compared = exact = zero = 0
+    kept = {}
     for path in sorted(p for p in corpus.iterdir() if p.suffix in (".pcap", ".pcapng")):
         linktype, batches = read_file(path)
         sink = SeriesSink(3600, linktype=linktype)
         for batch in batches:
             sink.write_batch(batch)
         snap = sink.snapshot()
-        if snap.late or snap.first:
-            continue  # times going backwards, or a duration longer than the ring
-        theirs = tshark_tables(path, "io,stat,1")
+        if not (snap.late or snap.first):  # times going backwards, or longer than the ring
+            kept[path] = batches, snap
+    tables = tshark_on_files(kept, "io,stat,1")
+    for path, (batches, snap) in kept.items():
+        theirs = tables[path]
         if "IO Statistics" not in theirs:
             continue  # tshark refused the file
         ours = format_io_stat(snap)
