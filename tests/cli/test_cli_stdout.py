@@ -55,7 +55,9 @@ def blocked_on_pipe(pid: int, deadline: float) -> bool:
 def stop_and_continue(pid: int, deadline: float) -> None:
     """SIGSTOP, wait until the process is stopped, SIGCONT (what a shell's Ctrl-Z, fg do)."""
     os.kill(pid, signal.SIGSTOP)
-    while state_of(pid) != "T":
+    while (state := state_of(pid)) != "T":
+        if state == "Z":  # it had written its last bytes and ended before the signal
+            return
         assert time.monotonic() < deadline, "the process did not stop"
         time.sleep(0.005)
     os.kill(pid, signal.SIGCONT)
