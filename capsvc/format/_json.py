@@ -88,7 +88,9 @@ class JsonFormatter:
         }
         layers: dict[str, Any] = {}
         try:
-            self._layers(data, wire_len, layers)
+            # Where the IP header gives no length, the datagram ends where the frame does: on
+            # the wire, or where the capture ends if a record claims less than it holds.
+            self._layers(data, max(wire_len, len(data)), layers)
         except _ERRORS:
             layers["truncated"] = True
         record["layers"] = layers

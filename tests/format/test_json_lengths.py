@@ -47,6 +47,9 @@ def test_a_tcp_jumbogram_counts_its_payload_from_the_wire_length() -> None:
     frame = jumbogram(tcp(40000, 80, b"j" * 1000))
     assert layers(frame, len(frame))["tcp"]["payload_len"] == 1000
     assert layers(frame[:200], len(frame))["tcp"]["payload_len"] == 1000
+    # A record claiming a wire length shorter than it holds: the captured bytes count.
+    record = json.loads(JsonFormatter(1).format(T0, frame, 60))
+    assert record["layers"]["tcp"]["payload_len"] == 1000
 
 
 def test_an_offloaded_ipv4_segment_counts_its_payload_from_the_wire_length() -> None:
